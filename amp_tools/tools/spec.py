@@ -1,0 +1,90 @@
+"""Framework-neutral tool specifications: the one registry every adapter wraps.
+
+A `ToolSpec` is a name, a description written for a model, a pydantic model of its
+arguments (amounts are decimal strings, never JSON numbers) and an async function that
+returns a compact, secret-free JSON-able dict. Adapters translate specs into their
+framework's tool type and map `ToolError` to that framework's error result; they decide
+nothing about money.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from amp_tools.errors import InvalidArguments
+
+__all__ = ["ToolSpec", "validation_message", "run_sync"]
+
+ToolFunc = Callable[[Any], Awaitable[dict[str, Any]]]
+
+
+def validation_message(tool: str, exc: ValidationError) -> str:
+    """One readable sentence per wrong field: which field, what was wrong, what is expected."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
+        got = err.get("input")
+        shown = repr(got) if not isinstance(got, dict) else "an object"
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        parts.append(f"{loc}: {err.get('msg', 'invalid')} (got {shown})")
+    return f"invalid arguments for {tool}: " + "; ".join(parts)
+
+
+def run_sync(awaitable_factory: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a coroutine from sync code, whether or not this thread already runs a loop.
+
+    Frameworks call sync tools from threads without a loop (CrewAI, LangChain sync paths);
+    when a loop is running here we must not nest it, so the coroutine runs on a helper thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_as_coro(awaitable_factory))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _as_coro(awaitable_factory)).result()
+
+
+async def _as_coro(factory: Callable[[], Awaitable[Any]]) -> Any:
+    return await factory()
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool as every framework sees it."""
+
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    func: ToolFunc
+    moves_money: bool = False
+
+    def parse_args(self, args: BaseModel | Mapping[str, Any] | None) -> BaseModel:
+        if isinstance(args, self.args_model):
+            return args
+        if isinstance(args, BaseModel):
+            args = args.model_dump()
+        try:
+            return self.args_model.model_validate(dict(args or {}))
+        except ValidationError as exc:
+            raise InvalidArguments(validation_message(self.name, exc),
+                                   hint="Fix the named fields and call the tool again.") from None
+
+    async def ainvoke(self, args: BaseModel | Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Validate `args` and run the tool. Business errors raise `ToolError`."""
+        return await self.func(self.parse_args(args))
+
+    def invoke(self, args: BaseModel | Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Sync form of `ainvoke` for frameworks that call tools from plain threads."""
+        parsed = self.parse_args(args)
+        result: dict[str, Any] = run_sync(lambda: self.func(parsed))
+        return result
+
+    def json_schema(self) -> dict[str, Any]:
+        return self.args_model.model_json_schema()
