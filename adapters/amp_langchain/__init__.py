@@ -1,0 +1,83 @@
+"""LangChain adapter: amp-tools `ToolSpec`s as LangChain tools, plus an `interrupt()` approver.
+
+Translation only. A core `ToolError` becomes a `ToolException`, so the agent sees an error
+`ToolMessage` and keeps running; a schema error becomes a readable error string; every other
+exception (notably LangGraph's `GraphInterrupt`) propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import ValidationError
+
+from amp_tools.errors import ToolError
+from amp_tools.tools.spec import ToolSpec, validation_message
+
+__all__ = ["AmpLangChainToolkit", "interrupt_approver", "to_langchain_tools"]
+
+
+def _tool(spec: ToolSpec) -> BaseTool:
+    def run(**kwargs: Any) -> str:
+        try:
+            return json.dumps(spec.invoke(kwargs), ensure_ascii=False)
+        except ToolError as exc:
+            raise ToolException(str(exc)) from exc
+
+    async def arun(**kwargs: Any) -> str:
+        try:
+            return json.dumps(await spec.ainvoke(kwargs), ensure_ascii=False)
+        except ToolError as exc:
+            raise ToolException(str(exc)) from exc
+
+    def on_invalid(exc: ValidationError) -> str:
+        return validation_message(spec.name, exc) + " Fix the named fields and call the tool again."
+
+    return StructuredTool.from_function(
+        func=run, coroutine=arun, name=spec.name, description=spec.description,
+        args_schema=spec.args_model, handle_tool_error=True, handle_validation_error=on_invalid)
+
+
+def to_langchain_tools(specs: Iterable[ToolSpec]) -> list[BaseTool]:
+    """One `StructuredTool` per spec; results are JSON strings."""
+    return [_tool(spec) for spec in specs]
+
+
+class _HasSpecs(Protocol):
+    def specs(self) -> list[ToolSpec]: ...
+
+
+class AmpLangChainToolkit:
+    """Wraps a core toolkit (anything with `specs()`) the way LangChain toolkits look."""
+
+    def __init__(self, toolkit: _HasSpecs) -> None:
+        self.toolkit = toolkit
+
+    def get_tools(self) -> list[BaseTool]:
+        return to_langchain_tools(self.toolkit.specs())
+
+
+def interrupt_approver(request: Any) -> Any:
+    """Approver that pauses the LangGraph run with `interrupt()` until a person answers.
+
+    Resume with `Command(resume={"approved": bool, "reason": str})` or `{"type": "approve"|"reject"}`,
+    optionally carrying the request's `binding`; an answer bound to another payment, or of an unknown
+    shape, is a denial. On resume the tool re-runs from the top, which the core's idempotent guard allows.
+    """
+    from amp_tools.approvals import ApprovalDecision
+    from langgraph.types import interrupt  # lazy: amp_langchain must import without langgraph
+
+    answer = interrupt(request.to_public())
+    if isinstance(answer, bool):
+        answer = {"approved": answer}
+    if not isinstance(answer, dict):
+        return ApprovalDecision(approved=False, reason=f"unreadable approval answer {answer!r}", approver="interrupt")
+    if answer.get("binding") not in (None, request.binding):
+        return ApprovalDecision(approved=False, reason="the answer approves a different payment (binding mismatch)",
+                                approver="interrupt")
+    approved = answer.get("approved", answer.get("type") in ("approve", "accept"))
+    reason = str(answer.get("reason") or answer.get("message") or "")
+    return ApprovalDecision(approved=approved is True, reason=reason, approver=str(answer.get("by", "interrupt")))

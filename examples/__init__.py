@@ -1,0 +1,1 @@
+"""amp-tools examples (installed as `amp_examples`): demo agents, scripted offline models, policies."""
