@@ -1,0 +1,9 @@
+"""The AMP wire: agent keys, the SD-JWT mandate chain, wire models and the async client."""
+
+from __future__ import annotations
+
+from amp_tools.amp.chain import ChainError, ChainResult, NonceCache, build_l3, sd_hash, verify_chain
+from amp_tools.amp.keys import AgentKey
+from amp_tools.amp.secret import Secret
+
+__all__ = ["AgentKey", "ChainError", "ChainResult", "NonceCache", "Secret", "build_l3", "sd_hash", "verify_chain"]
