@@ -1,0 +1,166 @@
+"""Approvers: the channels through which a person says yes or no to a payment.
+
+Owns the `Approver` protocol, `ask()` (which normalises sync, async and bool answers) and
+four ready approvers:
+
+* `DenyApprover`: the non-interactive default; declines, saying no person is available;
+* `CallbackApprover(fn)`: your own sync or async function (a web UI, a chat message);
+* `ConsoleApprover`: a rich table and a y/N prompt on the terminal; no TTY or EOF means no;
+* `OutOfBandApprover(store)`: persists the request and raises `ApprovalPending`; a person
+  answers later with ``amp-tools approvals approve <id>`` and the agent's retry consumes
+  the single-use grant.
+
+None of these is reachable from a model's tool call: an approver is given to the Guard by
+the program that builds the agent, never by the model, and nothing the model can write
+(tool arguments, tool results) is read as an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeAlias, runtime_checkable
+
+from rich.console import Console
+from rich.table import Table
+
+from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
+from amp_tools.approvals.store import ApprovalStore
+from amp_tools.clock import SYSTEM_CLOCK, Clock
+from amp_tools.errors import ApprovalPending
+
+__all__ = ["Answer", "Approver", "CallbackApprover", "ConsoleApprover", "DenyApprover", "OutOfBandApprover", "ask"]
+
+Answer: TypeAlias = bool | ApprovalDecision
+
+
+@runtime_checkable
+class Approver(Protocol):
+    """Anything that answers an `ApprovalRequest`; it may raise `ApprovalPending`."""
+
+    def __call__(self, request: ApprovalRequest, /) -> Answer | Awaitable[Answer]: ...
+
+
+def _name_of(approver: object) -> str:
+    name = getattr(approver, "name", None)
+    return name if isinstance(name, str) and name else type(approver).__name__
+
+
+async def ask(approver: Approver, request: ApprovalRequest) -> ApprovalDecision:
+    """Ask `approver` about `request` and return a decision, whatever shape it answered in."""
+    answer = approver(request)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    if isinstance(answer, ApprovalDecision):
+        if answer.approver:
+            return answer
+        return ApprovalDecision(answer.approved, answer.reason, _name_of(approver))
+    if isinstance(answer, bool):
+        return ApprovalDecision(answer, "" if answer else "declined", _name_of(approver))
+    raise TypeError(f"approver {_name_of(approver)} answered {answer!r}; expected a bool or an ApprovalDecision")
+
+
+class DenyApprover:
+    """Declines everything: the default when no person has been wired in."""
+
+    name = "deny-default"
+
+    def __call__(self, request: ApprovalRequest) -> ApprovalDecision:
+        return ApprovalDecision(
+            approved=False,
+            reason=("no person is available to approve this payment (no approver is configured, so the default "
+                    "declines); ask the user to approve it through their approval channel, or stay within the "
+                    "policy's no-confirmation limits"),
+            approver=self.name)
+
+
+class CallbackApprover:
+    """Wraps a sync or async function of the request returning bool or `ApprovalDecision`."""
+
+    def __init__(self, fn: Callable[[ApprovalRequest], Answer | Awaitable[Answer]], *, name: str = "callback") -> None:
+        self.fn = fn
+        self.name = name
+
+    async def __call__(self, request: ApprovalRequest) -> ApprovalDecision:
+        answer = self.fn(request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if isinstance(answer, ApprovalDecision):
+            return answer if answer.approver else ApprovalDecision(answer.approved, answer.reason, self.name)
+        if isinstance(answer, bool):
+            return ApprovalDecision(answer, "" if answer else "declined by callback", self.name)
+        raise TypeError(f"approval callback answered {answer!r}; expected a bool or an ApprovalDecision")
+
+
+class ConsoleApprover:
+    """Shows the request as a table and asks ``Approve? [y/N]`` on the terminal.
+
+    `input_fn` replaces the prompt (tests, other front ends); without it, a stdin that is not
+    a TTY means no person is there and the payment is declined. EOF also declines.
+    """
+
+    name = "console"
+
+    def __init__(self, console: Console | None = None, input_fn: Callable[[str], str] | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.input_fn = input_fn
+
+    def render(self, request: ApprovalRequest) -> Table:
+        table = Table(title=f"Approval needed ({request.id})", show_header=False, expand=False)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        table.add_row("Action", "refund" if request.action == "refund" else "payment")
+        table.add_row("Merchant", f"{request.merchant_name} ({request.merchant_id})")
+        for item in request.items:
+            table.add_row("Item", f"{item.quantity} x {item.name} [{item.product_id}] at {item.unit_amount}")
+        table.add_row("Amount", str(request.amount))
+        if request.budget_amount.currency != request.amount.currency:
+            table.add_row("From budget", str(request.budget_amount))
+        table.add_row("Why asked", "\n".join(request.rules) or "-")
+        table.add_row("Budget left after", str(request.budget_left))
+        table.add_row("Expires", request.expires_at.isoformat())
+        return table
+
+    async def __call__(self, request: ApprovalRequest) -> ApprovalDecision:
+        if self.input_fn is None and not sys.stdin.isatty():
+            return ApprovalDecision(False, "no terminal is attached, so no person can approve here", self.name)
+        self.console.print(self.render(request))
+        reader = self.input_fn or input
+        try:
+            # A blocking prompt must not stall the event loop the rest of the agent runs on.
+            answer = await asyncio.to_thread(reader, "Approve this payment? [y/N] ")
+        except EOFError:
+            return ApprovalDecision(False, "no answer (end of input)", self.name)
+        if answer.strip().lower() in ("y", "yes"):
+            return ApprovalDecision(True, "approved at the console", self.name)
+        return ApprovalDecision(False, "declined at the console", self.name)
+
+
+class OutOfBandApprover:
+    """Parks the request in an `ApprovalStore` until a person answers from outside the agent."""
+
+    name = "out-of-band"
+
+    def __init__(self, store: ApprovalStore, *, clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock = clock or store.clock or SYSTEM_CLOCK
+
+    async def __call__(self, request: ApprovalRequest) -> ApprovalDecision:
+        now = self.clock.now()
+        decision = await self.store.aconsume(request.binding, now)
+        if decision is not None:
+            return decision
+        # An unexpired pending request for the same payment is reused; an expired one is not,
+        # so after expiry the person is asked afresh.
+        record = await self.store.aopen_or_create(request, now)
+        pending = record.request
+        raise ApprovalPending(
+            f"this {pending.action} of {pending.amount_text()} to {pending.merchant_name or pending.merchant_id} "
+            f"is waiting for a person's approval (approval id {pending.id}, expires "
+            f"{pending.expires_at.isoformat()}). The person approves it by running "
+            f"`amp-tools approvals approve {pending.id}`.",
+            hint=("Tell the user, then call the same tool again with exactly the same arguments once they have "
+                  "answered; a changed amount, merchant or basket needs a new approval."),
+            details={"approval_id": pending.id, "expires_at": pending.expires_at.isoformat()})

@@ -1,0 +1,155 @@
+"""What a person is asked to approve, and what they answered.
+
+Owns `ApprovalRequest` (an immutable description of one payment plus why the policy asks),
+its `binding` (the hash a grant is tied to) and `ApprovalDecision`.
+
+The binding is sha256 (hex) of ``action|merchant_id|minor|currency|items`` where items is
+the canonical JSON of the purchase lines (sorted, compact). A grant only ever applies to a
+payment with the same binding: a changed amount, merchant, currency or basket needs a new
+approval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from amp_tools.clock import SYSTEM_CLOCK, Clock, utc
+from amp_tools.money import Money
+from amp_tools.policy.decide import Item, SpendIntent, Verdict
+
+__all__ = ["DEFAULT_TTL", "ApprovalDecision", "ApprovalRequest", "canonical_items", "compute_binding",
+           "make_request"]
+
+#: How long a person has to answer (and a grant stays usable) unless the caller says otherwise.
+DEFAULT_TTL = timedelta(minutes=15)
+
+
+def canonical_items(items: tuple[Item, ...]) -> str:
+    """The items as compact JSON with sorted keys, lines sorted, so order does not matter."""
+    rows = [{"product_id": item.product_id.strip(), "name": item.name.strip(), "quantity": item.quantity,
+             "unit_amount": {"minor": item.unit_amount.minor, "currency": item.unit_amount.currency}}
+            for item in items]
+    rows.sort(key=lambda row: json.dumps(row, sort_keys=True))
+    return json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def compute_binding(action: str, merchant_id: str, amount: Money, items: tuple[Item, ...]) -> str:
+    """sha256 hex of ``action|merchant_id|minor|currency|canonical items``."""
+    text = "|".join([action, merchant_id.strip(), str(amount.minor), amount.currency, canonical_items(items)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """A person's answer. `approver` names who or what answered (for the audit trail)."""
+
+    approved: bool
+    reason: str = ""
+    approver: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """One payment awaiting a person's yes or no."""
+
+    id: str
+    action: str
+    merchant_id: str
+    merchant_name: str
+    items: tuple[Item, ...]
+    amount: Money
+    budget_amount: Money
+    rules: tuple[str, ...]
+    budget_left: Money
+    created_at: datetime
+    expires_at: datetime
+    binding: str
+
+    def is_expired(self, now: datetime) -> bool:
+        return utc(now) >= self.expires_at
+
+    def matches(self, intent: SpendIntent) -> bool:
+        """True when `intent` is the very payment this request describes."""
+        return compute_binding(intent.action, intent.merchant_id, intent.amount, intent.items) == self.binding
+
+    def amount_text(self) -> str:
+        if self.amount.currency == self.budget_amount.currency:
+            return str(self.amount)
+        return f"{self.amount} (= {self.budget_amount} from the budget)"
+
+    def summary(self) -> str:
+        """A short text for a person: what, to whom, how much, why they are asked."""
+        verb = "Refund of" if self.action == "refund" else "Pay"
+        who = self.merchant_name or self.merchant_id
+        lines = [f"{verb} {self.amount_text()} {'from' if self.action == 'refund' else 'to'} {who} "
+                 f"({self.merchant_id})"]
+        for item in self.items:
+            lines.append(f"  - {item.quantity} x {item.name} at {item.unit_amount}")
+        if self.rules:
+            lines.append("Asked because: " + "; ".join(self.rules))
+        lines.append(f"Budget left after this payment: {self.budget_left}")
+        lines.append(f"Approval {self.id} expires at {self.expires_at.isoformat()}")
+        return "\n".join(lines)
+
+    def to_public(self) -> dict[str, Any]:
+        """A JSON-able view; it holds no secrets (there are none in a request)."""
+        return {
+            "id": self.id,
+            "action": self.action,
+            "merchant_id": self.merchant_id,
+            "merchant_name": self.merchant_name,
+            "items": [{"product_id": i.product_id, "name": i.name, "quantity": i.quantity,
+                       "unit_amount": i.unit_amount.to_public()} for i in self.items],
+            "amount": self.amount.to_public(),
+            "budget_amount": self.budget_amount.to_public(),
+            "rules": list(self.rules),
+            "budget_left": self.budget_left.to_public(),
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "binding": self.binding,
+        }
+
+    @classmethod
+    def from_public(cls, data: dict[str, Any]) -> ApprovalRequest:
+        """Rebuild a request from `to_public()` output (the store keeps it that way)."""
+        items = tuple(Item(product_id=i["product_id"], name=i["name"], quantity=int(i["quantity"]),
+                           unit_amount=Money.parse(i["unit_amount"]["amount"], i["unit_amount"]["currency"]))
+                      for i in data["items"])
+
+        def money(key: str) -> Money:
+            return Money.parse(data[key]["amount"], data[key]["currency"], allow_negative=True)
+
+        return cls(id=data["id"], action=data["action"], merchant_id=data["merchant_id"],
+                   merchant_name=data["merchant_name"], items=items, amount=money("amount"),
+                   budget_amount=money("budget_amount"), rules=tuple(data["rules"]),
+                   budget_left=money("budget_left"),
+                   created_at=utc(datetime.fromisoformat(data["created_at"])),
+                   expires_at=utc(datetime.fromisoformat(data["expires_at"])), binding=data["binding"])
+
+
+def make_request(intent: SpendIntent, verdict: Verdict, *, ttl: timedelta | float = DEFAULT_TTL,
+                 clock: Clock = SYSTEM_CLOCK) -> ApprovalRequest:
+    """Build the request a person will see for `intent`, with the verdict's reasons."""
+    life = ttl if isinstance(ttl, timedelta) else timedelta(seconds=ttl)
+    if life <= timedelta(0):
+        raise ValueError(f"approval ttl {life} must be positive")
+    now = utc(clock.now())
+    return ApprovalRequest(
+        id="apr_" + secrets.token_hex(8),
+        action=intent.action,
+        merchant_id=intent.merchant_id,
+        merchant_name=intent.merchant_name,
+        items=intent.items,
+        amount=intent.amount,
+        budget_amount=intent.budget_amount,
+        rules=verdict.approval_reasons,
+        budget_left=verdict.budget_left,
+        created_at=now,
+        expires_at=now + life,
+        binding=compute_binding(intent.action, intent.merchant_id, intent.amount, intent.items),
+    )
