@@ -1,0 +1,44 @@
+"""The durable spend ledger: reserve -> commit | release, refunds, usage, and the audit chain.
+
+`open_ledger()` picks the engine from a URL or path: ``postgresql://...`` (or ``postgres://``)
+for PostgreSQL, ``sqlite:///path``, a plain path or ``:memory:`` for SQLite. With no argument it
+reads ``AMP_TOOLS_LEDGER_URL``, else uses ``$AMP_TOOLS_HOME/ledger.db`` (home ``~/.amp-tools``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from amp_tools.clock import Clock
+
+from ._engine import PolicyEngine
+from .audit import AuditLog, AuditRecord, VerifyReport
+from .base import Ledger, LedgerBase, Resolver
+from .records import Entry, ReconcileReport, Refund, Reservation, Resolution
+from .sqlite import SqliteLedger
+
+__all__ = ["AuditLog", "AuditRecord", "Entry", "Ledger", "LedgerBase", "ReconcileReport", "Refund", "Reservation",
+           "Resolution", "Resolver", "SqliteLedger", "VerifyReport", "default_home", "open_ledger"]
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("AMP_TOOLS_HOME") or "~/.amp-tools").expanduser()
+
+
+def open_ledger(url_or_path: str | Path | None = None, *, clock: Clock | None = None,
+                engine: PolicyEngine | None = None, **options: Any) -> LedgerBase:
+    """Open (and create or migrate) a ledger; see the module docstring for the accepted targets."""
+    target = url_or_path if url_or_path is not None else os.environ.get("AMP_TOOLS_LEDGER_URL") or None
+    if target is None:
+        return SqliteLedger(default_home() / "ledger.db", clock=clock, engine=engine, **options)
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresLedger  # psycopg only when asked for
+
+        return PostgresLedger(text, clock=clock, engine=engine, **options)
+    if text.startswith("sqlite://"):
+        # SQLAlchemy spelling: sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:
+        text = text.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    return SqliteLedger(text, clock=clock, engine=engine, **options)

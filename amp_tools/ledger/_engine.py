@@ -1,0 +1,77 @@
+"""The ledger's view of the policy module: the few names it calls, typed structurally.
+
+The ledger runs the policy's pure `decide` inside its check-and-reserve transaction but must not
+depend on the policy's internals, so it sees `BudgetPolicy`, `SpendIntent` and the usage types only
+through the protocols below. `PolicyEngine` is the seam: by default it is the real
+`amp_tools.policy.decide` module, imported lazily; tests may pass any object with the same names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from amp_tools.money import Money
+
+__all__ = ["IntentLike", "PolicyEngine", "PolicyLike", "QueryLike", "default_engine"]
+
+
+class PolicyLike(Protocol):
+    @property
+    def currency(self) -> str: ...
+
+    def snapshot_hash(self) -> str: ...
+
+
+class IntentLike(Protocol):
+    @property
+    def action(self) -> str: ...
+    @property
+    def merchant_id(self) -> str: ...
+    @property
+    def merchant_name(self) -> str: ...
+    @property
+    def mcc(self) -> str | None: ...
+    @property
+    def amount(self) -> Money: ...
+    @property
+    def budget_amount(self) -> Money: ...
+    @property
+    def fx_rate(self) -> Decimal | None: ...
+    @property
+    def checkout_id(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+class QueryLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def since(self) -> datetime | None: ...
+
+
+class PolicyEngine(Protocol):
+    """What `amp_tools.policy.decide` provides (module attributes satisfy it)."""
+
+    def usage_queries(self, policy: Any, intent: Any) -> Sequence[QueryLike]: ...
+
+    def decide(self, policy: Any, intent: Any, usage: Any) -> Any: ...
+
+    def Usage(self, figures: Mapping[str, Any], merchant_seen: bool) -> Any: ...
+
+    def UsageFigure(self, name: str, amount: Money, count: int) -> Any: ...
+
+
+def default_engine() -> PolicyEngine:
+    """The real policy module; imported on first use so the ledger imports without it."""
+    module: Any = importlib.import_module("amp_tools.policy.decide")
+    engine: PolicyEngine = module
+    return engine

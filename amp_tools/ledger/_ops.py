@@ -1,0 +1,358 @@
+"""The ledger's money logic, once, as sans-I/O step generators (see `_sql`).
+
+Usage accounting. An entry *counts* (``counts = 1``) while it is a ``pay`` entry that is reserved
+or committed; ``counted_minor`` is what it adds to usage in budget currency: ``budget_minor`` less
+the budget-currency share of its refunds. Three running aggregates change in the same transaction
+as the entry: ``budgets`` (all-time total and count per budget) and ``usage_totals`` (per merchant
+and per MCC). Answering a query therefore costs:
+
+* all-time (``since`` None), any scope: one primary-key lookup, O(1);
+* windowed: an index range scan over the rows *inside the window* of one of three partial
+  covering indexes (``WHERE counts = 1``, keyed ``budget_id[, merchant_id | mcc], created_at``
+  and carrying ``counted_minor``), O(rows in window), never the table.
+
+Counts (velocity) include entries later refunded in full: a refund gives money back, not the
+attempt. Refunds are credited in the entry's own currency and converted to budget currency
+proportionally on the cumulative refunded amount, rounded down (a credit is never overstated;
+a full refund returns exactly ``budget_minor``, so no rounding residue is left behind).
+
+Idempotency. At most one *live* (reserved or committed) entry exists per (budget, key), enforced
+by a partial unique index. A released key may be reserved again: the new row keeps the key with
+``attempt`` + 1, so the released history stays in place. Lock order is always
+budget row -> entry row -> audit head, so PostgreSQL transactions cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, NotFound
+from amp_tools.money import Money
+
+from ._engine import IntentLike, PolicyEngine, PolicyLike, QueryLike
+from ._sql import Dialect, Q, Steps, from_us, to_us
+from .audit import append_steps, canonical_json, redact
+from .records import ENTRY_COLUMNS, Entry, Refund, Reservation, entry_from_row
+
+__all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "open_steps", "refund_steps",
+           "release_steps", "reserve_steps", "totals_steps"]
+
+_ACTIONS = ("pay", "refund")
+
+
+def _text(name: str, value: object, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise InvalidArguments(f"{name} {value!r} must be a non-empty string")
+    return value
+
+
+def _validate_intent(intent: IntentLike, policy: PolicyLike) -> None:
+    if intent.action not in _ACTIONS:
+        raise InvalidArguments(f"intent action {intent.action!r} must be one of {_ACTIONS}")
+    _text("merchant_id", intent.merchant_id)
+    _text("checkout_id", intent.checkout_id)
+    if not intent.amount.is_positive() or not intent.budget_amount.is_positive():
+        raise InvalidArguments(f"intent amount {intent.amount} / budget amount {intent.budget_amount} must be positive")
+    if intent.budget_amount.currency != policy.currency:
+        raise CurrencyMismatch(f"intent budget amount {intent.budget_amount} is not in the policy currency "
+                               f"{policy.currency}; convert it with ROUND_UP first")
+    if intent.amount.currency == intent.budget_amount.currency and intent.amount != intent.budget_amount:
+        raise InvalidArguments(f"amount {intent.amount} and budget amount {intent.budget_amount} share a currency "
+                               "but differ; they must be equal")
+
+
+# ------------------------------------------------------------------------------------------ reads
+def _entry(dialect: Dialect, entry_id: int, *, lock: bool = False) -> Steps[Entry]:
+    rows = yield Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?{dialect.for_update if lock else ''}",
+                   (entry_id,))
+    if not rows:
+        raise NotFound(f"ledger entry {entry_id} does not exist; use an id returned by reserve")
+    return entry_from_row(rows[0])
+
+
+def get_steps(dialect: Dialect, entry_id: int) -> Steps[Entry]:
+    return (yield from _entry(dialect, entry_id))
+
+
+def _latest_by_key(budget_id: str, key: str) -> Steps[Entry | None]:
+    rows = yield Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE budget_id = ? AND idempotency_key = ? "
+                   "ORDER BY attempt DESC LIMIT 1", (budget_id, key))
+    return entry_from_row(rows[0]) if rows else None
+
+
+def get_by_key_steps(budget_id: str, key: str) -> Steps[Entry | None]:
+    return (yield from _latest_by_key(budget_id, key))
+
+
+def open_steps(older_than: datetime, limit: int) -> Steps[list[Entry]]:
+    rows = yield Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE status = 'reserved' AND created_at < ? "
+                   "ORDER BY created_at LIMIT ?", (to_us(older_than), limit))
+    return [entry_from_row(r) for r in rows]
+
+
+def entries_steps(budget_id: str | None, limit: int) -> Steps[list[Entry]]:
+    if budget_id is None:
+        rows = yield Q(f"SELECT {ENTRY_COLUMNS} FROM entries ORDER BY id DESC LIMIT ?", (limit,))
+    else:
+        rows = yield Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE budget_id = ? ORDER BY id DESC LIMIT ?",
+                       (budget_id, limit))
+    return [entry_from_row(r) for r in rows]
+
+
+def refunds_steps(entry_id: int) -> Steps[list[Refund]]:
+    rows = yield Q("SELECT id, entry_id, amount_minor, currency, budget_minor, budget_currency, external_ref, "
+                   "created_at, audit_seq FROM refunds WHERE entry_id = ? ORDER BY id", (entry_id,))
+    return [Refund(int(r[0]), int(r[1]), Money(int(r[2]), str(r[3])), Money(int(r[4]), str(r[5])), str(r[6]),
+                   from_us(int(r[7])), int(r[8] or 0)) for r in rows]
+
+
+# ------------------------------------------------------------------------------------------ usage
+WINDOW_SQL = {
+    "all": "SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries "
+           "WHERE budget_id = ? AND counts = 1 AND created_at >= ?",
+    "merchant": "SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries "
+                "WHERE budget_id = ? AND counts = 1 AND merchant_id = ? AND created_at >= ?",
+    "mcc": "SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries "
+           "WHERE budget_id = ? AND counts = 1 AND mcc = ? AND created_at >= ?",
+}
+
+
+def figure_steps(budget_id: str, scope: str, key: str | None, since: datetime | None) -> Steps[tuple[int, int]]:
+    """(minor, count) of counting entries of a scope since `since` (None = all time)."""
+    if scope not in WINDOW_SQL:
+        raise ConfigError(f"usage query scope {scope!r} must be 'all', 'merchant' or 'mcc'")
+    if scope != "all" and key is None:
+        return 0, 0
+    if since is None:
+        if scope == "all":
+            rows = yield Q("SELECT used_minor, used_count FROM budgets WHERE budget_id = ?", (budget_id,))
+        else:
+            rows = yield Q("SELECT used_minor, used_count FROM usage_totals WHERE budget_id = ? AND scope = ? "
+                           "AND key = ?", (budget_id, scope, key))
+    elif scope == "all":
+        rows = yield Q(WINDOW_SQL["all"], (budget_id, to_us(since)))
+    else:
+        rows = yield Q(WINDOW_SQL[scope], (budget_id, key, to_us(since)))
+    return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+
+def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: list[QueryLike],
+                 merchant_id: str) -> Steps[Any]:
+    figures: dict[str, Any] = {}
+    memo: dict[tuple[str, str | None, datetime | None], tuple[int, int]] = {}
+    for query in queries:
+        ident = (query.scope, query.key, query.since)
+        if ident not in memo:
+            memo[ident] = yield from figure_steps(budget_id, query.scope, query.key, query.since)
+        minor, count = memo[ident]
+        figures[query.name] = engine.UsageFigure(name=query.name, amount=Money(minor, currency), count=count)
+    seen = yield Q("SELECT committed_count FROM usage_totals WHERE budget_id = ? AND scope = 'merchant' AND key = ?",
+                   (budget_id, merchant_id))
+    return engine.Usage(figures=figures, merchant_seen=bool(seen and int(seen[0][0]) > 0))
+
+
+def _bump(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | None, minor: int, count: int,
+          committed: int) -> Steps[None]:
+    """Move the running aggregates by the given deltas (same transaction as the entry change)."""
+    yield Q("UPDATE budgets SET used_minor = used_minor + ?, used_count = used_count + ?, "
+            "committed_count = committed_count + ? WHERE budget_id = ?", (minor, count, committed, budget_id))
+    scopes = [("merchant", merchant_id, merchant_name)] + ([("mcc", mcc, None)] if mcc is not None else [])
+    for scope, key, label in scopes:
+        yield Q("INSERT INTO usage_totals (budget_id, scope, key, label, used_minor, used_count, committed_count) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (budget_id, scope, key) DO UPDATE SET "
+                "used_minor = usage_totals.used_minor + excluded.used_minor, "
+                "used_count = usage_totals.used_count + excluded.used_count, "
+                "committed_count = usage_totals.committed_count + excluded.committed_count",
+                (budget_id, scope, key, label, minor, count, committed))
+
+
+def _lock_budget(dialect: Dialect, budget_id: str, currency: str, now_us: int, *, create: bool) -> Steps[None]:
+    if create:
+        yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
+                "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO NOTHING", (budget_id, currency, now_us))
+    rows = yield Q(f"SELECT currency FROM budgets WHERE budget_id = ?{dialect.for_update}", (budget_id,))
+    if rows and str(rows[0][0]) != currency:
+        raise ConfigError(f"budget {budget_id!r} is kept in {rows[0][0]} but the policy currency is {currency}; "
+                          "use another budget_id for a policy in another currency")
+
+
+def _decision(verdict: Any) -> dict[str, Any]:
+    left = getattr(verdict, "budget_left", None)
+    return {"approval_reasons": list(getattr(verdict, "approval_reasons", ())),
+            "checked_rules": list(getattr(verdict, "checked_rules", getattr(verdict, "rule_texts", ()))),
+            "budget_left": None if left is None else {"minor": left.minor, "currency": left.currency}}
+
+
+def _same_payment(entry: Entry, intent: IntentLike) -> None:
+    if (entry.merchant_id, entry.amount, entry.checkout_id, entry.action) != (
+            intent.merchant_id, intent.amount, intent.checkout_id, intent.action):
+        raise InvalidArguments(
+            f"idempotency key {entry.idempotency_key!r} already belongs to entry {entry.id} "
+            f"({entry.action} {entry.amount} at {entry.merchant_id}, checkout {entry.checkout_id}); "
+            "derive a new key for a different payment")
+
+
+# ------------------------------------------------------------------------------------------ writes
+def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, intent: IntentLike, *,
+                  budget_id: str, idempotency_key: str, run_id: str, now: datetime) -> Steps[Reservation]:
+    """Atomic check-and-reserve (see the module docstring)."""
+    _text("budget_id", budget_id)
+    _text("idempotency_key", idempotency_key)
+    _text("run_id", run_id, allow_empty=True)
+    _validate_intent(intent, policy)
+    now_us, currency = to_us(now), policy.currency
+    yield from _lock_budget(dialect, budget_id, currency, now_us, create=True)
+    existing = yield from _latest_by_key(budget_id, idempotency_key)
+    if existing is not None:
+        _same_payment(existing, intent)
+        if existing.status != "released":
+            return Reservation(existing, replayed=True)
+    attempt = 1 if existing is None else existing.attempt + 1
+    mcc = (intent.mcc or "").strip() or None  # the policy keys MCC caps by the stripped code
+
+    queries = list(engine.usage_queries(policy, intent))
+    usage = yield from _usage_steps(engine, budget_id, currency, queries, intent.merchant_id)
+    verdict = engine.decide(policy, intent, usage)  # PolicyViolation rolls the transaction back
+
+    counts = 1 if intent.action == "pay" else 0
+    counted = intent.budget_amount.minor * counts
+    decision = _decision(verdict)
+    policy_hash = policy.snapshot_hash()
+    rows = yield Q(
+        "INSERT INTO entries (budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, "
+        "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, counts, counted_minor, "
+        "refunded_minor, refunded_budget_minor, decision, policy_hash, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?) RETURNING id",
+        (budget_id, idempotency_key, attempt, run_id, intent.action, intent.merchant_id, intent.merchant_name,
+         mcc, intent.amount.minor, intent.amount.currency, intent.budget_amount.minor, currency,
+         None if intent.fx_rate is None else str(intent.fx_rate), intent.checkout_id, counts, counted,
+         canonical_json(decision), policy_hash, now_us, now_us))
+    entry_id = int(rows[0][0])
+    if counts:
+        yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, counted, 1, 0)
+    seq = yield from append_steps(dialect, "reserve", {
+        "entry_id": entry_id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
+        "action": intent.action, "merchant_id": intent.merchant_id, "mcc": mcc, "amount": intent.amount,
+        "budget_amount": intent.budget_amount, "fx_rate": intent.fx_rate, "checkout_id": intent.checkout_id,
+        "policy_hash": policy_hash, "decision": "allow", "decision_detail": decision,
+        "usage": {name: {"minor": f.amount.minor, "count": f.count} for name, f in usage.figures.items()},
+    }, budget_id=budget_id, at=now)
+    yield Q("UPDATE entries SET audit_seq = ?, last_audit_seq = ? WHERE id = ?", (seq, seq, entry_id))
+    entry = yield from _entry(dialect, entry_id)
+    return Reservation(entry, replayed=False, verdict=verdict)
+
+
+def _locked_entry(dialect: Dialect, entry_id: int) -> Steps[Entry]:
+    """Lock budget then entry (the one lock order), returning the entry as locked."""
+    first = yield from _entry(dialect, entry_id)
+    yield from _lock_budget(dialect, first.budget_id, first.budget_amount.currency, 0, create=False)
+    return (yield from _entry(dialect, entry_id, lock=True))
+
+
+def _finish(dialect: Dialect, entry_id: int, kind: str, payload: Mapping[str, Any], budget_id: str,
+            now: datetime) -> Steps[Entry]:
+    seq = yield from append_steps(dialect, kind, payload, budget_id=budget_id, at=now)
+    yield Q("UPDATE entries SET last_audit_seq = ? WHERE id = ?", (seq, entry_id))
+    return (yield from _entry(dialect, entry_id))
+
+
+def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None,
+                 now: datetime) -> Steps[Entry]:
+    entry = yield from _locked_entry(dialect, entry_id)
+    if entry.status == "committed":
+        if external_ref is not None and entry.external_ref is not None and external_ref != entry.external_ref:
+            raise InvalidArguments(f"entry {entry_id} is already committed with external_ref "
+                                   f"{entry.external_ref!r}, not {external_ref!r}")
+        return entry
+    if entry.status == "released":
+        raise InvalidArguments(f"entry {entry_id} was released ({entry.reason}); it cannot be committed. "
+                               "Reserve again with the same idempotency key for a new attempt")
+    clean = redact(dict(outcome or {}))
+    yield Q("UPDATE entries SET status = 'committed', external_ref = ?, outcome = ?, updated_at = ? WHERE id = ?",
+            (external_ref, canonical_json(clean), to_us(now), entry_id))
+    if entry.action == "pay":
+        yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc, 0, 0, 1)
+    return (yield from _finish(dialect, entry_id, "commit", {
+        "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "external_ref": external_ref,
+        "outcome": clean, "amount": entry.amount, "budget_amount": entry.budget_amount,
+    }, entry.budget_id, now))
+
+
+def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime) -> Steps[Entry]:
+    entry = yield from _locked_entry(dialect, entry_id)
+    if entry.status == "released":
+        return entry
+    if entry.status == "committed":
+        raise InvalidArguments(f"entry {entry_id} is committed (ref {entry.external_ref!r}); a committed payment "
+                               "is not released, refund it instead")
+    counted = entry.counted.minor
+    yield Q("UPDATE entries SET status = 'released', counts = 0, counted_minor = 0, reason = ?, updated_at = ? "
+            "WHERE id = ?", (reason, to_us(now), entry_id))
+    if entry.action == "pay":
+        yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc, -counted, -1, 0)
+    return (yield from _finish(dialect, entry_id, "release", {
+        "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "reason": reason,
+        "credited": Money(counted, entry.budget_amount.currency),
+    }, entry.budget_id, now))
+
+
+def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref: str,
+                 now: datetime) -> Steps[Entry]:
+    _text("external_ref", external_ref)
+    entry = yield from _locked_entry(dialect, entry_id)
+    if amount.currency != entry.amount.currency:
+        raise CurrencyMismatch(f"refund {amount} is not in the entry's currency {entry.amount.currency}")
+    if not amount.is_positive():
+        raise InvalidArguments(f"refund amount {amount} must be positive")
+    if entry.action != "pay" or entry.status != "committed":
+        raise InvalidArguments(f"entry {entry_id} is a {entry.status} {entry.action} entry; only committed "
+                               "payments can be refunded")
+    done = yield Q("SELECT amount_minor FROM refunds WHERE entry_id = ? AND external_ref = ?", (entry_id, external_ref))
+    if done:
+        if int(done[0][0]) != amount.minor:
+            raise InvalidArguments(f"refund {external_ref!r} of entry {entry_id} was already recorded for "
+                                   f"{Money(int(done[0][0]), amount.currency)}, not {amount}")
+        return entry
+    refundable = entry.refundable
+    if amount > refundable:
+        raise InvalidArguments(f"refund {amount} exceeds what entry {entry_id} can still refund ({refundable}: "
+                               f"committed {entry.amount}, already refunded {entry.refunded})")
+    new_refunded = entry.refunded.minor + amount.minor
+    total_minor, budget_minor = entry.amount.minor, entry.budget_amount.minor
+    new_budget = budget_minor if new_refunded == total_minor else budget_minor * new_refunded // total_minor
+    credit = new_budget - entry.refunded_budget.minor
+    now_us = to_us(now)
+    yield Q("UPDATE entries SET refunded_minor = ?, refunded_budget_minor = ?, counted_minor = counted_minor - ?, "
+            "updated_at = ? WHERE id = ?", (new_refunded, new_budget, credit, now_us, entry_id))
+    yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc, -credit, 0, 0)
+    rows = yield Q("INSERT INTO refunds (entry_id, budget_id, amount_minor, currency, budget_minor, budget_currency, "
+                   "external_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                   (entry_id, entry.budget_id, amount.minor, amount.currency, credit, entry.budget_amount.currency,
+                    external_ref, now_us))
+    refund_id = int(rows[0][0])
+    seq = yield from append_steps(dialect, "refund", {
+        "entry_id": entry_id, "refund_id": refund_id, "external_ref": external_ref, "amount": amount,
+        "credited": Money(credit, entry.budget_amount.currency),
+        "refunded_total": Money(new_refunded, amount.currency)}, budget_id=entry.budget_id, at=now)
+    yield Q("UPDATE refunds SET audit_seq = ? WHERE id = ?", (seq, refund_id))
+    yield Q("UPDATE entries SET last_audit_seq = ? WHERE id = ?", (seq, entry_id))
+    return (yield from _entry(dialect, entry_id))
+
+
+def totals_steps(budget_id: str) -> Steps[dict[str, Any]]:
+    """All-time aggregates of a budget (O(1) + the number of merchants/MCCs it has seen)."""
+    head = yield Q("SELECT currency, used_minor, used_count, committed_count FROM budgets WHERE budget_id = ?",
+                   (budget_id,))
+    rows = yield Q("SELECT scope, key, label, used_minor, used_count, committed_count FROM usage_totals "
+                   "WHERE budget_id = ? ORDER BY scope, key", (budget_id,))
+    return {"budget": head[0] if head else None, "scopes": rows}
+
+
+def json_or_none(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+StepFn = Callable[..., Steps[Any]]

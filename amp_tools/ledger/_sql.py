@@ -1,0 +1,69 @@
+"""Sans-I/O plumbing shared by the SQLite and PostgreSQL backends.
+
+Ledger and audit operations are written once as generators that yield `Q` (SQL with `?`
+placeholders plus parameters) and receive the result rows. A backend only drives such a
+generator inside one transaction of its own kind, sync or async. This keeps a single copy of
+the money logic for both engines and both calling styles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from amp_tools.clock import utc
+
+__all__ = ["Dialect", "Q", "Row", "Steps", "StepsFactory", "drive_sync", "from_us", "to_us"]
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+Steps = Generator["Q", list[Row], T]
+StepsFactory = Callable[[], Steps[T]]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Q:
+    """One statement: SQL written with `?` placeholders, and its parameters."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The little that differs between the engines inside a transaction."""
+
+    name: str
+    #: Appended to the SELECT of a row the transaction is about to change. SQLite needs none:
+    #: BEGIN IMMEDIATE already holds the database's single write lock.
+    for_update: str
+
+
+SQLITE = Dialect("sqlite", "")
+POSTGRES = Dialect("postgresql", " FOR UPDATE")
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch: exact, sortable, and the same column type in both engines."""
+    return (utc(value) - _EPOCH) // _US
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def drive_sync(factory: StepsFactory[T], execute: Callable[[Q], list[Row]]) -> T:
+    """Run a step generator to completion with a synchronous `execute`."""
+    gen = factory()
+    try:
+        query = next(gen)
+        while True:
+            query = gen.send(execute(query))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result

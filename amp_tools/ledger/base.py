@@ -1,0 +1,310 @@
+"""The `Ledger` protocol and the engine-independent half of every ledger.
+
+`LedgerBase` turns the public API (async, plus `*_sync` twins) into step generators from `_ops`
+and hands them to four primitives a backend implements: run steps in one write transaction or
+one read transaction, async or sync. Backends own connections and transactions; nothing about
+money lives in them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from amp_tools.clock import SYSTEM_CLOCK, Clock, utc
+from amp_tools.errors import InvalidArguments
+from amp_tools.money import Money
+
+from . import _ops
+from ._engine import PolicyEngine, PolicyLike, default_engine
+from ._sql import Dialect, Steps, StepsFactory
+from .audit import AuditLog
+from .records import Entry, ReconcileReport, Refund, Reservation, Resolution
+
+__all__ = ["Ledger", "LedgerBase", "Resolver"]
+
+T = TypeVar("T")
+ResolverResult = Resolution | str | tuple[str, str | None]
+Resolver = Callable[[Entry], Awaitable[ResolverResult]]
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """The durable spend ledger (see docs/CONTRACTS.md)."""
+
+    audit: AuditLog
+
+    async def reserve(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
+                      now: datetime | None = None) -> Reservation: ...
+    async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None
+                     ) -> Entry: ...
+    async def release(self, entry_id: int, *, reason: str) -> Entry: ...
+    async def refund(self, entry_id: int, amount: Money, *, external_ref: str) -> Entry: ...
+    async def get(self, entry_id: int) -> Entry: ...
+    async def get_by_key(self, budget_id: str, key: str) -> Entry | None: ...
+    async def open_reservations(self, older_than: datetime, *, limit: int = 1000) -> list[Entry]: ...
+    async def entries(self, budget_id: str | None = None, limit: int = 100) -> list[Entry]: ...
+    async def usage_report(self, policy: Any, budget_id: str, now: datetime | None = None) -> dict[str, Any]: ...
+    async def reconcile(self, resolver: Resolver, *, timeout: timedelta = ...,
+                        now: datetime | None = None) -> ReconcileReport: ...
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """A zero-value intent used only to ask the policy which windows it keeps."""
+
+    at: datetime
+    currency: str
+    action: str = "pay"
+    merchant_id: str = ""
+    merchant_name: str = ""
+    mcc: str | None = None
+    fx_rate: Decimal | None = None
+    items: tuple[Any, ...] = ()
+    human_present: bool = True
+    checkout_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def amount(self) -> Money:
+        return Money.zero(self.currency)
+
+    @property
+    def budget_amount(self) -> Money:
+        return Money.zero(self.currency)
+
+
+class LedgerBase(abc.ABC):
+    """Shared public API; subclasses implement the four `_run_*` primitives and `close`."""
+
+    dialect: Dialect
+    #: Reservations older than this are handed to `reconcile`'s resolver.
+    default_reconcile_timeout = timedelta(minutes=15)
+
+    def __init__(self, *, clock: Clock | None = None, engine: PolicyEngine | None = None) -> None:
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self._engine = engine
+        self.audit = AuditLog(self.dialect, self._run_write, self._run_read, self._run_read_sync,
+                              self._run_write_sync, self.clock.now)
+
+    @property
+    def engine(self) -> PolicyEngine:
+        if self._engine is None:
+            self._engine = default_engine()
+        return self._engine
+
+    # -------------------------------------------------------------- backend primitives
+    @abc.abstractmethod
+    async def _run_write(self, factory: StepsFactory[T]) -> T: ...
+
+    @abc.abstractmethod
+    async def _run_read(self, factory: StepsFactory[T]) -> T: ...
+
+    @abc.abstractmethod
+    def _run_write_sync(self, factory: StepsFactory[T]) -> T: ...
+
+    @abc.abstractmethod
+    def _run_read_sync(self, factory: StepsFactory[T]) -> T: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def close_sync(self) -> None: ...
+
+    async def run_write(self, factory: Callable[[], Steps[T]]) -> T:
+        """Run caller-built steps (e.g. an approvals row + `audit.append_steps`) in one write transaction."""
+        return await self._run_write(factory)
+
+    def _now(self, now: datetime | None) -> datetime:
+        return utc(now) if now is not None else self.clock.now()
+
+    # -------------------------------------------------------------- step factories
+    def _reserve(self, intent: Any, policy: PolicyLike, budget_id: str, idempotency_key: str, run_id: str,
+                 now: datetime | None) -> StepsFactory[Reservation]:
+        at, engine = self._now(now), self.engine
+        return lambda: _ops.reserve_steps(self.dialect, engine, policy, intent, budget_id=budget_id,
+                                          idempotency_key=idempotency_key, run_id=run_id, now=at)
+
+    def _commit(self, entry_id: int, external_ref: str | None, outcome: Mapping[str, Any] | None
+                ) -> StepsFactory[Entry]:
+        at = self.clock.now()
+        return lambda: _ops.commit_steps(self.dialect, entry_id, external_ref=external_ref, outcome=outcome, now=at)
+
+    def _release(self, entry_id: int, reason: str) -> StepsFactory[Entry]:
+        at = self.clock.now()
+        return lambda: _ops.release_steps(self.dialect, entry_id, reason=reason, now=at)
+
+    def _refund(self, entry_id: int, amount: Money, external_ref: str) -> StepsFactory[Entry]:
+        if not isinstance(amount, Money):
+            raise InvalidArguments(f"refund amount {amount!r} must be Money")
+        at = self.clock.now()
+        return lambda: _ops.refund_steps(self.dialect, entry_id, amount, external_ref=external_ref, now=at)
+
+    # -------------------------------------------------------------- async API
+    async def reserve(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
+                      now: datetime | None = None) -> Reservation:
+        """Atomically check the policy against current usage and reserve; see `_ops.reserve_steps`."""
+        return await self._run_write(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now))
+
+    async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None
+                     ) -> Entry:
+        return await self._run_write(self._commit(entry_id, external_ref, outcome))
+
+    async def release(self, entry_id: int, *, reason: str) -> Entry:
+        return await self._run_write(self._release(entry_id, reason))
+
+    async def refund(self, entry_id: int, amount: Money, *, external_ref: str) -> Entry:
+        return await self._run_write(self._refund(entry_id, amount, external_ref))
+
+    async def get(self, entry_id: int) -> Entry:
+        return await self._run_read(lambda: _ops.get_steps(self.dialect, entry_id))
+
+    async def get_by_key(self, budget_id: str, key: str) -> Entry | None:
+        return await self._run_read(lambda: _ops.get_by_key_steps(budget_id, key))
+
+    async def refunds(self, entry_id: int) -> list[Refund]:
+        return await self._run_read(lambda: _ops.refunds_steps(entry_id))
+
+    async def open_reservations(self, older_than: datetime, *, limit: int = 1000) -> list[Entry]:
+        return await self._run_read(lambda: _ops.open_steps(older_than, limit))
+
+    async def entries(self, budget_id: str | None = None, limit: int = 100) -> list[Entry]:
+        return await self._run_read(lambda: _ops.entries_steps(budget_id, limit))
+
+    async def usage_report(self, policy: Any, budget_id: str, now: datetime | None = None) -> dict[str, Any]:
+        """Used / left overall and per window, per-merchant and per-MCC totals (feeds `budget_status`)."""
+        at, engine = self._now(now), self.engine
+        return await self._run_read(lambda: _report_steps(engine, policy, budget_id, at))
+
+    async def reconcile(self, resolver: Resolver, *, timeout: timedelta | None = None,
+                        now: datetime | None = None) -> ReconcileReport:
+        """Settle reservations older than `timeout` with what the AMP side says happened.
+
+        The resolver gets each stale entry and answers "committed" (with a ref, as a `Resolution`
+        or ``("committed", ref)``), "released" or "unknown" (left open for a later run).
+        """
+        cutoff = self._now(now) - (timeout if timeout is not None else self.default_reconcile_timeout)
+        report = ReconcileReport()
+        for entry in await self.open_reservations(cutoff):
+            try:
+                res = _resolution(await resolver(entry))
+                if res.status == "committed":
+                    await self.commit(entry.id, external_ref=res.external_ref,
+                                      outcome={**(res.outcome or {}), "reconciled": True})
+                    report.committed.append(entry.id)
+                elif res.status == "released":
+                    await self.release(entry.id, reason=res.reason or "reconciled: not paid on the AMP side")
+                    report.released.append(entry.id)
+                else:
+                    report.unknown.append(entry.id)
+            except Exception as exc:  # one bad entry must not stop recovery of the others
+                report.failed[entry.id] = f"{type(exc).__name__}: {exc}"
+        return report
+
+    # -------------------------------------------------------------- sync twins
+    def reserve_sync(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
+                     now: datetime | None = None) -> Reservation:
+        return self._run_write_sync(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now))
+
+    def commit_sync(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None
+                    ) -> Entry:
+        return self._run_write_sync(self._commit(entry_id, external_ref, outcome))
+
+    def release_sync(self, entry_id: int, *, reason: str) -> Entry:
+        return self._run_write_sync(self._release(entry_id, reason))
+
+    def refund_sync(self, entry_id: int, amount: Money, *, external_ref: str) -> Entry:
+        return self._run_write_sync(self._refund(entry_id, amount, external_ref))
+
+    def get_sync(self, entry_id: int) -> Entry:
+        return self._run_read_sync(lambda: _ops.get_steps(self.dialect, entry_id))
+
+    def get_by_key_sync(self, budget_id: str, key: str) -> Entry | None:
+        return self._run_read_sync(lambda: _ops.get_by_key_steps(budget_id, key))
+
+    def entries_sync(self, budget_id: str | None = None, limit: int = 100) -> list[Entry]:
+        return self._run_read_sync(lambda: _ops.entries_steps(budget_id, limit))
+
+    def usage_report_sync(self, policy: Any, budget_id: str, now: datetime | None = None) -> dict[str, Any]:
+        at, engine = self._now(now), self.engine
+        return self._run_read_sync(lambda: _report_steps(engine, policy, budget_id, at))
+
+
+def _resolution(value: ResolverResult) -> Resolution:
+    if isinstance(value, Resolution):
+        return value
+    if isinstance(value, tuple):
+        status, ref = value
+        if status == "committed":
+            return Resolution("committed", ref)
+        value = status
+    if value in ("released", "unknown"):
+        return Resolution(value)  # type: ignore[arg-type]
+    raise InvalidArguments(f"resolver answer {value!r} must be 'released', 'unknown', ('committed', ref) "
+                           "or a Resolution")
+
+
+def _report_steps(engine: PolicyEngine, policy: Any, budget_id: str, now: datetime) -> Steps[dict[str, Any]]:
+    """The `budget_status` figures. Limits are read from the policy when it has them (duck-typed:
+    `total_budget`, `windows.<period>.limit`, `merchants.caps`, `mccs.caps`, `velocity`)."""
+    currency = str(policy.currency)
+    totals = yield from _ops.totals_steps(budget_id)
+    head = totals["budget"]
+    used_minor, used_count, committed_count = (int(head[1]), int(head[2]), int(head[3])) if head else (0, 0, 0)
+
+    def figure(used: int, limit: Money | None, count: int | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"used": Money(used, currency).to_public()}
+        if count is not None:
+            out["count"] = count
+        if limit is not None:
+            out["limit"] = limit.to_public()
+            out["left"] = Money(max(0, limit.minor - used), currency).to_public()
+        return out
+
+    report: dict[str, Any] = {
+        "budget_id": budget_id, "currency": currency, "as_of": now.isoformat(),
+        "policy": getattr(policy, "name", None), "policy_hash": policy.snapshot_hash(),
+        "total": {**figure(used_minor, getattr(policy, "total_budget", None), used_count),
+                  "committed_count": committed_count},
+        "windows": {}, "velocity": None, "merchants": {}, "mccs": {},
+    }
+    windows = getattr(policy, "windows", None)
+    for query in engine.usage_queries(policy, _Probe(at=now, currency=currency)):
+        if query.scope != "all" or query.since is None:
+            continue  # the probe names no merchant; per-merchant usage is listed below
+        minor, count = yield from _ops.figure_steps(budget_id, "all", None, query.since)
+        if query.name.startswith("windows."):
+            cap = getattr(windows, query.name.removeprefix("windows."), None)
+            report["windows"][query.name.removeprefix("windows.")] = {
+                **figure(minor, getattr(cap, "limit", None), count), "since": query.since.isoformat(),
+                "mode": getattr(cap, "mode", None)}
+        elif query.name == "velocity":
+            velocity = getattr(policy, "velocity", None)
+            most = getattr(velocity, "max_payments", None)
+            report["velocity"] = {"count": count, "limit": most, "per": getattr(velocity, "per", None),
+                                  "left": None if most is None else max(0, int(most) - count),
+                                  "since": query.since.isoformat()}
+        else:
+            report["windows"][query.name] = {**figure(minor, None, count), "since": query.since.isoformat()}
+    merchant_caps = getattr(getattr(policy, "merchants", None), "caps", {}) or {}
+    mcc_caps = getattr(getattr(policy, "mccs", None), "caps", {}) or {}
+    for scope, key, label, minor, count, _committed in totals["scopes"]:
+        if scope == "merchant":
+            limit = _merchant_cap(merchant_caps, str(key), str(label or ""))
+            report["merchants"][str(key)] = {"name": label, **figure(int(minor), limit, int(count))}
+        else:
+            report["mccs"][str(key)] = figure(int(minor), mcc_caps.get(str(key)), int(count))
+    return report
+
+
+def _merchant_cap(caps: Mapping[str, Money], merchant_id: str, name: str) -> Money | None:
+    """The tightest cap whose key names this merchant by id or name (as the policy matches them)."""
+    keys = {merchant_id.strip().casefold(), name.strip().casefold()} - {""}
+    found = [cap for key, cap in caps.items() if key.strip().casefold() in keys]
+    return min(found, key=lambda m: m.minor) if found else None

@@ -1,0 +1,154 @@
+"""What the ledger hands back: entries, reservations, refunds and reconciliation results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from amp_tools.money import Money
+
+from ._sql import Row, from_us
+
+__all__ = ["ENTRY_COLUMNS", "Entry", "ReconcileReport", "Refund", "Reservation", "Resolution", "Status",
+           "entry_from_row"]
+
+Status = Literal["reserved", "committed", "released"]
+
+ENTRY_COLUMNS = ("id, budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, "
+                 "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, "
+                 "refunded_minor, refunded_budget_minor, external_ref, outcome, reason, decision, policy_hash, "
+                 "created_at, updated_at, audit_seq, last_audit_seq")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One payment attempt. `attempt` counts retries of a released idempotency key (1 first)."""
+
+    id: int
+    budget_id: str
+    idempotency_key: str
+    attempt: int
+    run_id: str
+    action: str
+    merchant_id: str
+    merchant_name: str
+    mcc: str | None
+    amount: Money
+    budget_amount: Money
+    fx_rate: Decimal | None
+    checkout_id: str
+    status: Status
+    refunded: Money
+    refunded_budget: Money
+    external_ref: str | None
+    outcome: dict[str, Any] | None
+    reason: str | None
+    decision: dict[str, Any]
+    policy_hash: str
+    created_at: datetime
+    updated_at: datetime
+    audit_seq: int
+    last_audit_seq: int
+
+    @property
+    def refundable(self) -> Money:
+        """What may still be refunded (merchant currency); zero unless committed."""
+        if self.status != "committed":
+            return Money.zero(self.amount.currency)
+        return self.amount - self.refunded
+
+    @property
+    def counted(self) -> Money:
+        """What this entry currently adds to the budget's usage (budget currency)."""
+        if self.status == "released" or self.action != "pay":
+            return Money.zero(self.budget_amount.currency)
+        return self.budget_amount - self.refunded_budget
+
+    def to_public(self) -> dict[str, Any]:
+        """A secret-free summary for tool results and reports."""
+        return {"id": self.id, "budget_id": self.budget_id, "status": self.status, "action": self.action,
+                "merchant_id": self.merchant_id, "merchant_name": self.merchant_name, "mcc": self.mcc,
+                "amount": self.amount.to_public(), "budget_amount": self.budget_amount.to_public(),
+                "refunded": self.refunded.to_public(), "checkout_id": self.checkout_id,
+                "external_ref": self.external_ref, "created_at": self.created_at.isoformat()}
+
+
+def entry_from_row(row: Row) -> Entry:
+    currency, budget_currency = str(row[10]), str(row[12])
+    return Entry(
+        id=int(row[0]), budget_id=str(row[1]), idempotency_key=str(row[2]), attempt=int(row[3]),
+        run_id=str(row[4]), action=str(row[5]), merchant_id=str(row[6]), merchant_name=str(row[7]),
+        mcc=None if row[8] is None else str(row[8]),
+        amount=Money(int(row[9]), currency), budget_amount=Money(int(row[11]), budget_currency),
+        fx_rate=None if row[13] is None else Decimal(str(row[13])), checkout_id=str(row[14]),
+        status=row[15], refunded=Money(int(row[16]), currency), refunded_budget=Money(int(row[17]), budget_currency),
+        external_ref=row[18], outcome=None if row[19] is None else json.loads(row[19]), reason=row[20],
+        decision=json.loads(row[21]) if row[21] else {}, policy_hash=str(row[22] or ""),
+        created_at=from_us(int(row[23])), updated_at=from_us(int(row[24])),
+        audit_seq=int(row[25] or 0), last_audit_seq=int(row[26] or 0))
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The answer of `reserve`: the entry, and whether it is a replay of an earlier reserve.
+
+    On a replay `verdict` is None and the approval reasons / budget left come from the decision
+    stored with the entry, so a repeated call sees what the first call saw.
+    """
+
+    entry: Entry
+    replayed: bool
+    verdict: Any = None
+
+    @property
+    def id(self) -> int:
+        return self.entry.id
+
+    @property
+    def status(self) -> Status:
+        return self.entry.status
+
+    @property
+    def approval_reasons(self) -> tuple[str, ...]:
+        return tuple(self.entry.decision.get("approval_reasons", ()))
+
+    @property
+    def checked_rules(self) -> tuple[str, ...]:
+        return tuple(self.entry.decision.get("checked_rules", ()))
+
+    @property
+    def budget_left(self) -> Money | None:
+        left = self.entry.decision.get("budget_left")
+        return None if left is None else Money(int(left["minor"]), str(left["currency"]))
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: int
+    entry_id: int
+    amount: Money
+    budget_amount: Money
+    external_ref: str
+    created_at: datetime
+    audit_seq: int
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a reconciliation resolver found on the AMP side for one open reservation."""
+
+    status: Literal["committed", "released", "unknown"]
+    external_ref: str | None = None
+    outcome: dict[str, Any] | None = None
+    reason: str = ""
+
+
+@dataclass
+class ReconcileReport:
+    committed: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)

@@ -1,0 +1,121 @@
+"""The ledger and audit schema, versioned in `schema_version`, for SQLite and PostgreSQL.
+
+Times are BIGINT microseconds since the epoch (UTC) in both engines, so the window index and
+the comparisons are identical. Each migration is a list of statements applied in one
+transaction; `migrate_steps` applies the missing ones and records the new version.
+"""
+
+from __future__ import annotations
+
+from amp_tools.errors import ConfigError
+
+from ._sql import Dialect, Q, Steps
+
+__all__ = ["SCHEMA_VERSION", "migrate_steps"]
+
+SCHEMA_VERSION = 1
+
+
+def _v1(dialect: Dialect) -> list[str]:
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if dialect.name == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    return [
+        """CREATE TABLE budgets (
+            budget_id TEXT PRIMARY KEY,
+            currency TEXT NOT NULL,
+            used_minor BIGINT NOT NULL,
+            used_count BIGINT NOT NULL,
+            committed_count BIGINT NOT NULL,
+            created_at BIGINT NOT NULL)""",
+        """CREATE TABLE usage_totals (
+            budget_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            label TEXT,
+            used_minor BIGINT NOT NULL,
+            used_count BIGINT NOT NULL,
+            committed_count BIGINT NOT NULL,
+            PRIMARY KEY (budget_id, scope, key))""",
+        f"""CREATE TABLE entries (
+            id {serial},
+            budget_id TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            run_id TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('pay', 'refund')),
+            merchant_id TEXT NOT NULL,
+            merchant_name TEXT NOT NULL,
+            mcc TEXT,
+            amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+            currency TEXT NOT NULL,
+            budget_minor BIGINT NOT NULL CHECK (budget_minor > 0),
+            budget_currency TEXT NOT NULL,
+            fx_rate TEXT,
+            checkout_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('reserved', 'committed', 'released')),
+            counts INTEGER NOT NULL,
+            counted_minor BIGINT NOT NULL,
+            refunded_minor BIGINT NOT NULL CHECK (refunded_minor <= amount_minor),
+            refunded_budget_minor BIGINT NOT NULL,
+            external_ref TEXT,
+            outcome TEXT,
+            reason TEXT,
+            decision TEXT,
+            policy_hash TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            audit_seq BIGINT,
+            last_audit_seq BIGINT,
+            UNIQUE (budget_id, idempotency_key, attempt))""",
+        # One live (reserved/committed) entry per key; released attempts stay as history.
+        "CREATE UNIQUE INDEX entries_live_key ON entries (budget_id, idempotency_key) WHERE status <> 'released'",
+        # Window sums: partial covering indexes over counting rows only.
+        "CREATE INDEX entries_win_all ON entries (budget_id, created_at, counted_minor) WHERE counts = 1",
+        "CREATE INDEX entries_win_merchant ON entries (budget_id, merchant_id, created_at, counted_minor) "
+        "WHERE counts = 1",
+        "CREATE INDEX entries_win_mcc ON entries (budget_id, mcc, created_at, counted_minor) WHERE counts = 1",
+        "CREATE INDEX entries_open ON entries (created_at) WHERE status = 'reserved'",
+        "CREATE INDEX entries_by_budget ON entries (budget_id, id)",
+        f"""CREATE TABLE refunds (
+            id {serial},
+            entry_id BIGINT NOT NULL REFERENCES entries (id),
+            budget_id TEXT NOT NULL,
+            amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+            currency TEXT NOT NULL,
+            budget_minor BIGINT NOT NULL,
+            budget_currency TEXT NOT NULL,
+            external_ref TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            audit_seq BIGINT,
+            UNIQUE (entry_id, external_ref))""",
+        """CREATE TABLE audit (
+            seq BIGINT PRIMARY KEY,
+            ts TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            budget_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL)""",
+        """CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL)""",
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64 + "')",
+    ]
+
+
+_MIGRATIONS = {1: _v1}
+
+
+def migrate_steps(dialect: Dialect) -> Steps[int]:
+    """Bring the schema to `SCHEMA_VERSION`; the caller holds a write lock (or advisory lock)."""
+    yield Q("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    rows = yield Q("SELECT MAX(version) FROM schema_version")
+    current = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+    if current > SCHEMA_VERSION:
+        raise ConfigError(f"the ledger database has schema version {current}, newer than this amp-tools "
+                          f"({SCHEMA_VERSION}); upgrade amp-tools")
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in _MIGRATIONS[version](dialect):
+            yield Q(statement)
+        yield Q("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    return SCHEMA_VERSION
