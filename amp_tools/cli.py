@@ -1,0 +1,225 @@
+"""The `amp-tools` command: demo, sandbox, policy, ledger, approvals, audit and key commands.
+
+Every command prints one readable line on error (exit 2), never a traceback. Framework code is
+only imported by `demo`, and only for the framework asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from amp_tools import config
+from amp_tools.errors import AmpToolsError
+
+app = typer.Typer(help="Budget-guarded AMP shopping and payment tools for AI agents.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+policy_app = typer.Typer(help="Check budget policy files and print their JSON Schema.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Inspect the spend ledger.", no_args_is_help=True)
+approvals_app = typer.Typer(help="Answer payments waiting for a person's approval.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and export the hash-chained audit trail.", no_args_is_help=True)
+demo_app = typer.Typer(help="Run the offline demos.", no_args_is_help=True)
+key_app = typer.Typer(help="The agent's signing key (ES256).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(audit_app, name="audit")
+app.add_typer(demo_app, name="demo")
+app.add_typer(key_app, name="key")
+
+out = Console()
+err = Console(stderr=True)
+
+LedgerOpt = Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL (default: AMP_TOOLS_LEDGER_URL "
+                                                                  "or $AMP_TOOLS_HOME/ledger.db).")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------------------- demo
+@demo_app.command("travel")
+def demo_travel(
+    framework: Annotated[str, typer.Option(help="langchain, crewai or autogen.")] = "langchain",
+    approve: Annotated[str, typer.Option(help="How the person answers approvals: 'yes' (scripted person says yes), "
+                                              "'no', or 'prompt' (ask on this terminal).")] = "yes",
+    real_model: Annotated[bool, typer.Option("--real-model", help="Use OPENAI_BASE_URL / OPENAI_API_KEY / "
+                                                                   "AMP_TOOLS_MODEL instead of the scripted model.")]
+    = False,
+) -> None:
+    """Book a flight, a hotel and a car within one budget, offline, on the embedded sandbox."""
+    if framework not in ("langchain", "crewai", "autogen"):
+        _fail(f"unknown framework {framework!r}; expected langchain, crewai or autogen")
+    if approve not in ("yes", "no", "prompt"):
+        _fail(f"unknown --approve {approve!r}; expected yes, no or prompt")
+    from amp_tools.demo import run_travel_demo
+
+    code = run_travel_demo(framework=framework, approve=approve, real_model=real_model, console=out)
+    raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------------------- sandbox
+@app.command("sandbox")
+def sandbox(
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8765,
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    idv: Annotated[str, typer.Option(help="Wallet identity verification mode: auto, manual or reject.")] = "auto",
+) -> None:
+    """Serve the local AMP network (all roles, OpenAPI docs at /docs)."""
+    from amp_tools.sandbox import serve
+
+    out.print(f"AMP sandbox on http://{host}:{port}  (docs: http://{host}:{port}/docs, idv={idv})")
+    serve(host=host, port=port, idv_mode=idv)
+
+
+# ---------------------------------------------------------------------------- policy
+@policy_app.command("check")
+def policy_check(path: Annotated[Path, typer.Argument(help="A .yaml, .yml, .toml or .json policy file.")]) -> None:
+    """Exit 0 when the policy file is valid, 2 with a field-level message when it is not."""
+    from amp_tools.policy import check_policy_file
+
+    out.print(check_policy_file(path), highlight=False, soft_wrap=True)
+
+
+@policy_app.command("schema")
+def policy_schema() -> None:
+    """Print the JSON Schema of policy files (for editor autocompletion)."""
+    from amp_tools.policy import policy_json_schema
+
+    sys.stdout.write(json.dumps(policy_json_schema(), indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------- ledger
+@ledger_app.command("show")
+def ledger_show(
+    ledger: LedgerOpt = None,
+    limit: Annotated[int, typer.Option(help="How many recent entries.")] = 20,
+    budget: Annotated[str | None, typer.Option(help="Only this budget id.")] = None,
+) -> None:
+    """List recent ledger entries."""
+    from amp_tools.ledger import open_ledger
+
+    async def fetch() -> list[Any]:
+        led = open_ledger(ledger or config.ledger_url())
+        try:
+            return list(await led.entries(budget, limit=limit))
+        finally:
+            await led.close()
+
+    rows = asyncio.run(fetch())
+    table = Table(title=f"ledger ({len(rows)} entries)")
+    for col in ("id", "budget", "status", "merchant", "amount", "budget amount", "refunded", "checkout", "ref",
+                "created"):
+        table.add_column(col)
+    for e in rows:
+        table.add_row(str(e.id), e.budget_id, e.status, e.merchant_name or e.merchant_id, str(e.amount),
+                      str(e.budget_amount), str(e.refunded), e.checkout_id, e.external_ref or "",
+                      e.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+    out.print(table)
+
+
+# ---------------------------------------------------------------------------- approvals
+def _store() -> Any:
+    from amp_tools.approvals import ApprovalStore
+
+    return ApprovalStore(config.home_dir() / "approvals.db")
+
+
+@approvals_app.command("list")
+def approvals_list(
+    status: Annotated[str | None, typer.Option(help="pending, approved, denied, consumed or expired.")] = "pending",
+) -> None:
+    """List approval requests (pending ones by default)."""
+    store = _store()
+    records = store.list(None if status in (None, "all") else status)
+    table = Table(title=f"approvals ({status or 'all'})")
+    for col in ("id", "status", "request", "expires"):
+        table.add_column(col)
+    for rec in records:
+        table.add_row(rec.id, rec.status, rec.request.summary(), rec.request.expires_at.strftime("%H:%M:%S"))
+    out.print(table)
+
+
+@approvals_app.command("approve")
+def approvals_approve(approval_id: str, by: Annotated[str, typer.Option(help="Who approves.")] = "cli") -> None:
+    """Approve a pending payment (single use, bound to its exact amount and merchant)."""
+    rec = _store().approve(approval_id, by)
+    out.print(f"approved {rec.id}: {rec.request.summary().splitlines()[0]}", highlight=False)
+
+
+@approvals_app.command("deny")
+def approvals_deny(approval_id: str, reason: Annotated[str, typer.Option(help="Why.")] = "",
+                   by: Annotated[str, typer.Option(help="Who denies.")] = "cli") -> None:
+    """Deny a pending payment."""
+    rec = _store().deny(approval_id, by, reason)
+    out.print(f"denied {rec.id}: {rec.request.summary().splitlines()[0]}", highlight=False)
+
+
+# ---------------------------------------------------------------------------- audit
+@audit_app.command("verify")
+def audit_verify(ledger: LedgerOpt = None) -> None:
+    """Recompute the hash chain; exit 1 if a record was edited, reordered or deleted."""
+    from amp_tools.ledger import open_ledger
+
+    led = open_ledger(ledger or config.ledger_url())
+    try:
+        report = led.audit.verify_sync()
+    finally:
+        led.close_sync()
+    if report.ok:
+        out.print(f"audit chain ok: {report.records} records")
+        return
+    err.print(f"[bold red]audit chain broken[/] at record {report.first_bad_seq}: {report.problem}", highlight=False)
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(target: Annotated[Path, typer.Argument(help="JSONL file to write.")], ledger: LedgerOpt = None
+                 ) -> None:
+    """Export the audit trail as JSON Lines."""
+    from amp_tools.ledger import open_ledger
+
+    led = open_ledger(ledger or config.ledger_url())
+    try:
+        count = led.audit.export_jsonl_sync(target)
+    finally:
+        led.close_sync()
+    out.print(f"wrote {count} audit records to {target}")
+
+
+# ---------------------------------------------------------------------------- key
+@key_app.command("show")
+def key_show(path: Annotated[Path | None, typer.Option(help="Key file (default $AMP_TOOLS_HOME/agent-key.jwk).")]
+             = None) -> None:
+    """Print the agent's PUBLIC JWK (with its stable kid) for registration with a network; creates the key if absent."""
+    from amp_tools.amp.keys import AgentKey
+
+    key = AgentKey.load_or_create(path or config.agent_key_path())
+    sys.stdout.write(json.dumps(key.public_jwk(), indent=2) + "\n")
+
+
+def main() -> None:
+    try:
+        app()
+    except AmpToolsError as exc:
+        _print_error(str(exc))
+        sys.exit(2)
+    except (OSError, ValueError) as exc:
+        _print_error(f"{type(exc).__name__}: {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        sys.exit(130)
+
+
+def _print_error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
