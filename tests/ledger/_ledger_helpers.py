@@ -1,0 +1,152 @@
+"""Shared helpers of the ledger and audit tests: backends, policies, intents, raw SQL.
+
+Also imported by spawned worker processes, so it must stay importable without pytest fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from amp_tools.clock import ManualClock
+from amp_tools.ledger import LedgerBase, open_ledger
+from amp_tools.ledger._sql import Q, Row, Steps
+from amp_tools.money import ROUND_UP, Money
+from amp_tools.policy import BudgetPolicy, SpendIntent
+
+PG_URL = os.environ.get("AMP_TOOLS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+START = datetime(2025, 6, 11, 12, 0, tzinfo=UTC)  # a Wednesday, noon UTC
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pg_available() -> str | None:
+    """None when the test server answers, else why not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except Exception as exc:
+        return f"PostgreSQL at {PG_URL} is unreachable: {exc}"
+
+
+def require_pg() -> None:
+    reason = pg_available()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: the PostgreSQL tests must run)")
+    pytest.skip(reason)
+
+
+def new_schema() -> str:
+    return f"amp_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+
+
+def drop_schema(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def open_backend(backend: str, where: str, clock: ManualClock | None = None) -> LedgerBase:
+    """`where` is a file path for sqlite, a schema name for postgres."""
+    if backend == "sqlite":
+        return open_ledger(where, clock=clock)
+    return open_ledger(PG_URL, clock=clock, schema=where)
+
+
+def backend_target(backend: str, tmp_path: Any) -> Iterator[str]:
+    if backend == "sqlite":
+        yield str(tmp_path / "ledger.db")
+        return
+    require_pg()
+    schema = new_schema()
+    try:
+        yield schema
+    finally:
+        drop_schema(schema)
+
+
+def policy(**overrides: Any) -> BudgetPolicy:
+    data: dict[str, Any] = {"name": "test", "currency": "USD", "total_budget": "100.00"}
+    data.update(overrides)
+    return BudgetPolicy.model_validate(data)
+
+
+def intent(amount: str = "10.00", *, merchant: str = "shop-1", mcc: str | None = "5812", at: datetime = START,
+           checkout: str = "co-1", currency: str = "USD", rate: str | None = None, action: str = "pay",
+           budget_currency: str = "USD", human_present: bool = False) -> SpendIntent:
+    money = Money.parse(amount, currency)
+    if currency == budget_currency:
+        budget = money
+    else:
+        assert rate is not None
+        budget = money.convert(budget_currency, rate, rounding=ROUND_UP)
+    return SpendIntent(action, merchant, merchant.upper(), mcc, money, budget,  # type: ignore[arg-type]
+                       None if rate is None else Decimal(rate), (), human_present, checkout, at)
+
+
+def usd(text: str) -> Money:
+    return Money.parse(text, "USD")
+
+
+def raw_steps(sql: str, params: tuple[Any, ...] = ()) -> Steps[list[Row]]:
+    rows = yield Q(sql, params)
+    return rows
+
+
+async def raw(ledger: LedgerBase, sql: str, *params: Any) -> list[Row]:
+    """Run one statement in its own write transaction (tests tamper and inspect with it)."""
+    return await ledger.run_write(lambda: raw_steps(sql, params))
+
+
+def raw_sync(ledger: LedgerBase, sql: str, *params: Any) -> list[Row]:
+    return ledger._run_write_sync(lambda: raw_steps(sql, params))
+
+
+# ----------------------------------------------------------------------------- stress worker
+STRESS_POLICY: dict[str, Any] = {
+    "name": "stress", "currency": "USD", "total_budget": "50.00",
+    "windows": {"day": {"limit": "40.00"}},
+    "merchants": {"caps": {f"m{i}": "12.00" for i in range(4)}},
+}
+STRESS_MERCHANTS = [f"m{i}" for i in range(4)]
+
+
+def stress_worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
+    """One process: `attempts` 1.00 USD payments at random merchants; commits ~3/4 of the ones allowed."""
+    import random
+
+    from amp_tools.errors import PolicyViolation
+
+    backend, where, worker, attempts = args
+    rng = random.Random(worker)
+    ledger = open_backend(backend, where, ManualClock(START))
+    pol = BudgetPolicy.model_validate(STRESS_POLICY)
+    tried: dict[str, int] = {m: 0 for m in STRESS_MERCHANTS}
+    ok = refused = 0
+    try:
+        for n in range(attempts):
+            merchant = rng.choice(STRESS_MERCHANTS)
+            tried[merchant] += 1
+            try:
+                res = ledger.reserve_sync(intent("1.00", merchant=merchant, checkout=f"w{worker}-{n}"), pol,
+                                          budget_id="stress", idempotency_key=f"w{worker}-{n}", run_id=f"w{worker}")
+            except PolicyViolation:
+                refused += 1
+                continue
+            ok += 1
+            if rng.random() < 0.75:
+                ledger.commit_sync(res.id, external_ref=f"ref-{worker}-{n}")
+    finally:
+        ledger.close_sync()
+    return {"ok": ok, "refused": refused, "tried": tried}
