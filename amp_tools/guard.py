@@ -154,7 +154,7 @@ class Guard:
                            detail=dict(outcome.detail))
 
     # ------------------------------------------------------------------ refunds
-    async def refund(self, entry_id: str, amount: Money, execute: Execute, *,
+    async def refund(self, entry_id: int, amount: Money, execute: Execute, *,
                      merchant_name: str, reason: str = "") -> ExecutionOutcome:
         """Refund part or all of a committed payment; asks for approval when the policy says so."""
         entry = await self.ledger.get(entry_id)

@@ -1,0 +1,273 @@
+"""The money tools: wallet binding, mandates, pay and refund, all through the Guard.
+
+Delegated (human-not-present) payments run under an AUTONOMOUS mandate: the agent signs an
+L3 for each checkout. Anything else is human-present: an IMMEDIATE mandate bound to the one
+checkout, which the person confirms in their wallet (the wallet is their trusted surface; the
+model never can). Either way the Guard reserves the budget before any request leaves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from amp_tools.amp.chain import build_l3
+from amp_tools.amp.models import Constraints, CpCheckout
+from amp_tools.amp.secret import Secret
+from amp_tools.clock import utc
+from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolation, ToolError
+from amp_tools.guard import ExecutionOutcome, idempotency_key
+from amp_tools.money import Money
+from amp_tools.policy import SpendIntent, mandate_terms
+from amp_tools.toolkit.state import CheckoutRef, MandateRef
+from amp_tools.toolkit.toolkit import AmpToolkit, WalletAction
+from amp_tools.tools.args import PayArgs, RefundArgs, RequestMandateArgs
+
+__all__ = ["ensure_wallet", "pay", "refund", "request_mandate"]
+
+WALLET_PENDING = "WALLET_CONFIRMATION_REQUIRED"
+
+
+def _wallet_pending(what: str, auth_session_id: str | None) -> ToolError:
+    return ToolError(f"{what} is waiting for the user to confirm in their wallet app"
+                     + (f" (wallet session {auth_session_id})" if auth_session_id else ""),
+                     code=WALLET_PENDING,
+                     hint="Ask the user to confirm in their wallet, then call this tool again. You cannot confirm "
+                          "for them.")
+
+
+async def ensure_wallet(tk: AmpToolkit) -> tuple[Secret, Secret]:
+    """The Alipay+ token and L1, binding the wallet first if needed (the person confirms it)."""
+    wallet = tk.state.wallet
+    if wallet.token_id is not None and wallet.l1 is not None:
+        return wallet.token_id, wallet.l1
+    if wallet.session_id is None:
+        started = await tk.client.add_payment_method(tk.wallet_name, agent_id=tk.agent_id)
+        wallet.session_id = started.session_id
+        wallet.auth_session_id = started.idv.auth_session_id if started.idv else None
+        if started.status == "PENDING_IDV" and wallet.auth_session_id:
+            await tk.notify_wallet(WalletAction("bind_wallet", wallet.auth_session_id,
+                                                f"Link your {tk.wallet_name} wallet to this agent"))
+        elif started.status == "FAILED":
+            wallet.session_id = None
+            raise AmpError("the wallet refused to link to this agent", code="IDV_FAILED",
+                           hint="Tell the user the wallet link was declined.")
+    listed = await tk.client.query_payment_methods(session_id=wallet.session_id)
+    if not listed.success or not listed.payment_methods:
+        raise _wallet_pending("linking the wallet", wallet.auth_session_id)
+    method = listed.payment_methods[0]
+    if method.l1_serialized is None:
+        raise AmpError("the credential provider returned a wallet without its L1 assurance data",
+                       code="BAD_RESPONSE")
+    wallet.token_id, wallet.l1 = method.token_id, method.l1_serialized
+    return wallet.token_id, wallet.l1
+
+
+# ---------------------------------------------------------------------- mandates
+def _parse_expiry(text: str | None, fallback: datetime | None, now: datetime) -> datetime:
+    if text:
+        try:
+            when = utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except ValueError:
+            raise InvalidArguments(f"expires_at {text!r} is not an ISO 8601 time such as '2026-12-01T00:00:00Z'"
+                                   ) from None
+    elif fallback is not None:
+        when = fallback
+    else:
+        raise InvalidArguments("the user has not said until when the agent may pay on their behalf",
+                               hint="Ask the user when this authorization should end and pass it as expires_at; "
+                                    "never invent an expiry.")
+    if when <= now:
+        raise InvalidArguments(f"expires_at {when.isoformat()} is not in the future")
+    return when
+
+
+async def _complete_mandate(tk: AmpToolkit, ref: MandateRef) -> MandateRef:
+    session = await tk.client.inquiry_mandate_session(ref.session_id)
+    if session.status == "COMPLETED" and session.l2_serialized is not None and session.l1_serialized is not None:
+        ref.status, ref.mandate_id = "ACTIVE", session.mandate_id
+        ref.l1, ref.l2 = session.l1_serialized, session.l2_serialized
+    elif session.status == "FAILED":
+        ref.status = "FAILED"
+    return ref
+
+
+async def request_mandate(tk: AmpToolkit, args: RequestMandateArgs) -> dict[str, Any]:
+    now = tk.clock.now()
+    token_id, _ = await ensure_wallet(tk)
+    left = await tk.budget_left()
+    terms = mandate_terms(tk.policy, left, now,
+                          names={mid: info.name for mid, info in tk.state.merchants.items()})
+    budget = terms.budget
+    if args.budget is not None:
+        asked = Money.parse(args.budget, tk.policy.currency, allow_zero=False)
+        if asked > budget:
+            raise PolicyViolation(f"a mandate of {asked} is more than the policy lets the agent spend ({budget})",
+                                  rule="total_budget", hint=f"Ask for at most {budget}.")
+        budget = asked
+    if not budget.is_positive():
+        raise PolicyViolation("no budget is left under the policy for a new mandate", rule="total_budget")
+    expiry = _parse_expiry(args.expires_at, terms.expires_at, now)
+    names = list(terms.merchant_names)
+    if args.merchant_ids:
+        names = [(await tk.merchant(mid)).name for mid in args.merchant_ids]
+    mccs = list(terms.mccs)
+    if not names and not mccs:
+        names = [info.name for info in tk.state.merchants.values()
+                 if tk.policy.is_denied_merchant(info.merchant_id, info.name) is None]
+    if not names and not mccs:
+        raise InvalidArguments("a mandate must name the merchants or merchant categories it may pay",
+                               hint="Call discover_merchants first, or pass merchant_ids.")
+    constraints = Constraints(budget_amount={"cent": budget.minor, "currency": budget.currency},
+                              merchant_name_list=names, merchant_mcc_list=mccs)
+    started = await tk.client.create_mandate_session(token_id, args.purpose, constraints=constraints,
+                                                     intent_expire_time=expiry, defer_idv=True,
+                                                     agent_id=tk.agent_id)
+    if not started.session_id:
+        raise AmpError("the credential provider did not open a mandate session", code="BAD_RESPONSE")
+    ref = MandateRef(mandate_id=started.mandate_id, session_id=started.session_id, mandate_type="AUTONOMOUS",
+                     budget=budget, merchant_names=tuple(names), mccs=tuple(mccs), expires_at=expiry,
+                     status="PENDING_IDV", auth_session_id=started.idv.auth_session_id if started.idv else None,
+                     spent=Money.zero(budget.currency))
+    tk.state.mandates.append(ref)
+    if ref.auth_session_id and started.status == "PENDING_IDV":
+        await tk.notify_wallet(WalletAction(
+            "confirm_mandate", ref.auth_session_id,
+            f"Let the agent spend up to {budget} at {', '.join(names or mccs)} until {expiry:%Y-%m-%d %H:%M} UTC"))
+    await _complete_mandate(tk, ref)
+    return mandate_public(ref)
+
+
+def mandate_public(ref: MandateRef) -> dict[str, Any]:
+    out: dict[str, Any] = {"mandate_id": ref.mandate_id or ref.session_id, "type": ref.mandate_type,
+                           "status": ref.status, "budget": ref.budget.to_public(),
+                           "remaining": ref.remaining.to_public(), "merchants": list(ref.merchant_names),
+                           "mccs": list(ref.mccs),
+                           "expires_at": ref.expires_at.isoformat() if ref.expires_at else None}
+    if ref.status == "PENDING_IDV":
+        out["next"] = "ask the user to confirm this authorization in their wallet, then call mandate_status"
+    elif ref.status == "FAILED":
+        out["next"] = "the user declined or did not confirm in time; do not pay under this mandate"
+    return out
+
+
+def _covering_mandate(tk: AmpToolkit, ck: CheckoutRef, budget_amount: Money) -> MandateRef | None:
+    now = tk.clock.now()
+    for ref in reversed(tk.state.mandates):
+        if ref.status != "ACTIVE" or ref.mandate_type != "AUTONOMOUS":
+            continue
+        if ref.expires_at is not None and ref.expires_at <= now:
+            continue
+        in_scope = (ck.merchant_name.casefold() in {n.casefold() for n in ref.merchant_names}
+                    or (ck.mcc and ck.mcc in ref.mccs))
+        if in_scope and budget_amount.currency == ref.budget.currency and budget_amount <= ref.remaining:
+            return ref
+    return None
+
+
+# ---------------------------------------------------------------------- pay
+def _cp_checkout(ck: CheckoutRef) -> CpCheckout:
+    return CpCheckout.build(ck.amount, merchant_id=ck.merchant_id, merchant_name=ck.merchant_name,
+                            merchant_mcc=ck.mcc)
+
+
+async def _pay_delegated(tk: AmpToolkit, ck: CheckoutRef, mandate: MandateRef, key: str,
+                         budget_amount: Money) -> ExecutionOutcome:
+    assert mandate.l1 is not None and mandate.l2 is not None
+    cp_checkout = _cp_checkout(ck)
+    l3 = Secret(build_l3(mandate.l2.reveal(), cp_checkout.to_chain(ck.checkout_id), tk.agent_key, aud=tk.aud,
+                         now=tk.clock.now()))
+    issued = await tk.client.apply_credential(mandate.session_id, l1=mandate.l1, l2=mandate.l2, l3=l3,
+                                              checkout=cp_checkout, mandate_type="AUTONOMOUS")
+    if not issued.payment_token:
+        raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
+    info = await tk.merchant(ck.merchant_id)
+    paid = await tk.client.start_payment(tk.merchant_base(info), ck.checkout_id, issued.payment_token,
+                                         l1=mandate.l1, l2=mandate.l2, l3=l3, idempotency_key=key)
+    mandate.spent = (mandate.spent or Money.zero(mandate.budget.currency)) + budget_amount
+    return ExecutionOutcome(external_ref=paid.transaction_id or "",
+                            detail={"mode": "delegated", "mandate_id": mandate.mandate_id,
+                                    "mandate_remaining": mandate.remaining.to_public()})
+
+
+async def _pay_present(tk: AmpToolkit, ck: CheckoutRef, key: str) -> ExecutionOutcome:
+    token_id, _ = await ensure_wallet(tk)
+    cp_checkout = _cp_checkout(ck)
+    if ck.immediate_session is None:
+        started = await tk.client.create_mandate_session(token_id, f"Buy {ck.items[0].name} from {ck.merchant_name}",
+                                                         checkout=cp_checkout, defer_idv=True, agent_id=tk.agent_id)
+        ck.immediate_session = started.session_id
+        ck.immediate_auth_session = started.idv.auth_session_id if started.idv else None
+        if started.status == "PENDING_IDV" and ck.immediate_auth_session:
+            await tk.notify_wallet(WalletAction("confirm_purchase", ck.immediate_auth_session,
+                                                f"Pay {ck.amount} to {ck.merchant_name} for {ck.items[0].name}"))
+    assert ck.immediate_session is not None
+    session = await tk.client.inquiry_mandate_session(ck.immediate_session)
+    if session.status == "FAILED":
+        ck.immediate_session = None
+        raise AmpError("the user declined the purchase in their wallet", code="IDV_FAILED",
+                       hint="Do not retry; tell the user the purchase was not confirmed.")
+    if session.status != "COMPLETED" or session.l1_serialized is None or session.l2_serialized is None:
+        raise _wallet_pending(f"the purchase of {ck.amount} from {ck.merchant_name}", ck.immediate_auth_session)
+    issued = await tk.client.apply_credential(ck.immediate_session, l1=session.l1_serialized,
+                                              l2=session.l2_serialized, checkout=cp_checkout,
+                                              mandate_type="IMMEDIATE")
+    if not issued.payment_token:
+        raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
+    info = await tk.merchant(ck.merchant_id)
+    paid = await tk.client.start_payment(tk.merchant_base(info), ck.checkout_id, issued.payment_token,
+                                         l1=session.l1_serialized, l2=session.l2_serialized, idempotency_key=key)
+    return ExecutionOutcome(external_ref=paid.transaction_id or "",
+                            detail={"mode": "human_present", "mandate_id": session.mandate_id})
+
+
+async def pay(tk: AmpToolkit, args: PayArgs) -> dict[str, Any]:
+    ck = tk.state.checkouts.get(args.checkout_id)
+    if ck is None:
+        raise NotFound(f"checkout {args.checkout_id!r} is unknown",
+                       hint="Use a checkout_id returned by checkout or accept_quote.")
+    async with tk.lock(f"checkout:{ck.checkout_id}"):
+        budget_amount, rate = await tk.to_budget(ck.amount)
+        mandate = _covering_mandate(tk, ck, budget_amount)
+        intent = SpendIntent(action="pay", merchant_id=ck.merchant_id, merchant_name=ck.merchant_name,
+                             mcc=ck.mcc or None, amount=ck.amount, budget_amount=budget_amount, fx_rate=rate,
+                             items=ck.items, human_present=mandate is None, checkout_id=ck.checkout_id,
+                             at=tk.clock.now())
+        key = idempotency_key(tk.run_id, intent)
+
+        async def execute() -> ExecutionOutcome:
+            if mandate is not None:
+                return await _pay_delegated(tk, ck, mandate, key, budget_amount)
+            return await _pay_present(tk, ck, key)
+
+        result = await tk.guard.pay(intent, execute, run_id=tk.run_id)
+        ck.entry_id, ck.transaction_id = result.entry_id, result.external_ref
+        ck.mode = str(result.detail.get("mode", ck.mode or ""))
+        out = result.to_public()
+        out["checkout_id"] = ck.checkout_id
+        out["merchant"] = ck.merchant_name
+        return out
+
+
+# ---------------------------------------------------------------------- refund
+async def refund(tk: AmpToolkit, args: RefundArgs) -> dict[str, Any]:
+    ck = tk.state.checkouts.get(args.checkout_id)
+    if ck is None or ck.entry_id is None:
+        raise NotFound(f"there is no paid order for checkout {args.checkout_id!r}")
+    amount = Money.parse(args.amount, ck.amount.currency, allow_zero=False) if args.amount else ck.amount
+    entry = await tk.ledger.get(ck.entry_id)
+    if amount > entry.refundable:
+        raise InvalidArguments(f"refund {amount} is more than what can still be refunded ({entry.refundable})")
+    info = await tk.merchant(ck.merchant_id)
+
+    async def execute() -> ExecutionOutcome:
+        done = await tk.client.refund(tk.merchant_base(info), ck.checkout_id, amount, args.reason,
+                                      idempotency_key=f"refund:{ck.checkout_id}:{entry.refunded.minor}:{amount.minor}")
+        return ExecutionOutcome(external_ref=done.refund_id or "", detail={"status": done.status})
+
+    async with tk.lock(f"checkout:{ck.checkout_id}"):
+        outcome = await tk.guard.refund(ck.entry_id, amount, execute, merchant_name=ck.merchant_name,
+                                        reason=args.reason)
+    after = await tk.ledger.get(ck.entry_id)
+    return {"status": "refunded", "checkout_id": ck.checkout_id, "refund_id": outcome.external_ref,
+            "amount": amount.to_public(), "total_refunded": after.refunded.to_public()}

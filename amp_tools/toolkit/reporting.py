@@ -1,0 +1,83 @@
+"""The read-only status tools: budget, mandate and order status.
+
+`order_status` also settles a payment whose outcome was unknown (a timeout after the request
+left): the merchant's answer commits or releases the held reservation, so the budget figures
+are right again without ever paying twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amp_tools.errors import NotFound
+from amp_tools.toolkit.paying import _complete_mandate, mandate_public
+from amp_tools.toolkit.toolkit import AmpToolkit
+from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
+
+__all__ = ["budget_status", "mandate_status", "order_status"]
+
+
+async def budget_status(tk: AmpToolkit, args: BudgetStatusArgs) -> dict[str, Any]:
+    report = await tk.ledger.usage_report(tk.policy, tk.budget_id, tk.clock.now())
+    out: dict[str, Any] = {"currency": report["currency"], "total": report["total"], "windows": report["windows"]}
+    if report.get("velocity"):
+        out["velocity"] = report["velocity"]
+    if report.get("merchants"):
+        out["merchants"] = report["merchants"]
+    if tk.policy.expires_at is not None:
+        out["policy_expires_at"] = tk.policy.expires_at.isoformat()
+    active = [mandate_public(m) for m in tk.state.mandates if m.status == "ACTIVE"]
+    if active:
+        out["mandates"] = active
+    return out
+
+
+async def mandate_status(tk: AmpToolkit, args: MandateStatusArgs) -> dict[str, Any]:
+    if not tk.state.mandates:
+        raise NotFound("no mandate has been requested in this session", hint="Call request_mandate first.")
+    chosen = tk.state.mandates[-1]
+    if args.mandate_id:
+        matches = [m for m in tk.state.mandates if args.mandate_id in (m.mandate_id, m.session_id)]
+        if not matches:
+            raise NotFound(f"mandate {args.mandate_id!r} is unknown")
+        chosen = matches[0]
+    if chosen.status == "PENDING_IDV":
+        await _complete_mandate(tk, chosen)
+    if chosen.status == "ACTIVE" and chosen.expires_at is not None and chosen.expires_at <= tk.clock.now():
+        chosen.status = "EXPIRED"
+    return mandate_public(chosen)
+
+
+async def order_status(tk: AmpToolkit, args: OrderStatusArgs) -> dict[str, Any]:
+    ck = tk.state.checkouts.get(args.checkout_id)
+    if ck is None:
+        raise NotFound(f"checkout {args.checkout_id!r} is unknown")
+    info = await tk.merchant(ck.merchant_id)
+    status = await tk.client.order_status(tk.merchant_base(info), ck.checkout_id)
+    out: dict[str, Any] = {"checkout_id": ck.checkout_id, "merchant": ck.merchant_name, "status": status.status,
+                           "amount": ck.amount.to_public()}
+    if status.transaction_id:
+        out["transaction_id"] = status.transaction_id
+    if status.refunded_amount and status.refunded_amount.cent:
+        out["refunded"] = status.refunded_amount.money.to_public()
+    settled = await settle_unknown(tk, ck.checkout_id, status.status, status.transaction_id)
+    if settled:
+        out["ledger"] = settled
+    return out
+
+
+async def settle_unknown(tk: AmpToolkit, checkout_id: str, status: str, transaction_id: str | None) -> str | None:
+    """Commit or release a reservation left open by an unknown outcome, from the merchant's answer."""
+    for entry in await tk.ledger.open_reservations(tk.clock.now(), limit=1000):
+        if entry.checkout_id != checkout_id or entry.budget_id != tk.budget_id:
+            continue
+        if status in ("PAID", "REFUNDED", "PARTIALLY_REFUNDED"):
+            await tk.ledger.commit(entry.id, external_ref=transaction_id, outcome={"reconciled": True})
+            ck = tk.state.checkouts.get(checkout_id)
+            if ck is not None:
+                ck.entry_id, ck.transaction_id = entry.id, transaction_id
+            return "the payment went through; the ledger now records it as paid"
+        if status in ("FAILED", "CREATED"):
+            await tk.ledger.release(entry.id, reason=f"reconciled: merchant reports {status}")
+            return "the payment did not go through; the reserved amount was released"
+    return None

@@ -1,0 +1,219 @@
+"""The shopping tools: discover merchants, search offers, quote, negotiate, check out.
+
+Discovery, quotes and negotiation are extensions outside AMP (the spec leaves them out); the
+checkout that results is what the AMP payment binds to. Prices are shown in the merchant's
+currency and converted to the budget currency (rounded up) so the model compares like with like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from amp_tools.amp.models import Checkout, MerchantInfo, Product, Quote
+from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolation
+from amp_tools.money import Money
+from amp_tools.policy import Item, max_offer
+from amp_tools.toolkit.state import CheckoutRef, OfferRef, QuoteRef
+from amp_tools.toolkit.text import clean
+from amp_tools.toolkit.toolkit import AmpToolkit
+from amp_tools.tools.args import (
+    AcceptQuoteArgs,
+    CheckoutArgs,
+    DiscoverMerchantsArgs,
+    NegotiateArgs,
+    RequestQuoteArgs,
+    SearchOffersArgs,
+)
+
+__all__ = ["accept_quote", "checkout", "discover_merchants", "negotiate", "request_quote", "search_offers"]
+
+
+def _merchant_public(info: MerchantInfo) -> dict[str, Any]:
+    return {"merchant_id": info.merchant_id, "name": clean(info.name, 80), "mcc": info.mcc,
+            "categories": info.categories, "regions": info.regions, "currencies": info.currencies,
+            "description": clean(info.description)}
+
+
+async def _priced(tk: AmpToolkit, amount: Money) -> dict[str, Any]:
+    budget, _ = await tk.to_budget(amount)
+    out = amount.to_public()
+    if budget.currency != amount.currency:
+        out["in_budget_currency"] = budget.to_public()
+    return out
+
+
+async def discover_merchants(tk: AmpToolkit, args: DiscoverMerchantsArgs) -> dict[str, Any]:
+    found = await tk.client.list_merchants(query=args.query or None, category=args.category, region=args.region)
+    for info in found:
+        tk.state.merchants[info.merchant_id] = info
+    allowed = [m for m in found if tk.policy.is_denied_merchant(m.merchant_id, m.name) is None
+               and tk.policy.is_allowed_merchant(m.merchant_id, m.name)]
+    out: dict[str, Any] = {"merchants": [_merchant_public(m) for m in allowed]}
+    hidden = len(found) - len(allowed)
+    if hidden:
+        out["note"] = f"{hidden} merchant(s) not shown: the budget policy does not allow paying them."
+    return out
+
+
+async def _search_one(tk: AmpToolkit, info: MerchantInfo, query: str) -> list[Product]:
+    return await tk.client.search_products(tk.merchant_base(info), query)
+
+
+async def search_offers(tk: AmpToolkit, args: SearchOffersArgs) -> dict[str, Any]:
+    if args.merchant_ids:
+        merchants = [await tk.merchant(mid) for mid in args.merchant_ids]
+    else:
+        merchants = await tk.client.list_merchants(category=args.category)
+        for info in merchants:
+            tk.state.merchants[info.merchant_id] = info
+    merchants = [m for m in merchants if tk.policy.is_denied_merchant(m.merchant_id, m.name) is None
+                 and tk.policy.is_allowed_merchant(m.merchant_id, m.name)]
+    cap = Money.parse(args.max_price, tk.policy.currency) if args.max_price else None
+    # Fan out to every merchant at once; one slow or failing merchant does not sink the search.
+    results = await asyncio.gather(*(_search_one(tk, m, args.query) for m in merchants), return_exceptions=True)
+    offers: list[tuple[Money, dict[str, Any]]] = []
+    unavailable: list[str] = []
+    for info, result in zip(merchants, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, AmpError):
+                raise result
+            unavailable.append(info.merchant_id)
+            continue
+        for product in result:
+            if args.category and product.category and product.category.lower() != args.category.lower():
+                continue
+            price = Money(product.price, product.currency)
+            budget_price, _ = await tk.to_budget(price)
+            if cap is not None and budget_price > cap:
+                continue
+            offer = OfferRef(offer_id=f"{info.merchant_id}:{product.id}", merchant_id=info.merchant_id,
+                             product_id=product.id, name=clean(product.name, 80), price=price,
+                             category=product.category)
+            tk.state.offers[offer.offer_id] = offer
+            entry = {"offer_id": offer.offer_id, "name": offer.name, "merchant": clean(info.name, 80),
+                     "category": product.category, "price": price.to_public(),
+                     "description": clean(product.description, 120)}
+            if budget_price.currency != price.currency:
+                entry["price_in_budget_currency"] = budget_price.to_public()
+            if product.stock is not None:
+                entry["in_stock"] = product.stock
+            offers.append((budget_price, entry))
+    offers.sort(key=lambda pair: pair[0].minor)
+    out: dict[str, Any] = {"budget_currency": tk.policy.currency, "offers": [o for _, o in offers[:20]]}
+    if unavailable:
+        out["unavailable_merchants"] = unavailable
+    if not offers:
+        out["note"] = "no offer matched; try other words or a higher max_price"
+    return out
+
+
+def _offer(tk: AmpToolkit, offer_id: str) -> OfferRef:
+    offer = tk.state.offers.get(offer_id)
+    if offer is None:
+        raise NotFound(f"offer {offer_id!r} is unknown", hint="Use an offer_id returned by search_offers.")
+    return offer
+
+
+async def _quote_public(tk: AmpToolkit, ref: QuoteRef) -> dict[str, Any]:
+    rounds = tk.policy.negotiation.max_rounds
+    if ref.merchant_max_rounds is not None:
+        rounds = min(rounds, ref.merchant_max_rounds)
+    left = await tk.budget_left()
+    cap_budget = max_offer(tk.policy, left)
+    out: dict[str, Any] = {"quote_id": ref.quote_id, "status": ref.status, "item": ref.offer.name,
+                           "quantity": ref.quantity, "total": await _priced(tk, ref.total),
+                           "list_total": ref.list_total.to_public(), "expires_at": ref.expires_at,
+                           "negotiation_rounds_left": max(0, rounds - ref.rounds_used),
+                           "most_you_may_offer_in_budget_currency": cap_budget.to_public()}
+    return out
+
+
+def _remember_quote(tk: AmpToolkit, offer: OfferRef, quantity: int, quote: Quote, rounds_used: int) -> QuoteRef:
+    ref = QuoteRef(quote_id=quote.quote_id, merchant_id=offer.merchant_id, offer=offer, quantity=quantity,
+                   total=quote.total_amount.money,
+                   list_total=quote.list_amount.money if quote.list_amount else quote.total_amount.money,
+                   status=quote.status, rounds_used=rounds_used, merchant_max_rounds=quote.max_rounds,
+                   expires_at=quote.expires_at)
+    tk.state.quotes[ref.quote_id] = ref
+    return ref
+
+
+async def request_quote(tk: AmpToolkit, args: RequestQuoteArgs) -> dict[str, Any]:
+    offer = _offer(tk, args.offer_id)
+    info = await tk.merchant(offer.merchant_id)
+    quote = await tk.client.request_quote(tk.merchant_base(info), [{"productId": offer.product_id,
+                                                                    "quantity": args.quantity}])
+    return await _quote_public(tk, _remember_quote(tk, offer, args.quantity, quote, 0))
+
+
+def _quote(tk: AmpToolkit, quote_id: str) -> QuoteRef:
+    ref = tk.state.quotes.get(quote_id)
+    if ref is None:
+        raise NotFound(f"quote {quote_id!r} is unknown", hint="Use a quote_id returned by request_quote.")
+    return ref
+
+
+async def negotiate(tk: AmpToolkit, args: NegotiateArgs) -> dict[str, Any]:
+    ref = _quote(tk, args.quote_id)
+    if ref.status != "OPEN":
+        raise InvalidArguments(f"quote {ref.quote_id} is {ref.status}; only an OPEN quote can be negotiated")
+    rules = tk.policy.negotiation
+    if ref.rounds_used >= rules.max_rounds:
+        raise PolicyViolation(f"the policy allows at most {rules.max_rounds} negotiation round(s) per purchase and "
+                              f"{ref.rounds_used} were used", rule="negotiation.max_rounds",
+                              hint="Accept the current quote or look for another offer.")
+    try:
+        offer = Money.parse(args.offer_amount, ref.total.currency, allow_zero=False)
+    except Exception as exc:  # MoneyError: the decimals of this currency
+        raise InvalidArguments(f"offer_amount {args.offer_amount!r}: {exc}") from None
+    if offer >= ref.total:
+        raise InvalidArguments(f"offer {offer} is not below the current quote {ref.total}; accept the quote instead")
+    offer_budget, _ = await tk.to_budget(offer)
+    cap = max_offer(tk.policy, await tk.budget_left())
+    if offer_budget > cap:
+        raise PolicyViolation(f"offering {offer} (= {offer_budget}) is above what the policy lets you offer "
+                              f"({cap})", rule="negotiation.max_offer")
+    info = await tk.merchant(ref.merchant_id)
+    quote = await tk.client.counter_offer(tk.merchant_base(info), ref.quote_id, offer)
+    updated = _remember_quote(tk, ref.offer, ref.quantity, quote, ref.rounds_used + 1)
+    out = await _quote_public(tk, updated)
+    out["your_offer"] = offer.to_public()
+    if quote.message:
+        out["merchant_says"] = clean(quote.message, 200)
+    return out
+
+
+def _remember_checkout(tk: AmpToolkit, offer: OfferRef, quantity: int, ck: Checkout, quote_id: str | None,
+                       info: MerchantInfo) -> CheckoutRef:
+    total = ck.total_amount.money
+    unit = Money(total.minor // quantity, total.currency) if total.minor % quantity == 0 else offer.price
+    ref = CheckoutRef(checkout_id=ck.checkout_id, merchant_id=offer.merchant_id,
+                      merchant_name=ck.merchant_name or info.name, mcc=ck.merchant_mcc or info.mcc or "",
+                      items=(Item(product_id=offer.product_id, name=offer.name, quantity=quantity,
+                                  unit_amount=unit),),
+                      amount=total, quote_id=quote_id, expires_at=ck.expires_at)
+    tk.state.checkouts[ref.checkout_id] = ref
+    return ref
+
+
+async def _checkout_public(tk: AmpToolkit, ref: CheckoutRef) -> dict[str, Any]:
+    return {"checkout_id": ref.checkout_id, "merchant": clean(ref.merchant_name, 80), "item": ref.items[0].name,
+            "quantity": ref.items[0].quantity, "total": await _priced(tk, ref.amount),
+            "expires_at": ref.expires_at, "next": "call pay with this checkout_id to pay it"}
+
+
+async def accept_quote(tk: AmpToolkit, args: AcceptQuoteArgs) -> dict[str, Any]:
+    ref = _quote(tk, args.quote_id)
+    info = await tk.merchant(ref.merchant_id)
+    ck = await tk.client.accept_quote(tk.merchant_base(info), ref.quote_id)
+    ref.status = "ACCEPTED"
+    return await _checkout_public(tk, _remember_checkout(tk, ref.offer, ref.quantity, ck, ref.quote_id, info))
+
+
+async def checkout(tk: AmpToolkit, args: CheckoutArgs) -> dict[str, Any]:
+    offer = _offer(tk, args.offer_id)
+    info = await tk.merchant(offer.merchant_id)
+    ck = await tk.client.start_checkout(tk.merchant_base(info), [{"productId": offer.product_id,
+                                                                  "quantity": args.quantity}])
+    return await _checkout_public(tk, _remember_checkout(tk, offer, args.quantity, ck, None, info))
