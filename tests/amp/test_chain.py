@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 22, 14, 53, 23, tzinfo=UTC)
 EXPIRY = NOW + timedelta(days=7)
 CHECKOUT = c.chain_checkout(Money(12999, "USD"), merchant_id="MERCHANT-DEMO-001", merchant_name="UGG Demo Store",
                             merchant_mcc="5411", checkout_id="CKO-22D33C74")
-CP_CHECKOUT = {"totalAmount": {"cent": 12999, "currency": "USD"},
+CP_CHECKOUT: dict[str, Any] = {"totalAmount": {"cent": 12999, "currency": "USD"},
                "merchant": {"merchantId": "MERCHANT-DEMO-001", "merchantName": "UGG Demo Store", "merchantMcc": "5411"}}
 TOKEN_INFO = {"token_unique_reference": "d65d115d", "token_status": "ACTIVE", "user_login_id": "user-demo",
               "wallet_name": "AlipayHK"}

@@ -108,4 +108,4 @@ def test_secret_redaction_and_equality() -> None:
     with pytest.raises(TypeError):
         json.dumps({"l1": s})
     with pytest.raises(AttributeError):
-        s._value = "x"  # type: ignore[misc]
+        s._value = "x"

@@ -1,0 +1,329 @@
+"""Wire models of the CP and merchant contracts, plus the sandbox's extension shapes.
+
+camelCase on the wire (aliases), snake_case in Python (`populate_by_name`). Response models
+ignore extra fields and accept the CP's envelope where every absent field is ``null``
+(amp-reference-wire.md 3). Secret fields (`tokenId`, `l1Serialized`, `l2Serialized`,
+`paymentToken`) are `Secret`s, so a result's repr and JSON dump never show them.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from amp_tools.amp.secret import Secret
+from amp_tools.money import Money, normalize_currency, parse_rate
+
+__all__ = [
+    "AddPaymentMethodResult",
+    "ApplyCredentialResult",
+    "CentAmount",
+    "Checkout",
+    "CheckoutItem",
+    "Constraints",
+    "CpCheckout",
+    "CpMerchant",
+    "FxRate",
+    "IdvCompletion",
+    "IdvInfo",
+    "MandateSession",
+    "MandateSessionStatus",
+    "MerchantInfo",
+    "OrderStatus",
+    "PaymentMethod",
+    "PaymentMethodList",
+    "PaymentResult",
+    "Product",
+    "Quote",
+    "RefundResult",
+    "WireModel",
+]
+
+_CAMEL = re.compile(r"[A-Z]")
+
+
+class WireModel(BaseModel):
+    """camelCase aliases, by-name population; unknown fields are ignored, not kept.
+
+    Ignoring (rather than keeping) extras means a field a server adds can never carry a
+    secret into a result's repr.
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def wire(self) -> dict[str, Any]:
+        """The camelCase request body (None fields dropped)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="python")
+
+
+class CentAmount(WireModel):
+    """``{cent:int minor units, currency}``, the CP/merchant request spelling."""
+
+    cent: int = Field(strict=True)
+    currency: str
+
+    @field_validator("currency")
+    @classmethod
+    def _cur(cls, v: str) -> str:
+        return normalize_currency(v)
+
+    @classmethod
+    def of(cls, money: Money) -> CentAmount:
+        return cls(cent=money.minor, currency=money.currency)
+
+    @property
+    def money(self) -> Money:
+        return Money(self.cent, self.currency)
+
+
+# ----------------------------------------------------------------------------- CP
+class IdvInfo(WireModel):
+    auth_url: str | None = None
+    auth_session_id: str | None = None
+
+
+class AddPaymentMethodResult(WireModel):
+    success: bool = False
+    session_id: str | None = None
+    status: str | None = None
+    token_id: Secret | None = None
+    idv: IdvInfo | None = None
+    error: str | None = None
+
+
+class PaymentMethod(WireModel):
+    token_id: Secret
+    wallet_name: str | None = None
+    user_login_id: str | None = None
+    l1_serialized: Secret | None = None
+    gmt_create: str | None = None
+
+
+class PaymentMethodList(WireModel):
+    success: bool = False
+    payment_methods: list[PaymentMethod] = Field(default_factory=list)
+    error: str | None = None
+
+    @field_validator("payment_methods", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return [] if v is None else v
+
+
+class Constraints(WireModel):
+    budget_amount: CentAmount
+    merchant_name_list: list[str] = Field(default_factory=list)
+    merchant_mcc_list: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def build(cls, budget: Money, *, merchant_names: list[str] | None = None,
+              merchant_mccs: list[str] | None = None) -> Constraints:
+        return cls(budget_amount=CentAmount.of(budget), merchant_name_list=list(merchant_names or []),
+                   merchant_mcc_list=list(merchant_mccs or []))
+
+
+class CpMerchant(WireModel):
+    merchant_id: str
+    merchant_name: str
+    merchant_mcc: str
+
+
+class CpCheckout(WireModel):
+    """The checkout as the CP takes it; `to_chain()` gives the L3 disclosure shape."""
+
+    total_amount: CentAmount
+    merchant: CpMerchant
+    goods: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def build(cls, amount: Money, *, merchant_id: str, merchant_name: str, merchant_mcc: str,
+              goods: list[dict[str, Any]] | None = None) -> CpCheckout:
+        return cls(total_amount=CentAmount.of(amount),
+                   merchant=CpMerchant(merchant_id=merchant_id, merchant_name=merchant_name,
+                                       merchant_mcc=merchant_mcc), goods=goods)
+
+    def to_chain(self, checkout_id: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "total_amount": self.total_amount.money.to_chain(),
+            "merchant": {"reference_merchant_id": self.merchant.merchant_id,
+                         "merchant_name": self.merchant.merchant_name,
+                         "merchant_mcc": self.merchant.merchant_mcc},
+        }
+        if self.goods:
+            out["goods"] = self.goods
+        if checkout_id:
+            out["reference_checkout_id"] = checkout_id
+        return out
+
+    def camel_keys_in_goods(self) -> list[str]:
+        """Keys in `goods` with an upper-case letter (they break the reference checkout hash)."""
+        found: list[str] = []
+
+        def walk(obj: Any) -> None:
+            if isinstance(obj, dict):
+                for k, v in obj.items():
+                    if isinstance(k, str) and _CAMEL.search(k):
+                        found.append(k)
+                    walk(v)
+            elif isinstance(obj, list):
+                for v in obj:
+                    walk(v)
+
+        walk(self.goods or [])
+        return found
+
+
+class MandateSessionStatus(WireModel):
+    """createMandateSession's answer."""
+
+    success: bool = False
+    session_id: str | None = None
+    status: str | None = None
+    mandate_id: str | None = None
+    idv: IdvInfo | None = None
+    error: str | None = None
+
+
+class MandateSession(WireModel):
+    """inquiryMandateSession's answer; the chain strings are byte-exact Secrets."""
+
+    success: bool = False
+    session_id: str | None = None
+    status: str | None = None
+    mandate_id: str | None = None
+    mandate_type: str | None = None
+    token_id: Secret | None = None
+    l1_serialized: Secret | None = None
+    l2_serialized: Secret | None = None
+    error: str | None = None
+
+
+class ApplyCredentialResult(WireModel):
+    success: bool = False
+    payment_token: Secret | None = None
+    mandate_type: str | None = None
+    error: str | None = None
+
+
+class IdvCompletion(WireModel):
+    auth_session_id: str | None = None
+    idv_result: str | None = None
+
+
+# ----------------------------------------------------------------------------- merchant
+class Product(WireModel):
+    id: str
+    name: str
+    price: int = Field(strict=True, ge=0)
+    currency: str
+    image_url: str | None = None
+    description: str | None = None
+    category: str | None = None
+    stock: int | None = None
+    merchant_id: str | None = None
+    merchant_name: str | None = None
+    merchant_mcc: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _cur(cls, v: str) -> str:
+        return normalize_currency(v)
+
+    @property
+    def price_money(self) -> Money:
+        return Money(self.price, self.currency)
+
+
+class CheckoutItem(WireModel):
+    product_id: str
+    quantity: int = Field(strict=True)
+
+
+class Checkout(WireModel):
+    checkout_id: str
+    items: list[CheckoutItem] = Field(default_factory=list)
+    total_amount: CentAmount
+    merchant_id: str | None = None
+    merchant_name: str | None = None
+    merchant_mcc: str | None = None
+    expires_at: str | None = None
+
+    @property
+    def total(self) -> Money:
+        return self.total_amount.money
+
+
+class PaymentResult(WireModel):
+    success: bool = False
+    transaction_id: str | None = None
+    message: str | None = None
+    idempotent: bool = False
+    status: str | None = None
+
+    @field_validator("idempotent", mode="before")
+    @classmethod
+    def _none_false(cls, v: Any) -> Any:
+        return False if v is None else v
+
+
+# ----------------------------------------------------------------------------- extensions
+class MerchantInfo(WireModel):
+    merchant_id: str
+    name: str
+    mcc: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+    currencies: list[str] = Field(default_factory=list)
+    base_url: str | None = None
+    description: str | None = None
+
+
+class Quote(WireModel):
+    quote_id: str
+    merchant_id: str | None = None
+    items: list[CheckoutItem] = Field(default_factory=list)
+    total_amount: CentAmount
+    list_amount: CentAmount | None = None
+    expires_at: str | None = None
+    round: int | None = None
+    max_rounds: int | None = None
+    status: str
+    last_offer: CentAmount | None = None
+    message: str | None = None
+
+    @property
+    def total(self) -> Money:
+        return self.total_amount.money
+
+
+class OrderStatus(WireModel):
+    checkout_id: str
+    status: str
+    transaction_id: str | None = None
+    amount: CentAmount | None = None
+    refunded_amount: CentAmount | None = None
+
+
+class RefundResult(WireModel):
+    refund_id: str | None = None
+    checkout_id: str | None = None
+    status: str | None = None
+    refunded_amount: CentAmount | None = None
+
+
+class FxRate(WireModel):
+    from_currency: str = Field(alias="from")
+    to_currency: str = Field(alias="to")
+    rate: Decimal
+    quoted_at: str | None = None
+    expires_at: str | None = None
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _exact(cls, v: Any) -> Decimal:
+        # A JSON number would arrive as a float; take it only as a decimal string.
+        return parse_rate(v)
