@@ -206,7 +206,7 @@ class AmpClient:
                 last = AmpError(f"{op}: could not connect to {url} ({type(exc).__name__})", code=code,
                                 hint=hint_for(code), retryable=True, details={"operation": op})
                 continue
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # httpx errors, and whatever an in-process (ASGI) transport raises
                 code = "TIMEOUT" if isinstance(exc, httpx.TimeoutException) else "NETWORK_ERROR"
                 if retry is Retry.BEFORE_SEND:
                     raise self._unknown(op, f"{type(exc).__name__} after the request was sent") from None
@@ -247,6 +247,10 @@ class AmpClient:
             summary = _summarise_422(data)
             raise AmpError(f"{op}: request rejected by schema: {redact_text(summary)}", code="SCHEMA_VIOLATION",
                            hint=hint_for("SCHEMA_VIOLATION"), status=422, details={"operation": op})
+        if resp.status_code >= 400 and isinstance(data, dict) and data.get("success") is False:
+            err = AmpClient._business_error(data, op)
+            err.status = resp.status_code
+            raise err
         if resp.status_code >= 400:
             text = ""
             if isinstance(data, dict):

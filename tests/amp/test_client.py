@@ -535,3 +535,24 @@ async def test_one_http_client_per_event_loop(client: AmpClient, peer: Peer) -> 
     assert len(client._clients) == 1
     await client.aclose()
     assert client._clients == {}
+
+
+async def test_transport_crash_is_an_amp_error(client: AmpClient, peer: Peer, chain_strings: dict[str, str]) -> None:
+    peer.on("/searchProducts", RuntimeError("app blew up"))
+    with pytest.raises(AmpError) as exc:
+        await client.search_products(MERCHANT, "x")
+    assert exc.value.code == "NETWORK_ERROR" and len(peer.requests) == 3
+    peer.requests.clear()
+    peer.on("/credential-provider/applyCredential", RuntimeError("app blew up"))
+    with pytest.raises(AmpError) as exc:
+        await client.apply_credential("cps-1", l1=chain_strings["l1"], l2=chain_strings["l2"],
+                                      l3=chain_strings["l3"], checkout=cp_checkout())
+    assert exc.value.code == "OUTCOME_UNKNOWN" and len(peer.requests) == 1
+
+
+async def test_4xx_with_business_envelope(client: AmpClient, peer: Peer) -> None:
+    peer.on("/merchants/NOPE/searchProducts",
+            (404, {"success": False, "errorCode": "MERCHANT_NOT_FOUND", "errorMessage": "Merchant not found: NOPE"}))
+    with pytest.raises(AmpError) as exc:
+        await client.search_products("/merchants/NOPE", "x")
+    assert exc.value.code == "MERCHANT_NOT_FOUND" and exc.value.status == 404 and len(peer.requests) == 1
