@@ -1,0 +1,106 @@
+"""HTTP routes of the Credential Provider (``/credential-provider``), reference shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from amp_tools.sandbox.codes import Refusal
+from amp_tools.sandbox.roles import Roles
+from amp_tools.sandbox.state import CpSession
+from amp_tools.sandbox.wire import Body, run
+
+__all__ = ["cp_router"]
+
+
+def _idv(s: CpSession) -> dict[str, str] | None:
+    return {"authUrl": "", "authSessionId": s.aplus_session_id} if s.status == "PENDING_IDV" else None
+
+
+def cp_router(roles: Roles) -> APIRouter:
+    ctx, cp = roles.ctx, roles.cp
+    r = APIRouter(prefix="/credential-provider", tags=["credential-provider"])
+
+    def session_answer(s: CpSession, **fields: Any) -> dict[str, Any]:
+        return {"success": s.status != "FAILED", "sessionId": s.session_id, "status": s.status, **fields,
+                "idv": _idv(s), "error": s.error, "resultCode": s.result_code}
+
+    @r.post("/addPaymentMethod")
+    async def add_payment_method(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            s = cp.add_payment_method(agent_id=b.get("agentId"), wallet_name=b.get("walletName"))
+            return session_answer(s, tokenId=s.token_id)
+
+        def refused(e: Refusal) -> Any:
+            return {"success": False, "sessionId": None, "status": "FAILED", "tokenId": None, "idv": None,
+                    "error": e.text, "resultCode": e.code}
+        return run(ctx, work, refused)
+
+    @r.post("/queryPaymentMethodList")
+    async def query_payment_method_list(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            tokens = cp.payment_methods(session_id=b.get("sessionId"), token_id=b.get("tokenId"),
+                                        wallet_name=b.get("walletName"), agent_id=b.get("agentId"))
+            return {"success": True, "paymentMethods": [
+                {"tokenId": t.token_id, "walletName": t.wallet_name, "userLoginId": t.user_login_id,
+                 "l1Serialized": t.l1, "gmtCreate": t.created_at.isoformat(timespec="seconds")} for t in tokens],
+                "error": None, "resultCode": "SUCCESS"}
+
+        def refused(e: Refusal) -> Any:
+            return {"success": False, "paymentMethods": [], "error": e.text, "resultCode": e.code}
+        return run(ctx, work, refused)
+
+    @r.post("/createMandateSession")
+    async def create_mandate_session(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            s = cp.create_mandate_session(b)
+            return session_answer(s, mandateId=s.mandate_id)
+
+        def refused(e: Refusal) -> Any:
+            return {"success": False, "sessionId": None, "status": "FAILED", "mandateId": None, "idv": None,
+                    "error": e.text, "resultCode": e.code}
+        return run(ctx, work, refused)
+
+    @r.post("/inquiryMandateSession")
+    async def inquiry_mandate_session(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            s = cp.inquiry_mandate_session(str(b.get("sessionId") or ""))
+            st = ctx.state
+            done = s.status == "COMPLETED"
+            l1 = st.binding_tokens[s.token_id].l1 if done and s.token_id else None
+            l2 = st.mandates[s.mandate_id].l2 if done and s.mandate_id else None
+            return {"success": s.status != "FAILED", "sessionId": s.session_id, "status": s.status,
+                    "mandateId": s.mandate_id if done else None, "mandateType": s.mandate_type if done else None,
+                    "tokenId": s.token_id if done else None, "l1Serialized": l1, "l2Serialized": l2,
+                    "idv": _idv(s), "error": s.error, "resultCode": s.result_code}
+
+        def refused(e: Refusal) -> Any:
+            return {"success": False, "sessionId": b.get("sessionId"), "status": None, "mandateId": None,
+                    "mandateType": None, "tokenId": None, "l1Serialized": None, "l2Serialized": None, "idv": None,
+                    "error": e.text, "resultCode": e.code}
+        return run(ctx, work, refused)
+
+    @r.post("/applyCredential")
+    async def apply_credential(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            token, mtype = cp.apply_credential(b)
+            return {"success": True, "paymentToken": token, "mandateType": mtype, "error": None,
+                    "resultCode": "SUCCESS"}
+
+        def refused(e: Refusal) -> Any:
+            return {"success": False, "paymentToken": None, "mandateType": None, "error": e.text,
+                    "resultCode": e.code}
+        return run(ctx, work, refused)
+
+    return r

@@ -1,0 +1,210 @@
+"""HTTP routes of Alipay+ (``/network``), the wallet (``/mpp``) and the acquirer (``/acquirer``).
+
+The roles call each other in-process; these routes expose the hops a client or a test may
+want to drive directly, plus the wallet functions the spec names but the reference lacks
+(revoke, limit adjustment, delegation limits, mandate detail) and the non-AMP refund/dispute.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from amp_tools.errors import AmpToolsError
+from amp_tools.money import Money
+from amp_tools.sandbox import codes as C
+from amp_tools.sandbox.codes import Refusal
+from amp_tools.sandbox.roles import Roles
+from amp_tools.sandbox.timefmt import iso_z
+from amp_tools.sandbox.wire import Body, aplus_error, aplus_ok, money_in, mpp_result, run
+
+__all__ = ["acquirer_router", "mpp_router", "network_router"]
+
+
+def _param(exc: Refusal) -> Refusal:
+    return Refusal(C.PARAM_ILLEGAL, exc.text) if exc.code == C.INVALID_PARAM else exc
+
+
+def network_router(roles: Roles) -> APIRouter:
+    ctx, net = roles.ctx, roles.network
+    r = APIRouter(prefix="/network", tags=["network"])
+
+    def wrap(work: Any) -> Any:
+        return run(ctx, lambda: aplus_ok(work()), lambda e: aplus_error(_param(e)))
+
+    @r.post("/applyCredential")
+    async def apply_credential(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            token, m = net.apply_credential(token_id=str(b.get("tokenId") or ""),
+                                            mandate_id=str(b.get("mandateId") or ""),
+                                            l1=b.get("l1Serialized"), l2=b.get("l2Serialized"),
+                                            l3=b.get("l3Serialized"), checkout=b.get("checkout"))
+            view = net.mandate_view(m)
+            return {"paymentToken": token.token, "mandateType": m.mandate_type, "mandateStatus": m.status,
+                    "deductedAmount": token.mandate_amount.to_cent(), "budget": view["budget"],
+                    "expiresAt": iso_z(token.expires_at)}
+        return wrap(work)
+
+    @r.post("/pay")
+    async def pay(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            p, replay = net.pay(b)
+            out = {"paymentId": p.payment_id, "status": p.status, "amount": p.amount.to_cent(),
+                   "walletAmount": p.wallet_amount.to_cent()}
+            return {**out, "idempotent": True} if replay else out
+        return wrap(work)
+
+    @r.get("/mandate/{mandate_id}")
+    async def get_mandate(mandate_id: str) -> Any:
+        return wrap(lambda: net.mandate_view(net.mandate(mandate_id)))
+
+    @r.post("/mandate/revoke")
+    async def revoke(body: Body) -> Any:
+        b = body.raw()
+        return wrap(lambda: net.mandate_view(net.revoke(str(b.get("mandateId") or ""))))
+
+    @r.post("/mandate/adjustLimit")
+    async def adjust_limit(body: Body) -> Any:
+        b = body.raw()
+        return wrap(lambda: net.mandate_view(net.adjust_limit(str(b.get("mandateId") or ""),
+                                                              money_in(b.get("budgetAmount"), "budgetAmount"))))
+
+    def limits_view() -> dict[str, Any]:
+        return {"walletCurrency": ctx.config.wallet_currency,
+                "perMandateLimit": ctx.per_task_limit.to_cent() if ctx.per_task_limit else None,
+                "dailyLimit": ctx.daily_limit.to_cent() if ctx.daily_limit else None,
+                "authorizedToday": roles.wallet.authorized_today(ctx.now()).to_cent(),
+                "debitedToday": roles.wallet.debited_today(ctx.now()).to_cent()}
+
+    @r.get("/limits")
+    async def get_limits() -> Any:
+        return wrap(limits_view)
+
+    @r.post("/limits", summary="Set the wallet's per-task and daily delegation limits (null clears one)")
+    async def set_limits(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            new: dict[str, Money | None] = {}
+            for field in ("perMandateLimit", "dailyLimit"):
+                if field not in b:
+                    continue
+                value = None if b[field] is None else money_in(b[field], field)
+                if value is not None and value.currency != ctx.config.wallet_currency:
+                    raise Refusal(C.PARAM_ILLEGAL, f"{field} must be in the wallet currency "
+                                                   f"{ctx.config.wallet_currency}, got {value.currency}")
+                new[field] = value
+            if "perMandateLimit" in new:
+                ctx.per_task_limit = new["perMandateLimit"]
+            if "dailyLimit" in new:
+                ctx.daily_limit = new["dailyLimit"]
+            return limits_view()
+        return wrap(work)
+
+    @r.post("/refund", tags=["extension"])
+    async def refund(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            p = ctx.state.payments.get(str(b.get("paymentId") or ""))
+            cur = p.amount.currency if p else "USD"
+            amount = money_in(b.get("amount"), "amount") if b.get("amount") is not None else (
+                (p.amount - (p.refunded or Money.zero(cur))) if p else Money.zero(cur))
+            return net.refund(str(b.get("paymentId") or ""), amount, str(b.get("reason") or ""))
+        return wrap(work)
+
+    @r.post("/dispute", tags=["extension"])
+    async def dispute(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            p = ctx.state.payments.get(str(b.get("paymentId") or ""))
+            if p is None:
+                raise Refusal(C.PAYMENT_NOT_FOUND, f"payment not found, paymentId={b.get('paymentId')}")
+            token = ctx.state.payment_tokens[p.token]
+            return {"disputeId": f"DSP-{ctx.ids.hex32()[:8].upper()}", "paymentId": p.payment_id, "status": "OPEN",
+                    "reason": str(b.get("reason") or ""), "mandateId": p.mandate_id,
+                    "evidence": {"l2Retained": bool(ctx.state.mandates[p.mandate_id].l2),
+                                 "l3Retained": token.l3 is not None}}
+        return wrap(work)
+
+    @r.post("/agents/register", summary="Operator onboarding: register an agent's public key (KYA)")
+    async def register_agent(body: Body) -> Any:
+        b = body.raw()
+        jwk = b.get("publicJwk")
+        return wrap(lambda: net.register_agent(str(b.get("agentId") or ""), jwk if isinstance(jwk, dict) else {}))
+
+    @r.get("/fxRate", tags=["extension"])
+    async def fx_rate(from_: str = Query("", alias="from"), to: str = "") -> Any:
+        return run(ctx, lambda: aplus_ok(_fx(roles, from_, to)), lambda e: aplus_error(e))
+
+    return r
+
+
+def _fx(roles: Roles, src: str, dst: str) -> dict[str, Any]:
+    ctx = roles.ctx
+    try:
+        rate = ctx.fx.rate_str(src, dst)
+    except AmpToolsError as exc:
+        raise Refusal(C.CHECKOUT_CURRENCY_MISMATCH, exc.message) from None
+    now = ctx.now()
+    return {"from": src.upper(), "to": dst.upper(), "rate": rate, "rounding": "UP", "quotedAt": iso_z(now),
+            "expiresAt": iso_z(now + timedelta(seconds=ctx.config.fx_quote_ttl_seconds))}
+
+
+def mpp_router(roles: Roles) -> APIRouter:
+    ctx, wallet = roles.ctx, roles.wallet
+    r = APIRouter(prefix="/mpp", tags=["mpp"])
+
+    def refused(e: Refusal) -> Any:
+        return {"result": mpp_result(e.code, e.text, ok=False)}
+
+    @r.post("/inquiryAuthorization")
+    async def inquiry(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            sid = str(b.get("authSessionId") or "")
+            auth = ctx.state.mpp_auths.get(sid)
+            if auth is None:
+                raise Refusal(C.SESSION_NOT_FOUND, f"session not found: {sid}")
+            return {"result": mpp_result(), "authSessionId": sid, "authId": auth.auth_id, "authStatus": auth.status,
+                    "authContext": [auth.context], "idvResult": auth.idv_result}
+        return run(ctx, work, refused)
+
+    @r.post("/completeIdv", summary="The person's trusted surface: approve or decline IDV (never an agent tool)")
+    async def complete_idv(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            sid = str(b.get("authSessionId") or "")
+            auth = wallet.complete_idv(sid, approve=b.get("approve", True) is not False)
+            return {"result": mpp_result(), "authSessionId": sid,
+                    "idvResult": "PASS" if auth.status == "SUCCESS" else "FAIL"}
+        return run(ctx, work, refused)
+
+    return r
+
+
+def acquirer_router(roles: Roles) -> APIRouter:
+    ctx, acq = roles.ctx, roles.acquirer
+    r = APIRouter(prefix="/acquirer", tags=["acquirer"])
+
+    @r.post("/pay")
+    async def pay(body: Body) -> Any:
+        b = body.raw()
+
+        def work() -> Any:
+            amount = money_in(b.get("amount"), "amount")
+            return aplus_ok(acq.pay(checkout_id=str(b.get("checkoutId") or ""), amount=amount,
+                                    payment_token=str(b.get("paymentToken") or ""),
+                                    merchant_id=str(b.get("merchantId") or "")))
+        return run(ctx, work, aplus_error)
+
+    return r
