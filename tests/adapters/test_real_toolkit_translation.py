@@ -1,0 +1,48 @@
+"""The real `AmpToolkit.specs()` go through all three adapters unchanged (no network: a 503 transport)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from amp_autogen import to_autogen_tools
+from amp_crewai import to_crewai_tools
+from amp_langchain import to_langchain_tools
+from autogen_core import CancellationToken
+
+from amp_tools.amp.client import AmpClient
+from amp_tools.ledger import open_ledger
+from amp_tools.policy import load_policy
+from amp_tools.toolkit import AmpToolkit
+from amp_tools.tools.spec import ToolSpec
+
+
+@pytest.fixture
+def specs() -> Iterator[list[ToolSpec]]:
+    client = AmpClient("http://cp.invalid", transport=httpx.MockTransport(lambda request: httpx.Response(503)))
+    policy = load_policy(Path(__file__).parents[2] / "examples/policies/cautious_traveller.yaml")
+    yield AmpToolkit(client, policy, ledger=open_ledger(":memory:")).specs()
+
+
+async def test_every_spec_translates_and_answers_alike(specs: list[ToolSpec]) -> None:
+    names = [s.name for s in specs]
+    assert {"discover_merchants", "search_offers", "pay", "budget_status", "refund"} <= set(names)
+    lc, crew, ag = to_langchain_tools(specs), to_crewai_tools(specs), to_autogen_tools(specs)
+    assert [t.name for t in lc] == [t.name for t in crew] == [t.name for t in ag] == names
+    for tool in ag:
+        assert tool.schema["parameters"]["type"] == "object"  # autogen inlines $defs without complaint
+    budget = names.index("budget_status")
+    via_lc = json.loads(await lc[budget].ainvoke({}))
+    via_crew = json.loads(crew[budget].run())
+    via_ag = json.loads(ag[budget].return_value_as_string(await ag[budget].run_json({}, CancellationToken())))
+    assert via_lc["total"] == via_crew["total"] == via_ag["total"]  # windows carry time-of-call fields
+    assert via_lc["total"]["used"] == {"amount": "0.00", "currency": "USD"}
+
+
+def test_real_pay_schema_error_is_readable(specs: list[ToolSpec]) -> None:
+    pay = next(t for t in to_langchain_tools(specs) if t.name == "pay")
+    msg = pay.invoke({"name": "pay", "args": {}, "id": "c1", "type": "tool_call"})
+    assert msg.status == "error" and msg.content.startswith("invalid arguments for pay: checkout_id: Field required")
