@@ -69,10 +69,11 @@ def _v1(dialect: Dialect) -> list[str]:
         # One live (reserved/committed) entry per key; released attempts stay as history.
         "CREATE UNIQUE INDEX entries_live_key ON entries (budget_id, idempotency_key) WHERE status <> 'released'",
         # Window sums: partial covering indexes over counting rows only.
-        "CREATE INDEX entries_win_all ON entries (budget_id, created_at, counted_minor) WHERE counts = 1",
-        "CREATE INDEX entries_win_merchant ON entries (budget_id, merchant_id, created_at, counted_minor) "
+        # (`counts` is carried too: SQLite needs every referenced column in the index to cover.)
+        "CREATE INDEX entries_win_all ON entries (budget_id, created_at, counted_minor, counts) WHERE counts = 1",
+        "CREATE INDEX entries_win_merchant ON entries (budget_id, merchant_id, created_at, counted_minor, counts) "
         "WHERE counts = 1",
-        "CREATE INDEX entries_win_mcc ON entries (budget_id, mcc, created_at, counted_minor) WHERE counts = 1",
+        "CREATE INDEX entries_win_mcc ON entries (budget_id, mcc, created_at, counted_minor, counts) WHERE counts = 1",
         "CREATE INDEX entries_open ON entries (created_at) WHERE status = 'reserved'",
         "CREATE INDEX entries_by_budget ON entries (budget_id, id)",
         f"""CREATE TABLE refunds (

@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.ledger._sql import Q, Row, Steps
@@ -22,7 +20,6 @@ from amp_tools.policy import BudgetPolicy, SpendIntent
 
 PG_URL = os.environ.get("AMP_TOOLS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 START = datetime(2025, 6, 11, 12, 0, tzinfo=UTC)  # a Wednesday, noon UTC
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def pg_available() -> str | None:
@@ -38,6 +35,8 @@ def pg_available() -> str | None:
 
 
 def require_pg() -> None:
+    import pytest  # not at module level: spawned workers import this module and need no pytest
+
     reason = pg_available()
     if reason is None:
         return
@@ -122,31 +121,36 @@ STRESS_POLICY: dict[str, Any] = {
 STRESS_MERCHANTS = [f"m{i}" for i in range(4)]
 
 
-def stress_worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
-    """One process: `attempts` 1.00 USD payments at random merchants; commits ~3/4 of the ones allowed."""
+def stress_run(ledger: LedgerBase, worker: int, attempts: int) -> dict[str, Any]:
+    """`attempts` 1.00 USD payments at random merchants; commits about 3/4 of the allowed ones."""
     import random
 
     from amp_tools.errors import PolicyViolation
 
-    backend, where, worker, attempts = args
     rng = random.Random(worker)
-    ledger = open_backend(backend, where, ManualClock(START))
     pol = BudgetPolicy.model_validate(STRESS_POLICY)
     tried: dict[str, int] = {m: 0 for m in STRESS_MERCHANTS}
     ok = refused = 0
+    for n in range(attempts):
+        merchant = rng.choice(STRESS_MERCHANTS)
+        tried[merchant] += 1
+        try:
+            res = ledger.reserve_sync(intent("1.00", merchant=merchant, checkout=f"w{worker}-{n}"), pol,
+                                      budget_id="stress", idempotency_key=f"w{worker}-{n}", run_id=f"w{worker}")
+        except PolicyViolation:
+            refused += 1
+            continue
+        ok += 1
+        if rng.random() < 0.75:
+            ledger.commit_sync(res.id, external_ref=f"ref-{worker}-{n}")
+    return {"ok": ok, "refused": refused, "tried": tried}
+
+
+def stress_worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
+    """One spawned process with its own ledger on the shared file or schema."""
+    backend, where, worker, attempts = args
+    ledger = open_backend(backend, where, ManualClock(START))
     try:
-        for n in range(attempts):
-            merchant = rng.choice(STRESS_MERCHANTS)
-            tried[merchant] += 1
-            try:
-                res = ledger.reserve_sync(intent("1.00", merchant=merchant, checkout=f"w{worker}-{n}"), pol,
-                                          budget_id="stress", idempotency_key=f"w{worker}-{n}", run_id=f"w{worker}")
-            except PolicyViolation:
-                refused += 1
-                continue
-            ok += 1
-            if rng.random() < 0.75:
-                ledger.commit_sync(res.id, external_ref=f"ref-{worker}-{n}")
+        return stress_run(ledger, worker, attempts)
     finally:
         ledger.close_sync()
-    return {"ok": ok, "refused": refused, "tried": tried}
