@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from amp_tools._iso4217 import EXPONENTS
 from amp_tools.errors import CurrencyMismatch, MoneyError
 
-__all__ = ["Money", "exponent", "normalize_currency", "AMOUNT_PATTERN", "ROUND_HALF_EVEN",
-           "ROUND_UP", "parse_rate"]
+__all__ = ["AMOUNT_PATTERN", "ROUND_HALF_EVEN", "ROUND_UP", "Money", "exponent", "normalize_currency",
+           "parse_rate"]
 
 #: The pattern tool schemas give for an amount: a plain non-negative decimal string.
-AMOUNT_PATTERN = r"^\d{1,15}(\.\d{1,4})?$"
-_AMOUNT_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
+# ASCII digits only: `\d` would also match other scripts' digits (Arabic-Indic, fullwidth...).
+AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,4})?$"
+_AMOUNT_RE = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
 _MAX_MINOR = 10**18  # far above any real payment; keeps rows inside a signed 64-bit integer
 
 
@@ -43,7 +44,7 @@ def exponent(currency: str) -> int:
 
 def parse_rate(rate: object) -> Decimal:
     """An FX rate as a positive finite Decimal; floats are refused (they are not exact)."""
-    if isinstance(rate, bool) or isinstance(rate, float):
+    if isinstance(rate, (bool, float)):
         raise MoneyError(f"FX rate {rate!r} is a float; pass a Decimal or a decimal string such as '1.3425'")
     try:
         value = Decimal(str(rate)) if not isinstance(rate, Decimal) else rate
@@ -80,7 +81,7 @@ class Money:
         """
         cur = normalize_currency(currency)
         exp = EXPONENTS[cur]
-        if isinstance(amount, bool) or isinstance(amount, float):
+        if isinstance(amount, (bool, float)):
             raise MoneyError(f"amount {amount!r} is a {type(amount).__name__}; expected a decimal string "
                              f"such as '12.50' (floats are not exact)")
         if isinstance(amount, Decimal):
@@ -98,12 +99,17 @@ class Money:
                              f"optional '.', such as '12.50' ({cur} allows {exp} decimals)")
         value = Decimal(text)
         places = -value.as_tuple().exponent if "." in text else 0  # type: ignore[operator]
-        if places > exp:
+        # Enough precision for every digit typed: the default 28 digits would round long inputs
+        # (or raise InvalidOperation in quantize) instead of refusing them.
+        with localcontext() as ctx:
+            ctx.prec = len(text) + exp + 2
             # Trailing zeros beyond the exponent are harmless ("10.500" USD is 10.50).
-            if value != value.quantize(Decimal(1).scaleb(-exp)):
+            if places > exp and value != value.quantize(Decimal(1).scaleb(-exp)):
                 raise MoneyError(f"amount {amount!r} has more decimals than {cur} allows ({exp}); "
                                  f"expected at most {exp} decimal places")
-        minor = int((value.scaleb(exp)).to_integral_value())
+            minor = int((value.scaleb(exp)).to_integral_value())
+        if abs(minor) > _MAX_MINOR:
+            raise MoneyError(f"amount {amount!r} is out of range; expected at most {_MAX_MINOR} minor units")
         if minor < 0 and not allow_negative:
             raise MoneyError(f"amount {amount!r} is negative; expected a positive amount")
         if minor == 0 and not allow_zero:
@@ -141,14 +147,14 @@ class Money:
         if not isinstance(data, dict) or "currency" not in data or "value" not in data:
             raise MoneyError(f"APS money {data!r} needs currency and value")
         text = str(data["value"])
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise MoneyError(f"APS money value {text!r} must be minor units as digits")
         return cls(int(text), data["currency"])
 
     @classmethod
     def _strict_minor(cls, raw: Any, currency: Any) -> Money:
         if isinstance(raw, bool) or not isinstance(raw, int):
-            if isinstance(raw, str) and raw.isdigit():
+            if isinstance(raw, str) and raw.isascii() and raw.isdigit():
                 raw = int(raw)
             else:
                 raise MoneyError(f"minor units {raw!r} must be an integer")
@@ -237,5 +243,12 @@ class Money:
         if target == self.currency:
             return self
         r = parse_rate(rate)
-        value = (self.to_decimal() * r).quantize(Decimal(1).scaleb(-EXPONENTS[target]), rounding=rounding)
-        return Money(int(value.scaleb(EXPONENTS[target])), target)
+        digits = r.as_tuple().digits
+        with localcontext() as ctx:
+            # The product must be exact before it is rounded once with `rounding`; at the default
+            # 28 digits a long rate was first rounded half-even, so ROUND_UP could understate.
+            ctx.prec = len(str(abs(self.minor))) + len(digits) + max(0, r.adjusted()) + EXPONENTS[target] + 5
+            exact = self.to_decimal() * r
+            value = exact.quantize(Decimal(1).scaleb(-EXPONENTS[target]), rounding=rounding)
+            minor = int(value.scaleb(EXPONENTS[target]))
+        return Money(minor, target)
