@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -61,10 +62,18 @@ def demo_travel(
         _fail(f"unknown framework {framework!r}; expected langchain, crewai or autogen")
     if approve not in ("yes", "no", "prompt"):
         _fail(f"unknown --approve {approve!r}; expected yes, no or prompt")
-    from amp_tools.demo import run_travel_demo
+    raise typer.Exit(_run_demo("travel", framework=framework, approve=approve, real_model=real_model, console=out))
 
-    code = run_travel_demo(framework=framework, approve=approve, real_model=real_model, console=out)
-    raise typer.Exit(code)
+
+def _run_demo(name: str, **kwargs: Any) -> int:
+    # Demos are plugins (entry point group `amp_tools.demos`): the core never imports the examples.
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="amp_tools.demos") if ep.name == name]
+    if not found:
+        _fail(f"demo {name!r} is not installed; install amp-tools from its repository with pip install -e .")
+    result: int = found[0].load()(**kwargs)
+    return result
 
 
 # ---------------------------------------------------------------------------- sandbox
@@ -213,12 +222,20 @@ def main() -> None:
     except AmpToolsError as exc:
         _print_error(str(exc))
         sys.exit(2)
+    except ImportError as exc:
+        _print_error(f"{exc}; install the extra it needs, e.g. pip install -e '.[langchain]'")
+        sys.exit(2)
     except (OSError, ValueError) as exc:
         _print_error(f"{type(exc).__name__}: {exc}")
         sys.exit(2)
     except KeyboardInterrupt:
         _print_error("interrupted")
         sys.exit(130)
+    except Exception as exc:  # a bug: still one line, with the way to see the traceback
+        if os.environ.get("AMP_TOOLS_DEBUG"):
+            raise
+        _print_error(f"unexpected {type(exc).__name__}: {exc} (set AMP_TOOLS_DEBUG=1 for the traceback)")
+        sys.exit(3)
 
 
 def _print_error(message: str) -> None:

@@ -162,8 +162,10 @@ class Guard:
             raise InvalidArguments(f"there is no completed payment {entry_id} to refund")
         if self.policy.approval.confirm_refunds:
             intent = _refund_intent(entry, amount, merchant_name, self.clock)
+            report = await self.ledger.usage_report(self.policy, self.budget_id, self.clock.now())
+            left = Money.parse(report["total"]["left"]["amount"], self.policy.currency)
             verdict = Verdict(approval_reasons=("the policy asks a person to confirm every refund",),
-                              budget_left=self.policy.zero(), checked_rules=("approval.confirm_refunds",))
+                              budget_left=left + intent.budget_amount, checked_rules=("approval.confirm_refunds",))
             decision = await self._ask(intent, verdict)
             if not decision.approved:
                 raise ApprovalDenied(f"the refund of {amount} was declined"
@@ -192,7 +194,8 @@ class Guard:
 
 
 def _refund_intent(entry: Any, amount: Money, merchant_name: str, clock: Clock) -> SpendIntent:
-    budget = entry.budget_amount
+    # The share of the original budget amount this refund gives back (rounded down: never overstated).
+    budget = Money(entry.budget_amount.minor * amount.minor // entry.amount.minor, entry.budget_amount.currency)
     return SpendIntent(action="refund", merchant_id=entry.merchant_id, merchant_name=merchant_name,
                        mcc=entry.mcc, amount=amount, budget_amount=budget, fx_rate=None, items=(),
                        human_present=False, checkout_id=entry.checkout_id, at=clock.now())

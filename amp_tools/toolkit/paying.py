@@ -19,6 +19,7 @@ from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolati
 from amp_tools.guard import ExecutionOutcome, idempotency_key
 from amp_tools.money import Money
 from amp_tools.policy import SpendIntent, mandate_terms
+from amp_tools.toolkit.shopping import payable
 from amp_tools.toolkit.state import CheckoutRef, MandateRef
 from amp_tools.toolkit.toolkit import AmpToolkit, WalletAction
 from amp_tools.tools.args import PayArgs, RefundArgs, RequestMandateArgs
@@ -108,13 +109,14 @@ async def request_mandate(tk: AmpToolkit, args: RequestMandateArgs) -> dict[str,
     if not budget.is_positive():
         raise PolicyViolation("no budget is left under the policy for a new mandate", rule="total_budget")
     expiry = _parse_expiry(args.expires_at, terms.expires_at, now)
-    names = list(terms.merchant_names)
-    if args.merchant_ids:
-        names = [(await tk.merchant(mid)).name for mid in args.merchant_ids]
-    mccs = list(terms.mccs)
-    if not names and not mccs:
-        names = [info.name for info in tk.state.merchants.values()
-                 if tk.policy.is_denied_merchant(info.merchant_id, info.name) is None]
+    names, mccs = list(terms.merchant_names), list(terms.mccs)
+    # Scope the mandate as tightly as what the agent will actually buy: the merchants it chose,
+    # or the allowed merchants it discovered, rather than every code of a policy's MCC range.
+    chosen = ([await tk.merchant(mid) for mid in args.merchant_ids] if args.merchant_ids
+              else [m for m in tk.state.merchants.values() if payable(tk, m)])
+    if chosen:
+        names = [m.name for m in chosen]
+        mccs = sorted({m.mcc for m in chosen if m.mcc})
     if not names and not mccs:
         raise InvalidArguments("a mandate must name the merchants or merchant categories it may pay",
                                hint="Call discover_merchants first, or pass merchant_ids.")

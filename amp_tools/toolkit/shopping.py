@@ -14,6 +14,7 @@ from amp_tools.amp.models import Checkout, MerchantInfo, Product, Quote
 from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolation
 from amp_tools.money import Money
 from amp_tools.policy import Item, max_offer
+from amp_tools.policy.model import matches_mcc
 from amp_tools.toolkit.state import CheckoutRef, OfferRef, QuoteRef
 from amp_tools.toolkit.text import clean
 from amp_tools.toolkit.toolkit import AmpToolkit
@@ -26,7 +27,21 @@ from amp_tools.tools.args import (
     SearchOffersArgs,
 )
 
-__all__ = ["accept_quote", "checkout", "discover_merchants", "negotiate", "request_quote", "search_offers"]
+__all__ = ["accept_quote", "checkout", "discover_merchants", "negotiate", "payable", "request_quote",
+           "search_offers"]
+
+
+def payable(tk: AmpToolkit, info: MerchantInfo) -> bool:
+    """Whether the policy could ever let this merchant be paid (merchant and MCC lists)."""
+    policy = tk.policy
+    if policy.is_denied_merchant(info.merchant_id, info.name) is not None:
+        return False
+    if not policy.is_allowed_merchant(info.merchant_id, info.name):
+        return False
+    mcc = info.mcc
+    if any(matches_mcc(e, mcc) for e in policy.mccs.deny):
+        return False
+    return not policy.mccs.allow or any(matches_mcc(e, mcc) for e in policy.mccs.allow)
 
 
 def _merchant_public(info: MerchantInfo) -> dict[str, Any]:
@@ -47,8 +62,7 @@ async def discover_merchants(tk: AmpToolkit, args: DiscoverMerchantsArgs) -> dic
     found = await tk.client.list_merchants(query=args.query or None, category=args.category, region=args.region)
     for info in found:
         tk.state.merchants[info.merchant_id] = info
-    allowed = [m for m in found if tk.policy.is_denied_merchant(m.merchant_id, m.name) is None
-               and tk.policy.is_allowed_merchant(m.merchant_id, m.name)]
+    allowed = [m for m in found if payable(tk, m)]
     out: dict[str, Any] = {"merchants": [_merchant_public(m) for m in allowed]}
     hidden = len(found) - len(allowed)
     if hidden:
@@ -67,8 +81,7 @@ async def search_offers(tk: AmpToolkit, args: SearchOffersArgs) -> dict[str, Any
         merchants = await tk.client.list_merchants(category=args.category)
         for info in merchants:
             tk.state.merchants[info.merchant_id] = info
-    merchants = [m for m in merchants if tk.policy.is_denied_merchant(m.merchant_id, m.name) is None
-                 and tk.policy.is_allowed_merchant(m.merchant_id, m.name)]
+    merchants = [m for m in merchants if payable(tk, m)]
     cap = Money.parse(args.max_price, tk.policy.currency) if args.max_price else None
     # Fan out to every merchant at once; one slow or failing merchant does not sink the search.
     results = await asyncio.gather(*(_search_one(tk, m, args.query) for m in merchants), return_exceptions=True)

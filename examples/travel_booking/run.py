@@ -1,0 +1,178 @@
+"""`amp-tools demo travel`: the travel agent on the embedded sandbox, narrated step by step.
+
+The person's side is played here, outside the agent: a scripted person (or this terminal with
+`--approve prompt`) answers payment approvals, and confirms wallet requests in the sandbox's
+wallet. The model, scripted or real, only ever sees the tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from amp_tools.approvals import ApprovalDecision, ApprovalRequest, CallbackApprover, ConsoleApprover
+from amp_tools.errors import AmpToolsError, ToolError
+from amp_tools.ledger import open_ledger
+from amp_tools.policy import load_policy
+from amp_tools.sandbox import Sandbox, SandboxConfig
+from amp_tools.toolkit import AmpToolkit, WalletAction
+from amp_tools.tools import ToolSpec
+
+from amp_examples.scripted.script import Script
+from amp_examples.travel_booking.scenario import SYSTEM_PROMPT, travel_brain, user_request
+
+__all__ = ["POLICY_FILE", "build_toolkit", "main", "narrated", "run_trip"]
+
+POLICY_FILE = Path(__file__).resolve().parent.parent / "policies" / "travel_demo.yaml"
+FRAMEWORKS = ("langchain", "crewai", "autogen")
+
+
+def _brief(result: dict[str, Any]) -> str:
+    """One line a person can read about a tool result."""
+    if "offers" in result:
+        return f"{len(result['offers'])} offer(s)" + (
+            f", cheapest {result['offers'][0]['name']} at {_money(result['offers'][0]['price'])}"
+            if result["offers"] else "")
+    if "type" in result and "mandate_id" in result:
+        return f"mandate {result['status']}, budget {_money(result['budget'])}"
+    if isinstance(result.get("merchants"), list):
+        return ", ".join(m["name"] for m in result["merchants"])
+    if result.get("status") in ("paid", "already_paid"):
+        return f"{result['status']} {_money(result['amount'])} to {result.get('merchant')} ({result.get('mode')})"
+    if "quote_id" in result:
+        return f"quote {result['quote_id']} {result['status']}: {_money(result['total'])}"
+    if "checkout_id" in result and "total" in result:
+        return f"checkout {result['checkout_id']}: {_money(result['total'])}"
+    if "type" in result and "mandate_id" in result:
+        return f"mandate {result['status']}, budget {_money(result['budget'])}"
+    if "total" in result and "used" in result.get("total", {}):
+        return f"used {_money(result['total']['used'])}, left {_money(result['total'].get('left', {}))}"
+    return json.dumps(result)[:120]
+
+
+def _money(m: dict[str, Any]) -> str:
+    text = f"{m.get('amount', '?')} {m.get('currency', '')}"
+    inner = m.get("in_budget_currency")
+    return text + (f" (= {inner['amount']} {inner['currency']})" if inner else "")
+
+
+def narrated(specs: list[ToolSpec], console: Console, log: list[dict[str, Any]]) -> list[ToolSpec]:
+    """The same specs, printing each call and its outcome as it happens."""
+    wrapped = []
+    for spec in specs:
+        async def call(parsed: Any, _spec: ToolSpec = spec) -> dict[str, Any]:
+            args = parsed.model_dump(exclude_none=True)
+            shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+            with console.status(f"[cyan]{_spec.name}[/]({shown}) ..."):
+                try:
+                    result = await _spec.func(parsed)
+                except ToolError as exc:
+                    console.print(f"  [yellow]✗ {_spec.name}[/]({shown}) -> {exc.code}: {exc.message}",
+                                  highlight=False)
+                    log.append({"tool": _spec.name, "error": exc.code, "message": exc.message})
+                    raise
+            console.print(f"  [green]✓ {_spec.name}[/]({shown}) -> {_brief(result)}", highlight=False)
+            log.append({"tool": _spec.name, "result": result})
+            return result
+
+        wrapped.append(ToolSpec(spec.name, spec.description, spec.args_model, call, spec.moves_money))
+    return wrapped
+
+
+def build_toolkit(sandbox: Sandbox, *, approve: str, console: Console, ledger_path: str) -> AmpToolkit:
+    policy = load_policy(POLICY_FILE)
+
+    async def wallet(action: WalletAction) -> None:
+        # The person confirms in their wallet app: the sandbox's MPP, never a tool the model has.
+        console.print(f"  [magenta]👤 wallet[/]: {action.summary} -> confirmed by the user", highlight=False)
+        sandbox.complete_idv(action.auth_session_id)
+
+    def scripted_person(request: ApprovalRequest) -> ApprovalDecision:
+        yes = approve == "yes"
+        console.print(Panel(request.summary(), title="approval requested", border_style="yellow"),
+                      highlight=False)
+        console.print(f"  [magenta]👤 person[/]: {'approves' if yes else 'declines'}")
+        return ApprovalDecision(approved=yes, reason="" if yes else "the person said no", approver="demo person")
+
+    approver = ConsoleApprover(console=console) if approve == "prompt" else CallbackApprover(scripted_person)
+    return AmpToolkit.for_sandbox(sandbox, policy, ledger=open_ledger(ledger_path, clock=sandbox.clock),
+                                  approver=approver, wallet_prompt=wallet, budget_id="kl-trip")
+
+
+async def run_trip(framework: str, *, approve: str = "yes", real_model: bool = False,
+                   console: Console | None = None, ledger_path: str | None = None) -> dict[str, Any]:
+    """Run the whole scenario once; returns the final text, the tool log and the receipt data."""
+    console = console or Console()
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
+    module = importlib.import_module(f"amp_examples.travel_booking.{framework}_agent")
+    sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=7))
+    path = ledger_path or str(Path(tempfile.mkdtemp(prefix="amp-demo-")) / "ledger.db")
+    toolkit = build_toolkit(sandbox, approve=approve, console=console, ledger_path=path)
+    log: list[dict[str, Any]] = []
+    specs = narrated(toolkit.specs(), console, log)
+    if real_model:
+        from amp_examples.scripted.real import real_model as make_real
+
+        model = make_real(framework)  # type: ignore[arg-type]
+    else:
+        model = module.scripted_model(Script(travel_brain))
+    request = user_request(sandbox.clock.now())
+    console.print(Panel(request, title=f"user -> {framework} agent", border_style="cyan"), highlight=False)
+    started = time.perf_counter()
+    try:
+        final = await module.run_agent(specs, model, SYSTEM_PROMPT, request)
+        report = await toolkit.ledger.usage_report(toolkit.policy, toolkit.budget_id)
+        entries = await toolkit.ledger.entries(toolkit.budget_id)
+        audit = await toolkit.ledger.audit.verify()
+    finally:
+        await toolkit.aclose()
+        await toolkit.ledger.close()
+    return {"final": final, "log": log, "report": report, "entries": entries, "audit_ok": audit.ok,
+            "audit_records": audit.records, "seconds": time.perf_counter() - started, "ledger": path,
+            "sandbox_payments": sandbox.payments()}
+
+
+def _receipt(console: Console, outcome: dict[str, Any]) -> None:
+    table = Table(title="receipt")
+    for col in ("merchant", "paid", "from budget", "status", "transaction"):
+        table.add_column(col)
+    for e in reversed(outcome["entries"]):
+        table.add_row(e.merchant_name, str(e.amount), str(e.budget_amount), e.status, e.external_ref or "")
+    console.print(table)
+    total = outcome["report"]["total"]
+    console.print(f"budget used {_money(total['used'])}, left {_money(total.get('left', {}))}; "
+                  f"audit chain {'ok' if outcome['audit_ok'] else 'BROKEN'} ({outcome['audit_records']} records); "
+                  f"ledger {outcome['ledger']}", highlight=False)
+    console.print(Panel(outcome["final"], title="agent", border_style="green"), highlight=False)
+
+
+def main(framework: str = "langchain", approve: str = "yes", real_model: bool = False,
+         console: Console | None = None) -> int:
+    """Entry point of `amp-tools demo travel`; returns the process exit code."""
+    console = console or Console()
+    os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+    os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+    os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
+    try:
+        outcome = asyncio.run(run_trip(framework, approve=approve, real_model=real_model, console=console))
+    except ModuleNotFoundError as exc:
+        console.print(f"[bold red]error:[/] {exc.name} is not installed; install the extra: "
+                      f"pip install -e '.[{framework}]'", highlight=False)
+        return 2
+    except AmpToolsError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+    _receipt(console, outcome)
+    return 0 if outcome["audit_ok"] else 1
