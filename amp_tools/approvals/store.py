@@ -2,9 +2,9 @@
 
 Owns the ``approvals`` table (it may live in the ledger's database file). A request moves
 ``pending -> approved | denied -> consumed``; a pending request past its expiry can no
-longer be decided. `consume` hands out a decided answer for one binding exactly once: the
-state change is a conditional UPDATE inside ``BEGIN IMMEDIATE``, so two processes racing
-for one grant cannot both win.
+longer be decided and is reported with the derived status ``expired``. `consume` hands out
+a decided answer for one binding exactly once: the state change is a conditional UPDATE
+inside ``BEGIN IMMEDIATE``, so two processes racing for one grant cannot both win.
 
 Only people reach `approve` and `deny` (the CLI, a web hook); no tool calls them.
 """
@@ -29,8 +29,8 @@ from amp_tools.errors import AmpToolsError, NotFound
 
 __all__ = ["ApprovalRecord", "ApprovalStateError", "ApprovalStore", "Status"]
 
-Status = Literal["pending", "approved", "denied", "consumed"]
-_STATUSES = ("pending", "approved", "denied", "consumed")
+Status = Literal["pending", "approved", "denied", "consumed", "expired"]
+_STATUSES = ("pending", "approved", "denied", "consumed", "expired")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS approvals (
@@ -66,6 +66,10 @@ class ApprovalRecord:
     decided_by: str | None
     decided_at: datetime | None
     reason: str
+
+    @property
+    def id(self) -> str:
+        return self.request.id
 
     def is_expired(self, now: datetime) -> bool:
         return self.request.is_expired(now)
@@ -124,10 +128,12 @@ class ApprovalStore:
     # ------------------------------------------------------------------ rows
     _COLUMNS = "request, status, approved, decided_by, decided_us, reason"
 
-    @staticmethod
-    def _record(row: tuple[str, str, int | None, str | None, int | None, str]) -> ApprovalRecord:
+    def _record(self, row: tuple[str, str, int | None, str | None, int | None, str],
+                now: datetime | None = None) -> ApprovalRecord:
         request = ApprovalRequest.from_public(json.loads(row[0]))
         status: Status = row[1]  # type: ignore[assignment]
+        if status == "pending" and request.is_expired(now if now is not None else self.clock.now()):
+            status = "expired"
         return ApprovalRecord(request=request, status=status,
                               approved=None if row[2] is None else bool(row[2]),
                               decided_by=row[3], decided_at=None if row[4] is None else _from_us(row[4]),
@@ -158,7 +164,7 @@ class ApprovalStore:
                 f"SELECT {self._COLUMNS} FROM approvals WHERE binding = ? AND status = 'pending' "
                 "AND expires_us > ? ORDER BY created_us LIMIT 1", (request.binding, at)).fetchone()
             if row is not None:
-                return self._record(row)
+                return self._record(row, now)
             return self._insert(conn, request)
 
     def get(self, approval_id: str) -> ApprovalRecord:
@@ -171,17 +177,25 @@ class ApprovalStore:
         return self._record(row)
 
     def list(self, status: Status | None = None) -> list[ApprovalRecord]:
-        """Stored requests, newest first; `status` filters (``pending`` includes expired ones)."""
+        """Stored requests, newest first. `status` filters; ``pending`` means still answerable and
+        ``expired`` means pending past its expiry (judged by the store's clock)."""
         if status is not None and status not in _STATUSES:
             raise ValueError(f"status {status!r} is not one of {', '.join(_STATUSES)}")
+        now = self.clock.now()
         query = f"SELECT {self._COLUMNS} FROM approvals"
-        args: tuple[str, ...] = ()
-        if status is not None:
+        args: tuple[str | int, ...] = ()
+        if status == "pending":
+            query += " WHERE status = 'pending' AND expires_us > ?"
+            args = (_us(now),)
+        elif status == "expired":
+            query += " WHERE status = 'pending' AND expires_us <= ?"
+            args = (_us(now),)
+        elif status is not None:
             query += " WHERE status = ?"
             args = (status,)
         with self._lock:
             rows = self._conn.execute(query + " ORDER BY created_us DESC, id", args).fetchall()
-        return [self._record(row) for row in rows]
+        return [self._record(row, now) for row in rows]
 
     def approve(self, approval_id: str, by: str, *, now: datetime | None = None) -> ApprovalRecord:
         """A person says yes. Raises `ApprovalStateError` if expired or already decided."""

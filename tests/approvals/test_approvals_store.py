@@ -85,6 +85,10 @@ def test_open_or_create_reuses_pending_until_expiry(store: ApprovalStore) -> Non
     third = request(clock=ManualClock(T0 + timedelta(minutes=6)))
     assert store.open_or_create(third, T0 + timedelta(minutes=6)).request.id == third.id
     assert len(store.list("pending")) == 2
+    store.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    assert [r.id for r in store.list("expired")] == [first.id]
+    assert store.get(first.id).status == "expired"
+    assert [r.id for r in store.list("pending")] == [third.id]
 
 
 def test_shared_file_and_sqlite_url(tmp_path: Path) -> None:
