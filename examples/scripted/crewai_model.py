@@ -29,7 +29,8 @@ def to_neutral(messages: str | list[LLMMessage]) -> list[dict[str, Any]]:
         if msg["role"] == "tool":
             # CrewAI renders a ToolFailure as "<message> (code: X)"; that suffix is the only error flag it keeps.
             item.update(name=msg.get("name"), tool_call_id=msg.get("tool_call_id"),
-                        is_error="(code: " in str(item["content"]))
+                        is_error="(code: " in str(item["content"])
+                        or str(item["content"]).startswith("Error executing tool"))
         out.append(item)
     return out
 

@@ -9,6 +9,7 @@ are used and the model decides.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -67,10 +68,14 @@ def _cheapest(offers: list[dict[str, Any]], words: tuple[str, ...]) -> dict[str,
     return None
 
 
+_UNTIL = re.compile(r"until (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)")
+
+
 def _expiry(conv: Conversation) -> str:
+    """The expiry the user stated (frameworks may wrap the request in more text)."""
     text = next((str(m.get("content", "")) for m in conv if m.get("role") == "user"), "")
-    marker = "until "
-    return text[text.rfind(marker) + len(marker):].rstrip(".").strip() if marker in text else ""
+    found = _UNTIL.search(text)
+    return found.group(1) if found else ""
 
 
 def travel_brain(conv: Conversation) -> Step:
