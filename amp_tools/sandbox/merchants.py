@@ -273,8 +273,10 @@ class Merchants:
         if not l1 or not l2:
             raise Refusal(C.CHAIN_INVALID, "startPayment requires l1Serialized and l2Serialized (and l3Serialized "
                                            "for an AUTONOMOUS mandate): this merchant verifies the mandate chain")
-        fingerprint = hashlib.sha256(f"{l1}|{l2}|{l3 or ''}|{body.get('paymentToken')}".encode()).hexdigest()
-        if co.verified_chain == fingerprint:  # the retry of a payment whose answer was lost
+        fingerprint = hashlib.sha256(f"{l1}|{l2}|{l3 or ''}".encode()).hexdigest()
+        if co.verified_chain == fingerprint:
+            # The same chain for the same checkout (a retry after a lost answer or a refused token) is
+            # not a replay; the nonce cache only has to stop it being used for another checkout.
             return
         request = {"totalAmount": co.total.to_cent(),
                    "merchant": {"merchantId": rt.seed.merchant_id, "merchantName": rt.seed.name,

@@ -199,6 +199,9 @@ class Network:
             raise Refusal(C.PARAM_ILLEGAL, f"checkout is malformed: {exc.message}") from None
         if not amount.is_positive():
             raise Refusal(C.PARAM_ILLEGAL, "checkout.totalAmount must be a positive amount")
+        if m.mandate_type == "IMMEDIATE" and checkout_hash(claim) != m.checkout_hash:
+            # Before the chain: the mandate record's hash is the reference's answer to a changed checkout.
+            raise Refusal(C.CHECKOUT_HASH_INCONSISTENT, "checkout hash does not match mandate checkout_hash")
         try:
             result = verify_chain(l1, l2, l3, aplus_public_jwk=self.ctx.aplus_key.public_jwk(),
                                   expected_iss=self.ctx.config.issuer, expected_aud=self.ctx.config.audience,
