@@ -146,11 +146,22 @@ def stress_run(ledger: LedgerBase, worker: int, attempts: int) -> dict[str, Any]
     return {"ok": ok, "refused": refused, "tried": tried}
 
 
+_BARRIER: Any = None
+
+
+def init_worker(barrier: Any) -> None:
+    """Pool initializer: keep the start barrier so every worker begins together in its own process."""
+    global _BARRIER
+    _BARRIER = barrier
+
+
 def stress_worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
     """One spawned process with its own ledger on the shared file or schema."""
     backend, where, worker, attempts = args
     ledger = open_backend(backend, where, ManualClock(START))
+    if _BARRIER is not None:
+        _BARRIER.wait(timeout=120)  # a process blocked here cannot take a second task: 8 tasks, 8 processes
     try:
-        return stress_run(ledger, worker, attempts)
+        return {**stress_run(ledger, worker, attempts), "pid": os.getpid()}
     finally:
         ledger.close_sync()

@@ -12,7 +12,9 @@ import asyncio
 import multiprocessing
 import random
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
+from multiprocessing.pool import Pool
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from _ledger_helpers import (
     START,
     STRESS_MERCHANTS,
     STRESS_POLICY,
+    init_worker,
     intent,
     open_backend,
     raw_sync,
@@ -122,15 +125,22 @@ async def test_concurrent_replays_of_one_key_make_one_entry(ledger: LedgerBase) 
     assert len(await ledger.entries("stress")) == 1
 
 
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Pool]:
+    """Eight spawned processes, shared by both engines' runs (spawning and importing is the slow part)."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(8, initializer=init_worker, initargs=(ctx.Barrier(8),)) as workers:
+        yield workers
+
+
 @pytest.mark.slow
-def test_eight_processes_never_overspend(backend: str, target: str) -> None:
+def test_eight_processes_never_overspend(backend: str, target: str, pool: Pool) -> None:
     ledger = open_backend(backend, target)
     try:
         _seed_yesterday(ledger, 15)  # total room today: 35.00 < day cap 40.00 -> the total cap binds
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(8) as pool:
-            results = pool.map(stress_worker, [(backend, target, w, 20) for w in range(8)])
-        assert len(results) == 8
+        results = pool.map(stress_worker, [(backend, target, w, 20) for w in range(8)], chunksize=1)
+        pids = {r["pid"] for r in results}
+        assert len(results) == 8 and len(pids) == 8
         _check_rows(ledger, results, seeded=15)
         assert sum(r["ok"] for r in results) == 35
     finally:
