@@ -34,6 +34,10 @@ AT = datetime(2025, 6, 4, 12, 0, tzinfo=UTC)  # a Wednesday
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"
 
 
+def sgd(text: str) -> Money:
+    return Money.parse(text, "SGD")
+
+
 def usd(text: str) -> Money:
     return Money.parse(text, "USD")
 
@@ -261,7 +265,6 @@ def test_max_offer() -> None:
 
 def test_mandate_terms_follow_the_policy() -> None:
     policy = load_policy(EXAMPLES / "company_travel_desk.toml")
-    sgd = lambda text: Money.parse(text, "SGD")  # noqa: E731
     now = datetime(2027, 3, 20, tzinfo=UTC)
     terms = mandate_terms(policy, sgd("40000"), now, names={"SKYLARK-AIR": "Skylark Air"})
     # The mandate ends inside the current calendar month (March 2027 SGT): the monthly cap bounds it.

@@ -15,6 +15,10 @@ from amp_tools.policy import check_policy_file, load_policy, parse_policy, polic
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"
 
 
+def sgd(text: str) -> Money:
+    return Money.parse(text, "SGD")
+
+
 def _usd(text: str) -> Money:
     return Money.parse(text, "USD")
 
@@ -37,7 +41,6 @@ def test_cautious_traveller_yaml() -> None:
 
 def test_company_travel_desk_toml() -> None:
     policy = load_policy(EXAMPLES / "company_travel_desk.toml")
-    sgd = lambda text: Money.parse(text, "SGD")  # noqa: E731
     assert policy.currency == "SGD"
     assert policy.merchants.allow == ["SKYLARK-AIR", "MARINA-HOTEL", "KL-GRAND-HOTEL", "ZOOM-CARS"]
     assert policy.merchants.caps == {"SKYLARK-AIR": sgd("25000"), "MARINA-HOTEL": sgd("12000"),
