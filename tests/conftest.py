@@ -8,10 +8,8 @@ conftest import time, into a temporary directory removed when the session ends.
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -28,19 +26,3 @@ os.environ.update({
     "CREWAI_STORAGE_DIR": "amp-tools-tests",
 })
 
-
-def _alias_examples() -> None:
-    """Make `amp_examples` importable from a checkout whose editable install does not map it yet."""
-    if importlib.util.find_spec("amp_examples") is not None:
-        return
-    root = Path(__file__).resolve().parent.parent / "examples"
-    spec = importlib.util.spec_from_file_location("amp_examples", root / "__init__.py",
-                                                  submodule_search_locations=[str(root)])
-    if spec is None or spec.loader is None:
-        return
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["amp_examples"] = module
-    spec.loader.exec_module(module)
-
-
-_alias_examples()

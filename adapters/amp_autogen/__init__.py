@@ -64,6 +64,6 @@ class AmpAutogenTool(BaseTool[BaseModel, AmpToolResult]):
             "rebuild it in code with amp_autogen.to_autogen_tools(toolkit.specs())")
 
 
-def to_autogen_tools(specs: Iterable[ToolSpec]) -> list[BaseTool[BaseModel, AmpToolResult]]:
+def to_autogen_tools(specs: Iterable[ToolSpec]) -> list[BaseTool[Any, Any]]:
     """One `AmpAutogenTool` per spec."""
     return [AmpAutogenTool(spec) for spec in specs]

@@ -26,7 +26,8 @@ from amp_tools.errors import ApprovalPending, InvalidArguments, PolicyViolation
 def _agent(shop: FakeShop, steps: Any, **kw: Any) -> tuple[AssistantAgent, Script]:
     script = Script(steps)
     agent = AssistantAgent("shopper", model_client=ScriptedChatCompletionClient(script),
-                           tools=to_autogen_tools(shop.specs()), reflect_on_tool_use=True, max_tool_iterations=5, **kw)
+                           tools=[*to_autogen_tools(shop.specs())], reflect_on_tool_use=True,
+                           max_tool_iterations=5, **kw)
     return agent, script
 
 

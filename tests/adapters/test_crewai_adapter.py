@@ -21,7 +21,9 @@ def _kickoff(shop: FakeShop, steps: Any) -> tuple[CrewOutput, Script]:
                   llm=ScriptedCrewLLM(script=script), tools=to_crewai_tools(shop.specs()), max_iter=6)
     task = Task(description="Buy a hotel night", expected_output="payment status", agent=agent)
     crew = Crew(agents=[agent], tasks=[task], process=Process.sequential, memory=False, planning=False)
-    return crew.kickoff(), script
+    out = crew.kickoff()
+    assert isinstance(out, CrewOutput)
+    return out, script
 
 
 def test_environment_keeps_crewai_offline_and_out_of_home() -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -37,7 +35,8 @@ class TestPayToolStandard(ToolsUnitTests):
 
     @property
     def tool_constructor(self) -> BaseTool:
-        return AmpLangChainToolkit(FakeShop()).get_tools()[1]
+        tool: BaseTool = AmpLangChainToolkit(FakeShop()).get_tools()[1]
+        return tool
 
     @property
     def tool_invoke_params_example(self) -> dict[str, Any]:
@@ -48,24 +47,6 @@ def test_importing_the_adapter_does_not_need_langgraph() -> None:
     code = "import sys; sys.modules['langgraph'] = None; import amp_langchain; print(len(amp_langchain.__all__))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert (done.returncode, done.stdout.strip()) == (0, "3"), done.stderr
-
-
-@pytest.fixture
-def approvals(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The core `amp_tools.approvals`, or a stand-in with the contract's `ApprovalDecision` until it lands."""
-    try:
-        import amp_tools.approvals  # noqa: F401
-    except ImportError:
-        stub = types.ModuleType("amp_tools.approvals")
-
-        @dataclass(frozen=True)
-        class ApprovalDecision:
-            approved: bool
-            reason: str = ""
-            approver: str = ""
-
-        stub.ApprovalDecision = ApprovalDecision  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "amp_tools.approvals", stub)
 
 
 async def test_success_result_reaches_the_model(shop: FakeShop) -> None:
@@ -142,7 +123,6 @@ def _hitl(shop: FakeShop) -> tuple[Any, dict[str, Any]]:
     return agent, cfg | {"paused": paused}
 
 
-@pytest.mark.usefixtures("approvals")
 def test_interrupt_pauses_then_approve_pays_once(shop: FakeShop) -> None:
     agent, cfg = _hitl(shop)
     (intr,) = cfg.pop("paused").interrupts
@@ -157,7 +137,6 @@ def test_interrupt_pauses_then_approve_pays_once(shop: FakeShop) -> None:
 @pytest.mark.parametrize("answer", [{"approved": False, "reason": "too pricey"},
                                     {"type": "reject", "message": "too pricey"},
                                     {"approved": True, "binding": "someone-elses-binding"}, "yes"])
-@pytest.mark.usefixtures("approvals")
 def test_interrupt_deny_wrong_binding_or_unreadable_answer_denies(shop: FakeShop, answer: Any) -> None:
     agent, cfg = _hitl(shop)
     cfg.pop("paused")
@@ -167,7 +146,6 @@ def test_interrupt_deny_wrong_binding_or_unreadable_answer_denies(shop: FakeShop
     assert shop.executed == 0 and shop.payments == {}
 
 
-@pytest.mark.usefixtures("approvals")
 def test_graph_interrupt_propagates_through_the_tool(shop: FakeShop) -> None:
     shop.approver = lambda req: (_ for _ in ()).throw(GraphInterrupt(()))
     pay = to_langchain_tools(shop.specs())[1]
@@ -176,7 +154,6 @@ def test_graph_interrupt_propagates_through_the_tool(shop: FakeShop) -> None:
     assert shop.executed == 0
 
 
-@pytest.mark.usefixtures("approvals")
 def test_interrupt_outside_a_graph_is_not_swallowed(shop: FakeShop) -> None:
     shop.approver = interrupt_approver
     pay = to_langchain_tools(shop.specs())[1]
