@@ -160,3 +160,13 @@ def test_interrupt_outside_a_graph_is_not_swallowed(shop: FakeShop) -> None:
     with pytest.raises((RuntimeError, KeyError)):  # interrupt() needs a graph; the error is not turned into text
         pay.invoke(PAY_NEEDS_APPROVAL)
     assert shop.executed == 0
+
+
+async def test_interrupt_on_the_async_path(shop: FakeShop) -> None:
+    shop.approver = interrupt_approver
+    agent, _ = _agent(shop, [ToolCall("pay", PAY_NEEDS_APPROVAL), Final("finished")], checkpointer=InMemorySaver())
+    cfg: Any = {"configurable": {"thread_id": "t-async"}}
+    paused = await agent.ainvoke({"messages": [{"role": "user", "content": "pay"}]}, cfg, version="v2")
+    assert paused.interrupts[0].value["amount"]["amount"] == "250.00" and shop.executed == 0
+    out = await agent.ainvoke(Command(resume={"type": "approve"}), cfg, version="v2")
+    assert _tool_messages(out.value)[0].status == "success" and shop.executed == 1
