@@ -127,6 +127,7 @@ async def test_reject_and_unknown_quote(flow: Flow) -> None:
     r = (await flow.post(f"/merchants/SUNNY-TOURS/quotes/{q['quoteId']}/reject"))["data"]
     assert r["status"] == "REJECTED"
     assert (await flow.post("/merchants/SUNNY-TOURS/quotes/QT-NOPE/accept"))["errorCode"] == "QUOTE_NOT_FOUND"
-    wrong_cur = await flow.post(f"/merchants/SUNNY-TOURS/quotes/{(await quote(flow, 'SUNNY-TOURS', ('SUN-ADAPTER', 1)))['quoteId']}/counter",
+    q2 = await quote(flow, "SUNNY-TOURS", ("SUN-ADAPTER", 1))
+    wrong_cur = await flow.post(f"/merchants/SUNNY-TOURS/quotes/{q2['quoteId']}/counter",
                                 {"offerAmount": {"cent": 100, "currency": "SGD"}})
     assert wrong_cur["errorCode"] == "INVALID_PARAM"
