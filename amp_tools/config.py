@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["home_dir", "ledger_url", "agent_key_path"]
+__all__ = ["agent_key_path", "home_dir", "ledger_url"]
 
 
 def home_dir() -> Path:

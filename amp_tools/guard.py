@@ -56,7 +56,7 @@ class ExecutionOutcome:
 @dataclass(frozen=True)
 class GuardResult:
     status: Literal["paid", "already_paid", "refunded"]
-    entry_id: str
+    entry_id: int
     idempotency_key: str
     amount: Money
     budget_amount: Money

@@ -104,7 +104,7 @@ async def search_offers(tk: AmpToolkit, args: SearchOffersArgs) -> dict[str, Any
                              product_id=product.id, name=clean(product.name, 80), price=price,
                              category=product.category)
             tk.state.offers[offer.offer_id] = offer
-            entry = {"offer_id": offer.offer_id, "name": offer.name, "merchant": clean(info.name, 80),
+            entry: dict[str, Any] = {"offer_id": offer.offer_id, "name": offer.name, "merchant": clean(info.name, 80),
                      "category": product.category, "price": price.to_public(),
                      "description": clean(product.description, 120)}
             if budget_price.currency != price.currency:

@@ -8,6 +8,7 @@ program through `approver` and `wallet_prompt`, never through a tool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -127,10 +128,8 @@ class AmpToolkit:
         quote = await self.client.fx_rate(from_currency, to_currency)
         expiry = now + timedelta(minutes=5)
         if quote.expires_at:
-            try:
+            with contextlib.suppress(ValueError):  # an unreadable expiry keeps the five-minute default
                 expiry = min(expiry, datetime.fromisoformat(quote.expires_at.replace("Z", "+00:00")))
-            except ValueError:
-                pass
         if quote.rate <= 0:
             raise AmpError(f"the network quoted a non-positive FX rate {quote.rate} for {from_currency}->{to_currency}",
                            code="BAD_RESPONSE")

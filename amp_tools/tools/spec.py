@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from amp_tools.errors import InvalidArguments
 
-__all__ = ["ToolSpec", "validation_message", "run_sync"]
+__all__ = ["ToolSpec", "run_sync", "validation_message"]
 
 ToolFunc = Callable[[Any], Awaitable[dict[str, Any]]]
 

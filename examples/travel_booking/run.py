@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from amp_examples.scripted.script import Script
+from amp_examples.travel_booking.scenario import SYSTEM_PROMPT, travel_brain, user_request
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -27,9 +29,6 @@ from amp_tools.policy import load_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit, WalletAction
 from amp_tools.tools import ToolSpec
-
-from amp_examples.scripted.script import Script
-from amp_examples.travel_booking.scenario import SYSTEM_PROMPT, travel_brain, user_request
 
 __all__ = ["POLICY_FILE", "build_toolkit", "main", "narrated", "run_trip"]
 
