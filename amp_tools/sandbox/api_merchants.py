@@ -100,7 +100,8 @@ def merchant_router(roles: Roles) -> APIRouter:
             co = mer.order_status(merchant_id, cid)
             amount = money_in(b["amount"], "amount") if b.get("amount") is not None else (
                 co.total - (co.refunded or Money.zero(co.total.currency)))
-            return ok(mer.refund(merchant_id, cid, amount, str(b.get("reason") or "")))
+            key = b.get("idempotencyKey")
+            return ok(mer.refund(merchant_id, cid, amount, str(b.get("reason") or ""), str(key) if key else None))
         return run(ctx, work, merchant_error)
 
     return r

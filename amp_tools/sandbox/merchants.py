@@ -302,15 +302,28 @@ class Merchants:
                 "transactionId": co.transaction_id, "amount": co.total.to_cent(),
                 "refundedAmount": (co.refunded or Money.zero(co.total.currency)).to_cent(), "failure": co.failure}
 
-    def refund(self, merchant_id: str, checkout_id: str, amount: Money, reason: str) -> dict[str, Any]:
+    def refund(self, merchant_id: str, checkout_id: str, amount: Money, reason: str,
+               idempotency_key: str | None = None) -> dict[str, Any]:
+        """Refund through the network; a repeated `idempotency_key` returns the first answer."""
+        rt = self.get(merchant_id)
         co = self.order_status(merchant_id, checkout_id)
+        if idempotency_key:
+            seen = rt.refunds.get(idempotency_key)
+            if seen is not None:
+                if seen["checkoutId"] != checkout_id or seen["refundAmount"] != amount.to_cent():
+                    raise Refusal(C.INVALID_PARAM, f"idempotencyKey {idempotency_key!r} was already used for "
+                                                   "a different refund")
+                return {**seen, "idempotent": True}
         if co.transaction_id is None or co.status not in ("PAID", "PARTIALLY_REFUNDED"):
             raise Refusal(C.INVALID_PARAM, f"Checkout {checkout_id} is {co.status}; only a paid order can be refunded")
         rec = self.ctx.state.acquirer[checkout_id]
         assert rec.network_payment_id is not None
         out = self.roles.network.refund(rec.network_payment_id, amount, reason)
-        return {"refundId": out["refundId"], "checkoutId": checkout_id, "status": co.status,
-                "refundAmount": amount.to_cent(), "refundedAmount": out["refundedAmount"]}
+        answer = {"refundId": out["refundId"], "checkoutId": checkout_id, "status": co.status,
+                  "refundAmount": amount.to_cent(), "refundedAmount": out["refundedAmount"]}
+        if idempotency_key:
+            rt.refunds[idempotency_key] = answer
+        return answer
 
     def on_refund(self, merchant_id: str, checkout_id: str, refunded: Money, paid: Money) -> None:
         rt = self.ctx.state.merchants.get(merchant_id)

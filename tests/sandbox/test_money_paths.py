@@ -210,11 +210,19 @@ async def test_partial_then_full_refund_credits_the_mandate(flow: Flow) -> None:
     assert r["data"]["status"] == "PARTIALLY_REFUNDED" and r["data"]["refundedAmount"]["cent"] == 10000
     # proportional credit, rounded down: 10000 * 12180 // 58000 = 2100
     assert (await flow.remaining(m["mandateId"]))[0] == 100000 - 12180 + 2100
+    replay = await flow.post("/merchants/KL-GRAND-HOTEL/refund", {"checkoutId": co["checkoutId"],
+                                                                 "amount": {"cent": 10000, "currency": "MYR"},
+                                                                 "idempotencyKey": "rf-1"})
+    again = await flow.post("/merchants/KL-GRAND-HOTEL/refund", {"checkoutId": co["checkoutId"],
+                                                                "amount": {"cent": 10000, "currency": "MYR"},
+                                                                "idempotencyKey": "rf-1"})
+    assert again["data"]["idempotent"] is True and again["data"]["refundId"] == replay["data"]["refundId"]
+    assert replay["data"]["refundedAmount"]["cent"] == 20000  # the keyed refund counted once
     over = await flow.post("/merchants/KL-GRAND-HOTEL/refund", {"checkoutId": co["checkoutId"],
-                                                               "amount": {"cent": 48001, "currency": "MYR"}})
+                                                               "amount": {"cent": 38001, "currency": "MYR"}})
     assert over["errorCode"] == "REFUND_EXCEEDS_PAYMENT"
     rest = await flow.post("/merchants/KL-GRAND-HOTEL/refund", {"checkoutId": co["checkoutId"]})
-    assert rest["data"]["status"] == "REFUNDED" and rest["data"]["refundAmount"]["cent"] == 48000
+    assert rest["data"]["status"] == "REFUNDED" and rest["data"]["refundAmount"]["cent"] == 38000
     v = (await flow.get(f"/network/mandate/{m['mandateId']}"))["data"]
     assert v["budget"]["remainingAmount"]["cent"] == 100000 and v["budget"]["refundedAmount"]["cent"] == 12180
     [p] = flow.sb.payments()
