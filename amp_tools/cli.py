@@ -84,10 +84,12 @@ def sandbox(
     idv: Annotated[str, typer.Option(help="Wallet identity verification mode: auto, manual or reject.")] = "auto",
 ) -> None:
     """Serve the local AMP network (all roles, OpenAPI docs at /docs)."""
-    from amp_tools.sandbox import serve
+    if idv not in ("auto", "manual", "reject"):
+        _fail(f"unknown --idv {idv!r}; expected auto, manual or reject")
+    from amp_tools.sandbox import SandboxConfig, serve
 
     out.print(f"AMP sandbox on http://{host}:{port}  (docs: http://{host}:{port}/docs, idv={idv})")
-    serve(host=host, port=port, idv_mode=idv)
+    serve(host=host, port=port, config=SandboxConfig(idv_mode=idv))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- policy
