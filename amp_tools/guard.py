@@ -26,6 +26,7 @@ from amp_tools.errors import (
     ApprovalDenied,
     InvalidArguments,
     PaymentInProgress,
+    PolicyViolation,
     ToolError,
 )
 from amp_tools.ledger import Ledger
@@ -96,12 +97,17 @@ class Guard:
         self.clock = clock
         self.budget_id = budget_id
         self.approval_ttl = approval_ttl
+        self._policy_hash = policy.snapshot_hash()
 
     # ------------------------------------------------------------------ payments
     async def pay(self, intent: SpendIntent, execute: Execute, *, run_id: str) -> GuardResult:
         self._validate(intent)
-        static_check(self.policy, intent)
         key = idempotency_key(run_id, intent)
+        try:
+            static_check(self.policy, intent)
+        except PolicyViolation as exc:
+            await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
+            raise
 
         previous = await self.ledger.get_by_key(self.budget_id, key)
         if previous is not None and previous.status == "committed":
@@ -111,8 +117,12 @@ class Guard:
                 f"this payment (checkout {intent.checkout_id}) is already being processed; it will not be sent twice",
                 hint="Call order_status for this checkout instead of paying again.")
 
-        reservation = await self.ledger.reserve(intent, self.policy, budget_id=self.budget_id,
-                                                idempotency_key=key, run_id=run_id, now=self.clock.now())
+        try:
+            reservation = await self.ledger.reserve(intent, self.policy, budget_id=self.budget_id,
+                                                    idempotency_key=key, run_id=run_id, now=self.clock.now())
+        except PolicyViolation as exc:
+            await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
+            raise
         if reservation.replayed:
             # A concurrent call with the same key won the race: never run the payment twice.
             if reservation.entry.status == "committed":
@@ -125,6 +135,9 @@ class Guard:
         try:
             if reservation.verdict.approval_reasons:
                 decision = await self._ask(intent, reservation.verdict)
+                await self._audit("approval", intent, key, entry_id=entry_id, approved=decision.approved,
+                                  approver=decision.approver, reason=decision.reason,
+                                  rules=list(reservation.verdict.approval_reasons))
                 if not decision.approved:
                     raise ApprovalDenied(
                         f"the payment of {intent.amount} to {intent.merchant_name} was declined"
@@ -181,6 +194,12 @@ class Guard:
         if intent.budget_amount.currency != self.policy.currency:
             raise InvalidArguments(
                 f"budget amount {intent.budget_amount} is not in the policy currency {self.policy.currency}")
+
+    async def _audit(self, kind: str, intent: SpendIntent, key: str, **facts: Any) -> None:
+        payload = {"action": intent.action, "merchant_id": intent.merchant_id, "checkout_id": intent.checkout_id,
+                   "amount": intent.amount.to_public(), "budget_amount": intent.budget_amount.to_public(),
+                   "idempotency_key": key, "policy_hash": self._policy_hash, **facts}
+        await self.ledger.audit.append(kind, payload, budget_id=self.budget_id)
 
     async def _ask(self, intent: SpendIntent, verdict: Verdict) -> ApprovalDecision:
         request: ApprovalRequest = make_request(intent, verdict, ttl=self.approval_ttl, clock=self.clock)
