@@ -53,7 +53,12 @@ async def ensure_wallet(tk: AmpToolkit) -> tuple[Secret, Secret]:
             wallet.session_id = None
             raise AmpError("the wallet refused to link to this agent", code="IDV_FAILED",
                            hint="Tell the user the wallet link was declined.")
-    listed = await tk.client.query_payment_methods(session_id=wallet.session_id)
+    try:
+        listed = await tk.client.query_payment_methods(session_id=wallet.session_id)
+    except AmpError as exc:
+        if exc.code != "PENDING_IDV":
+            raise
+        raise _wallet_pending("linking the wallet", wallet.auth_session_id) from None
     if not listed.success or not listed.payment_methods:
         raise _wallet_pending("linking the wallet", wallet.auth_session_id)
     method = listed.payment_methods[0]

@@ -7,6 +7,7 @@ are right again without ever paying twice.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from amp_tools.errors import NotFound
@@ -68,7 +69,8 @@ async def order_status(tk: AmpToolkit, args: OrderStatusArgs) -> dict[str, Any]:
 
 async def settle_unknown(tk: AmpToolkit, checkout_id: str, status: str, transaction_id: str | None) -> str | None:
     """Commit or release a reservation left open by an unknown outcome, from the merchant's answer."""
-    for entry in await tk.ledger.open_reservations(tk.clock.now(), limit=1000):
+    # Every open reservation up to now (inclusive), not only stale ones: the caller asked about this order.
+    for entry in await tk.ledger.open_reservations(tk.clock.now() + timedelta(seconds=1), limit=1000):
         if entry.checkout_id != checkout_id or entry.budget_id != tk.budget_id:
             continue
         if status in ("PAID", "REFUNDED", "PARTIALLY_REFUNDED"):
