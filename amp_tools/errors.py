@@ -92,6 +92,12 @@ class PolicyViolation(ToolError):
         super().__init__(message, hint=hint, details={"rule": rule, **(details or {})})
         self.rule = rule
 
+    def __str__(self) -> str:
+        # Adapters show the model only this text, not `details`: name the policy setting that
+        # refused, so the model can tell the user which one to raise (or choose within it).
+        text = f"{self.code}: {self.message} [policy: {self.rule}]"
+        return f"{text} {self.hint}" if self.hint else text
+
 
 class ApprovalPending(ToolError):
     """A person must approve the payment out of band before it can go ahead."""
