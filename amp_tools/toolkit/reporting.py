@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from amp_tools.errors import NotFound
+from amp_tools.errors import AmpError, NotFound
+from amp_tools.ledger import Entry, ReconcileReport, Resolution
 from amp_tools.toolkit.paying import _complete_mandate, mandate_public
 from amp_tools.toolkit.toolkit import AmpToolkit
 from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
 
-__all__ = ["budget_status", "mandate_status", "order_status"]
+__all__ = ["budget_status", "mandate_status", "order_status", "reconcile", "settle_unknown"]
 
 
 async def budget_status(tk: AmpToolkit, args: BudgetStatusArgs) -> dict[str, Any]:
@@ -83,3 +84,28 @@ async def settle_unknown(tk: AmpToolkit, checkout_id: str, status: str, transact
             await tk.ledger.release(entry.id, reason=f"reconciled: merchant reports {status}")
             return "the payment did not go through; the reserved amount was released"
     return None
+
+
+async def reconcile(tk: AmpToolkit, *, timeout: timedelta = timedelta(minutes=2)) -> ReconcileReport:
+    """Settle reservations left open (a crash, a timeout) by asking each merchant what happened.
+
+    Run it when an agent process starts: a payment the merchant reports PAID is committed with its
+    transaction id, one it reports FAILED or never paid is released, and anything the merchant
+    cannot answer stays reserved (the budget is not freed on a guess).
+    """
+
+    async def resolver(entry: Entry) -> Resolution:
+        try:
+            info = await tk.merchant(entry.merchant_id)
+            status = await tk.client.order_status(tk.merchant_base(info), entry.checkout_id)
+        except AmpError as exc:
+            if exc.code == "CHECKOUT_NOT_FOUND":
+                return Resolution("released", reason="the merchant has no such order")
+            return Resolution("unknown", reason=f"{exc.code}: {exc.message}")
+        if status.status in ("PAID", "REFUNDED", "PARTIALLY_REFUNDED"):
+            return Resolution("committed", external_ref=status.transaction_id, outcome={"merchant_status": status.status})
+        if status.status in ("FAILED", "CREATED"):
+            return Resolution("released", reason=f"merchant reports {status.status}")
+        return Resolution("unknown", reason=f"merchant reports {status.status}")
+
+    return await tk.ledger.reconcile(resolver, timeout=timeout, now=tk.clock.now())

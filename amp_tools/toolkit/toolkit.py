@@ -94,6 +94,12 @@ class AmpToolkit:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    async def reconcile(self, *, timeout: timedelta = timedelta(minutes=2)) -> Any:
+        """Settle reservations older than `timeout` with the merchants' order status (run at start-up)."""
+        from amp_tools.toolkit.reporting import reconcile
+
+        return await reconcile(self, timeout=timeout)
+
     # ------------------------------------------------------------------ shared helpers
     def lock(self, name: str) -> asyncio.Lock:
         """A per-object lock so two concurrent tool calls on one checkout never interleave."""

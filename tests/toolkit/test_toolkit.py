@@ -233,3 +233,24 @@ async def test_unknown_ids_and_bad_arguments_change_nothing(h: Harness) -> None:
     with pytest.raises(InvalidArguments):
         await h.call("pay", checkout_id="CKO-1", approved=True)  # no tool accepts an approval
     assert await h.entries() == [] and h.sandbox.payments() == []
+
+
+async def test_reconcile_after_a_crash_commits_what_the_merchant_charged(h: Harness) -> None:
+    await h.call("discover_merchants", region="MY")
+    await h.call("request_mandate", purpose="trip", expires_at=h.until())
+    paid_ck = await h.call("checkout", offer_id=await h.offer("flight Kuala Lumpur", "flight", "08:00"))
+    lost_ck = await h.call("checkout", offer_id=await h.offer("hotel", "hotel", "Superior"))
+    h.sandbox.faults.arm("merchant.startPayment", "timeout_after", count=3)
+    with pytest.raises(AmpError):
+        await h.call("pay", checkout_id=paid_ck["checkout_id"])
+    h.sandbox.faults.arm("merchant.startPayment", "timeout_before", count=3)
+    with pytest.raises(AmpError):
+        await h.call("pay", checkout_id=lost_ck["checkout_id"])
+    assert sorted(e.status for e in await h.entries()) == ["reserved", "reserved"]
+    h.sandbox.clock.advance(minutes=5)
+    report = await h.toolkit.reconcile()
+    assert len(report.committed) == 1 and len(report.released) == 1 and not report.unknown
+    by_checkout = {e.checkout_id: e for e in await h.entries()}
+    assert by_checkout[paid_ck["checkout_id"]].status == "committed"
+    assert by_checkout[lost_ck["checkout_id"]].status == "released"
+    assert [p["checkoutId"] for p in h.sandbox.payments() if p["status"] == "SUCCESS"] == [paid_ck["checkout_id"]]
