@@ -103,7 +103,8 @@ async def reconcile(tk: AmpToolkit, *, timeout: timedelta = timedelta(minutes=2)
                 return Resolution("released", reason="the merchant has no such order")
             return Resolution("unknown", reason=f"{exc.code}: {exc.message}")
         if status.status in ("PAID", "REFUNDED", "PARTIALLY_REFUNDED"):
-            return Resolution("committed", external_ref=status.transaction_id, outcome={"merchant_status": status.status})
+            return Resolution("committed", external_ref=status.transaction_id,
+                              outcome={"merchant_status": status.status})
         if status.status in ("FAILED", "CREATED"):
             return Resolution("released", reason=f"merchant reports {status.status}")
         return Resolution("unknown", reason=f"merchant reports {status.status}")
