@@ -144,7 +144,7 @@ class AmpClient:
         self._transport = transport
         self._timeout = timeout
         self._retries = max(0, int(retries))
-        self._backoff = max(0.0, float(backoff))
+        self._backoff = max(0.0, backoff)  # seconds between retries, not money
         self.agent_id = agent_id
         self._clock = clock or SYSTEM_CLOCK
         # One httpx client per event loop: tools get called from different threads and loops,

@@ -50,7 +50,7 @@ def admin_router(roles: Roles) -> APIRouter:
             advance = getattr(ctx.clock, "advance", None)
             if advance is None:
                 raise Refusal(C.INVALID_PARAM, "this sandbox runs on a clock that cannot be moved")
-            advance(seconds=float(seconds))
+            advance(seconds=seconds)
             return ok({"now": iso_z(ctx.now())})
         return run(ctx, work, merchant_error)
 
