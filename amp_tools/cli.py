@@ -127,14 +127,14 @@ def ledger_show(
             await led.close()
 
     rows = asyncio.run(fetch())
-    table = Table(title=f"ledger ({len(rows)} entries)")
-    for col in ("id", "budget", "status", "merchant", "amount", "budget amount", "refunded", "checkout", "ref",
-                "created"):
-        table.add_column(col)
+    budgets = sorted({e.budget_id for e in rows})
+    table = Table(title=f"ledger: {len(rows)} entries, budget {', '.join(budgets) or '-'}")
+    for col in ("id", "status", "merchant", "paid", "from budget", "refunded", "checkout", "when (UTC)"):
+        table.add_column(col, no_wrap=col in ("id", "status", "paid", "from budget", "checkout"))
     for e in rows:
-        table.add_row(str(e.id), e.budget_id, e.status, e.merchant_name or e.merchant_id, str(e.amount),
-                      str(e.budget_amount), str(e.refunded), e.checkout_id, e.external_ref or "",
-                      e.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+        table.add_row(str(e.id), e.status, e.merchant_name or e.merchant_id, str(e.amount), str(e.budget_amount),
+                      str(e.refunded) if e.refunded.minor else "", e.checkout_id,
+                      e.created_at.strftime("%m-%d %H:%M"))
     out.print(table)
 
 
