@@ -1,0 +1,144 @@
+"""(b) Ledger reserve+commit throughput across processes, and the overspend count.
+
+Each payment is one `reserve_sync` (the atomic policy check) and one `commit_sync`: two write
+transactions with their audit records, on the ledger's default durability (SQLite WAL with
+``synchronous=FULL``, PostgreSQL ``synchronous_commit=on``). The total budget is sized so the
+last few attempts must be refused: the overspend count is the number of committed payments
+beyond what the budget allows (it must be 0), checked on the rows and on the running totals.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from amp_tools.clock import ManualClock
+from amp_tools.errors import PolicyViolation
+from amp_tools.ledger import LedgerBase, open_ledger
+from amp_tools.money import Money
+from amp_tools.policy import BudgetPolicy, SpendIntent
+
+__all__ = ["PG_URL", "measure"]
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+AT = datetime(2025, 6, 11, 12, tzinfo=UTC)
+AMOUNT = 100  # minor units per payment
+REFUSED_SHARE = 20  # 1 attempt in this many finds the budget spent
+
+
+def _policy(attempts: int) -> dict[str, Any]:
+    allowed = attempts - max(1, attempts // REFUSED_SHARE)
+    limit = Money(allowed * AMOUNT, "USD").amount_str()
+    return {"currency": "USD", "total_budget": limit, "windows": {"day": {"limit": limit}},
+            "velocity": {"max_payments": min(100_000, attempts * 2), "per": "1h"},
+            "merchants": {"caps": {f"m{i}": limit for i in range(4)}}}
+
+
+def _open(target: str, schema: str | None) -> LedgerBase:
+    clock = ManualClock(AT)
+    return open_ledger(target, clock=clock, schema=schema) if schema else open_ledger(target, clock=clock)
+
+
+def _worker(target: str, schema: str | None, wid: int, ops: int, attempts: int, barrier: Any) -> tuple[float, int]:
+    ledger = _open(target, schema)
+    policy = BudgetPolicy.model_validate(_policy(attempts))
+    amount = Money(AMOUNT, "USD")
+    refused = 0
+    if barrier is not None:
+        barrier.wait()
+    start = time.perf_counter()
+    for n in range(ops):
+        intent = SpendIntent("pay", f"m{n % 4}", "M", "5812", amount, amount, None, (), False, f"c{wid}-{n}", AT)
+        try:
+            res = ledger.reserve_sync(intent, policy, budget_id="bench", idempotency_key=f"{wid}-{n}",
+                                      run_id="bench")
+        except PolicyViolation:
+            refused += 1
+            continue
+        ledger.commit_sync(res.id, external_ref=f"ref-{wid}-{n}")
+    elapsed = time.perf_counter() - start
+    ledger.close_sync()
+    return elapsed, refused
+
+
+_BARRIER: Any = None
+
+
+def _init(barrier: Any) -> None:
+    global _BARRIER
+    _BARRIER = barrier
+
+
+def _pool_worker(args: tuple[str, str | None, int, int, int]) -> tuple[float, int]:
+    return _worker(*args, _BARRIER)
+
+
+def _overspend(target: str, schema: str | None, attempts: int) -> tuple[int, int]:
+    """(committed payments beyond the budget, committed payments) from rows and running totals."""
+    ledger = _open(target, schema)
+    try:
+        policy = BudgetPolicy.model_validate(_policy(attempts))
+        allowed = policy.total_budget.minor // AMOUNT
+        entries = ledger.entries_sync("bench", limit=10 * attempts)
+        committed = sum(1 for e in entries if e.status == "committed")
+        report = ledger.usage_report_sync(policy, "bench")
+        used = Money.parse(report["total"]["used"]["amount"], "USD").minor
+        rows_over = max(0, committed - allowed)
+        totals_over = max(0, used // AMOUNT - allowed)
+        if used != committed * AMOUNT:  # the running total must agree with the rows
+            totals_over = max(totals_over, 1)
+        return max(rows_over, totals_over), committed
+    finally:
+        ledger.close_sync()
+
+
+def _run(target: str, schema: str | None, procs: int, ops: int) -> dict[str, Any]:
+    attempts = procs * ops
+    _open(target, schema).close_sync()  # create the schema once, outside the timing
+    if procs == 1:
+        elapsed, refused = _worker(target, schema, 0, ops, attempts, None)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(procs, initializer=_init, initargs=(ctx.Barrier(procs),)) as pool:
+            out = pool.map(_pool_worker, [(target, schema, w, ops, attempts) for w in range(procs)], chunksize=1)
+            # Wall time from the barrier: the slowest worker's own clock (process start-up excluded).
+            elapsed = max(e for e, _ in out)
+            refused = sum(r for _, r in out)
+    overspend, committed = _overspend(target, schema, attempts)
+    return {"tps": committed / elapsed, "committed": committed, "refused": refused, "overspend": overspend}
+
+
+def measure(tmp: str, *, ops_1p: int, ops_np: int, procs: int = 8, pg_url: str | None = PG_URL
+            ) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    one = _run(f"{tmp}/tps-1p.db", None, 1, ops_1p)
+    many = _run(f"{tmp}/tps-np.db", None, procs, ops_np)
+    results.update({"sqlite_tps_1p": round(one["tps"], 1), "sqlite_tps_8p": round(many["tps"], 1),
+                    "ledger_procs": procs})
+    overspend = one["overspend"] + many["overspend"]
+    results["pg_tps_8p"] = None
+    if pg_url:
+        schema = f"amp_bench_{uuid.uuid4().hex[:10]}"
+        try:
+            pg = _run(pg_url, schema, procs, ops_np)
+            results["pg_tps_8p"] = round(pg["tps"], 1)
+            overspend += pg["overspend"]
+        except Exception as exc:  # report, do not hide: the PostgreSQL figure is simply missing
+            results["pg_error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            _drop_schema(pg_url, schema)
+    results["overspend"] = overspend
+    return results
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    try:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    except Exception:  # nothing to drop when the server is unreachable
+        pass
