@@ -42,7 +42,9 @@ _SECRET_KEYS = frozenset({"l1", "l2", "l3", "key", "sig"})
 _BATCH = 2000
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_secret_key(key: str) -> bool:
+    # Cached: payloads reuse a handful of key names, and this check ran for every key of every record.
     low = key.lower()
     return low in _SECRET_KEYS or any(marker in low for marker in _SECRET_MARKERS)
 
@@ -79,6 +81,13 @@ def record_hash(prev_hash: str, seq: int, ts: str, kind: str, budget_id: str, pa
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+def _text_hash(prev_hash: str, seq: int, ts: str, kind: str, budget_id: str, payload_text: str) -> str:
+    """`record_hash` with the payload already in canonical JSON (keys in sorted order, as dumps writes them)."""
+    body = (f'{{"budget_id":{canonical_json(budget_id)},"kind":{canonical_json(kind)},"payload":{payload_text},'
+            f'"seq":{seq},"ts":{canonical_json(ts)}}}')
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     seq: int
@@ -109,13 +118,15 @@ def append_steps(dialect: Dialect, kind: str, payload: Mapping[str, Any], *, bud
     """Append one record inside the caller's transaction; returns its seq."""
     if not kind or not isinstance(kind, str):
         raise ValueError(f"audit kind {kind!r} must be a non-empty string such as 'reserve'")
-    clean = json.loads(canonical_json(redact(dict(payload))))
+    # Serialized once: canonical JSON of the parsed text is the text itself, so the stored payload and
+    # the hashed body reuse it (`record_hash` over the parsed payload gives the same digest; verify uses it).
+    text = canonical_json(redact(dict(payload)))
     head = yield Q(f"SELECT seq, hash FROM audit_head WHERE id = 1{dialect.for_update}")
     prev_seq, prev_hash = int(head[0][0]), str(head[0][1])
     seq, ts = prev_seq + 1, _ts(at)
-    digest = record_hash(prev_hash, seq, ts, kind, budget_id, clean)
+    digest = _text_hash(prev_hash, seq, ts, kind, budget_id, text)
     yield Q("INSERT INTO audit (seq, ts, kind, budget_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (seq, ts, kind, budget_id, canonical_json(clean), prev_hash, digest))
+            (seq, ts, kind, budget_id, text, prev_hash, digest))
     yield Q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
     return seq
 
