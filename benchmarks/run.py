@@ -73,7 +73,7 @@ def run_once(*, quick: bool = False, pg_url: str | None = ledger_tps.PG_URL, wit
                                                   procs=2 if quick else 8, pg_url=pg_url)),
             ("scale", lambda: scale.measure(tmp, sizes=(10, 100, 1000) if quick else (1_000, 100_000, 1_000_000),
                                             samples=10 if quick else 200)),
-            ("imports", lambda: imports.measure(repeats=1 if quick else 5, adapters=() if quick else
+            ("imports", lambda: imports.measure(repeats=1 if quick else 5, adapter_repeats=1, adapters=() if quick else
                                                 ("amp_langchain", "amp_crewai", "amp_autogen"))),
         ]
         if with_demo and not quick:
