@@ -109,14 +109,8 @@ class Guard:
             await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
             raise
 
-        previous = await self.ledger.get_by_key(self.budget_id, key)
-        if previous is not None and previous.status == "committed":
-            return self._result_from_entry(previous, "already_paid")
-        if previous is not None and previous.status == "reserved":
-            raise PaymentInProgress(
-                f"this payment (checkout {intent.checkout_id}) is already being processed; it will not be sent twice",
-                hint="Call order_status for this checkout instead of paying again.")
-
+        # No separate look-up of the key first: `reserve` answers a live key with the existing entry
+        # (replayed) before any policy check, in the same transaction, so one ledger round trip does both.
         try:
             reservation = await self.ledger.reserve(intent, self.policy, budget_id=self.budget_id,
                                                     idempotency_key=key, run_id=run_id, now=self.clock.now())
@@ -124,7 +118,7 @@ class Guard:
             await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
             raise
         if reservation.replayed:
-            # A concurrent call with the same key won the race: never run the payment twice.
+            # A repeated call, or a concurrent one that won the race: never run the payment twice.
             if reservation.entry.status == "committed":
                 return self._result_from_entry(reservation.entry, "already_paid")
             raise PaymentInProgress(
