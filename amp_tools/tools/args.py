@@ -6,12 +6,16 @@ strings; nothing here accepts a secret or an approval.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from amp_tools.money import AMOUNT_PATTERN
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 _CURRENCY = r"^[A-Za-z]{3}$"
+# A merchant id inside a list: bounded like every other id, so no unbounded text reaches a message.
+_MerchantId = Annotated[str, StringConstraints(pattern=_ID)]
 
 
 class _Args(BaseModel):
@@ -29,7 +33,7 @@ class DiscoverMerchantsArgs(_Args):
 class SearchOffersArgs(_Args):
     query: str = Field(min_length=1, max_length=200, description="What to look for, e.g. 'flight Singapore'.")
     category: str | None = Field(default=None, max_length=40, description="Only offers of this category.")
-    merchant_ids: list[str] | None = Field(default=None, max_length=20,
+    merchant_ids: list[_MerchantId] | None = Field(default=None, max_length=20,
                                            description="Only these merchants (ids from discover_merchants).")
     max_price: str | None = Field(default=None, pattern=AMOUNT_PATTERN,
                                   description="Only offers at or below this price in the budget currency, "
@@ -72,7 +76,7 @@ class RequestMandateArgs(_Args):
                                    description="When the user said the authorization ends, ISO 8601 "
                                                "(e.g. '2026-12-01T00:00:00Z'). Required unless the policy sets an "
                                                "expiry; never invent one.")
-    merchant_ids: list[str] | None = Field(default=None, max_length=20,
+    merchant_ids: list[_MerchantId] | None = Field(default=None, max_length=20,
                                            description="Merchants the mandate may pay; defaults to the policy's "
                                                        "allowed merchants.")
 

@@ -26,15 +26,24 @@ ToolFunc = Callable[[Any], Awaitable[dict[str, Any]]]
 
 def validation_message(tool: str, exc: ValidationError) -> str:
     """One readable sentence per wrong field: which field, what was wrong, what is expected."""
+    errors = exc.errors(include_url=False)
     parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
+    # Field names come from the caller too (an unknown key may be any length): bound both.
+    for err in errors[:_MAX_PROBLEMS]:
+        loc = _bounded(".".join(str(p) for p in err.get("loc", ())) or "(arguments)")
         got = err.get("input")
-        shown = repr(got) if not isinstance(got, dict) else "an object"
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
+        shown = _bounded(repr(got) if not isinstance(got, dict) else "an object")
         parts.append(f"{loc}: {err.get('msg', 'invalid')} (got {shown})")
+    if len(errors) > _MAX_PROBLEMS:
+        parts.append(f"and {len(errors) - _MAX_PROBLEMS} more problem(s)")
     return f"invalid arguments for {tool}: " + "; ".join(parts)
+
+
+_MAX_PROBLEMS = 8
+
+
+def _bounded(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def run_sync(awaitable_factory: Callable[[], Awaitable[Any]]) -> Any:
@@ -70,6 +79,10 @@ class ToolSpec:
             return args
         if isinstance(args, BaseModel):
             args = args.model_dump()
+        if args is not None and not isinstance(args, Mapping):
+            raise InvalidArguments(f"invalid arguments for {self.name}: (arguments): expected an object of named "
+                                   f"arguments, got {type(args).__name__}",
+                                   hint="Pass the arguments as a JSON object such as {\"checkout_id\": \"...\"}.")
         try:
             return self.args_model.model_validate(dict(args or {}))
         except ValidationError as exc:
