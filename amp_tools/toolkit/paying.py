@@ -21,7 +21,7 @@ from amp_tools.money import Money
 from amp_tools.policy import SpendIntent, mandate_terms
 from amp_tools.toolkit.shopping import payable
 from amp_tools.toolkit.state import CheckoutRef, MandateRef
-from amp_tools.toolkit.toolkit import AmpToolkit, WalletAction
+from amp_tools.toolkit.toolkit import AmpToolkit, WalletAction, parse_amount
 from amp_tools.tools.args import PayArgs, RefundArgs, RequestMandateArgs
 
 __all__ = ["ensure_wallet", "pay", "refund", "request_mandate"]
@@ -106,7 +106,7 @@ async def request_mandate(tk: AmpToolkit, args: RequestMandateArgs) -> dict[str,
                           names={mid: info.name for mid, info in tk.state.merchants.items()})
     budget = terms.budget
     if args.budget is not None:
-        asked = Money.parse(args.budget, tk.policy.currency, allow_zero=False)
+        asked = parse_amount("budget", args.budget, tk.policy.currency, allow_zero=False)
         if asked > budget:
             raise PolicyViolation(f"a mandate of {asked} is more than the policy lets the agent spend ({budget})",
                                   rule="total_budget", hint=f"Ask for at most {budget}.")
@@ -261,7 +261,7 @@ async def refund(tk: AmpToolkit, args: RefundArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None or ck.entry_id is None:
         raise NotFound(f"there is no paid order for checkout {args.checkout_id!r}")
-    amount = Money.parse(args.amount, ck.amount.currency, allow_zero=False) if args.amount else ck.amount
+    amount = parse_amount("amount", args.amount, ck.amount.currency, allow_zero=False) if args.amount else ck.amount
     entry = await tk.ledger.get(ck.entry_id)
     if amount > entry.refundable:
         raise InvalidArguments(f"refund {amount} is more than what can still be refunded ({entry.refundable})")

@@ -17,7 +17,7 @@ from amp_tools.policy import Item, max_offer
 from amp_tools.policy.model import matches_mcc
 from amp_tools.toolkit.state import CheckoutRef, OfferRef, QuoteRef
 from amp_tools.toolkit.text import clean
-from amp_tools.toolkit.toolkit import AmpToolkit
+from amp_tools.toolkit.toolkit import AmpToolkit, parse_amount
 from amp_tools.tools.args import (
     AcceptQuoteArgs,
     CheckoutArgs,
@@ -82,7 +82,7 @@ async def search_offers(tk: AmpToolkit, args: SearchOffersArgs) -> dict[str, Any
         for info in merchants:
             tk.state.merchants[info.merchant_id] = info
     merchants = [m for m in merchants if payable(tk, m)]
-    cap = Money.parse(args.max_price, tk.policy.currency) if args.max_price else None
+    cap = parse_amount("max_price", args.max_price, tk.policy.currency) if args.max_price else None
     # Fan out to every merchant at once; one slow or failing merchant does not sink the search.
     results = await asyncio.gather(*(_search_one(tk, m, args.query) for m in merchants), return_exceptions=True)
     offers: list[tuple[Money, dict[str, Any]]] = []

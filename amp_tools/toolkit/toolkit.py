@@ -21,7 +21,7 @@ from amp_tools.amp.keys import AgentKey
 from amp_tools.amp.models import MerchantInfo
 from amp_tools.approvals import Approver
 from amp_tools.clock import SYSTEM_CLOCK, Clock
-from amp_tools.errors import AmpError, NotFound
+from amp_tools.errors import AmpError, InvalidArguments, MoneyError, NotFound
 from amp_tools.guard import Guard
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.money import ROUND_UP, Money
@@ -32,7 +32,20 @@ from amp_tools.tools.spec import ToolSpec
 if TYPE_CHECKING:
     from amp_tools.sandbox import Sandbox
 
-__all__ = ["AmpToolkit", "WalletAction", "WalletPrompt"]
+__all__ = ["AmpToolkit", "WalletAction", "WalletPrompt", "parse_amount"]
+
+
+def parse_amount(name: str, text: str, currency: str, *, allow_zero: bool = True) -> Money:
+    """A tool's decimal-string argument as money in `currency`.
+
+    The schema pattern admits up to three decimals (KWD needs them), so a USD '0.001' gets this
+    far; the model must get an `InvalidArguments` naming the field, not a bare `MoneyError`.
+    """
+    try:
+        return Money.parse(text, currency, allow_zero=allow_zero)
+    except MoneyError as exc:
+        raise InvalidArguments(f"{name} {text!r}: {exc.message}",
+                               hint=f"Pass {name} as a decimal string in {currency}.") from None
 
 
 @dataclass(frozen=True)
