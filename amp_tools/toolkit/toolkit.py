@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -84,7 +85,8 @@ class AmpToolkit:
         self.aud = aud
         self.state = SessionState()
         self._fx: dict[tuple[str, str], tuple[Decimal, datetime]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -114,12 +116,23 @@ class AmpToolkit:
         return await reconcile(self, timeout=timeout)
 
     # ------------------------------------------------------------------ shared helpers
-    def lock(self, name: str) -> asyncio.Lock:
-        """A per-object lock so two concurrent tool calls on one checkout never interleave."""
-        lock = self._locks.get(name)
-        if lock is None:
-            lock = self._locks[name] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str) -> AsyncIterator[None]:
+        """A per-object lock so two concurrent tool calls on one checkout never interleave.
+
+        Sync adapters run each tool call on its own event loop in a worker thread (CrewAI runs
+        parallel calls that way), so this must exclude across threads and loops: an
+        `asyncio.Lock` shared by two loops never wakes the second waiter. A thread lock taken
+        without blocking, polled while contended, excludes everywhere and never blocks a loop.
+        """
+        with self._locks_guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        while not lock.acquire(blocking=False):
+            await asyncio.sleep(0.005)
+        try:
+            yield
+        finally:
+            lock.release()
 
     async def merchant(self, merchant_id: str) -> MerchantInfo:
         known = self.state.merchants.get(merchant_id)
