@@ -126,6 +126,7 @@ class Guard:
                 hint="Call order_status for this checkout instead of paying again.")
         entry_id = reservation.entry.id
         approved_by: str | None = None
+        executing = False
         try:
             if reservation.verdict.approval_reasons:
                 decision = await self._ask(intent, reservation.verdict)
@@ -138,6 +139,7 @@ class Guard:
                         + (f": {decision.reason}" if decision.reason else ""),
                         hint="Do not retry this payment; tell the user it was declined.")
                 approved_by = decision.approver or "approver"
+            executing = True
             outcome = await execute()
         except AmpError as exc:
             if exc.code in UNKNOWN_OUTCOME_CODES:
@@ -150,6 +152,10 @@ class Guard:
             await self.ledger.release(entry_id, reason=f"{exc.code}: {exc.message}")
             raise
         except BaseException as exc:
+            if executing and not isinstance(exc, Exception):
+                # Cancelled (a framework's tool timeout) or stopping while the request may be out: the
+                # outcome is unknown, so the amount stays reserved until order_status or reconcile settles it.
+                raise
             # Declined, pending approval, a framework interrupt, a bug: nothing was sent, free the budget.
             reason = exc.code if isinstance(exc, ToolError) else type(exc).__name__
             await self.ledger.release(entry_id, reason=str(reason))
