@@ -55,14 +55,17 @@ async def order_status(tk: AmpToolkit, args: OrderStatusArgs) -> dict[str, Any]:
     if ck is None:
         raise NotFound(f"checkout {args.checkout_id!r} is unknown")
     info = await tk.merchant(ck.merchant_id)
-    status = await tk.client.order_status(tk.merchant_base(info), ck.checkout_id)
+    # Under the checkout's lock: a pay still in flight holds a live reservation that the merchant
+    # cannot know about yet (it says CREATED); settling it now would release money being charged.
+    async with tk.lock(f"checkout:{ck.checkout_id}"):
+        status = await tk.client.order_status(tk.merchant_base(info), ck.checkout_id)
+        settled = await settle_unknown(tk, ck.checkout_id, status.status, status.transaction_id)
     out: dict[str, Any] = {"checkout_id": ck.checkout_id, "merchant": ck.merchant_name, "status": status.status,
                            "amount": ck.amount.to_public()}
     if status.transaction_id:
         out["transaction_id"] = status.transaction_id
     if status.refunded_amount and status.refunded_amount.cent:
         out["refunded"] = status.refunded_amount.money.to_public()
-    settled = await settle_unknown(tk, ck.checkout_id, status.status, status.transaction_id)
     if settled:
         out["ledger"] = settled
     return out
