@@ -49,7 +49,7 @@ def pool() -> Iterator[Pool]:
 
 
 def _expected(results: list[dict[str, Any]]) -> int:
-    tried = {m: sum(r["tried"][m] for r in results) for m in MERCHANTS}
+    tried = {m: sum(int(r["tried"][m]) for r in results) for m in MERCHANTS}
     per_merchant = sum(min(MERCHANT_CAP // 100, n) if m in CAPPED else n for m, n in tried.items())
     return min((TOTAL // 100) - SEEDED, DAY // 100, VELOCITY, per_merchant)
 

@@ -1,0 +1,50 @@
+"""The agent process the kill -9 tests murder: two payments stopped at the worst moments.
+
+Payment "after" charges the network and then hangs before its ledger commit; payment "before"
+has its reservation written and hangs before its request leaves. Each writes a marker file when
+it reaches that point, so the parent knows when to SIGKILL. Imported by a spawned process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from _ledger_helpers import intent, open_backend
+from _network_record import NetworkRecord
+
+from amp_tools.guard import Execute, ExecutionOutcome, Guard, idempotency_key
+from amp_tools.policy import BudgetPolicy, SpendIntent
+
+__all__ = ["CRASH_POLICY", "RUN_ID", "crash_child", "spend"]
+
+RUN_ID = "agent-run-1"
+CRASH_POLICY = {"name": "crash", "currency": "USD", "total_budget": "30.00"}
+
+
+def spend(which: str) -> SpendIntent:
+    return intent("10.00", merchant="shop-1", checkout=f"co-{which}")
+
+
+async def _agent(backend: str, where: str, network_path: str, markers: str) -> None:
+    ledger = open_backend(backend, where)
+    network = NetworkRecord(network_path)
+    guard = Guard(BudgetPolicy.model_validate(CRASH_POLICY), ledger)
+
+    def execute(which: str) -> Execute:
+        async def run() -> ExecutionOutcome:
+            payment = spend(which)
+            if which == "after":
+                key = idempotency_key(RUN_ID, payment)
+                network.charge(key, "shop-1", 1000, "USD")
+            Path(markers, which).write_text("reached")
+            await asyncio.Event().wait()  # hang here until killed
+            raise AssertionError("unreachable")
+        return run
+
+    await asyncio.gather(*(guard.pay(spend(w), execute(w), run_id=RUN_ID)
+                           for w in ("after", "before")))
+
+
+def crash_child(backend: str, where: str, network_path: str, markers: str) -> None:
+    asyncio.run(_agent(backend, where, network_path, markers))
