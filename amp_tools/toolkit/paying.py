@@ -182,8 +182,15 @@ async def _pay_delegated(tk: AmpToolkit, ck: CheckoutRef, mandate: MandateRef, k
                          budget_amount: Money) -> ExecutionOutcome:
     assert mandate.l1 is not None and mandate.l2 is not None
     cp_checkout = _cp_checkout(ck)
-    l3 = Secret(build_l3(mandate.l2.reveal(), cp_checkout.to_chain(ck.checkout_id), tk.agent_key, aud=tk.aud,
-                         now=tk.clock.now()))
+    try:
+        l3 = Secret(build_l3(mandate.l2.reveal(), cp_checkout.to_chain(ck.checkout_id), tk.agent_key, aud=tk.aud,
+                             now=tk.clock.now()))
+    except ValueError as exc:
+        # The CP handed back an L2 we cannot sign under; nothing has been sent, so this is a
+        # definite failure (the Guard releases the reservation), not an unknown outcome.
+        mandate.status = "FAILED"
+        raise AmpError(f"the mandate's L2 from the credential provider is unusable ({exc})", code="CHAIN_INVALID",
+                       hint="Request a new mandate with request_mandate.") from None
     issued = await tk.client.apply_credential(mandate.session_id, l1=mandate.l1, l2=mandate.l2, l3=l3,
                                               checkout=cp_checkout, mandate_type="AUTONOMOUS")
     if not issued.payment_token:
