@@ -55,6 +55,9 @@ def _read(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        # All three parsers recurse per nesting level; a hostile file must not crash the caller.
+        raise ConfigError(f"{path}: the {kind.upper()} is nested too deeply to be a policy") from None
 
 
 def load_policy(path: str | Path) -> BudgetPolicy:
