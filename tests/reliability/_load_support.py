@@ -34,16 +34,16 @@ __all__ = ["BUDGET_ID", "CAPPED", "LOAD_POLICY", "MERCHANTS", "load_worker", "se
 BUDGET_ID = "load"
 MERCHANTS = [f"m{i}" for i in range(8)]
 CAPPED = MERCHANTS[:4]
-#: total 350.00 with 50.00 spent yesterday (room 300.00); day 320.00; 340 payments per hour; four
-#: merchants capped at 12.00 each. The tightest global room is the total's 300.
+#: total 150.00 with 50.00 spent yesterday (room 100.00); day 120.00; 140 payments per hour; four
+#: merchants capped at 12.00 each. The tightest global room is the total's 100.
 LOAD_POLICY: dict[str, Any] = {
-    "name": "load", "currency": "USD", "total_budget": "350.00",
-    "windows": {"day": {"limit": "320.00"}},
-    "velocity": {"max_payments": 340, "per": "1h"},
+    "name": "load", "currency": "USD", "total_budget": "150.00",
+    "windows": {"day": {"limit": "120.00"}},
+    "velocity": {"max_payments": 140, "per": "1h"},
     "merchants": {"caps": {m: "12.00" for m in CAPPED}},
 }
 SEEDED = 50
-TOTAL, DAY, VELOCITY, MERCHANT_CAP = 35000, 32000, 340, 1200
+TOTAL, DAY, VELOCITY, MERCHANT_CAP = 15000, 12000, 140, 1200
 
 
 def seed_yesterday(backend: str, where: str) -> None:
