@@ -9,7 +9,7 @@ run id) lives in the spec's toolkit behind each tool instance, never in process-
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from crewai.tools import BaseTool, ToolFailure
@@ -21,11 +21,18 @@ from amp_tools.tools.spec import ToolSpec
 __all__ = ["AmpCrewAITool", "to_crewai_tools"]
 
 
+def _never_cache(_args: Any = None, _result: Any = None) -> bool:
+    return False
+
+
 class AmpCrewAITool(BaseTool):
     """One amp-tools spec as a CrewAI tool; the result is a JSON string."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     spec: ToolSpec = Field(exclude=True)
+    # Never cached, even in a Crew(cache=True): budget, order and mandate status change with every
+    # payment, and a cached APPROVAL_PENDING would hide the person's later approval from a retry.
+    cache_function: Callable[..., bool] = Field(default=_never_cache, exclude=True)
 
     def _run(self, **kwargs: Any) -> Any:
         try:
