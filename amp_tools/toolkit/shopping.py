@@ -199,6 +199,14 @@ async def negotiate(tk: AmpToolkit, args: NegotiateArgs) -> dict[str, Any]:
 
 def _remember_checkout(tk: AmpToolkit, offer: OfferRef, quantity: int, ck: Checkout, quote_id: str | None,
                        info: MerchantInfo) -> CheckoutRef:
+    claimed_name, claimed_mcc = ck.merchant_name or info.name, ck.merchant_mcc or info.mcc or ""
+    if (claimed_name.casefold() != info.name.casefold() or (info.mcc and claimed_mcc != info.mcc)
+            or (ck.merchant_id and ck.merchant_id != offer.merchant_id)):
+        # The policy and the mandate scope judge the merchant by its registry identity; a checkout
+        # that names another merchant would slip past a name- or MCC-based rule.
+        raise AmpError(f"the checkout from {offer.merchant_id} names another merchant ({clean(claimed_name, 80)!r}, "
+                       f"MCC {clean(claimed_mcc, 8)!r}) than the registry ({info.name!r}, MCC {info.mcc!r})",
+                       code="MERCHANT_INFO_MISMATCH", hint="Do not pay this merchant; pick another offer.")
     total = ck.total_amount.money
     unit = Money(total.minor // quantity, total.currency) if total.minor % quantity == 0 else offer.price
     ref = CheckoutRef(checkout_id=ck.checkout_id, merchant_id=offer.merchant_id,
