@@ -2,7 +2,8 @@
 
 Rows are bulk-loaded straight into one SQLite ledger (``executemany`` in one transaction per
 step), spread evenly over two years before "now", over 50 merchants and 5 MCCs, with the running
-totals (``budgets``, ``usage_totals``) moved by the same amounts so they stay consistent. The
+totals (``budgets``, ``usage_totals``) and the hour/day buckets (``usage_buckets``, filled by the
+ledger's own backfill statements) moved by the same amounts so they stay consistent. The
 database grows 10^3 -> 10^5 -> 10^6 and is measured at each size.
 
 The decision measured is what `reserve` runs under its lock before it writes: every usage query
@@ -23,6 +24,7 @@ from typing import Any
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import SqliteLedger, _ops
 from amp_tools.ledger._sql import to_us
+from amp_tools.ledger.schema import backfill_buckets_sql
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy, SpendIntent, decide
 
@@ -77,7 +79,10 @@ def _load(path: str, start: int, stop: int, rng: random.Random) -> None:
                                "AND sql IS NOT NULL").fetchall()
         for name, _sql in indexes:
             conn.execute(f'DROP INDEX "{name}"')
+        last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM entries").fetchone()[0]
         conn.executemany(_INSERT, rows)
+        for sql in backfill_buckets_sql(f" AND id > {int(last_id)}"):
+            conn.execute(sql)
         for _name, sql in indexes:
             conn.execute(sql)
         conn.execute("UPDATE budgets SET used_minor = used_minor + ?, used_count = used_count + ?, "

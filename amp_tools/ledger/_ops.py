@@ -7,9 +7,20 @@ as the entry: ``budgets`` (all-time total and count per budget) and ``usage_tota
 and per MCC). Answering a query therefore costs:
 
 * all-time (``since`` None), any scope: one primary-key lookup, O(1);
-* windowed: an index range scan over the rows *inside the window* of one of three partial
-  covering indexes (``WHERE counts = 1``, keyed ``budget_id[, merchant_id | mcc], created_at``
-  and carrying ``counted_minor``), O(rows in window), never the table.
+* windowed (``created_at >= since``): one statement over three disjoint pieces of ``[since, oo)``:
+  the raw entries of the partial hour ``[since, next whole UTC hour)`` (a range scan of one of
+  three partial covering indexes, ``WHERE counts = 1``, keyed ``budget_id[, merchant_id | mcc],
+  created_at``), the hour buckets up to the next whole UTC day, and the day buckets from there
+  on. ``usage_buckets`` holds, per (budget, scope, key) and per UTC hour and UTC day, the sum of
+  ``counted_minor`` and the number of counting entries; at most ~1 hour of rows + 23 hour
+  buckets + one bucket per day of the window are read (a 30-day window: ~55 index reads),
+  whatever the history size. Non-aligned window starts (rolling windows, calendar windows in
+  Asia/Kolkata +05:30) are exact because the partial hour is summed from rows.
+
+Buckets move in the same transaction as the entry and always in the bucket of the entry's
+*original* ``created_at``: a release or a refund lowers the hour/day the payment was counted in,
+never the hour of the release, so a window can never count a payment out before it counted it
+in (which would undercount and let a rolling window overspend).
 
 Counts (velocity) include entries later refunded in full: a refund gives money back, not the
 attempt. Refunds are credited in the entry's own currency and converted to budget currency
@@ -36,6 +47,7 @@ from ._engine import IntentLike, PolicyEngine, PolicyLike, QueryLike
 from ._sql import Dialect, Q, Steps, from_us, to_us
 from .audit import append_steps, canonical_json, redact
 from .records import ENTRY_COLUMNS, Entry, Refund, Reservation, entry_from_row
+from .schema import DAY_US, HOUR_US
 
 __all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "open_steps", "refund_steps",
            "release_steps", "reserve_steps", "totals_steps"]
@@ -110,14 +122,30 @@ def refunds_steps(entry_id: int) -> Steps[list[Refund]]:
 
 
 # ------------------------------------------------------------------------------------------ usage
-WINDOW_SQL = {
-    "all": "SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries "
-           "WHERE budget_id = ? AND counts = 1 AND created_at >= ?",
-    "merchant": "SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries "
-                "WHERE budget_id = ? AND counts = 1 AND merchant_id = ? AND created_at >= ?",
-    "mcc": "SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries "
-           "WHERE budget_id = ? AND counts = 1 AND mcc = ? AND created_at >= ?",
-}
+_SCOPE_COND = {"all": "", "merchant": " AND merchant_id = ?", "mcc": " AND mcc = ?"}
+
+
+def _window_sql(scope: str) -> str:
+    return ("SELECT COALESCE(SUM(m), 0), COALESCE(SUM(c), 0) FROM ("
+            f"SELECT counted_minor AS m, 1 AS c FROM entries WHERE budget_id = ? AND counts = 1{_SCOPE_COND[scope]} "
+            "AND created_at >= ? AND created_at < ? "
+            "UNION ALL SELECT used_minor, used_count FROM usage_buckets WHERE budget_id = ? AND scope = ? AND key = ? "
+            "AND width = ? AND start >= ? AND start < ? "
+            "UNION ALL SELECT used_minor, used_count FROM usage_buckets WHERE budget_id = ? AND scope = ? AND key = ? "
+            "AND width = ? AND start >= ?) AS w")
+
+
+#: (sum, count) of a scope's counting entries with ``created_at >= since``; see the module docstring.
+WINDOW_SQL = {scope: _window_sql(scope) for scope in _SCOPE_COND}
+
+
+def window_params(budget_id: str, scope: str, key: str | None, since_us: int) -> tuple[Any, ...]:
+    """Parameters of `WINDOW_SQL[scope]`: rows in [since, hour0), hour buckets in [hour0, day0), days >= day0."""
+    hour0 = -(-since_us // HOUR_US) * HOUR_US  # ceilings: an aligned `since` reads no raw rows
+    day0 = -(-since_us // DAY_US) * DAY_US
+    bucket_key = key or ""
+    raw = (budget_id, since_us, hour0) if scope == "all" else (budget_id, key, since_us, hour0)
+    return (*raw, budget_id, scope, bucket_key, HOUR_US, hour0, day0, budget_id, scope, bucket_key, DAY_US, day0)
 
 
 def figure_steps(budget_id: str, scope: str, key: str | None, since: datetime | None) -> Steps[tuple[int, int]]:
@@ -132,10 +160,8 @@ def figure_steps(budget_id: str, scope: str, key: str | None, since: datetime | 
         else:
             rows = yield Q("SELECT used_minor, used_count FROM usage_totals WHERE budget_id = ? AND scope = ? "
                            "AND key = ?", (budget_id, scope, key))
-    elif scope == "all":
-        rows = yield Q(WINDOW_SQL["all"], (budget_id, to_us(since)))
     else:
-        rows = yield Q(WINDOW_SQL[scope], (budget_id, key, to_us(since)))
+        rows = yield Q(WINDOW_SQL[scope], window_params(budget_id, scope, key, to_us(since)))
     return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
 
@@ -154,19 +180,40 @@ def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: l
     return engine.Usage(figures=figures, merchant_seen=bool(seen and int(seen[0][0]) > 0))
 
 
-def _bump(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | None, minor: int, count: int,
-          committed: int) -> Steps[None]:
-    """Move the running aggregates by the given deltas (same transaction as the entry change)."""
+_TOTALS_UPSERT = ("INSERT INTO usage_totals (budget_id, scope, key, label, used_minor, used_count, committed_count) "
+                  "VALUES {values} ON CONFLICT (budget_id, scope, key) DO UPDATE SET "
+                  "used_minor = usage_totals.used_minor + excluded.used_minor, "
+                  "used_count = usage_totals.used_count + excluded.used_count, "
+                  "committed_count = usage_totals.committed_count + excluded.committed_count")
+_BUCKETS_UPSERT = ("INSERT INTO usage_buckets (budget_id, scope, key, width, start, used_minor, used_count) "
+                   "VALUES {values} ON CONFLICT (budget_id, scope, key, width, start) DO UPDATE SET "
+                   "used_minor = usage_buckets.used_minor + excluded.used_minor, "
+                   "used_count = usage_buckets.used_count + excluded.used_count")
+#: The statement texts by row count, built once (identical text also reuses the engines' prepared statements).
+_TOTALS_SQL = {n: _TOTALS_UPSERT.format(values=", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * n)) for n in (1, 2)}
+_BUCKETS_SQL = {n: _BUCKETS_UPSERT.format(values=", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * n)) for n in (4, 6)}
+
+
+def _bump(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | None, created_us: int, minor: int,
+          count: int, committed: int) -> Steps[None]:
+    """Move the running aggregates by the given deltas (same transaction as the entry change).
+
+    `created_us` is the entry's own creation time: its buckets are the ones it was counted in.
+    """
     yield Q("UPDATE budgets SET used_minor = used_minor + ?, used_count = used_count + ?, "
             "committed_count = committed_count + ? WHERE budget_id = ?", (minor, count, committed, budget_id))
-    scopes = [("merchant", merchant_id, merchant_name)] + ([("mcc", mcc, None)] if mcc is not None else [])
-    for scope, key, label in scopes:
-        yield Q("INSERT INTO usage_totals (budget_id, scope, key, label, used_minor, used_count, committed_count) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (budget_id, scope, key) DO UPDATE SET "
-                "used_minor = usage_totals.used_minor + excluded.used_minor, "
-                "used_count = usage_totals.used_count + excluded.used_count, "
-                "committed_count = usage_totals.committed_count + excluded.committed_count",
-                (budget_id, scope, key, label, minor, count, committed))
+    totals: tuple[Any, ...] = (budget_id, "merchant", merchant_id, merchant_name, minor, count, committed)
+    if mcc is not None:
+        totals += (budget_id, "mcc", mcc, None, minor, count, committed)
+    yield Q(_TOTALS_SQL[len(totals) // 7], totals)
+    if not minor and not count:
+        return  # a commit moves no window figure
+    hour, day = created_us - created_us % HOUR_US, created_us - created_us % DAY_US
+    buckets: tuple[Any, ...] = ()
+    for scope, key in (("all", ""), ("merchant", merchant_id)) + ((("mcc", mcc),) if mcc is not None else ()):
+        buckets += (budget_id, scope, key, HOUR_US, hour, minor, count,
+                    budget_id, scope, key, DAY_US, day, minor, count)
+    yield Q(_BUCKETS_SQL[len(buckets) // 7], buckets)
 
 
 def _lock_budget(dialect: Dialect, budget_id: str, currency: str, now_us: int, *, create: bool) -> Steps[None]:
@@ -232,7 +279,7 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
          canonical_json(decision), policy_hash, now_us, now_us))
     entry_id = int(rows[0][0])
     if counts:
-        yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, counted, 1, 0)
+        yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, now_us, counted, 1, 0)
     seq = yield from append_steps(dialect, "reserve", {
         "entry_id": entry_id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
         "action": intent.action, "merchant_id": intent.merchant_id, "mcc": mcc, "amount": intent.amount,
@@ -274,7 +321,8 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
     yield Q("UPDATE entries SET status = 'committed', external_ref = ?, outcome = ?, updated_at = ? WHERE id = ?",
             (external_ref, canonical_json(clean), to_us(now), entry_id))
     if entry.action == "pay":
-        yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc, 0, 0, 1)
+        yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
+                         to_us(entry.created_at), 0, 0, 1)
     return (yield from _finish(dialect, entry_id, "commit", {
         "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "external_ref": external_ref,
         "outcome": clean, "amount": entry.amount, "budget_amount": entry.budget_amount,
@@ -292,7 +340,8 @@ def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime
     yield Q("UPDATE entries SET status = 'released', counts = 0, counted_minor = 0, reason = ?, updated_at = ? "
             "WHERE id = ?", (reason, to_us(now), entry_id))
     if entry.action == "pay":
-        yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc, -counted, -1, 0)
+        yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
+                         to_us(entry.created_at), -counted, -1, 0)
     return (yield from _finish(dialect, entry_id, "release", {
         "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "reason": reason,
         "credited": Money(counted, entry.budget_amount.currency),
@@ -327,7 +376,8 @@ def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref
     now_us = to_us(now)
     yield Q("UPDATE entries SET refunded_minor = ?, refunded_budget_minor = ?, counted_minor = counted_minor - ?, "
             "updated_at = ? WHERE id = ?", (new_refunded, new_budget, credit, now_us, entry_id))
-    yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc, -credit, 0, 0)
+    yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
+                     to_us(entry.created_at), -credit, 0, 0)
     rows = yield Q("INSERT INTO refunds (entry_id, budget_id, amount_minor, currency, budget_minor, budget_currency, "
                    "external_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                    (entry_id, entry.budget_id, amount.minor, amount.currency, credit, entry.budget_amount.currency,

@@ -38,7 +38,8 @@ _MIGRATE_LOCK = 0x616D70  # advisory lock id: one migrator at a time
 
 
 def _pg(sql: str) -> str:
-    return sql.replace("?", "%s")
+    # A literal % (modulo in the bucket migration) must be doubled once psycopg sees placeholders.
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 class PostgresLedger(LedgerBase):

@@ -3,6 +3,10 @@
 Times are BIGINT microseconds since the epoch (UTC) in both engines, so the window index and
 the comparisons are identical. Each migration is a list of statements applied in one
 transaction; `migrate_steps` applies the missing ones and records the new version.
+
+Version 2 adds ``usage_buckets``: per (budget, scope, key) the amount and count of counting
+entries per UTC hour and per UTC day, keyed by the bucket's start (see `_ops` for how window sums
+use them). The migration backfills them from the existing entries with `backfill_buckets_sql`.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from amp_tools.errors import ConfigError
 
 from ._sql import Dialect, Q, Steps
 
-__all__ = ["SCHEMA_VERSION", "migrate_steps"]
+__all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
 
 
 def _v1(dialect: Dialect) -> list[str]:
@@ -104,7 +110,44 @@ def _v1(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1}
+def backfill_buckets_sql(where: str = "") -> list[str]:
+    """Statements adding the counting entries (optionally only those matching `where`, an extra
+    ``AND ...`` condition) to their hour and day buckets; upserts, so they may top up existing buckets."""
+    out = []
+    for width in (HOUR_US, DAY_US):
+        # Floor to the bucket start for negative times too (SQL % truncates toward zero in both engines).
+        start = f"created_at - ((created_at % {width}) + {width}) % {width}"
+        for scope, key, group, cond in (("all", "''", "", ""), ("merchant", "merchant_id", "merchant_id, ", ""),
+                                        ("mcc", "mcc", "mcc, ", " AND mcc IS NOT NULL")):
+            out.append(
+                "INSERT INTO usage_buckets (budget_id, scope, key, width, start, used_minor, used_count) "
+                f"SELECT budget_id, '{scope}', {key}, {width}, {start}, SUM(counted_minor), COUNT(*) FROM entries "
+                f"WHERE counts = 1{cond}{where} GROUP BY budget_id, {group}{start} "
+                "ON CONFLICT (budget_id, scope, key, width, start) DO UPDATE SET "
+                "used_minor = usage_buckets.used_minor + excluded.used_minor, "
+                "used_count = usage_buckets.used_count + excluded.used_count")
+    return out
+
+
+def _v2(dialect: Dialect) -> list[str]:
+    return [
+        # width: HOUR_US or DAY_US; start: the bucket's first microsecond (UTC). scope 'all' has key ''.
+        """CREATE TABLE usage_buckets (
+            budget_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            width BIGINT NOT NULL,
+            start BIGINT NOT NULL,
+            used_minor BIGINT NOT NULL,
+            used_count BIGINT NOT NULL,
+            PRIMARY KEY (budget_id, scope, key, width, start))"""
+        # SQLite: the rows live in the primary-key B-tree itself, so a bucket range is one index walk.
+        + (" WITHOUT ROWID" if dialect.name == "sqlite" else ""),
+        *backfill_buckets_sql(),
+    ]
+
+
+_MIGRATIONS = {1: _v1, 2: _v2}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

@@ -1,5 +1,6 @@
-"""Usage queries never scan the history: windows use the partial covering indexes, all-time
-figures are primary-key lookups of the running aggregates."""
+"""Usage queries never scan the history: a window reads the rows of its partial first hour through
+the partial covering indexes and hour/day buckets by primary key; all-time figures are primary-key
+lookups of the running aggregates."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import pytest
 from _ledger_helpers import START, intent, policy, raw_steps
 
 from amp_tools.ledger import LedgerBase
-from amp_tools.ledger._ops import WINDOW_SQL
+from amp_tools.ledger._ops import WINDOW_SQL, window_params
 from amp_tools.ledger._sql import Q, Row, Steps, to_us
 
 SINCE = to_us(START - timedelta(days=1))
-CASES = [("all", ("b", SINCE), "entries_win_all"),
-         ("merchant", ("b", "shop-1", SINCE), "entries_win_merchant"),
-         ("mcc", ("b", "5812", SINCE), "entries_win_mcc")]
+CASES = [("all", window_params("b", "all", None, SINCE), "entries_win_all"),
+         ("merchant", window_params("b", "merchant", "shop-1", SINCE), "entries_win_merchant"),
+         ("mcc", window_params("b", "mcc", "5812", SINCE), "entries_win_mcc")]
 
 
 async def _fill(ledger: LedgerBase) -> None:
@@ -49,12 +50,15 @@ async def test_window_sums_use_their_index(ledger: LedgerBase, backend: str, sco
     assert (int(rows[0][0]), int(rows[0][1])) == {"all": (200, 2), "merchant": (100, 1), "mcc": (200, 2)}[scope]
     if backend == "sqlite":
         plan = " | ".join(ledger.explain(sql, params))  # type: ignore[attr-defined]
-        assert plan.startswith(f"SEARCH entries USING COVERING INDEX {index} "), plan
-        assert "created_at>?" in plan, plan  # the range is in the index search, not a filter
+        assert f"SEARCH entries USING COVERING INDEX {index} " in plan, plan
+        assert "created_at>? AND created_at<?" in plan, plan  # the range is in the index search, not a filter
+        assert plan.count("SEARCH usage_buckets USING PRIMARY KEY (budget_id=? AND scope=? AND key=? AND "
+                          "width=? AND start>?") == 2, plan
+        assert "SCAN entries" not in plan and "SCAN usage_buckets" not in plan, plan
     else:
         await ledger.run_write(_pg_bulk)
         plan = " | ".join(str(r[0]) for r in await ledger.run_write(lambda: raw_steps("EXPLAIN " + sql, params)))
-        assert f"Index Only Scan using {index}" in plan and "Seq Scan" not in plan, plan
+        assert f"Index Only Scan using {index}" in plan and "Seq Scan on entries" not in plan, plan
         assert "created_at >=" in plan.split("Index Cond:")[1], plan
 
 

@@ -25,7 +25,7 @@ def test_default_location_is_amp_tools_home(tmp_path: Path, monkeypatch: pytest.
         ledger.close_sync()
     with sqlite3.connect(tmp_path / "home" / "ledger.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         assert conn.execute("SELECT status, amount_minor FROM entries").fetchall() == [("reserved", 1000)]
 
 
@@ -48,7 +48,7 @@ def test_reopen_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
     again = open_ledger(f"sqlite:///{path}")
     try:
         assert again.get_by_key_sync("b", "k") is not None
-        assert raw_sync(again, "SELECT COUNT(*) FROM schema_version") == [(1,)]
+        assert raw_sync(again, "SELECT COUNT(*) FROM schema_version") == [(SCHEMA_VERSION,)]  # one row a version
     finally:
         again.close_sync()
 
@@ -93,7 +93,7 @@ def test_postgres_url_creates_its_schema() -> None:
     try:
         ledger.reserve_sync(intent(), policy(), budget_id="b", idempotency_key="k", run_id="r")
         assert raw_sync(ledger, "SELECT current_schema()") == [(schema,)]
-        assert raw_sync(ledger, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+        assert raw_sync(ledger, "SELECT MAX(version) FROM schema_version") == [(SCHEMA_VERSION,)]
     finally:
         raw_sync(ledger, f'DROP SCHEMA "{schema}" CASCADE')
         ledger.close_sync()
