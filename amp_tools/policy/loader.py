@@ -77,8 +77,9 @@ def parse_policy(data: object, source: str = "<inline>") -> BudgetPolicy:
     except ValidationError as exc:
         lines = [f"{source}: {problem}" for problem in describe_errors(exc)]
         count = len(lines)
-        head = f"{source}: policy has {count} problem{'s' if count != 1 else ''}:"
-        raise ConfigError("\n".join([head, *lines]),
+        # One problem reads as one line; several get a count first, then one line each.
+        text = lines[0] if count == 1 else "\n".join([f"{source}: policy has {count} problems:", *lines])
+        raise ConfigError(text,
                           details={"source": source, "problems": count}) from None
 
 
