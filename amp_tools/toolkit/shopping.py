@@ -228,6 +228,11 @@ async def accept_quote(tk: AmpToolkit, args: AcceptQuoteArgs) -> dict[str, Any]:
     ref = _quote(tk, args.quote_id)
     info = await tk.merchant(ref.merchant_id)
     ck = await tk.client.accept_quote(tk.merchant_base(info), ref.quote_id)
+    if ck.total_amount.money != ref.total:
+        # The model agreed to the quoted price: a checkout at any other price is not what was accepted.
+        raise AmpError(f"the merchant's checkout {ck.checkout_id} is for {ck.total_amount.money}, not the accepted "
+                       f"quote of {ref.total}", code="QUOTE_MISMATCH",
+                       hint="Do not pay it; request a new quote.")
     ref.status = "ACCEPTED"
     return await _checkout_public(tk, _remember_checkout(tk, ref.offer, ref.quantity, ck, ref.quote_id, info))
 

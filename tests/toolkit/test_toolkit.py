@@ -254,3 +254,38 @@ async def test_reconcile_after_a_crash_commits_what_the_merchant_charged(h: Harn
     assert by_checkout[paid_ck["checkout_id"]].status == "committed"
     assert by_checkout[lost_ck["checkout_id"]].status == "released"
     assert [p["checkoutId"] for p in h.sandbox.payments() if p["status"] == "SUCCESS"] == [paid_ck["checkout_id"]]
+
+
+async def test_accepted_quote_must_match_the_checkout_price(h: Harness) -> None:
+    quote = await h.call("request_quote", offer_id=await h.offer("hotel", "hotel", "Superior"), quantity=2)
+    h.toolkit.state.quotes[quote["quote_id"]].total = Money.parse("1.00", "MYR")  # what the model agreed to
+    with pytest.raises(AmpError) as caught:
+        await h.call("accept_quote", quote_id=quote["quote_id"])
+    assert caught.value.code == "QUOTE_MISMATCH"
+    assert not h.toolkit.state.checkouts
+
+
+async def test_tampered_mandate_chain_is_refused_end_to_end(h: Harness) -> None:
+    import base64
+    import json
+
+    from amp_tools.amp.secret import Secret
+
+    await h.call("discover_merchants", region="MY")
+    await h.call("request_mandate", purpose="trip", expires_at=h.until())
+    mandate = h.toolkit.state.mandates[-1]
+    assert mandate.l2 is not None
+    parts = mandate.l2.reveal().split("~")
+    # Raise the budget inside the signed intent disclosure: the digest no longer matches the signed _sd.
+    for i, part in enumerate(parts[1:-1], start=1):
+        salt, name, value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        if name == "intent":
+            value["constraints"]["budget_amount"]["amount"] = 99_999_999
+            parts[i] = base64.urlsafe_b64encode(json.dumps([salt, name, value]).encode()).decode().rstrip("=")
+    mandate.l2 = Secret("~".join(parts))
+    ck = await h.call("checkout", offer_id=await h.offer("flight Kuala Lumpur", "flight", "08:00"))
+    with pytest.raises(AmpError) as caught:
+        await h.call("pay", checkout_id=ck["checkout_id"])
+    assert caught.value.code in ("CHAIN_INVALID", "PARAM_ILLEGAL")
+    assert [e.status for e in await h.entries()] == ["released"]
+    assert h.sandbox.payments() == []
