@@ -6,7 +6,7 @@ import re
 from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal, localcontext
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from amp_tools._iso4217 import EXPONENTS
@@ -127,15 +127,20 @@ rates = st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("100000"), 
 @settings(max_examples=500, deadline=None)
 @given(minor=st.integers(1, 10**12), source=st.sampled_from(CURRENCIES), target=st.sampled_from(CURRENCIES),
        rate=rates)
+@example(minor=999_999_999_999, source="AED", target="UYW", rate=Decimal("10000.000000010001"))  # beyond range
 def test_convert_round_up_never_understates(minor: int, source: str, target: str, rate: Decimal) -> None:
     if source == target or rate <= 0:
         return
     money = Money(minor, source)
-    up = money.convert(target, rate, rounding=ROUND_UP)
     with localcontext() as ctx:
         ctx.prec = 80  # the reference product must be exact
         exact = money.to_decimal() * rate
     one = Decimal(1).scaleb(-EXPONENTS[target])
+    if exact / one > Decimal(10**18) - 1:
+        with pytest.raises(MoneyError, match="out of range"):  # too large for any real payment: refused, not wrapped
+            money.convert(target, rate, rounding=ROUND_UP)
+        return
+    up = money.convert(target, rate, rounding=ROUND_UP)
     assert up.currency == target
     assert up.to_decimal() >= exact
     assert up.to_decimal() - exact < one
