@@ -3,6 +3,11 @@
 `open_ledger()` picks the engine from a URL or path: ``postgresql://...`` (or ``postgres://``)
 for PostgreSQL, ``sqlite:///path``, a plain path or ``:memory:`` for SQLite. With no argument it
 reads ``AMP_TOOLS_LEDGER_URL``, else uses ``$AMP_TOOLS_HOME/ledger.db`` (home ``~/.amp-tools``).
+
+SQLite takes ``durability="full"`` (the default: every commit fsynced, survives power loss) or
+``durability="normal"`` (survives a process crash or ``kill -9``; on an OS crash or power loss the
+last commits may roll back, i.e. a reservation whose payment was already sent can vanish); see
+`amp_tools.ledger.sqlite`.
 """
 
 from __future__ import annotations

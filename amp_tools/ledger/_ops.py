@@ -30,7 +30,16 @@ a full refund returns exactly ``budget_minor``, so no rounding residue is left b
 Idempotency. At most one *live* (reserved or committed) entry exists per (budget, key), enforced
 by a partial unique index. A released key may be reserved again: the new row keeps the key with
 ``attempt`` + 1, so the released history stays in place. Lock order is always
-budget row -> entry row -> audit head, so PostgreSQL transactions cannot deadlock.
+budget row -> entry row -> audit head, so PostgreSQL transactions cannot deadlock (a reserve
+takes the head before inserting its entry: a new row nobody else can hold, as the unique keys
+all start with the budget already locked).
+
+Statements. A reserve is 10 statements: create-or-lock the budget (one upsert with RETURNING),
+the key's latest attempt, every usage figure plus ``merchant_seen`` in one UNION ALL statement,
+the audit head, the entry INSERT ... RETURNING (written with its audit seq, so never re-read),
+three aggregate upserts and two audit writes. A commit or release is 7 on SQLite, 8 on
+PostgreSQL. The aggregate and audit writes are marked ``nowait``: PostgreSQL pipelines them, so
+a reserve waits on 5 round trips plus the commit.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ from amp_tools.money import Money
 
 from ._engine import IntentLike, PolicyEngine, PolicyLike, QueryLike
 from ._sql import Dialect, Q, Steps, from_us, to_us
-from .audit import append_steps, canonical_json, redact
+from .audit import canonical_json, lock_head_steps, redact, write_record_steps
 from .records import ENTRY_COLUMNS, Entry, Refund, Reservation, entry_from_row
 from .schema import DAY_US, HOUR_US
 
@@ -53,6 +62,7 @@ __all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "op
            "release_steps", "reserve_steps", "totals_steps"]
 
 _ACTIONS = ("pay", "refund")
+_EPOCH_DT = from_us(0)  # any datetime: `_figure_part` only needs to know a window is windowed
 
 
 def _text(name: str, value: object, *, allow_empty: bool = False) -> str:
@@ -165,19 +175,53 @@ def figure_steps(budget_id: str, scope: str, key: str | None, since: datetime | 
     return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
 
+def _figure_part(tag: int, scope: str, key: str | None, since: datetime | None) -> tuple[str, tuple[Any, ...]]:
+    """One tagged SELECT of the usage batch: (tag, minor, count) of one figure."""
+    if since is None:
+        if scope == "all":
+            return f"SELECT {tag}, used_minor, used_count FROM budgets WHERE budget_id = ?", ()
+        return (f"SELECT {tag}, used_minor, used_count FROM usage_totals WHERE budget_id = ? AND scope = ? "
+                "AND key = ?", (scope, key))
+    sql = WINDOW_SQL[scope].replace("SELECT COALESCE", f"SELECT {tag}, COALESCE", 1).replace(" AS w", f" AS w{tag}")
+    return sql, ()
+
+
+_BATCH_SQL: dict[tuple[tuple[str, bool], ...], str] = {}
+
+
 def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: list[QueryLike],
                  merchant_id: str) -> Steps[Any]:
+    """Every figure the policy asks for, plus `merchant_seen`, in one statement (one round trip)."""
+    idents: list[tuple[str, str | None, datetime | None]] = []
+    for query in queries:
+        if query.scope not in WINDOW_SQL:
+            raise ConfigError(f"usage query scope {query.scope!r} must be 'all', 'merchant' or 'mcc'")
+        ident = (query.scope, query.key, query.since)
+        if ident not in idents and (query.scope == "all" or query.key is not None):
+            idents.append(ident)
+    shape = tuple((scope, since is None) for scope, _key, since in idents)
+    sql = _BATCH_SQL.get(shape)
+    if sql is None:  # the text depends only on the shape, so engines reuse their prepared statement
+        parts = [_figure_part(tag, scope, "", None if all_time else _EPOCH_DT)[0]
+                 for tag, (scope, all_time) in enumerate(shape)]
+        parts.append("SELECT -1, committed_count, 0 FROM usage_totals WHERE budget_id = ? AND scope = 'merchant' "
+                     "AND key = ?")
+        sql = _BATCH_SQL.setdefault(shape, " UNION ALL ".join(parts))
+    params: tuple[Any, ...] = ()
+    for scope, key, since in idents:
+        if since is None:
+            params += (budget_id,) if scope == "all" else (budget_id, scope, key)
+        else:
+            params += window_params(budget_id, scope, key, to_us(since))
+    rows = yield Q(sql, (*params, budget_id, merchant_id))
+    found = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
     figures: dict[str, Any] = {}
-    memo: dict[tuple[str, str | None, datetime | None], tuple[int, int]] = {}
     for query in queries:
         ident = (query.scope, query.key, query.since)
-        if ident not in memo:
-            memo[ident] = yield from figure_steps(budget_id, query.scope, query.key, query.since)
-        minor, count = memo[ident]
+        minor, count = found.get(idents.index(ident), (0, 0)) if ident in idents else (0, 0)
         figures[query.name] = engine.UsageFigure(name=query.name, amount=Money(minor, currency), count=count)
-    seen = yield Q("SELECT committed_count FROM usage_totals WHERE budget_id = ? AND scope = 'merchant' AND key = ?",
-                   (budget_id, merchant_id))
-    return engine.Usage(figures=figures, merchant_seen=bool(seen and int(seen[0][0]) > 0))
+    seen = found.get(-1)
+    return engine.Usage(figures=figures, merchant_seen=bool(seen and seen[0] > 0))
 
 
 _TOTALS_UPSERT = ("INSERT INTO usage_totals (budget_id, scope, key, label, used_minor, used_count, committed_count) "
@@ -201,11 +245,12 @@ def _bump(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | None,
     `created_us` is the entry's own creation time: its buckets are the ones it was counted in.
     """
     yield Q("UPDATE budgets SET used_minor = used_minor + ?, used_count = used_count + ?, "
-            "committed_count = committed_count + ? WHERE budget_id = ?", (minor, count, committed, budget_id))
+            "committed_count = committed_count + ? WHERE budget_id = ?", (minor, count, committed, budget_id),
+            nowait=True)
     totals: tuple[Any, ...] = (budget_id, "merchant", merchant_id, merchant_name, minor, count, committed)
     if mcc is not None:
         totals += (budget_id, "mcc", mcc, None, minor, count, committed)
-    yield Q(_TOTALS_SQL[len(totals) // 7], totals)
+    yield Q(_TOTALS_SQL[len(totals) // 7], totals, nowait=True)
     if not minor and not count:
         return  # a commit moves no window figure
     hour, day = created_us - created_us % HOUR_US, created_us - created_us % DAY_US
@@ -213,17 +258,37 @@ def _bump(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | None,
     for scope, key in (("all", ""), ("merchant", merchant_id)) + ((("mcc", mcc),) if mcc is not None else ()):
         buckets += (budget_id, scope, key, HOUR_US, hour, minor, count,
                     budget_id, scope, key, DAY_US, day, minor, count)
-    yield Q(_BUCKETS_SQL[len(buckets) // 7], buckets)
+    yield Q(_BUCKETS_SQL[len(buckets) // 7], buckets, nowait=True)
 
 
 def _lock_budget(dialect: Dialect, budget_id: str, currency: str, now_us: int, *, create: bool) -> Steps[None]:
     if create:
-        yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
-                "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO NOTHING", (budget_id, currency, now_us))
-    rows = yield Q(f"SELECT currency FROM budgets WHERE budget_id = ?{dialect.for_update}", (budget_id,))
+        # Create-or-lock in one statement: DO UPDATE (a no-op assignment) takes the row lock on
+        # PostgreSQL like SELECT ... FOR UPDATE, and RETURNING hands back the stored currency.
+        rows = yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
+                       "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO UPDATE SET currency = budgets.currency "
+                       "RETURNING currency", (budget_id, currency, now_us))
+    else:
+        rows = yield Q(f"SELECT currency FROM budgets WHERE budget_id = ?{dialect.for_update}", (budget_id,))
     if rows and str(rows[0][0]) != currency:
         raise ConfigError(f"budget {budget_id!r} is kept in {rows[0][0]} but the policy currency is {currency}; "
                           "use another budget_id for a policy in another currency")
+
+
+_HASHES: dict[int, tuple[Any, str]] = {}
+
+
+def _policy_hash(policy: PolicyLike) -> str:
+    """`snapshot_hash()` (a full JSON dump and sha256) once per frozen policy object, not per reserve."""
+    config = getattr(policy, "model_config", None)
+    if not isinstance(config, dict) or not config.get("frozen"):
+        return policy.snapshot_hash()
+    hit = _HASHES.get(id(policy))
+    if hit is None or hit[0] is not policy:  # the object itself is kept, so its id cannot be reused
+        if len(_HASHES) > 64:
+            _HASHES.clear()
+        hit = _HASHES[id(policy)] = (policy, policy.snapshot_hash())
+    return hit[1]
 
 
 def _decision(verdict: Any) -> dict[str, Any]:
@@ -267,43 +332,52 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     counts = 1 if intent.action == "pay" else 0
     counted = intent.budget_amount.minor * counts
     decision = _decision(verdict)
-    policy_hash = policy.snapshot_hash()
+    policy_hash = _policy_hash(policy)
+    # The audit head first (lock order budget -> entry -> head holds: the entry row is new), so the
+    # entry is written with its audit seq and read back by RETURNING: no UPDATE and no re-read after.
+    prev_seq, prev_hash = yield from lock_head_steps(dialect)
+    seq = prev_seq + 1
     rows = yield Q(
         "INSERT INTO entries (budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, "
         "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, counts, counted_minor, "
-        "refunded_minor, refunded_budget_minor, decision, policy_hash, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?) RETURNING id",
+        "refunded_minor, refunded_budget_minor, decision, policy_hash, created_at, updated_at, audit_seq, "
+        "last_audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?, ?, ?) "
+        f"RETURNING {ENTRY_COLUMNS}",
         (budget_id, idempotency_key, attempt, run_id, intent.action, intent.merchant_id, intent.merchant_name,
          mcc, intent.amount.minor, intent.amount.currency, intent.budget_amount.minor, currency,
          None if intent.fx_rate is None else str(intent.fx_rate), intent.checkout_id, counts, counted,
-         canonical_json(decision), policy_hash, now_us, now_us))
-    entry_id = int(rows[0][0])
+         canonical_json(decision), policy_hash, now_us, now_us, seq, seq))
+    entry = entry_from_row(rows[0])
     if counts:
         yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, now_us, counted, 1, 0)
-    seq = yield from append_steps(dialect, "reserve", {
-        "entry_id": entry_id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
+    yield from write_record_steps(prev_seq, prev_hash, "reserve", {
+        "entry_id": entry.id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
         "action": intent.action, "merchant_id": intent.merchant_id, "mcc": mcc, "amount": intent.amount,
         "budget_amount": intent.budget_amount, "fx_rate": intent.fx_rate, "checkout_id": intent.checkout_id,
         "policy_hash": policy_hash, "decision": "allow", "decision_detail": decision,
         "usage": {name: {"minor": f.amount.minor, "count": f.count} for name, f in usage.figures.items()},
-    }, budget_id=budget_id, at=now)
-    yield Q("UPDATE entries SET audit_seq = ?, last_audit_seq = ? WHERE id = ?", (seq, seq, entry_id))
-    entry = yield from _entry(dialect, entry_id)
+    }, budget_id=budget_id, at=now, redacted=True)
     return Reservation(entry, replayed=False, verdict=verdict)
 
 
 def _locked_entry(dialect: Dialect, entry_id: int) -> Steps[Entry]:
     """Lock budget then entry (the one lock order), returning the entry as locked."""
-    first = yield from _entry(dialect, entry_id)
-    yield from _lock_budget(dialect, first.budget_id, first.budget_amount.currency, 0, create=False)
+    if dialect.for_update:
+        # The budget of the entry, locked by one statement; a missing entry is reported just below.
+        yield Q("SELECT currency FROM budgets WHERE budget_id = (SELECT budget_id FROM entries WHERE id = ?) "
+                "FOR UPDATE", (entry_id,))
+    # SQLite: BEGIN IMMEDIATE already holds the only write lock, so one plain read is enough.
     return (yield from _entry(dialect, entry_id, lock=True))
 
 
-def _finish(dialect: Dialect, entry_id: int, kind: str, payload: Mapping[str, Any], budget_id: str,
-            now: datetime) -> Steps[Entry]:
-    seq = yield from append_steps(dialect, kind, payload, budget_id=budget_id, at=now)
-    yield Q("UPDATE entries SET last_audit_seq = ? WHERE id = ?", (seq, entry_id))
-    return (yield from _entry(dialect, entry_id))
+def _change(dialect: Dialect, entry_id: int, assignments: str, params: tuple[Any, ...], kind: str,
+            payload: Mapping[str, Any], budget_id: str, now: datetime) -> Steps[Entry]:
+    """Apply `assignments` to the entry together with its new ``last_audit_seq``, then append the record."""
+    prev_seq, prev_hash = yield from lock_head_steps(dialect)
+    rows = yield Q(f"UPDATE entries SET {assignments}, last_audit_seq = ? WHERE id = ? RETURNING {ENTRY_COLUMNS}",
+                   (*params, prev_seq + 1, entry_id))
+    yield from write_record_steps(prev_seq, prev_hash, kind, payload, budget_id=budget_id, at=now, redacted=True)
+    return entry_from_row(rows[0])
 
 
 def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None,
@@ -318,15 +392,15 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
         raise InvalidArguments(f"entry {entry_id} was released ({entry.reason}); it cannot be committed. "
                                "Reserve again with the same idempotency key for a new attempt")
     clean = redact(dict(outcome or {}))
-    yield Q("UPDATE entries SET status = 'committed', external_ref = ?, outcome = ?, updated_at = ? WHERE id = ?",
-            (external_ref, canonical_json(clean), to_us(now), entry_id))
     if entry.action == "pay":
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
                          to_us(entry.created_at), 0, 0, 1)
-    return (yield from _finish(dialect, entry_id, "commit", {
-        "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "external_ref": external_ref,
-        "outcome": clean, "amount": entry.amount, "budget_amount": entry.budget_amount,
-    }, entry.budget_id, now))
+    return (yield from _change(
+        dialect, entry_id, "status = 'committed', external_ref = ?, outcome = ?, updated_at = ?",
+        (external_ref, canonical_json(clean), to_us(now)), "commit", {
+            "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "external_ref": external_ref,
+            "outcome": clean, "amount": entry.amount, "budget_amount": entry.budget_amount,
+        }, entry.budget_id, now))
 
 
 def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime) -> Steps[Entry]:
@@ -337,15 +411,15 @@ def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime
         raise InvalidArguments(f"entry {entry_id} is committed (ref {entry.external_ref!r}); a committed payment "
                                "is not released, refund it instead")
     counted = entry.counted.minor
-    yield Q("UPDATE entries SET status = 'released', counts = 0, counted_minor = 0, reason = ?, updated_at = ? "
-            "WHERE id = ?", (reason, to_us(now), entry_id))
     if entry.action == "pay":
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
                          to_us(entry.created_at), -counted, -1, 0)
-    return (yield from _finish(dialect, entry_id, "release", {
-        "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "reason": reason,
-        "credited": Money(counted, entry.budget_amount.currency),
-    }, entry.budget_id, now))
+    return (yield from _change(
+        dialect, entry_id, "status = 'released', counts = 0, counted_minor = 0, reason = ?, updated_at = ?",
+        (reason, to_us(now)), "release", {
+            "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "reason": reason,
+            "credited": Money(counted, entry.budget_amount.currency),
+        }, entry.budget_id, now))
 
 
 def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref: str,
@@ -374,22 +448,23 @@ def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref
     new_budget = budget_minor if new_refunded == total_minor else budget_minor * new_refunded // total_minor
     credit = new_budget - entry.refunded_budget.minor
     now_us = to_us(now)
-    yield Q("UPDATE entries SET refunded_minor = ?, refunded_budget_minor = ?, counted_minor = counted_minor - ?, "
-            "updated_at = ? WHERE id = ?", (new_refunded, new_budget, credit, now_us, entry_id))
     yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
                      to_us(entry.created_at), -credit, 0, 0)
+    prev_seq, prev_hash = yield from lock_head_steps(dialect)
+    seq = prev_seq + 1
     rows = yield Q("INSERT INTO refunds (entry_id, budget_id, amount_minor, currency, budget_minor, budget_currency, "
-                   "external_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                   "external_ref, created_at, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                    (entry_id, entry.budget_id, amount.minor, amount.currency, credit, entry.budget_amount.currency,
-                    external_ref, now_us))
+                    external_ref, now_us, seq))
     refund_id = int(rows[0][0])
-    seq = yield from append_steps(dialect, "refund", {
+    updated = yield Q("UPDATE entries SET refunded_minor = ?, refunded_budget_minor = ?, "
+                      "counted_minor = counted_minor - ?, updated_at = ?, last_audit_seq = ? WHERE id = ? "
+                      f"RETURNING {ENTRY_COLUMNS}", (new_refunded, new_budget, credit, now_us, seq, entry_id))
+    yield from write_record_steps(prev_seq, prev_hash, "refund", {
         "entry_id": entry_id, "refund_id": refund_id, "external_ref": external_ref, "amount": amount,
         "credited": Money(credit, entry.budget_amount.currency),
-        "refunded_total": Money(new_refunded, amount.currency)}, budget_id=entry.budget_id, at=now)
-    yield Q("UPDATE refunds SET audit_seq = ? WHERE id = ?", (seq, refund_id))
-    yield Q("UPDATE entries SET last_audit_seq = ? WHERE id = ?", (seq, entry_id))
-    return (yield from _entry(dialect, entry_id))
+        "refunded_total": Money(new_refunded, amount.currency)}, budget_id=entry.budget_id, at=now, redacted=True)
+    return entry_from_row(updated[0])
 
 
 def totals_steps(budget_id: str) -> Steps[dict[str, Any]]:

@@ -32,6 +32,10 @@ class Q:
 
     sql: str
     params: tuple[Any, ...] = ()
+    #: The caller ignores the result (a write whose rows are not read): a backend may send it
+    #: without waiting for the answer (PostgreSQL pipelines it; an error still aborts the transaction
+    #: before it commits). The generator receives [] for it.
+    nowait: bool = False
 
 
 @dataclass(frozen=True, slots=True)

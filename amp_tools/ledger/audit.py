@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import json.encoder
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,8 @@ from amp_tools.money import Money
 
 from ._sql import Dialect, Q, Row, Steps, StepsFactory
 
-__all__ = ["GENESIS", "AuditLog", "AuditRecord", "VerifyReport", "append_steps", "canonical_json", "redact"]
+__all__ = ["GENESIS", "AuditLog", "AuditRecord", "VerifyReport", "append_steps", "canonical_json", "lock_head_steps",
+           "redact", "write_record_steps"]
 
 T = TypeVar("T")
 GENESIS = "0" * 64
@@ -40,6 +42,7 @@ _SECRET_MARKERS = ("secret", "token", "password", "private", "api_key", "apikey"
                    "authorization", "serialized", "jwt", "signature", "cvv")
 _SECRET_KEYS = frozenset({"l1", "l2", "l3", "key", "sig"})
 _BATCH = 2000
+_jstr: Callable[[str], str] = json.encoder.encode_basestring
 
 
 @functools.lru_cache(maxsize=4096)
@@ -83,8 +86,9 @@ def record_hash(prev_hash: str, seq: int, ts: str, kind: str, budget_id: str, pa
 
 def _text_hash(prev_hash: str, seq: int, ts: str, kind: str, budget_id: str, payload_text: str) -> str:
     """`record_hash` with the payload already in canonical JSON (keys in sorted order, as dumps writes them)."""
-    body = (f'{{"budget_id":{canonical_json(budget_id)},"kind":{canonical_json(kind)},"payload":{payload_text},'
-            f'"seq":{seq},"ts":{canonical_json(ts)}}}')
+    # A JSON string literal is the same whatever dumps' sort/separator options: the C encoder suffices.
+    body = (f'{{"budget_id":{_jstr(budget_id)},"kind":{_jstr(kind)},"payload":{payload_text},'
+            f'"seq":{seq},"ts":{_jstr(ts)}}}')
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
@@ -116,19 +120,42 @@ class VerifyReport:
 def append_steps(dialect: Dialect, kind: str, payload: Mapping[str, Any], *, budget_id: str,
                  at: datetime) -> Steps[int]:
     """Append one record inside the caller's transaction; returns its seq."""
+    prev_seq, prev_hash = yield from lock_head_steps(dialect)
+    yield from write_record_steps(prev_seq, prev_hash, kind, payload, budget_id=budget_id, at=at)
+    return prev_seq + 1
+
+
+def lock_head_steps(dialect: Dialect) -> Steps[tuple[int, str]]:
+    """Lock the chain head and return (last seq, last hash); the next record gets seq + 1.
+
+    Split from `write_record_steps` so the ledger can learn the seq before it writes the row
+    that refers to it (the entry carries its audit seq without a second UPDATE).
+    """
+    head = yield Q(_HEAD_SQL[dialect.name])
+    return int(head[0][0]), str(head[0][1])
+
+
+def write_record_steps(prev_seq: int, prev_hash: str, kind: str, payload: Mapping[str, Any], *, budget_id: str,
+                       at: datetime, redacted: bool = False) -> Steps[None]:
+    """Write record ``prev_seq + 1`` after a `lock_head_steps` in the same transaction.
+
+    `redacted=True` skips `redact`: only for the ledger's own payloads, whose keys are fixed and
+    whose one free-form part (a commit's outcome) was redacted already.
+    """
     if not kind or not isinstance(kind, str):
         raise ValueError(f"audit kind {kind!r} must be a non-empty string such as 'reserve'")
     # Serialized once: canonical JSON of the parsed text is the text itself, so the stored payload and
     # the hashed body reuse it (`record_hash` over the parsed payload gives the same digest; verify uses it).
-    text = canonical_json(redact(dict(payload)))
-    head = yield Q(f"SELECT seq, hash FROM audit_head WHERE id = 1{dialect.for_update}")
-    prev_seq, prev_hash = int(head[0][0]), str(head[0][1])
+    text = canonical_json(payload if redacted else redact(dict(payload)))
     seq, ts = prev_seq + 1, _ts(at)
     digest = _text_hash(prev_hash, seq, ts, kind, budget_id, text)
     yield Q("INSERT INTO audit (seq, ts, kind, budget_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (seq, ts, kind, budget_id, text, prev_hash, digest))
-    yield Q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
-    return seq
+            (seq, ts, kind, budget_id, text, prev_hash, digest), nowait=True)
+    yield Q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest), nowait=True)
+
+
+_HEAD_SQL = {"sqlite": "SELECT seq, hash FROM audit_head WHERE id = 1",
+             "postgresql": "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"}
 
 
 def _record(row: Row) -> AuditRecord:

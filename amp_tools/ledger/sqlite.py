@@ -2,8 +2,20 @@
 
 Every write is one ``BEGIN IMMEDIATE`` transaction: it takes the database's single write lock
 up front, so the check-and-reserve read and the insert see the same state, across threads and
-processes alike. WAL lets readers run beside the writer; ``synchronous=FULL`` because this is
-money; ``busy_timeout`` makes waiting writers queue instead of failing.
+processes alike. WAL lets readers run beside the writer; ``busy_timeout`` makes waiting writers
+queue instead of failing.
+
+Durability (``durability=`` of `SqliteLedger` / `open_ledger`), never changed silently:
+
+* ``"full"`` (the default): WAL with ``synchronous=FULL``. Every commit is fsynced before it
+  returns, so a reservation or commit that returned survives a process crash, ``kill -9``, an OS
+  crash and a power loss. Costs one fsync per transaction (two per payment).
+* ``"normal"``: WAL with ``synchronous=NORMAL``. The WAL is fsynced only at checkpoints. A
+  commit that returned survives a process crash or ``kill -9`` (the data is in the OS page cache
+  and the WAL is replayed on the next open), and the database is never corrupted; but on an OS
+  crash or power loss the *last* transactions before the failure may roll back. For a money
+  ledger that means a reservation can vanish after its payment request was sent: the budget then
+  under-reports that payment until reconciliation. Choose it only where that risk is accepted.
 
 Async calls run on a small dedicated thread pool, each thread with its own connection, so the
 event loop never blocks. Sync twins use a connection of the calling thread. ``:memory:`` uses
@@ -32,14 +44,19 @@ from .schema import migrate_steps
 __all__ = ["SqliteLedger"]
 
 T = TypeVar("T")
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 
 
 class SqliteLedger(LedgerBase):
     dialect = SQLITE
 
     def __init__(self, path: str | Path, *, clock: Clock | None = None, engine: PolicyEngine | None = None,
-                 busy_timeout_ms: int = 60_000, threads: int = 4) -> None:
+                 busy_timeout_ms: int = 60_000, threads: int = 4, durability: str = "full") -> None:
+        if durability not in _SYNCHRONOUS:
+            raise ConfigError(f"durability {durability!r} must be 'full' (survives power loss, the default) or "
+                              "'normal' (survives a process crash; the last commits may roll back on power loss)")
         super().__init__(clock=clock, engine=engine)
+        self.durability = durability
         self.memory = str(path) == ":memory:"
         self.path = str(path) if self.memory else str(Path(path).expanduser())
         if not self.memory:
@@ -64,7 +81,7 @@ class SqliteLedger(LedgerBase):
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
         if not self.memory:
             conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[self.durability]}")
         conn.execute("PRAGMA foreign_keys = ON")
         with self._all_lock:
             self._all.append(conn)
