@@ -2,7 +2,9 @@
 
 Each payment is one `reserve_sync` (the atomic policy check) and one `commit_sync`: two write
 transactions with their audit records, on the ledger's default durability (SQLite WAL with
-``synchronous=FULL``, PostgreSQL ``synchronous_commit=on``). The total budget is sized so the
+``synchronous=FULL``, PostgreSQL ``synchronous_commit=on``); the single-process SQLite run is
+repeated with ``durability="normal"`` (survives a process crash, not a power loss). PostgreSQL runs
+8 processes on one shared budget and on 8 separate budgets. The total budget is sized so the
 last few attempts must be refused: the overspend count is the number of committed payments
 beyond what the budget allows (it must be 0), checked on the rows and on the running totals.
 """
@@ -37,13 +39,16 @@ def _policy(attempts: int) -> dict[str, Any]:
             "merchants": {"caps": {f"m{i}": limit for i in range(4)}}}
 
 
-def _open(target: str, schema: str | None) -> LedgerBase:
+def _open(target: str, schema: str | None, durability: str = "full") -> LedgerBase:
     clock = ManualClock(AT)
-    return open_ledger(target, clock=clock, schema=schema) if schema else open_ledger(target, clock=clock)
+    if schema:
+        return open_ledger(target, clock=clock, schema=schema)
+    return open_ledger(target, clock=clock, durability=durability)
 
 
-def _worker(target: str, schema: str | None, wid: int, ops: int, attempts: int, barrier: Any) -> tuple[float, int]:
-    ledger = _open(target, schema)
+def _worker(target: str, schema: str | None, wid: int, ops: int, attempts: int, barrier: Any,
+            separate: bool = False, durability: str = "full") -> tuple[float, int]:
+    ledger = _open(target, schema, durability)
     policy = BudgetPolicy.model_validate(_policy(attempts))
     amount = Money(AMOUNT, "USD")
     refused = 0
@@ -53,8 +58,8 @@ def _worker(target: str, schema: str | None, wid: int, ops: int, attempts: int, 
     for n in range(ops):
         intent = SpendIntent("pay", f"m{n % 4}", "M", "5812", amount, amount, None, (), False, f"c{wid}-{n}", AT)
         try:
-            res = ledger.reserve_sync(intent, policy, budget_id="bench", idempotency_key=f"{wid}-{n}",
-                                      run_id="bench")
+            res = ledger.reserve_sync(intent, policy, budget_id=f"bench-{wid}" if separate else "bench",
+                                      idempotency_key=f"{wid}-{n}", run_id="bench")
         except PolicyViolation:
             refused += 1
             continue
@@ -72,19 +77,20 @@ def _init(barrier: Any) -> None:
     _BARRIER = barrier
 
 
-def _pool_worker(args: tuple[str, str | None, int, int, int]) -> tuple[float, int]:
-    return _worker(*args, _BARRIER)
+def _pool_worker(args: tuple[str, str | None, int, int, int, bool]) -> tuple[float, int]:
+    target, schema, wid, ops, attempts, separate = args
+    return _worker(target, schema, wid, ops, attempts, _BARRIER, separate)
 
 
-def _overspend(target: str, schema: str | None, attempts: int) -> tuple[int, int]:
+def _overspend(target: str, schema: str | None, attempts: int, budget_id: str = "bench") -> tuple[int, int]:
     """(committed payments beyond the budget, committed payments) from rows and running totals."""
     ledger = _open(target, schema)
     try:
         policy = BudgetPolicy.model_validate(_policy(attempts))
         allowed = policy.total_budget.minor // AMOUNT
-        entries = ledger.entries_sync("bench", limit=10 * attempts)
+        entries = ledger.entries_sync(budget_id, limit=10 * attempts)
         committed = sum(1 for e in entries if e.status == "committed")
-        report = ledger.usage_report_sync(policy, "bench")
+        report = ledger.usage_report_sync(policy, budget_id)
         used = Money.parse(report["total"]["used"]["amount"], "USD").minor
         rows_over = max(0, committed - allowed)
         totals_over = max(0, used // AMOUNT - allowed)
@@ -95,19 +101,26 @@ def _overspend(target: str, schema: str | None, attempts: int) -> tuple[int, int
         ledger.close_sync()
 
 
-def _run(target: str, schema: str | None, procs: int, ops: int) -> dict[str, Any]:
-    attempts = procs * ops
+def _run(target: str, schema: str | None, procs: int, ops: int, *, separate: bool = False,
+         durability: str = "full") -> dict[str, Any]:
+    """`separate`: each process pays from its own budget (sized for its own `ops`) instead of one shared one."""
+    attempts = ops if separate else procs * ops
     _open(target, schema).close_sync()  # create the schema once, outside the timing
     if procs == 1:
-        elapsed, refused = _worker(target, schema, 0, ops, attempts, None)
+        elapsed, refused = _worker(target, schema, 0, ops, attempts, None, durability=durability)
     else:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(procs, initializer=_init, initargs=(ctx.Barrier(procs),)) as pool:
-            out = pool.map(_pool_worker, [(target, schema, w, ops, attempts) for w in range(procs)], chunksize=1)
+            out = pool.map(_pool_worker, [(target, schema, w, ops, attempts, separate) for w in range(procs)],
+                           chunksize=1)
             # Wall time from the barrier: the slowest worker's own clock (process start-up excluded).
             elapsed = max(e for e, _ in out)
             refused = sum(r for _, r in out)
-    overspend, committed = _overspend(target, schema, attempts)
+    budgets = [f"bench-{w}" for w in range(procs)] if separate else ["bench"]
+    overspend = committed = 0
+    for budget_id in budgets:
+        over, done = _overspend(target, schema, attempts, budget_id)
+        overspend, committed = overspend + over, committed + done
     return {"tps": committed / elapsed, "committed": committed, "refused": refused, "overspend": overspend}
 
 
@@ -115,10 +128,11 @@ def measure(tmp: str, *, ops_1p: int, ops_np: int, procs: int = 8, pg_url: str |
             ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     one = _run(f"{tmp}/tps-1p.db", None, 1, ops_1p)
+    normal = _run(f"{tmp}/tps-1p-normal.db", None, 1, ops_1p, durability="normal")
     many = _run(f"{tmp}/tps-np.db", None, procs, ops_np)
-    results.update({"sqlite_tps_1p": round(one["tps"], 1), "sqlite_tps_8p": round(many["tps"], 1),
-                    "ledger_procs": procs})
-    overspend = one["overspend"] + many["overspend"]
+    results.update({"sqlite_tps_1p": round(one["tps"], 1), "sqlite_tps_1p_normal": round(normal["tps"], 1),
+                    "sqlite_tps_8p": round(many["tps"], 1), "ledger_procs": procs})
+    overspend = one["overspend"] + many["overspend"] + normal["overspend"]
     results["pg_tps_8p"] = None
     if pg_url:
         schema = f"amp_bench_{uuid.uuid4().hex[:10]}"
@@ -126,6 +140,9 @@ def measure(tmp: str, *, ops_1p: int, ops_np: int, procs: int = 8, pg_url: str |
             pg = _run(pg_url, schema, procs, ops_np)
             results["pg_tps_8p"] = round(pg["tps"], 1)
             overspend += pg["overspend"]
+            pg_sep = _run(pg_url, schema, procs, ops_np, separate=True)
+            results["pg_tps_8p_separate_budgets"] = round(pg_sep["tps"], 1)
+            overspend += pg_sep["overspend"]
         except Exception as exc:  # report, do not hide: the PostgreSQL figure is simply missing
             results["pg_error"] = f"{type(exc).__name__}: {exc}"
         finally:

@@ -5,6 +5,9 @@ takes the budget row with ``SELECT ... FOR UPDATE`` (then the entry row, then th
 one lock order, so no deadlocks). Each statement after the lock sees everything the previous
 lock holder committed, so check-and-reserve is atomic across processes and hosts.
 
+Every transaction runs in psycopg's pipeline mode: writes whose result is not read (``Q.nowait``)
+are sent without waiting, so a reserve costs about 5 round trips instead of ~16.
+
 Async calls use `psycopg.AsyncConnection`s kept in a small idle list per event loop (no pool
 dependency); sync twins use one `psycopg.Connection` per thread. `schema=` puts every table in
 its own PostgreSQL schema (created if missing), which tests use for isolation.
@@ -112,13 +115,18 @@ class PostgresLedger(LedgerBase):
     async def _run(self, factory: StepsFactory[T]) -> T:
         conn = await self._acquire()
         try:
-            async with conn.transaction():
+            # Pipeline mode: statements marked `nowait` (and BEGIN) are sent without waiting for their
+            # answer; a statement whose rows are read waits for everything before it (`sync`).
+            async with conn.pipeline() as pipe, conn.transaction():
                 gen = factory()
                 try:
                     query = next(gen)
                     while True:
                         cur = await conn.execute(_pg(query.sql), query.params)
-                        rows = await cur.fetchall() if cur.description is not None else []
+                        rows: list[Row] = []
+                        if not query.nowait:
+                            await pipe.sync()
+                            rows = await cur.fetchall() if cur.description is not None else []
                         query = gen.send(rows)
                 except StopIteration as stop:
                     result: T = stop.value
@@ -134,8 +142,8 @@ class PostgresLedger(LedgerBase):
 
     def _run_write_sync(self, factory: StepsFactory[T]) -> T:
         conn = self._sync_conn()
-        with conn.transaction():
-            return drive_sync(factory, lambda q: _exec_sync(conn, q))
+        with conn.pipeline() as pipe, conn.transaction():  # see `_run`
+            return drive_sync(factory, lambda q: _exec_pipelined(conn, pipe, q))
 
     def _run_read_sync(self, factory: StepsFactory[T]) -> T:
         return self._run_write_sync(factory)
@@ -188,6 +196,14 @@ def _missing_schema(conn: psycopg.Connection[Any]) -> str | None:
 
 def _exec_sync(conn: psycopg.Connection[Any], query: Q) -> list[Row]:
     cur = conn.execute(_pg(query.sql), query.params)
+    return cur.fetchall() if cur.description is not None else []
+
+
+def _exec_pipelined(conn: psycopg.Connection[Any], pipe: psycopg.Pipeline, query: Q) -> list[Row]:
+    cur = conn.execute(_pg(query.sql), query.params)
+    if query.nowait:
+        return []
+    pipe.sync()
     return cur.fetchall() if cur.description is not None else []
 
 
