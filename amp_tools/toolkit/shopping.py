@@ -8,7 +8,8 @@ currency and converted to the budget currency (rounded up) so the model compares
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from amp_tools.amp.models import Checkout, MerchantInfo, Product, Quote
 from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolation
@@ -26,6 +27,8 @@ from amp_tools.tools.args import (
     RequestQuoteArgs,
     SearchOffersArgs,
 )
+
+T = TypeVar("T")
 
 __all__ = ["accept_quote", "checkout", "discover_merchants", "negotiate", "payable", "request_quote",
            "search_offers"]
@@ -121,11 +124,15 @@ async def search_offers(tk: AmpToolkit, args: SearchOffersArgs) -> dict[str, Any
     return out
 
 
+def _known(table: Mapping[str, T], key: str, what: str, source: str) -> T:
+    found = table.get(key)
+    if found is None:
+        raise NotFound(f"{what} {key!r} is unknown", hint=f"Use a {what}_id returned by {source}.")
+    return found
+
+
 def _offer(tk: AmpToolkit, offer_id: str) -> OfferRef:
-    offer = tk.state.offers.get(offer_id)
-    if offer is None:
-        raise NotFound(f"offer {offer_id!r} is unknown", hint="Use an offer_id returned by search_offers.")
-    return offer
+    return _known(tk.state.offers, offer_id, "offer", "search_offers")
 
 
 async def _quote_public(tk: AmpToolkit, ref: QuoteRef) -> dict[str, Any]:
@@ -161,10 +168,7 @@ async def request_quote(tk: AmpToolkit, args: RequestQuoteArgs) -> dict[str, Any
 
 
 def _quote(tk: AmpToolkit, quote_id: str) -> QuoteRef:
-    ref = tk.state.quotes.get(quote_id)
-    if ref is None:
-        raise NotFound(f"quote {quote_id!r} is unknown", hint="Use a quote_id returned by request_quote.")
-    return ref
+    return _known(tk.state.quotes, quote_id, "quote", "request_quote")
 
 
 async def negotiate(tk: AmpToolkit, args: NegotiateArgs) -> dict[str, Any]:
