@@ -15,18 +15,21 @@ models, so the script works offline:
 
 from __future__ import annotations
 
+import amp_examples.offline_env  # noqa: F401  (CrewAI telemetry off; must come before crewai)
+
+# isort: split
 from functools import partial
 
-import amp_examples.offline_env  # noqa: F401  (CrewAI telemetry off; must come before crewai)
+from crewai import LLM, Agent, BaseLLM, Crew, Process, Task
+from crewai.crews.crew_output import CrewOutput
+from crewai.tools import BaseTool, tool
+
 from amp_crewai import to_crewai_tools  # + amp-tools
 from amp_examples.scripted import Final, Script, ToolCall
 from amp_examples.scripted.buyer import buy_flight
 from amp_examples.scripted.crewai_model import ScriptedCrewLLM
 from amp_examples.scripted.script import Conversation, Step
 from amp_examples.session import amp_session  # + amp-tools
-from crewai import LLM, Agent, BaseLLM, Crew, Process, Task
-from crewai.crews.crew_output import CrewOutput
-from crewai.tools import BaseTool, tool
 
 __all__ = ["POLICY", "build_crew", "main", "scripted_researcher", "scripted_writer"]
 

@@ -67,8 +67,9 @@ def interrupt_approver(request: Any) -> Any:
     optionally carrying the request's `binding`; an answer bound to another payment, or of an unknown
     shape, is a denial. On resume the tool re-runs from the top, which the core's idempotent guard allows.
     """
-    from amp_tools.approvals import ApprovalDecision
     from langgraph.types import interrupt  # lazy: amp_langchain must import without langgraph
+
+    from amp_tools.approvals import ApprovalDecision
 
     answer = interrupt(request.to_public())
     if isinstance(answer, bool):

@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Literal
 
-from amp_examples.scripted.script import Final, Script
 from autogen_core import CancellationToken, FunctionCall
 from autogen_core.models import (
     AssistantMessage,
@@ -21,6 +20,8 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from autogen_ext.models.replay import ReplayChatCompletionClient
 from pydantic import BaseModel
+
+from amp_examples.scripted.script import Final, Script
 
 __all__ = ["MODEL_INFO", "ScriptedChatCompletionClient", "to_neutral"]
 

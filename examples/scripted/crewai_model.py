@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from amp_examples.scripted.script import Final, Script
 from crewai import BaseLLM
 from pydantic import ConfigDict, Field
+
+from amp_examples.scripted.script import Final, Script
 
 if TYPE_CHECKING:
     from crewai.utilities.types import LLMMessage

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from amp_autogen import to_autogen_tools
 from autogen_agentchat.agents import AssistantAgent
 
+from amp_autogen import to_autogen_tools
 from amp_tools.tools import ToolSpec
 
 

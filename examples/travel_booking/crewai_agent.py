@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from amp_crewai import to_crewai_tools
 from crewai import Agent, Crew, Process, Task
 
+from amp_crewai import to_crewai_tools
 from amp_tools.tools import ToolSpec
 
 

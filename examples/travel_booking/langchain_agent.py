@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from amp_langchain import to_langchain_tools
 from langchain.agents import create_agent
 
+from amp_langchain import to_langchain_tools
 from amp_tools.tools import ToolSpec
 
 

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from amp_examples.scripted.script import Script
-from amp_examples.travel_booking.scenario import SYSTEM_PROMPT, travel_brain, user_request
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from amp_examples.scripted.script import Script
+from amp_examples.travel_booking.scenario import SYSTEM_PROMPT, travel_brain, user_request
 from amp_tools.approvals import ApprovalDecision, ApprovalRequest, CallbackApprover, ConsoleApprover
 from amp_tools.errors import AmpToolsError, ToolError
 from amp_tools.ledger import open_ledger

@@ -8,9 +8,6 @@ from typing import Any
 
 import pytest
 from _adapter_fakes import PAY_BAD, PAY_NEEDS_APPROVAL, PAY_OK, PAY_TOO_MUCH, FakeShop
-from amp_autogen import AmpToolResult, to_autogen_tools
-from amp_examples.scripted import Final, Script, ToolCall, last_tool_result
-from amp_examples.scripted.autogen_model import ScriptedChatCompletionClient
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.base import Handoff, TaskResult
 from autogen_agentchat.conditions import HandoffTermination, MaxMessageTermination, TextMentionTermination
@@ -20,6 +17,9 @@ from autogen_core import CancellationToken
 from autogen_core.models import FunctionExecutionResult
 from autogen_core.tools import StaticWorkbench
 
+from amp_autogen import AmpToolResult, to_autogen_tools
+from amp_examples.scripted import Final, Script, ToolCall, last_tool_result
+from amp_examples.scripted.autogen_model import ScriptedChatCompletionClient
 from amp_tools.errors import ApprovalPending, InvalidArguments, PolicyViolation
 
 

@@ -7,12 +7,13 @@ import os
 from typing import Any
 
 from _adapter_fakes import PAY_BAD, PAY_OK, PAY_TOO_MUCH, FakeShop
-from amp_crewai import to_crewai_tools
-from amp_examples.scripted import Final, Script, ToolCall, last_tool_result, tool_results
-from amp_examples.scripted.crewai_model import ScriptedCrewLLM
 from crewai import Agent, Crew, Process, Task
 from crewai.crews.crew_output import CrewOutput
 from crewai.tools import ToolFailure
+
+from amp_crewai import to_crewai_tools
+from amp_examples.scripted import Final, Script, ToolCall, last_tool_result, tool_results
+from amp_examples.scripted.crewai_model import ScriptedCrewLLM
 
 
 def _kickoff(shop: FakeShop, steps: Any) -> tuple[CrewOutput, Script]:

@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 from _adapter_fakes import PAY_BAD, PAY_NEEDS_APPROVAL, PAY_OK, PAY_TOO_MUCH, FakeShop
-from amp_examples.scripted import Final, Script, ToolCall, last_tool_result
-from amp_examples.scripted.langchain_model import ScriptedChatModel
-from amp_langchain import AmpLangChainToolkit, interrupt_approver, to_langchain_tools
 from langchain.agents import create_agent
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
@@ -19,6 +16,10 @@ from langchain_tests.unit_tests import ToolsUnitTests
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
+
+from amp_examples.scripted import Final, Script, ToolCall, last_tool_result
+from amp_examples.scripted.langchain_model import ScriptedChatModel
+from amp_langchain import AmpLangChainToolkit, interrupt_approver, to_langchain_tools
 
 
 def _agent(shop: FakeShop, steps: Any, **kw: Any) -> tuple[Any, Script]:

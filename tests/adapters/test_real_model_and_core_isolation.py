@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from amp_examples.scripted.real import real_model
 
+from amp_examples.scripted.real import real_model
 from amp_tools.errors import ConfigError
 
 FRAMEWORKS = ("langchain", "langgraph", "crewai", "autogen_core", "autogen_agentchat", "autogen_ext", "openai")

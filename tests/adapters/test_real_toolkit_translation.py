@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from autogen_core import CancellationToken
+
 from amp_autogen import to_autogen_tools
 from amp_crewai import to_crewai_tools
 from amp_langchain import to_langchain_tools
-from autogen_core import CancellationToken
-
 from amp_tools.amp.client import AmpClient
 from amp_tools.ledger import open_ledger
 from amp_tools.policy import load_policy

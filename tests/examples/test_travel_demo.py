@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from amp_examples.travel_booking.run import POLICY_FILE, run_trip
 from rich.console import Console
 
+from amp_examples.travel_booking.run import POLICY_FILE, run_trip
 from amp_tools.money import Money
 from amp_tools.policy import load_policy
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from amp_examples.scripted import Final, Script, ToolCall
 from amp_examples.scripted.script import Conversation, Step
-
 from amp_tools.approvals import Approver
 from amp_tools.ledger import LedgerBase
 from amp_tools.policy import BudgetPolicy, parse_policy
@@ -90,9 +89,10 @@ class Run:
 
 
 async def run_langchain(toolkit: AmpToolkit, script: Script, request: str = USER) -> Run:
+    from langchain.agents import create_agent
+
     from amp_examples.scripted.langchain_model import ScriptedChatModel
     from amp_langchain import to_langchain_tools
-    from langchain.agents import create_agent
 
     agent = create_agent(ScriptedChatModel(script=script), tools=to_langchain_tools(toolkit.specs()))
     out = await agent.ainvoke({"messages": [{"role": "user", "content": request}]}, config={"recursion_limit": 60})
@@ -100,9 +100,10 @@ async def run_langchain(toolkit: AmpToolkit, script: Script, request: str = USER
 
 
 def crew_for(toolkit: AmpToolkit, script: Script, request: str = USER) -> Any:
+    from crewai import Agent, Crew, Process, Task
+
     from amp_crewai import to_crewai_tools
     from amp_examples.scripted.crewai_model import ScriptedCrewLLM
-    from crewai import Agent, Crew, Process, Task
 
     agent = Agent(role="Travel agent", goal="Book the trip within the budget policy", backstory="Careful with money.",
                   llm=ScriptedCrewLLM(script), tools=to_crewai_tools(toolkit.specs()), max_iter=30,
@@ -119,9 +120,10 @@ async def run_crewai(toolkit: AmpToolkit, script: Script, request: str = USER) -
 
 
 def autogen_agent(toolkit: AmpToolkit, script: Script, **kwargs: Any) -> Any:
+    from autogen_agentchat.agents import AssistantAgent
+
     from amp_autogen import to_autogen_tools
     from amp_examples.scripted.autogen_model import ScriptedChatCompletionClient
-    from autogen_agentchat.agents import AssistantAgent
 
     return AssistantAgent("travel", model_client=ScriptedChatCompletionClient(script),
                           tools=to_autogen_tools(toolkit.specs()),  # type: ignore[arg-type]

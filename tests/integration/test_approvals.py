@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from _scenarios import DRIVERS, USER, Seen, Shop, autogen_agent, crew_for, hotel_checkout, offer, plan_script, policy
 from _scenarios import searches as both_searches
-from amp_examples.scripted import Final, ToolCall
 
+from amp_examples.scripted import Final, ToolCall
 from amp_tools.approvals import ApprovalDecision, ApprovalRequest, ApprovalStore, CallbackApprover, OutOfBandApprover
 from amp_tools.money import Money
 
@@ -55,11 +55,12 @@ async def _assert_first_hotel_paid_once(shop: Shop) -> None:
 
 # ---------------------------------------------------------------------- LangChain: interrupt()
 async def test_langchain_interrupt_pauses_then_resume_pays(shop: Shop) -> None:
-    from amp_examples.scripted.langchain_model import ScriptedChatModel
-    from amp_langchain import interrupt_approver, to_langchain_tools
     from langchain.agents import create_agent
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
+
+    from amp_examples.scripted.langchain_model import ScriptedChatModel
+    from amp_langchain import interrupt_approver, to_langchain_tools
 
     tk = shop.toolkit(policy(approval=CONFIRM), approver=interrupt_approver)
     plan = [*_negotiated_hotel(), lambda s: ToolCall("pay", {"checkout_id": hotel_checkout(s)}),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from _scenarios import Seen, Shop, crew_for, offer, plan_script, policy
+
 from amp_examples.scripted import Final, ToolCall
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from _scenarios import DRIVERS, Shop, offer, plan_script, policy
-from amp_examples.scripted import Final, ToolCall
 
+from amp_examples.scripted import Final, ToolCall
 from amp_tools.money import Money
 
 

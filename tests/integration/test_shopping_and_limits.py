@@ -7,8 +7,8 @@ Each scenario runs through LangChain's `create_agent`, a CrewAI crew and an Auto
 from __future__ import annotations
 
 from _scenarios import DRIVERS, Seen, Shop, hotel_checkout, offer, plan_script, policy, searches
-from amp_examples.scripted import Final, ToolCall
 
+from amp_examples.scripted import Final, ToolCall
 from amp_tools.money import Money
 
 

@@ -125,7 +125,6 @@ def test_the_langchain_interrupt_approver_refuses_an_answer_for_another_payment(
         monkeypatch: pytest.MonkeyPatch) -> None:
     langgraph_types = pytest.importorskip("langgraph.types")
     from amp_langchain import interrupt_approver
-
     from amp_tools.clock import ManualClock
 
     clock = ManualClock()

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from amp_langchain import to_langchain_tools
 from security_support import Session, expiry, leaks, secrets_of, session
 
+from amp_langchain import to_langchain_tools
 from amp_tools.errors import ToolError
 
 
