@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -26,6 +27,10 @@ def cp_router(roles: Roles) -> APIRouter:
         return {"success": s.status != "FAILED", "sessionId": s.session_id, "status": s.status, **fields,
                 "idv": _idv(s), "error": s.error, "resultCode": s.result_code}
 
+    def refusal(**fields: Any) -> Callable[[Refusal], dict[str, Any]]:
+        """The CP's failure envelope: every field of the answer present, null unless given."""
+        return lambda e: {"success": False, **fields, "error": e.text, "resultCode": e.code}
+
     @r.post("/addPaymentMethod")
     async def add_payment_method(body: Body) -> Any:
         b = body.raw()
@@ -34,10 +39,7 @@ def cp_router(roles: Roles) -> APIRouter:
             s = cp.add_payment_method(agent_id=b.get("agentId"), wallet_name=b.get("walletName"))
             return session_answer(s, tokenId=s.token_id)
 
-        def refused(e: Refusal) -> Any:
-            return {"success": False, "sessionId": None, "status": "FAILED", "tokenId": None, "idv": None,
-                    "error": e.text, "resultCode": e.code}
-        return run(ctx, work, refused)
+        return run(ctx, work, refusal(sessionId=None, status="FAILED", tokenId=None, idv=None))
 
     @r.post("/queryPaymentMethodList")
     async def query_payment_method_list(body: Body) -> Any:
@@ -51,9 +53,7 @@ def cp_router(roles: Roles) -> APIRouter:
                  "l1Serialized": t.l1, "gmtCreate": t.created_at.isoformat(timespec="seconds")} for t in tokens],
                 "error": None, "resultCode": "SUCCESS"}
 
-        def refused(e: Refusal) -> Any:
-            return {"success": False, "paymentMethods": [], "error": e.text, "resultCode": e.code}
-        return run(ctx, work, refused)
+        return run(ctx, work, refusal(paymentMethods=[]))
 
     @r.post("/createMandateSession")
     async def create_mandate_session(body: Body) -> Any:
@@ -63,10 +63,7 @@ def cp_router(roles: Roles) -> APIRouter:
             s = cp.create_mandate_session(b)
             return session_answer(s, mandateId=s.mandate_id)
 
-        def refused(e: Refusal) -> Any:
-            return {"success": False, "sessionId": None, "status": "FAILED", "mandateId": None, "idv": None,
-                    "error": e.text, "resultCode": e.code}
-        return run(ctx, work, refused)
+        return run(ctx, work, refusal(sessionId=None, status="FAILED", mandateId=None, idv=None))
 
     @r.post("/inquiryMandateSession")
     async def inquiry_mandate_session(body: Body) -> Any:
@@ -83,11 +80,8 @@ def cp_router(roles: Roles) -> APIRouter:
                     "tokenId": s.token_id if done else None, "l1Serialized": l1, "l2Serialized": l2,
                     "idv": _idv(s), "error": s.error, "resultCode": s.result_code}
 
-        def refused(e: Refusal) -> Any:
-            return {"success": False, "sessionId": b.get("sessionId"), "status": None, "mandateId": None,
-                    "mandateType": None, "tokenId": None, "l1Serialized": None, "l2Serialized": None, "idv": None,
-                    "error": e.text, "resultCode": e.code}
-        return run(ctx, work, refused)
+        return run(ctx, work, refusal(sessionId=b.get("sessionId"), status=None, mandateId=None, mandateType=None,
+                                      tokenId=None, l1Serialized=None, l2Serialized=None, idv=None))
 
     @r.post("/applyCredential")
     async def apply_credential(body: Body) -> Any:
@@ -98,9 +92,6 @@ def cp_router(roles: Roles) -> APIRouter:
             return {"success": True, "paymentToken": token, "mandateType": mtype, "error": None,
                     "resultCode": "SUCCESS"}
 
-        def refused(e: Refusal) -> Any:
-            return {"success": False, "paymentToken": None, "mandateType": None, "error": e.text,
-                    "resultCode": e.code}
-        return run(ctx, work, refused)
+        return run(ctx, work, refusal(paymentToken=None, mandateType=None))
 
     return r
