@@ -142,7 +142,7 @@ class Guard:
             executing = True
             outcome = await execute()
         except AmpError as exc:
-            if exc.code in UNKNOWN_OUTCOME_CODES:
+            if exc.code in UNKNOWN_OUTCOME_CODES and exc.details.get("sent", True) is not False:
                 # The request may have reached the wallet: keep the money reserved until reconciled.
                 raise AmpError(
                     f"the outcome of the payment for checkout {intent.checkout_id} is unknown ({exc.message}); "

@@ -195,6 +195,7 @@ class AmpClient:
                     params: Mapping[str, str] | None = None, retry: Retry = Retry.SAFE) -> dict[str, Any]:
         """One call with the retry rule of `retry`; returns the decoded JSON object of a 2xx answer."""
         last: AmpError | None = None
+        may_have_arrived = False
         for attempt in range(self._retries + 1):
             if attempt:
                 await asyncio.sleep(self._backoff * (2 ** (attempt - 1)))
@@ -207,6 +208,7 @@ class AmpClient:
                                 hint=hint_for(code), retryable=True, details={"operation": op})
                 continue
             except Exception as exc:  # httpx errors, and whatever an in-process (ASGI) transport raises
+                may_have_arrived = True
                 code = "TIMEOUT" if isinstance(exc, httpx.TimeoutException) else "NETWORK_ERROR"
                 if retry is Retry.BEFORE_SEND:
                     raise self._unknown(op, f"{type(exc).__name__} after the request was sent") from None
@@ -214,6 +216,7 @@ class AmpClient:
                                 retryable=True, details={"operation": op})
                 continue
             if resp.status_code >= 500 or resp.status_code in (408, 429):
+                may_have_arrived = True
                 if retry is Retry.BEFORE_SEND:
                     raise self._unknown(op, f"HTTP {resp.status_code} from the service")
                 last = AmpError(f"{op}: HTTP {resp.status_code} from {url}", code="NETWORK_ERROR",
@@ -223,6 +226,9 @@ class AmpClient:
             return self._decode(resp, op)
         assert last is not None
         last.details["attempts"] = self._retries + 1
+        # Whether any attempt could have reached the service: callers holding money on this call
+        # (the Guard) free it at once when none did, and keep it reserved otherwise.
+        last.details["sent"] = may_have_arrived
         raise last
 
     @staticmethod

@@ -556,3 +556,14 @@ async def test_4xx_with_business_envelope(client: AmpClient, peer: Peer) -> None
     with pytest.raises(AmpError) as exc:
         await client.search_products("/merchants/NOPE", "x")
     assert exc.value.code == "MERCHANT_NOT_FOUND" and exc.value.status == 404 and len(peer.requests) == 1
+
+
+async def test_failures_say_whether_the_request_may_have_arrived(client: AmpClient, peer: Peer) -> None:
+    peer.on("/searchProducts", httpx.ConnectError("refused"))
+    with pytest.raises(AmpError) as never:
+        await client.search_products(MERCHANT, "x")
+    assert never.value.code == "NETWORK_ERROR" and never.value.details["sent"] is False
+    peer.on("/searchProducts", httpx.ConnectError("refused"), (503, b"busy"), httpx.ConnectError("refused"))
+    with pytest.raises(AmpError) as maybe:
+        await client.search_products(MERCHANT, "x")
+    assert maybe.value.details["sent"] is True

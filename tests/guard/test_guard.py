@@ -227,3 +227,17 @@ async def test_expired_policy_refuses(ledger: Any, clock: ManualClock) -> None:
     with pytest.raises(PolicyViolation) as caught:
         await guard.pay(intent(clock=clock), Charges().execute(), run_id="r")
     assert caught.value.rule == "expires_at"
+
+
+async def test_a_request_that_never_left_frees_the_budget_at_once(ledger: Any, clock: ManualClock) -> None:
+    guard, net = Guard(policy(), ledger, clock=clock), Charges()
+    never_sent = AmpError("could not connect", code="NETWORK_ERROR", details={"sent": False})
+    with pytest.raises(AmpError) as caught:
+        await guard.pay(intent("100.00", "CKO-A"), net.execute(fail=never_sent), run_id="r")
+    assert caught.value.code == "NETWORK_ERROR"
+    maybe_sent = AmpError("read timeout", code="TIMEOUT", details={"sent": True})
+    with pytest.raises(AmpError) as held:
+        await guard.pay(intent("100.00", "CKO-B"), net.execute(fail=maybe_sent), run_id="r")
+    assert held.value.code == "OUTCOME_UNKNOWN"
+    by_checkout = {e.checkout_id: e.status for e in await ledger.entries("default")}
+    assert by_checkout == {"CKO-A": "released", "CKO-B": "reserved"}
