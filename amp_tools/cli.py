@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import config
@@ -43,7 +44,7 @@ LedgerOpt = Annotated[str | None, typer.Option("--ledger", help="Ledger path or 
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -53,11 +54,14 @@ def demo_travel(
     framework: Annotated[str, typer.Option(help="langchain, crewai or autogen.")] = "langchain",
     approve: Annotated[str, typer.Option(help="How the person answers approvals: 'yes' (scripted person says yes), "
                                               "'no', or 'prompt' (ask on this terminal).")] = "yes",
-    real_model: Annotated[bool, typer.Option("--real-model", help="Use OPENAI_BASE_URL / OPENAI_API_KEY / "
-                                                                   "AMP_TOOLS_MODEL instead of the scripted model.")]
-    = False,
+    real_model: Annotated[bool | None, typer.Option(
+        "--real-model/--scripted", help="Use the OpenAI-compatible model named by AMP_TOOLS_MODEL (with "
+        "OPENAI_BASE_URL / OPENAI_API_KEY) or the offline scripted model. Default: real when AMP_TOOLS_MODEL "
+        "is set, scripted otherwise.")] = None,
 ) -> None:
-    """Book a flight, a hotel and a car within one budget, offline, on the embedded sandbox."""
+    """Book a flight, a hotel and a car within one budget on the embedded sandbox (offline by default)."""
+    if real_model is None:
+        real_model = bool(os.environ.get("AMP_TOOLS_MODEL", "").strip())
     if framework not in ("langchain", "crewai", "autogen"):
         _fail(f"unknown framework {framework!r}; expected langchain, crewai or autogen")
     if approve not in ("yes", "no", "prompt"):
@@ -189,7 +193,8 @@ def audit_verify(ledger: LedgerOpt = None) -> None:
     if report.ok:
         out.print(f"audit chain ok: {report.records} records")
         return
-    err.print(f"[bold red]audit chain broken[/] at record {report.first_bad_seq}: {report.problem}", highlight=False)
+    err.print(f"[bold red]audit chain broken[/] at record {report.first_bad_seq}: {escape(str(report.problem))}",
+              highlight=False)
     raise typer.Exit(1)
 
 
@@ -241,4 +246,4 @@ def main() -> None:
 
 
 def _print_error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -76,11 +77,11 @@ def narrated(specs: list[ToolSpec], console: Console, log: list[dict[str, Any]])
                 try:
                     result = await _spec.func(parsed)
                 except ToolError as exc:
-                    console.print(f"  [yellow]✗ {_spec.name}[/]({shown}) -> {exc.code}: {exc.message}",
+                    console.print(f"  [yellow]✗ {_spec.name}[/]({escape(shown)}) -> {exc.code}: {escape(exc.message)}",
                                   highlight=False)
                     log.append({"tool": _spec.name, "error": exc.code, "message": exc.message})
                     raise
-            console.print(f"  [green]✓ {_spec.name}[/]({shown}) -> {_brief(result)}", highlight=False)
+            console.print(f"  [green]✓ {_spec.name}[/]({escape(shown)}) -> {escape(_brief(result))}", highlight=False)
             log.append({"tool": _spec.name, "result": result})
             return result
 
@@ -93,12 +94,12 @@ def build_toolkit(sandbox: Sandbox, *, approve: str, console: Console, ledger_pa
 
     async def wallet(action: WalletAction) -> None:
         # The person confirms in their wallet app: the sandbox's MPP, never a tool the model has.
-        console.print(f"  [magenta]👤 wallet[/]: {action.summary} -> confirmed by the user", highlight=False)
+        console.print(f"  [magenta]👤 wallet[/]: {escape(action.summary)} -> confirmed by the user", highlight=False)
         sandbox.complete_idv(action.auth_session_id)
 
     def scripted_person(request: ApprovalRequest) -> ApprovalDecision:
         yes = approve == "yes"
-        console.print(Panel(request.summary(), title="approval requested", border_style="yellow"),
+        console.print(Panel(escape(request.summary()), title="approval requested", border_style="yellow"),
                       highlight=False)
         console.print(f"  [magenta]👤 person[/]: {'approves' if yes else 'declines'}")
         return ApprovalDecision(approved=yes, reason="" if yes else "the person said no", approver="demo person")
@@ -127,7 +128,7 @@ async def run_trip(framework: str, *, approve: str = "yes", real_model: bool = F
     else:
         model = module.scripted_model(Script(travel_brain))
     request = user_request(sandbox.clock.now())
-    console.print(Panel(request, title=f"user -> {framework} agent", border_style="cyan"), highlight=False)
+    console.print(Panel(escape(request), title=f"user -> {framework} agent", border_style="cyan"), highlight=False)
     started = time.perf_counter()
     try:
         final = await module.run_agent(specs, model, SYSTEM_PROMPT, request)
@@ -153,7 +154,7 @@ def _receipt(console: Console, outcome: dict[str, Any]) -> None:
     console.print(f"budget used {_money(total['used'])}, left {_money(total.get('left', {}))}; "
                   f"audit chain {'ok' if outcome['audit_ok'] else 'BROKEN'} ({outcome['audit_records']} records); "
                   f"ledger {outcome['ledger']}", highlight=False)
-    console.print(Panel(outcome["final"], title="agent", border_style="green"), highlight=False)
+    console.print(Panel(escape(outcome["final"]), title="agent", border_style="green"), highlight=False)
 
 
 def main(framework: str = "langchain", approve: str = "yes", real_model: bool = False,
@@ -168,10 +169,10 @@ def main(framework: str = "langchain", approve: str = "yes", real_model: bool = 
         outcome = asyncio.run(run_trip(framework, approve=approve, real_model=real_model, console=console))
     except ModuleNotFoundError as exc:
         console.print(f"[bold red]error:[/] {exc.name} is not installed; install the extra: "
-                      f"pip install -e '.[{framework}]'", highlight=False)
+                      + escape(f"pip install -e '.[{framework}]'"), highlight=False)
         return 2
     except AmpToolsError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     _receipt(console, outcome)
     return 0 if outcome["audit_ok"] else 1
