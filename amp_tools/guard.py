@@ -152,9 +152,10 @@ class Guard:
             await self.ledger.release(entry_id, reason=f"{exc.code}: {exc.message}")
             raise
         except BaseException as exc:
-            if executing and not isinstance(exc, Exception):
-                # Cancelled (a framework's tool timeout) or stopping while the request may be out: the
-                # outcome is unknown, so the amount stays reserved until order_status or reconcile settles it.
+            if executing and not isinstance(exc, ToolError):
+                # Cancelled (a framework's tool timeout), stopping, or an unexpected error while the request
+                # may be out: the outcome is unknown, so the amount stays reserved until order_status or
+                # reconcile settles it. (ToolErrors are raised by our own code before anything is sent.)
                 raise
             # Declined, pending approval, a framework interrupt, a bug: nothing was sent, free the budget.
             reason = exc.code if isinstance(exc, ToolError) else type(exc).__name__

@@ -241,3 +241,14 @@ async def test_a_request_that_never_left_frees_the_budget_at_once(ledger: Any, c
     assert held.value.code == "OUTCOME_UNKNOWN"
     by_checkout = {e.checkout_id: e.status for e in await ledger.entries("default")}
     assert by_checkout == {"CKO-A": "released", "CKO-B": "reserved"}
+
+
+async def test_unexpected_error_during_execution_keeps_the_money_held(ledger: Any, clock: ManualClock) -> None:
+    guard = Guard(policy(), ledger, clock=clock)
+
+    async def charged_then_crashed() -> ExecutionOutcome:
+        raise RuntimeError("bug after the charge went out")
+
+    with pytest.raises(RuntimeError):
+        await guard.pay(intent("80.00"), charged_then_crashed, run_id="r")
+    assert [e.status for e in await ledger.entries("default")] == ["reserved"]
