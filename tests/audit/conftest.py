@@ -10,12 +10,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ledger"))
 from collections.abc import Iterator
 
 import pytest
+from _backends import BACKENDS
 from _ledger_helpers import START, backend_target, open_backend
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase
-
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _backends import BACKENDS
 from _ledger_helpers import START, backend_target, open_backend
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase
-
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -16,9 +16,8 @@ _LEDGER_TESTS = str(Path(__file__).resolve().parents[1] / "ledger")
 if _LEDGER_TESTS not in sys.path:
     sys.path.insert(0, _LEDGER_TESTS)
 
+from _backends import BACKENDS  # noqa: E402
 from _ledger_helpers import backend_target  # noqa: E402
-
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)
