@@ -8,6 +8,7 @@ The private half never appears in `repr`, logs or `public_jwk()`; on disk it liv
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -145,6 +146,11 @@ class AgentKey:
         pub = self._jwk.export_public(as_dict=True)
         out = {"crv": pub["crv"], "kid": self._kid, "kty": pub["kty"], "x": pub["x"], "y": pub["y"]}
         return out
+
+    def private_bytes(self) -> bytes:
+        """The raw private scalar (32 bytes): only for deriving the key that seals secrets at rest."""
+        d = str(self._jwk.export(private_key=True, as_dict=True)["d"])
+        return base64.urlsafe_b64decode(d + "=" * (-len(d) % 4))
 
     def thumbprint(self) -> str:
         """RFC 7638 SHA-256 thumbprint of the public key (independent of the kid)."""

@@ -20,12 +20,12 @@ from amp_tools.clock import Clock
 
 from ._engine import PolicyEngine
 from .audit import AuditLog, AuditRecord, VerifyReport
-from .base import Ledger, LedgerBase, Resolver
-from .records import Entry, ReconcileReport, Refund, Reservation, Resolution
+from .base import Ledger, LedgerBase
+from .records import AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation
 from .sqlite import SqliteLedger
 
-__all__ = ["AuditLog", "AuditRecord", "Entry", "Ledger", "LedgerBase", "ReconcileReport", "Refund", "Reservation",
-           "Resolution", "Resolver", "SqliteLedger", "VerifyReport", "default_home", "open_ledger"]
+__all__ = ["AlreadyCommitted", "AuditLog", "AuditRecord", "Entry", "InvalidTransition", "Ledger", "LedgerBase",
+           "Refund", "Reservation", "SqliteLedger", "VerifyReport", "default_home", "open_ledger"]
 
 
 def default_home() -> Path:

@@ -55,11 +55,11 @@ from amp_tools.money import Money
 from ._engine import IntentLike, PolicyEngine, PolicyLike, QueryLike
 from ._sql import Dialect, Q, Steps, from_us, to_us
 from .audit import canonical_json, lock_head_steps, redact, write_record_steps
-from .records import ENTRY_COLUMNS, Entry, Refund, Reservation, entry_from_row
+from .records import ENTRY_COLUMNS, AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation, entry_from_row
 from .schema import DAY_US, HOUR_US
 
-__all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "open_steps", "refund_steps",
-           "release_steps", "reserve_steps", "totals_steps"]
+__all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "heartbeat_steps", "open_steps",
+           "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps"]
 
 _ACTIONS = ("pay", "refund")
 _EPOCH_DT = from_us(0)  # any datetime: `_figure_part` only needs to know a window is windowed
@@ -309,8 +309,10 @@ def _same_payment(entry: Entry, intent: IntentLike) -> None:
 
 # ------------------------------------------------------------------------------------------ writes
 def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, intent: IntentLike, *,
-                  budget_id: str, idempotency_key: str, run_id: str, now: datetime) -> Steps[Reservation]:
-    """Atomic check-and-reserve (see the module docstring)."""
+                  budget_id: str, idempotency_key: str, run_id: str, now: datetime, owner: str | None = None,
+                  lease_until: datetime | None = None) -> Steps[Reservation]:
+    """Atomic check-and-reserve (see the module docstring); the new entry is in phase 'reserved',
+    held by `owner` until `lease_until` (renewed by `heartbeat_steps` while the owner works on it)."""
     _text("budget_id", budget_id)
     _text("idempotency_key", idempotency_key)
     _text("run_id", run_id, allow_empty=True)
@@ -341,12 +343,15 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
         "INSERT INTO entries (budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, "
         "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, counts, counted_minor, "
         "refunded_minor, refunded_budget_minor, decision, policy_hash, created_at, updated_at, audit_seq, "
-        "last_audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?, ?, ?) "
+        "last_audit_seq, phase, owner, lease_until, reserved_minor) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, 'reserved', "
+        "?, ?, ?) "
         f"RETURNING {ENTRY_COLUMNS}",
         (budget_id, idempotency_key, attempt, run_id, intent.action, intent.merchant_id, intent.merchant_name,
          mcc, intent.amount.minor, intent.amount.currency, intent.budget_amount.minor, currency,
          None if intent.fx_rate is None else str(intent.fx_rate), intent.checkout_id, counts, counted,
-         canonical_json(decision), policy_hash, now_us, now_us, seq, seq))
+         canonical_json(decision), policy_hash, now_us, now_us, seq, seq, owner,
+         None if lease_until is None else to_us(lease_until), intent.budget_amount.minor))
     entry = entry_from_row(rows[0])
     if counts:
         yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, now_us, counted, 1, 0)
@@ -354,7 +359,7 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
         "entry_id": entry.id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
         "action": intent.action, "merchant_id": intent.merchant_id, "mcc": mcc, "amount": intent.amount,
         "budget_amount": intent.budget_amount, "fx_rate": intent.fx_rate, "checkout_id": intent.checkout_id,
-        "policy_hash": policy_hash, "decision": "allow", "decision_detail": decision,
+        "policy_hash": policy_hash, "decision": "allow", "decision_detail": decision, "owner": owner,
         "usage": {name: {"minor": f.amount.minor, "count": f.count} for name, f in usage.figures.items()},
     }, budget_id=budget_id, at=now, redacted=True)
     return Reservation(entry, replayed=False, verdict=verdict)
@@ -381,7 +386,10 @@ def _change(dialect: Dialect, entry_id: int, assignments: str, params: tuple[Any
 
 
 def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None,
-                 now: datetime) -> Steps[Entry]:
+                 now: datetime, debited: Money | None = None,
+                 allowed_from: tuple[str, ...] | None = None) -> Steps[Entry]:
+    """Post a reservation. `debited` (budget currency) is what the network reports it took: it replaces
+    the held amount in every figure, so the budget counts what was debited, above the hold or below it."""
     entry = yield from _locked_entry(dialect, entry_id)
     if entry.status == "committed":
         if external_ref is not None and entry.external_ref is not None and external_ref != entry.external_ref:
@@ -391,16 +399,37 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
     if entry.status == "released":
         raise InvalidArguments(f"entry {entry_id} was released ({entry.reason}); it cannot be committed. "
                                "Reserve again with the same idempotency key for a new attempt")
+    if allowed_from is not None and (entry.phase or "reserved") not in allowed_from:
+        raise InvalidTransition(entry_id, str(entry.phase), "committed")
+    if entry.action == "pay" and external_ref is not None:
+        taken = yield Q("SELECT id FROM entries WHERE merchant_id = ? AND external_ref = ? AND status = 'committed' "
+                        "AND action = 'pay' AND dup_of IS NULL AND id <> ?",
+                        (entry.merchant_id, external_ref, entry_id))
+        if taken:
+            raise AlreadyCommitted(int(taken[0][0]), external_ref)
     clean = redact(dict(outcome or {}))
+    payload: dict[str, Any] = {"entry_id": entry_id, "idempotency_key": entry.idempotency_key,
+                               "external_ref": external_ref, "outcome": clean, "amount": entry.amount,
+                               "budget_amount": entry.budget_amount}
+    assignments = "status = 'committed', phase = NULL, owner = NULL, lease_until = NULL, resume = NULL"
+    params: tuple[Any, ...] = ()
+    delta = 0
+    if debited is not None and entry.action == "pay":
+        if debited.currency != entry.budget_amount.currency or not debited.is_positive():
+            raise InvalidArguments(f"debited amount {debited} must be positive and in the budget currency "
+                                   f"{entry.budget_amount.currency}")
+        delta = debited.minor - entry.budget_amount.minor
+        payload.update(budget_amount=debited, reserved=entry.budget_amount, debited=debited)
+        if delta > 0:
+            payload["over_reservation"] = Money(delta, debited.currency)
+        assignments += ", budget_minor = ?, counted_minor = counted_minor + ?"
+        params = (debited.minor, delta)
     if entry.action == "pay":
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
-                         to_us(entry.created_at), 0, 0, 1)
+                         to_us(entry.created_at), delta, 0, 1)
     return (yield from _change(
-        dialect, entry_id, "status = 'committed', external_ref = ?, outcome = ?, updated_at = ?",
-        (external_ref, canonical_json(clean), to_us(now)), "commit", {
-            "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "external_ref": external_ref,
-            "outcome": clean, "amount": entry.amount, "budget_amount": entry.budget_amount,
-        }, entry.budget_id, now))
+        dialect, entry_id, assignments + ", external_ref = ?, outcome = ?, updated_at = ?",
+        (*params, external_ref, canonical_json(clean), to_us(now)), "commit", payload, entry.budget_id, now))
 
 
 def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime) -> Steps[Entry]:
@@ -415,11 +444,48 @@ def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
                          to_us(entry.created_at), -counted, -1, 0)
     return (yield from _change(
-        dialect, entry_id, "status = 'released', counts = 0, counted_minor = 0, reason = ?, updated_at = ?",
+        dialect, entry_id, "status = 'released', counts = 0, counted_minor = 0, phase = NULL, owner = NULL, "
+        "lease_until = NULL, resume = NULL, reason = ?, updated_at = ?",
         (reason, to_us(now)), "release", {
             "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "reason": reason,
             "credited": Money(counted, entry.budget_amount.currency),
         }, entry.budget_id, now))
+
+
+def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str,
+                     owner: str | None, lease_until: datetime | None, resume: str | None, keep_resume: bool,
+                     reason: str, now: datetime) -> Steps[Entry]:
+    """Move a reserved entry from one of `allowed_from` to `to_phase` (the lifecycle module decides
+    which moves exist; this only applies one atomically and audits it)."""
+    entry = yield from _locked_entry(dialect, entry_id)
+    if entry.status != "reserved" or (entry.phase or "reserved") not in allowed_from:
+        current = entry.phase if entry.status == "reserved" else entry.status
+        raise InvalidTransition(entry_id, str(current), to_phase)
+    assignments = "phase = ?, owner = ?, lease_until = ?, updated_at = ?"
+    params: tuple[Any, ...] = (to_phase, owner, None if lease_until is None else to_us(lease_until), to_us(now))
+    if not keep_resume:
+        assignments += ", resume = ?"
+        params += (resume,)
+    return (yield from _change(dialect, entry_id, assignments, params, "transition", {
+        "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "from": entry.phase or "reserved",
+        "to": to_phase, "owner": owner, "reason": reason}, entry.budget_id, now))
+
+
+def heartbeat_steps(entry_ids: tuple[int, ...], owner: str, lease_until: datetime) -> Steps[int]:
+    """Extend the lease of the owner's live entries; returns how many it still holds."""
+    if not entry_ids:
+        return 0
+    marks = ", ".join("?" * len(entry_ids))
+    rows = yield Q(f"UPDATE entries SET lease_until = ? WHERE owner = ? AND status = 'reserved' AND id IN ({marks}) "
+                   "RETURNING id", (to_us(lease_until), owner, *entry_ids))
+    return len(rows)
+
+
+def reserved_steps(limit: int) -> Steps[list[Entry]]:
+    """Every entry still holding money (oldest first): the candidates of recovery."""
+    rows = yield Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE status = 'reserved' ORDER BY created_at LIMIT ?",
+                   (limit,))
+    return [entry_from_row(r) for r in rows]
 
 
 def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref: str,
@@ -474,6 +540,20 @@ def totals_steps(budget_id: str) -> Steps[dict[str, Any]]:
     rows = yield Q("SELECT scope, key, label, used_minor, used_count, committed_count FROM usage_totals "
                    "WHERE budget_id = ? ORDER BY scope, key", (budget_id,))
     return {"budget": head[0] if head else None, "scopes": rows}
+
+
+def load_session_steps(session_id: str) -> Steps[tuple[str, str, int] | None]:
+    rows = yield Q("SELECT budget_id, data, version FROM sessions WHERE session_id = ?", (session_id,))
+    return (str(rows[0][0]), str(rows[0][1]), int(rows[0][2])) if rows else None
+
+
+def save_session_steps(session_id: str, budget_id: str, data: str, now: datetime) -> Steps[int]:
+    _text("session_id", session_id)
+    rows = yield Q("INSERT INTO sessions (session_id, budget_id, data, version, updated_at) VALUES (?, ?, ?, 1, ?) "
+                   "ON CONFLICT (session_id) DO UPDATE SET data = excluded.data, budget_id = excluded.budget_id, "
+                   "version = sessions.version + 1, updated_at = excluded.updated_at RETURNING version",
+                   (session_id, budget_id, data, to_us(now)))
+    return int(rows[0][0])
 
 
 def json_or_none(value: str | None) -> Any:

@@ -9,9 +9,9 @@ money lives in them.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -23,13 +23,11 @@ from . import _ops
 from ._engine import PolicyEngine, PolicyLike, default_engine
 from ._sql import Dialect, Steps, StepsFactory
 from .audit import AuditLog
-from .records import Entry, ReconcileReport, Refund, Reservation, Resolution
+from .records import Entry, Refund, Reservation
 
-__all__ = ["Ledger", "LedgerBase", "Resolver"]
+__all__ = ["Ledger", "LedgerBase"]
 
 T = TypeVar("T")
-ResolverResult = Resolution | str | tuple[str, str | None]
-Resolver = Callable[[Entry], Awaitable[ResolverResult]]
 
 
 @runtime_checkable
@@ -39,9 +37,10 @@ class Ledger(Protocol):
     audit: AuditLog
 
     async def reserve(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
-                      now: datetime | None = None) -> Reservation: ...
-    async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None
-                     ) -> Entry: ...
+                      now: datetime | None = None, owner: str | None = None,
+                      lease_until: datetime | None = None) -> Reservation: ...
+    async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
+                     debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> Entry: ...
     async def release(self, entry_id: int, *, reason: str) -> Entry: ...
     async def refund(self, entry_id: int, amount: Money, *, external_ref: str) -> Entry: ...
     async def get(self, entry_id: int) -> Entry: ...
@@ -49,8 +48,6 @@ class Ledger(Protocol):
     async def open_reservations(self, older_than: datetime, *, limit: int = 1000) -> list[Entry]: ...
     async def entries(self, budget_id: str | None = None, limit: int = 100) -> list[Entry]: ...
     async def usage_report(self, policy: Any, budget_id: str, now: datetime | None = None) -> dict[str, Any]: ...
-    async def reconcile(self, resolver: Resolver, *, timeout: timedelta = ...,
-                        now: datetime | None = None) -> ReconcileReport: ...
     async def close(self) -> None: ...
 
 
@@ -83,8 +80,6 @@ class LedgerBase(abc.ABC):
     """Shared public API; subclasses implement the four `_run_*` primitives and `close`."""
 
     dialect: Dialect
-    #: Reservations older than this are handed to `reconcile`'s resolver.
-    default_reconcile_timeout = timedelta(minutes=15)
 
     def __init__(self, *, clock: Clock | None = None, engine: PolicyEngine | None = None) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
@@ -126,15 +121,18 @@ class LedgerBase(abc.ABC):
 
     # -------------------------------------------------------------- step factories
     def _reserve(self, intent: Any, policy: PolicyLike, budget_id: str, idempotency_key: str, run_id: str,
-                 now: datetime | None) -> StepsFactory[Reservation]:
+                 now: datetime | None, owner: str | None = None, lease_until: datetime | None = None
+                 ) -> StepsFactory[Reservation]:
         at, engine = self._now(now), self.engine
         return lambda: _ops.reserve_steps(self.dialect, engine, policy, intent, budget_id=budget_id,
-                                          idempotency_key=idempotency_key, run_id=run_id, now=at)
+                                          idempotency_key=idempotency_key, run_id=run_id, now=at, owner=owner,
+                                          lease_until=lease_until)
 
-    def _commit(self, entry_id: int, external_ref: str | None, outcome: Mapping[str, Any] | None
-                ) -> StepsFactory[Entry]:
+    def _commit(self, entry_id: int, external_ref: str | None, outcome: Mapping[str, Any] | None,
+                debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> StepsFactory[Entry]:
         at = self.clock.now()
-        return lambda: _ops.commit_steps(self.dialect, entry_id, external_ref=external_ref, outcome=outcome, now=at)
+        return lambda: _ops.commit_steps(self.dialect, entry_id, external_ref=external_ref, outcome=outcome, now=at,
+                                         debited=debited, allowed_from=allowed_from)
 
     def _release(self, entry_id: int, reason: str) -> StepsFactory[Entry]:
         at = self.clock.now()
@@ -148,13 +146,41 @@ class LedgerBase(abc.ABC):
 
     # -------------------------------------------------------------- async API
     async def reserve(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
-                      now: datetime | None = None) -> Reservation:
+                      now: datetime | None = None, owner: str | None = None,
+                      lease_until: datetime | None = None) -> Reservation:
         """Atomically check the policy against current usage and reserve; see `_ops.reserve_steps`."""
-        return await self._run_write(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now))
+        return await self._run_write(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now,
+                                                   owner, lease_until))
 
-    async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None
-                     ) -> Entry:
-        return await self._run_write(self._commit(entry_id, external_ref, outcome))
+    async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
+                     debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> Entry:
+        """Post a reservation. Payments are posted through `amp_tools.payments`, which passes the
+        states a commit may come from; `debited` (budget currency) replaces the held amount."""
+        return await self._run_write(self._commit(entry_id, external_ref, outcome, debited, allowed_from))
+
+    async def transition(self, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str, owner: str | None,
+                         lease_until: datetime | None, reason: str = "", resume: str | None = None,
+                         keep_resume: bool = True) -> Entry:
+        """Apply one lifecycle move to a reserved entry (`amp_tools.payments` decides which moves exist)."""
+        at = self.clock.now()
+        return await self._run_write(lambda: _ops.transition_steps(
+            self.dialect, entry_id, allowed_from=allowed_from, to_phase=to_phase, owner=owner,
+            lease_until=lease_until, resume=resume, keep_resume=keep_resume, reason=reason, now=at))
+
+    async def heartbeat(self, entry_ids: tuple[int, ...], *, owner: str, lease_until: datetime) -> int:
+        return await self._run_write(lambda: _ops.heartbeat_steps(entry_ids, owner, lease_until))
+
+    async def reserved_entries(self, *, limit: int = 1000) -> list[Entry]:
+        """Every entry still holding money, oldest first."""
+        return await self._run_read(lambda: _ops.reserved_steps(limit))
+
+    async def load_session(self, session_id: str) -> tuple[str, str, int] | None:
+        """(budget_id, data, version) of a durable agent session, or None."""
+        return await self._run_read(lambda: _ops.load_session_steps(session_id))
+
+    async def save_session(self, session_id: str, *, budget_id: str, data: str) -> int:
+        at = self.clock.now()
+        return await self._run_write(lambda: _ops.save_session_steps(session_id, budget_id, data, at))
 
     async def release(self, entry_id: int, *, reason: str) -> Entry:
         return await self._run_write(self._release(entry_id, reason))
@@ -182,39 +208,14 @@ class LedgerBase(abc.ABC):
         at, engine = self._now(now), self.engine
         return await self._run_read(lambda: _report_steps(engine, policy, budget_id, at))
 
-    async def reconcile(self, resolver: Resolver, *, timeout: timedelta | None = None,
-                        now: datetime | None = None) -> ReconcileReport:
-        """Settle reservations older than `timeout` with what the AMP side says happened.
-
-        The resolver gets each stale entry and answers "committed" (with a ref, as a `Resolution`
-        or ``("committed", ref)``), "released" or "unknown" (left open for a later run).
-        """
-        cutoff = self._now(now) - (timeout if timeout is not None else self.default_reconcile_timeout)
-        report = ReconcileReport()
-        for entry in await self.open_reservations(cutoff):
-            try:
-                res = _resolution(await resolver(entry))
-                if res.status == "committed":
-                    await self.commit(entry.id, external_ref=res.external_ref,
-                                      outcome={**(res.outcome or {}), "reconciled": True})
-                    report.committed.append(entry.id)
-                elif res.status == "released":
-                    await self.release(entry.id, reason=res.reason or "reconciled: not paid on the AMP side")
-                    report.released.append(entry.id)
-                else:
-                    report.unknown.append(entry.id)
-            except Exception as exc:  # one bad entry must not stop recovery of the others
-                report.failed[entry.id] = f"{type(exc).__name__}: {exc}"
-        return report
-
     # -------------------------------------------------------------- sync twins
     def reserve_sync(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
                      now: datetime | None = None) -> Reservation:
         return self._run_write_sync(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now))
 
-    def commit_sync(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None
-                    ) -> Entry:
-        return self._run_write_sync(self._commit(entry_id, external_ref, outcome))
+    def commit_sync(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
+                    debited: Money | None = None) -> Entry:
+        return self._run_write_sync(self._commit(entry_id, external_ref, outcome, debited))
 
     def release_sync(self, entry_id: int, *, reason: str) -> Entry:
         return self._run_write_sync(self._release(entry_id, reason))
@@ -234,20 +235,6 @@ class LedgerBase(abc.ABC):
     def usage_report_sync(self, policy: Any, budget_id: str, now: datetime | None = None) -> dict[str, Any]:
         at, engine = self._now(now), self.engine
         return self._run_read_sync(lambda: _report_steps(engine, policy, budget_id, at))
-
-
-def _resolution(value: ResolverResult) -> Resolution:
-    if isinstance(value, Resolution):
-        return value
-    if isinstance(value, tuple):
-        status, ref = value
-        if status == "committed":
-            return Resolution("committed", ref)
-        value = status
-    if value in ("released", "unknown"):
-        return Resolution(value)  # type: ignore[arg-type]
-    raise InvalidArguments(f"resolver answer {value!r} must be 'released', 'unknown', ('committed', ref) "
-                           "or a Resolution")
 
 
 def _report_steps(engine: PolicyEngine, policy: Any, budget_id: str, now: datetime) -> Steps[dict[str, Any]]:

@@ -8,11 +8,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from amp_tools.errors import InvalidArguments
 from amp_tools.money import Money
 
 from ._sql import Row, from_us
 
-__all__ = ["ENTRY_COLUMNS", "Entry", "ReconcileReport", "Refund", "Reservation", "Resolution", "Status",
+__all__ = ["ENTRY_COLUMNS", "AlreadyCommitted", "Entry", "InvalidTransition", "Refund", "Reservation", "Status",
            "entry_from_row"]
 
 Status = Literal["reserved", "committed", "released"]
@@ -20,7 +21,26 @@ Status = Literal["reserved", "committed", "released"]
 ENTRY_COLUMNS = ("id, budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, "
                  "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, "
                  "refunded_minor, refunded_budget_minor, external_ref, outcome, reason, decision, policy_hash, "
-                 "created_at, updated_at, audit_seq, last_audit_seq")
+                 "created_at, updated_at, audit_seq, last_audit_seq, phase, owner, lease_until, reserved_minor, "
+                 "resume, dup_of")
+
+
+class InvalidTransition(InvalidArguments):
+    """A payment asked to move to a state its current state does not lead to."""
+
+    def __init__(self, entry_id: int, current: str, wanted: str) -> None:
+        super().__init__(f"payment {entry_id} is {current}; it cannot move to {wanted}", code="INVALID_TRANSITION",
+                         hint="Call order_status for this checkout to see where the payment stands.")
+        self.entry_id, self.current, self.wanted = entry_id, current, wanted
+
+
+class AlreadyCommitted(InvalidArguments):
+    """A merchant transaction id is committed once: another entry already holds it."""
+
+    def __init__(self, other_id: int, external_ref: str) -> None:
+        super().__init__(f"the merchant's transaction {external_ref} is already recorded as paid by ledger entry "
+                         f"{other_id}; it is never counted twice", code="ALREADY_PAID")
+        self.other_id, self.external_ref = other_id, external_ref
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,15 @@ class Entry:
     updated_at: datetime
     audit_seq: int
     last_audit_seq: int
+    #: While reserved: where the payment is in its life (see `amp_tools.payments.states`).
+    phase: str | None = None
+    owner: str | None = None
+    lease_until: datetime | None = None
+    #: What was held at reserve (budget currency); `budget_amount` is what counts (the debit once committed).
+    reserved: Money | None = None
+    #: Sealed secrets for recovery (never shown; opened only with the agent key).
+    resume: str | None = field(default=None, repr=False)
+    dup_of: int | None = None
 
     @property
     def refundable(self) -> Money:
@@ -73,7 +102,8 @@ class Entry:
                 "merchant_id": self.merchant_id, "merchant_name": self.merchant_name, "mcc": self.mcc,
                 "amount": self.amount.to_public(), "budget_amount": self.budget_amount.to_public(),
                 "refunded": self.refunded.to_public(), "checkout_id": self.checkout_id,
-                "external_ref": self.external_ref, "created_at": self.created_at.isoformat()}
+                "external_ref": self.external_ref, "created_at": self.created_at.isoformat(),
+                "phase": self.phase}
 
 
 def entry_from_row(row: Row) -> Entry:
@@ -88,7 +118,10 @@ def entry_from_row(row: Row) -> Entry:
         external_ref=row[18], outcome=None if row[19] is None else json.loads(row[19]), reason=row[20],
         decision=json.loads(row[21]) if row[21] else {}, policy_hash=str(row[22] or ""),
         created_at=from_us(int(row[23])), updated_at=from_us(int(row[24])),
-        audit_seq=int(row[25] or 0), last_audit_seq=int(row[26] or 0))
+        audit_seq=int(row[25] or 0), last_audit_seq=int(row[26] or 0),
+        phase=row[27], owner=row[28], lease_until=None if row[29] is None else from_us(int(row[29])),
+        reserved=Money(int(row[30]), budget_currency) if row[30] is not None else None,
+        resume=row[31], dup_of=None if row[32] is None else int(row[32]))
 
 
 @dataclass(frozen=True)
@@ -134,21 +167,3 @@ class Refund:
     external_ref: str
     created_at: datetime
     audit_seq: int
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """What a reconciliation resolver found on the AMP side for one open reservation."""
-
-    status: Literal["committed", "released", "unknown"]
-    external_ref: str | None = None
-    outcome: dict[str, Any] | None = None
-    reason: str = ""
-
-
-@dataclass
-class ReconcileReport:
-    committed: list[int] = field(default_factory=list)
-    released: list[int] = field(default_factory=list)
-    unknown: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)

@@ -7,6 +7,15 @@ transaction; `migrate_steps` applies the missing ones and records the new versio
 Version 2 adds ``usage_buckets``: per (budget, scope, key) the amount and count of counting
 entries per UTC hour and per UTC day, keyed by the bucket's start (see `_ops` for how window sums
 use them). The migration backfills them from the existing entries with `backfill_buckets_sql`.
+
+Version 3 carries the payment lifecycle (`amp_tools.payments`): an entry's ``phase`` while it is
+reserved (reserved, awaiting_approval, sending, unknown), its ``owner`` and ``lease_until`` (who is
+working on it, so recovery never touches a live payment), ``reserved_minor`` (what was held, beside
+``budget_minor``, what counts: the amount the network debited once committed), ``resume`` (the sealed
+secrets a recovery needs to ask the merchant again) and ``dup_of``. A merchant transaction id can be
+committed once per merchant (a unique index); committed duplicates written by earlier versions are
+marked with ``dup_of`` (the first entry of that transaction) instead of being changed. ``sessions``
+holds each agent session's durable state (checkouts, quotes, mandates, wallet binding; secrets sealed).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -147,7 +156,34 @@ def _v2(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1, 2: _v2}
+def _v3(dialect: Dialect) -> list[str]:
+    return [
+        "ALTER TABLE entries ADD COLUMN phase TEXT",
+        "ALTER TABLE entries ADD COLUMN owner TEXT",
+        "ALTER TABLE entries ADD COLUMN lease_until BIGINT",
+        "ALTER TABLE entries ADD COLUMN reserved_minor BIGINT",
+        "ALTER TABLE entries ADD COLUMN resume TEXT",
+        "ALTER TABLE entries ADD COLUMN dup_of BIGINT",
+        # Reservations left by an earlier version have no owner: recovery treats them as possibly sent.
+        "UPDATE entries SET phase = 'sending' WHERE status = 'reserved'",
+        "UPDATE entries SET reserved_minor = budget_minor",
+        "UPDATE entries SET dup_of = (SELECT MIN(o.id) FROM entries o WHERE o.merchant_id = entries.merchant_id "
+        "AND o.external_ref = entries.external_ref AND o.status = 'committed' AND o.action = 'pay') "
+        "WHERE status = 'committed' AND action = 'pay' AND external_ref IS NOT NULL AND id > (SELECT MIN(o.id) "
+        "FROM entries o WHERE o.merchant_id = entries.merchant_id AND o.external_ref = entries.external_ref "
+        "AND o.status = 'committed' AND o.action = 'pay')",
+        "CREATE UNIQUE INDEX entries_paid_ref ON entries (merchant_id, external_ref) "
+        "WHERE status = 'committed' AND action = 'pay' AND external_ref IS NOT NULL AND dup_of IS NULL",
+        """CREATE TABLE sessions (
+            session_id TEXT PRIMARY KEY,
+            budget_id TEXT NOT NULL,
+            data TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL)""",
+    ]
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

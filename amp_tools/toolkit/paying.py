@@ -8,7 +8,10 @@ model never can). Either way the Guard reserves the budget before any request le
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from amp_tools.amp.chain import build_l3
@@ -16,8 +19,8 @@ from amp_tools.amp.models import Constraints, CpCheckout
 from amp_tools.amp.secret import Secret
 from amp_tools.clock import utc
 from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolation, ToolError
-from amp_tools.guard import ExecutionOutcome, idempotency_key
-from amp_tools.money import Money
+from amp_tools.money import ROUND_UP, Money
+from amp_tools.payments import ExecutionOutcome, PaymentHandle, payment_key
 from amp_tools.policy import SpendIntent, mandate_terms
 from amp_tools.toolkit.shopping import payable
 from amp_tools.toolkit.state import CheckoutRef, MandateRef
@@ -27,6 +30,7 @@ from amp_tools.tools.args import PayArgs, RefundArgs, RequestMandateArgs
 __all__ = ["ensure_wallet", "pay", "refund", "request_mandate"]
 
 WALLET_PENDING = "WALLET_CONFIRMATION_REQUIRED"
+MANDATE_GAP = "MANDATE_DOES_NOT_COVER"
 
 
 def _wallet_pending(what: str, auth_session_id: str | None) -> ToolError:
@@ -158,6 +162,11 @@ def mandate_public(ref: MandateRef) -> dict[str, Any]:
     return out
 
 
+def _in_scope(ref: MandateRef, ck: CheckoutRef) -> bool:
+    return (ck.merchant_name.casefold() in {n.casefold() for n in ref.merchant_names}
+            or bool(ck.mcc and ck.mcc in ref.mccs))
+
+
 def _covering_mandate(tk: AmpToolkit, ck: CheckoutRef, budget_amount: Money) -> MandateRef | None:
     now = tk.clock.now()
     for ref in reversed(tk.state.mandates):
@@ -165,11 +174,43 @@ def _covering_mandate(tk: AmpToolkit, ck: CheckoutRef, budget_amount: Money) -> 
             continue
         if ref.expires_at is not None and ref.expires_at <= now:
             continue
-        in_scope = (ck.merchant_name.casefold() in {n.casefold() for n in ref.merchant_names}
-                    or (ck.mcc and ck.mcc in ref.mccs))
-        if in_scope and budget_amount.currency == ref.budget.currency and budget_amount <= ref.remaining:
+        if _in_scope(ref, ck) and budget_amount.currency == ref.budget.currency and budget_amount <= ref.remaining:
             return ref
     return None
+
+
+def _mandate_gap(tk: AmpToolkit, ck: CheckoutRef, budget_amount: Money) -> str:
+    """Why no AUTONOMOUS mandate of this session covers the checkout, in words."""
+    now = tk.clock.now()
+    reasons = []
+    for ref in tk.state.mandates:
+        if ref.mandate_type != "AUTONOMOUS":
+            continue
+        name = ref.mandate_id or ref.session_id
+        if ref.status == "PENDING_IDV":
+            reasons.append(f"mandate {name} is still waiting for the user's confirmation in their wallet")
+        elif ref.status != "ACTIVE" or (ref.expires_at is not None and ref.expires_at <= now):
+            reasons.append(f"mandate {name} is {'expired' if ref.status == 'ACTIVE' else ref.status.lower()}")
+        elif not _in_scope(ref, ck):
+            reasons.append(f"mandate {name} does not cover {ck.merchant_name}")
+        elif budget_amount > ref.remaining:
+            reasons.append(f"mandate {name} has {ref.remaining} left, less than {budget_amount}")
+    return "; ".join(reasons) or "no mandate was requested"
+
+
+async def _refresh_pending(tk: AmpToolkit, ck: CheckoutRef) -> None:
+    """A mandate the wallet is still confirming (the reference completes it ~0.5 s later) is awaited,
+    for at most `idv_wait` seconds, before the payment chooses how to pay."""
+    pending = [m for m in tk.state.mandates
+               if m.status == "PENDING_IDV" and m.mandate_type == "AUTONOMOUS" and _in_scope(m, ck)]
+    deadline = time.monotonic() + tk.idv_wait
+    while pending:
+        for ref in pending:
+            await _complete_mandate(tk, ref)
+        pending = [m for m in pending if m.status == "PENDING_IDV"]
+        if not pending or time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.25)
 
 
 # ---------------------------------------------------------------------- pay
@@ -178,8 +219,26 @@ def _cp_checkout(ck: CheckoutRef) -> CpCheckout:
                             merchant_mcc=ck.mcc)
 
 
-async def _pay_delegated(tk: AmpToolkit, ck: CheckoutRef, mandate: MandateRef, key: str,
-                         budget_amount: Money) -> ExecutionOutcome:
+async def _debited(tk: AmpToolkit, paid: Any, ck: CheckoutRef) -> Money | None:
+    """What the network reports it debited, in the budget currency (None when it does not say)."""
+    debit = getattr(paid, "debited_amount", None)
+    if not isinstance(debit, Money):
+        return None
+    if debit.currency == tk.policy.currency:
+        return debit
+    rate: Decimal = await tk.fx_rate(debit.currency, tk.policy.currency)
+    return debit.convert(tk.policy.currency, rate, rounding=ROUND_UP)
+
+
+def _seal_resume(tk: AmpToolkit, key: str, base: str, ck: CheckoutRef, token: Secret, **chain: Secret | None) -> str:
+    """What recovery needs to replay the idempotent startPayment for this checkout, sealed with the agent key."""
+    values: dict[str, Any] = {"merchant_base": base, "checkout_id": ck.checkout_id, "payment_token": token}
+    values.update({k: v for k, v in chain.items() if v is not None})
+    return tk.sealer.seal(values, purpose=f"payment:{key}")
+
+
+async def _pay_delegated(tk: AmpToolkit, ck: CheckoutRef, mandate: MandateRef, key: str, budget_amount: Money,
+                         handle: PaymentHandle, fx_quote_id: str | None) -> ExecutionOutcome:
     assert mandate.l1 is not None and mandate.l2 is not None
     cp_checkout = _cp_checkout(ck)
     try:
@@ -191,20 +250,24 @@ async def _pay_delegated(tk: AmpToolkit, ck: CheckoutRef, mandate: MandateRef, k
         mandate.status = "FAILED"
         raise AmpError(f"the mandate's L2 from the credential provider is unusable ({exc})", code="CHAIN_INVALID",
                        hint="Request a new mandate with request_mandate.") from None
+    extra: dict[str, Any] = {"fx_quote_id": fx_quote_id} if fx_quote_id else {}
     issued = await tk.client.apply_credential(mandate.session_id, l1=mandate.l1, l2=mandate.l2, l3=l3,
-                                              checkout=cp_checkout, mandate_type="AUTONOMOUS")
+                                              checkout=cp_checkout, mandate_type="AUTONOMOUS", **extra)
     if not issued.payment_token:
         raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
-    info = await tk.merchant(ck.merchant_id)
-    paid = await tk.client.start_payment(tk.merchant_base(info), ck.checkout_id, issued.payment_token,
+    base = tk.merchant_base(await tk.merchant(ck.merchant_id))
+    await handle.sending(_seal_resume(tk, key, base, ck, issued.payment_token, l1=mandate.l1, l2=mandate.l2, l3=l3))
+    paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
                                          l1=mandate.l1, l2=mandate.l2, l3=l3, idempotency_key=key)
-    mandate.spent = (mandate.spent or Money.zero(mandate.budget.currency)) + budget_amount
-    return ExecutionOutcome(external_ref=paid.transaction_id or "",
+    debited = await _debited(tk, paid, ck)
+    mandate.spent = (mandate.spent or Money.zero(mandate.budget.currency)) + (debited or budget_amount)
+    return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=debited,
                             detail={"mode": "delegated", "mandate_id": mandate.mandate_id,
                                     "mandate_remaining": mandate.remaining.to_public()})
 
 
-async def _pay_present(tk: AmpToolkit, ck: CheckoutRef, key: str) -> ExecutionOutcome:
+async def _pay_present(tk: AmpToolkit, ck: CheckoutRef, key: str, handle: PaymentHandle,
+                       fx_quote_id: str | None) -> ExecutionOutcome:
     token_id, _ = await ensure_wallet(tk)
     cp_checkout = _cp_checkout(ck)
     if ck.immediate_session is None:
@@ -217,21 +280,29 @@ async def _pay_present(tk: AmpToolkit, ck: CheckoutRef, key: str) -> ExecutionOu
                                                 f"Pay {ck.amount} to {ck.merchant_name} for {ck.items[0].name}"))
     assert ck.immediate_session is not None
     session = await tk.client.inquiry_mandate_session(ck.immediate_session)
+    deadline = time.monotonic() + tk.idv_wait
+    while session.status == "PENDING_IDV" and time.monotonic() < deadline and tk.wallet_prompt is not None:
+        # The person is confirming right now (the wallet prompt returned): give the wallet a moment.
+        await asyncio.sleep(0.25)
+        session = await tk.client.inquiry_mandate_session(ck.immediate_session)
     if session.status == "FAILED":
         ck.immediate_session = None
         raise AmpError("the user declined the purchase in their wallet", code="IDV_FAILED",
                        hint="Do not retry; tell the user the purchase was not confirmed.")
     if session.status != "COMPLETED" or session.l1_serialized is None or session.l2_serialized is None:
         raise _wallet_pending(f"the purchase of {ck.amount} from {ck.merchant_name}", ck.immediate_auth_session)
+    extra: dict[str, Any] = {"fx_quote_id": fx_quote_id} if fx_quote_id else {}
     issued = await tk.client.apply_credential(ck.immediate_session, l1=session.l1_serialized,
                                               l2=session.l2_serialized, checkout=cp_checkout,
-                                              mandate_type="IMMEDIATE")
+                                              mandate_type="IMMEDIATE", **extra)
     if not issued.payment_token:
         raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
-    info = await tk.merchant(ck.merchant_id)
-    paid = await tk.client.start_payment(tk.merchant_base(info), ck.checkout_id, issued.payment_token,
+    base = tk.merchant_base(await tk.merchant(ck.merchant_id))
+    await handle.sending(_seal_resume(tk, key, base, ck, issued.payment_token, l1=session.l1_serialized,
+                                      l2=session.l2_serialized))
+    paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
                                          l1=session.l1_serialized, l2=session.l2_serialized, idempotency_key=key)
-    return ExecutionOutcome(external_ref=paid.transaction_id or "",
+    return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=await _debited(tk, paid, ck),
                             detail={"mode": "human_present", "mandate_id": session.mandate_id})
 
 
@@ -241,26 +312,50 @@ async def pay(tk: AmpToolkit, args: PayArgs) -> dict[str, Any]:
         raise NotFound(f"checkout {args.checkout_id!r} is unknown",
                        hint="Use a checkout_id returned by checkout or accept_quote.")
     async with tk.lock(f"checkout:{ck.checkout_id}"):
-        budget_amount, rate = await tk.to_budget(ck.amount)
+        done = await tk.guard.paid_before(SpendIntent(
+            action="pay", merchant_id=ck.merchant_id, merchant_name=ck.merchant_name, mcc=ck.mcc or None,
+            amount=ck.amount, budget_amount=ck.amount, fx_rate=None, items=ck.items, human_present=False,
+            checkout_id=ck.checkout_id, at=tk.clock.now()))
+        if done is not None:  # paid already, from this session or any other: never charged twice
+            return _paid_result(ck, done)
+        # A fresh quote: the payment reserves at the rate whose quote id locks the charge.
+        budget_amount, rate = await tk.to_budget(ck.amount, fresh=True)
+        quote = tk._fx.get((ck.amount.currency, tk.policy.currency)) if rate is not None else None
+        fx_quote_id = quote.quote_id if quote is not None else None
+        await _refresh_pending(tk, ck)
         mandate = _covering_mandate(tk, ck, budget_amount)
+        autonomous = [m for m in tk.state.mandates if m.mandate_type == "AUTONOMOUS"
+                      and m.status in ("ACTIVE", "PENDING_IDV")]
+        if args.mode == "human_present":
+            mandate = None
+        elif mandate is None and (args.mode == "delegated" or autonomous):
+            raise ToolError(
+                f"no mandate covers paying {ck.amount} to {ck.merchant_name}: "
+                f"{_mandate_gap(tk, ck, budget_amount)}", code=MANDATE_GAP,
+                hint="Ask the user for a new authorization with request_mandate, or call pay with "
+                     "mode='human_present' so the user confirms this one purchase in their wallet.")
         intent = SpendIntent(action="pay", merchant_id=ck.merchant_id, merchant_name=ck.merchant_name,
                              mcc=ck.mcc or None, amount=ck.amount, budget_amount=budget_amount, fx_rate=rate,
                              items=ck.items, human_present=mandate is None, checkout_id=ck.checkout_id,
                              at=tk.clock.now())
-        key = idempotency_key(tk.run_id, intent)
+        key = payment_key(intent)
 
-        async def execute() -> ExecutionOutcome:
+        async def execute(handle: PaymentHandle) -> ExecutionOutcome:
             if mandate is not None:
-                return await _pay_delegated(tk, ck, mandate, key, budget_amount)
-            return await _pay_present(tk, ck, key)
+                return await _pay_delegated(tk, ck, mandate, key, budget_amount, handle, fx_quote_id)
+            return await _pay_present(tk, ck, key, handle, fx_quote_id)
 
         result = await tk.guard.pay(intent, execute, run_id=tk.run_id)
-        ck.entry_id, ck.transaction_id = result.entry_id, result.external_ref
-        ck.mode = str(result.detail.get("mode", ck.mode or ""))
-        out = result.to_public()
-        out["checkout_id"] = ck.checkout_id
-        out["merchant"] = ck.merchant_name
-        return out
+        return _paid_result(ck, result)
+
+
+def _paid_result(ck: CheckoutRef, result: Any) -> dict[str, Any]:
+    ck.entry_id, ck.transaction_id = result.entry_id, result.external_ref
+    ck.mode = str(result.detail.get("mode", ck.mode or ""))
+    out: dict[str, Any] = result.to_public()
+    out["checkout_id"] = ck.checkout_id
+    out["merchant"] = ck.merchant_name
+    return out
 
 
 # ---------------------------------------------------------------------- refund

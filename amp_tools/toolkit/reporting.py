@@ -1,22 +1,27 @@
-"""The read-only status tools: budget, mandate and order status.
+"""The status tools: budget, mandate and order status.
 
 `order_status` also settles a payment whose outcome was unknown (a timeout after the request
-left): the merchant's answer commits or releases the held reservation, so the budget figures
-are right again without ever paying twice.
+left) or whose process is gone, through the payment lifecycle (`amp_tools.payments`): the
+merchant's answer commits or releases the held reservation; no answer leaves it held.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from amp_tools.errors import AmpError, NotFound
-from amp_tools.ledger import Entry, ReconcileReport, Resolution
+from amp_tools.payments import PaymentState, payment_key, state_of
+from amp_tools.policy import SpendIntent
 from amp_tools.toolkit.paying import _complete_mandate, mandate_public
+from amp_tools.toolkit.settling import settle_checkout
 from amp_tools.toolkit.toolkit import AmpToolkit
 from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
 
-__all__ = ["budget_status", "mandate_status", "order_status", "reconcile", "settle_unknown"]
+__all__ = ["budget_status", "mandate_status", "order_status"]
+
+#: What order_status says from our own ledger when the merchant has no order-status extension.
+_FROM_LEDGER = {PaymentState.COMMITTED: "PAID", PaymentState.REFUNDED: "REFUNDED", PaymentState.RELEASED: "NOT_PAID",
+                PaymentState.UNKNOWN: "UNKNOWN"}
 
 
 async def budget_status(tk: AmpToolkit, args: BudgetStatusArgs) -> dict[str, Any]:
@@ -55,61 +60,35 @@ async def order_status(tk: AmpToolkit, args: OrderStatusArgs) -> dict[str, Any]:
     if ck is None:
         raise NotFound(f"checkout {args.checkout_id!r} is unknown")
     info = await tk.merchant(ck.merchant_id)
-    # Under the checkout's lock: a pay still in flight holds a live reservation that the merchant
-    # cannot know about yet (it says CREATED); settling it now would release money being charged.
+    # Under the checkout's lock: this session's own pay cannot be in flight meanwhile; one in flight in
+    # another live process is left alone by the lifecycle (it is never settled while its owner works on it).
     async with tk.lock(f"checkout:{ck.checkout_id}"):
-        status = await tk.client.order_status(tk.merchant_base(info), ck.checkout_id)
-        settled = await settle_unknown(tk, ck.checkout_id, status.status, status.transaction_id)
-    out: dict[str, Any] = {"checkout_id": ck.checkout_id, "merchant": ck.merchant_name, "status": status.status,
-                           "amount": ck.amount.to_public()}
-    if status.transaction_id:
-        out["transaction_id"] = status.transaction_id
-    if status.refunded_amount and status.refunded_amount.cent:
-        out["refunded"] = status.refunded_amount.money.to_public()
+        settled = await settle_checkout(tk, ck.checkout_id, ck.amount, ck.merchant_id)
+        merchant_status = None
+        try:
+            merchant_status = await tk.client.order_status(tk.merchant_base(info), ck.checkout_id)
+        except AmpError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
+        entry = await tk.ledger.get_by_key(tk.budget_id, payment_key(SpendIntent(
+            action="pay", merchant_id=ck.merchant_id, merchant_name=ck.merchant_name, mcc=None, amount=ck.amount,
+            budget_amount=ck.amount, fx_rate=None, items=(), human_present=False, checkout_id=ck.checkout_id,
+            at=tk.clock.now())))
+    out: dict[str, Any] = {"checkout_id": ck.checkout_id, "merchant": ck.merchant_name, "amount": ck.amount.to_public()}
+    state = state_of(entry) if entry is not None else None
+    if merchant_status is not None:
+        out["status"] = merchant_status.status
+        if merchant_status.transaction_id:
+            out["transaction_id"] = merchant_status.transaction_id
+        if merchant_status.refunded_amount and merchant_status.refunded_amount.cent:
+            out["refunded"] = merchant_status.refunded_amount.money.to_public()
+    else:
+        out["status"] = _FROM_LEDGER.get(state, "PENDING") if state is not None else "NOT_PAID"
+        out["source"] = "this agent's ledger (the merchant offers no order status)"
+        if entry is not None and entry.external_ref:
+            out["transaction_id"] = entry.external_ref
+    if state is not None:
+        out["payment"] = str(state)
     if settled:
         out["ledger"] = settled
     return out
-
-
-async def settle_unknown(tk: AmpToolkit, checkout_id: str, status: str, transaction_id: str | None) -> str | None:
-    """Commit or release a reservation left open by an unknown outcome, from the merchant's answer."""
-    # Every open reservation up to now (inclusive), not only stale ones: the caller asked about this order.
-    for entry in await tk.ledger.open_reservations(tk.clock.now() + timedelta(seconds=1), limit=1000):
-        if entry.checkout_id != checkout_id or entry.budget_id != tk.budget_id:
-            continue
-        if status in ("PAID", "REFUNDED", "PARTIALLY_REFUNDED"):
-            await tk.ledger.commit(entry.id, external_ref=transaction_id, outcome={"reconciled": True})
-            ck = tk.state.checkouts.get(checkout_id)
-            if ck is not None:
-                ck.entry_id, ck.transaction_id = entry.id, transaction_id
-            return "the payment went through; the ledger now records it as paid"
-        if status in ("FAILED", "CREATED"):
-            await tk.ledger.release(entry.id, reason=f"reconciled: merchant reports {status}")
-            return "the payment did not go through; the reserved amount was released"
-    return None
-
-
-async def reconcile(tk: AmpToolkit, *, timeout: timedelta = timedelta(minutes=2)) -> ReconcileReport:
-    """Settle reservations left open (a crash, a timeout) by asking each merchant what happened.
-
-    Run it when an agent process starts: a payment the merchant reports PAID is committed with its
-    transaction id, one it reports FAILED or never paid is released, and anything the merchant
-    cannot answer stays reserved (the budget is not freed on a guess).
-    """
-
-    async def resolver(entry: Entry) -> Resolution:
-        try:
-            info = await tk.merchant(entry.merchant_id)
-            status = await tk.client.order_status(tk.merchant_base(info), entry.checkout_id)
-        except AmpError as exc:
-            if exc.code == "CHECKOUT_NOT_FOUND":
-                return Resolution("released", reason="the merchant has no such order")
-            return Resolution("unknown", reason=f"{exc.code}: {exc.message}")
-        if status.status in ("PAID", "REFUNDED", "PARTIALLY_REFUNDED"):
-            return Resolution("committed", external_ref=status.transaction_id,
-                              outcome={"merchant_status": status.status})
-        if status.status in ("FAILED", "CREATED"):
-            return Resolution("released", reason=f"merchant reports {status.status}")
-        return Resolution("unknown", reason=f"merchant reports {status.status}")
-
-    return await tk.ledger.reconcile(resolver, timeout=timeout, now=tk.clock.now())

@@ -62,7 +62,7 @@ async def _priced(tk: AmpToolkit, amount: Money) -> dict[str, Any]:
 
 
 async def discover_merchants(tk: AmpToolkit, args: DiscoverMerchantsArgs) -> dict[str, Any]:
-    found = await tk.client.list_merchants(query=args.query or None, category=args.category, region=args.region)
+    found = await tk.list_merchants(query=args.query or None, category=args.category, region=args.region)
     for info in found:
         tk.state.merchants[info.merchant_id] = info
     allowed = [m for m in found if payable(tk, m)]
@@ -81,7 +81,7 @@ async def search_offers(tk: AmpToolkit, args: SearchOffersArgs) -> dict[str, Any
     if args.merchant_ids:
         merchants = [await tk.merchant(mid) for mid in args.merchant_ids]
     else:
-        merchants = await tk.client.list_merchants(category=args.category)
+        merchants = await tk.list_merchants(category=args.category)
         for info in merchants:
             tk.state.merchants[info.merchant_id] = info
     merchants = [m for m in merchants if payable(tk, m)]

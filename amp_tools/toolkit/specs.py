@@ -51,7 +51,13 @@ _TOOLS: list[tuple[str, type[BaseModel], Callable[..., Awaitable[dict[str, Any]]
 def build_specs(tk: AmpToolkit) -> list[ToolSpec]:
     def bind(fn: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[[Any], Awaitable[dict[str, Any]]]:
         async def call(parsed: Any) -> dict[str, Any]:
-            return await fn(tk, parsed)
+            # A durable session is read before the tool and written after it, whatever the tool's outcome:
+            # a checkout made or a wallet binding started survives a crash of the next call.
+            await tk.load_session()
+            try:
+                return await fn(tk, parsed)
+            finally:
+                await tk.save_session()
 
         return call
 

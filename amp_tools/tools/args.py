@@ -6,7 +6,7 @@ strings; nothing here accepts a secret or an approval.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -63,6 +63,11 @@ class CheckoutArgs(_Args):
 
 class PayArgs(_Args):
     checkout_id: str = Field(pattern=_ID, description="The checkout_id returned by checkout or accept_quote.")
+    mode: Literal["auto", "delegated", "human_present"] = Field(
+        default="auto",
+        description="auto: under the user's mandate when one was requested, else the user confirms this purchase "
+                    "in their wallet. human_present: the user confirms this one purchase in their wallet. "
+                    "delegated: only under a mandate.")
 
 
 class RequestMandateArgs(_Args):

@@ -24,7 +24,7 @@ from amp_tools.tools.spec import ToolSpec
 def specs() -> Iterator[list[ToolSpec]]:
     client = AmpClient("http://cp.invalid", transport=httpx.MockTransport(lambda request: httpx.Response(503)))
     policy = load_policy(Path(__file__).parents[2] / "examples/policies/cautious_traveller.yaml")
-    yield AmpToolkit(client, policy, ledger=open_ledger(":memory:")).specs()
+    yield AmpToolkit(client, policy, ledger=open_ledger(":memory:"), budget_id="default").specs()
 
 
 async def test_every_spec_translates_and_answers_alike(specs: list[ToolSpec]) -> None:

@@ -17,9 +17,9 @@ from amp_tools.approvals import (
 )
 from amp_tools.clock import ManualClock
 from amp_tools.errors import AmpError, ApprovalDenied, ApprovalPending, PaymentInProgress, PolicyViolation
-from amp_tools.guard import ExecutionOutcome, Guard, idempotency_key
 from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
+from amp_tools.payments import ExecutionOutcome, Guard, payment_key
 from amp_tools.policy import Item, SpendIntent, parse_policy
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -87,11 +87,11 @@ async def test_pay_commits_and_repeat_returns_first_result(ledger: Any, clock: M
     assert [(r.status, r.amount) for r in rows] == [("committed", usd("50.00"))]
 
 
-async def test_idempotency_key_depends_on_run_checkout_merchant_and_amount() -> None:
-    base = idempotency_key("r", intent())
-    assert base == idempotency_key("r", intent())
-    assert len({base, idempotency_key("other", intent()), idempotency_key("r", intent(checkout="CKO-2")),
-                idempotency_key("r", intent(amount="51.00")), idempotency_key("r", intent(merchant="X"))}) == 5
+async def test_idempotency_key_depends_on_checkout_merchant_and_amount_only() -> None:
+    base = payment_key(intent())
+    assert base == payment_key(intent())  # from the payment alone: no run or session in it
+    assert len({base, payment_key(intent(checkout="CKO-2")), payment_key(intent(amount="51.00")),
+                payment_key(intent(merchant="X"))}) == 4
 
 
 async def test_concurrent_duplicate_is_refused_while_first_in_flight(ledger: Any, clock: ManualClock) -> None:

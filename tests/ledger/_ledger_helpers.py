@@ -165,3 +165,15 @@ def stress_worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
         return {**stress_run(ledger, worker, attempts), "pid": os.getpid()}
     finally:
         ledger.close_sync()
+
+
+V3_COLUMNS = ("phase", "owner", "lease_until", "reserved_minor", "resume", "dup_of")
+
+
+def downgrade_to_v2(ledger: LedgerBase) -> None:
+    """Take a ledger's schema back to version 2 (what amp-tools before the payment lifecycle wrote)."""
+    raw_sync(ledger, "DROP INDEX entries_paid_ref")
+    raw_sync(ledger, "DROP TABLE sessions")
+    for column in V3_COLUMNS:
+        raw_sync(ledger, f"ALTER TABLE entries DROP COLUMN {column}")
+    raw_sync(ledger, "DELETE FROM schema_version WHERE version > 2")

@@ -7,12 +7,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from _ledger_helpers import START, intent, open_backend, policy, raw_sync
+from _ledger_helpers import START, downgrade_to_v2, intent, open_backend, policy, raw_sync
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase
 from amp_tools.ledger._ops import figure_steps
 from amp_tools.ledger._sql import to_us
+from amp_tools.ledger.schema import SCHEMA_VERSION
 from amp_tools.money import Money
 from amp_tools.policy.windows import PERIODS, calendar_start, rolling_start
 
@@ -124,13 +125,14 @@ def test_v1_database_is_migrated_and_backfilled(backend: str, target: str) -> No
                                                            "WHERE used_count <> 0 OR used_minor <> 0"))
         assert before
         # Turn it back into a version-1 database.
+        downgrade_to_v2(ledger)
         raw_sync(ledger, "DROP TABLE usage_buckets")
         raw_sync(ledger, "DELETE FROM schema_version WHERE version > 1")
     finally:
         ledger.close_sync()
     again = open_backend(backend, target, clock)
     try:
-        assert raw_sync(again, "SELECT MAX(version) FROM schema_version")[0][0] == 2
+        assert raw_sync(again, "SELECT MAX(version) FROM schema_version")[0][0] == SCHEMA_VERSION
         after = sorted(tuple(r) for r in raw_sync(again, f"SELECT {cols} FROM usage_buckets"))
         assert after == before
     finally:

@@ -9,7 +9,7 @@ from _ledger_helpers import START, intent, policy, raw, usd
 
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, NotFound, PolicyViolation
-from amp_tools.ledger import LedgerBase, Resolution
+from amp_tools.ledger import LedgerBase
 from amp_tools.money import Money
 
 
@@ -201,37 +201,6 @@ async def test_merchant_mcc_caps_and_new_merchant_approval(ledger: LedgerBase) -
                                       "left": {"amount": "0.00", "currency": "USD"}}
     assert report["velocity"]["count"] == 4 and report["velocity"]["left"] == 0
     assert report["total"]["count"] == 4 and report["total"]["committed_count"] == 1
-
-
-async def test_reconcile_stale_reservations(ledger: LedgerBase, clock: ManualClock) -> None:
-    pol = policy()
-    ids = []
-    for n in range(4):
-        res = await ledger.reserve(intent("1.00", checkout=f"c{n}"), pol, budget_id="b", idempotency_key=f"k{n}",
-                                   run_id="r")
-        ids.append(res.id)
-    clock.advance(minutes=30)
-    fresh = await ledger.reserve(intent("1.00", checkout="c9"), pol, budget_id="b", idempotency_key="k9", run_id="r")
-    assert [e.id for e in await ledger.open_reservations(clock.now() - timedelta(minutes=15))] == ids
-
-    answers = {ids[0]: Resolution("committed", "amp-pay-0", {"orderId": "o0"}), ids[1]: "released",
-               ids[2]: "unknown", ids[3]: ("committed", "amp-pay-3")}
-    seen: list[str] = []
-
-    async def resolver(entry):  # type: ignore[no-untyped-def]
-        seen.append(entry.idempotency_key)
-        return answers[entry.id]
-
-    report = await ledger.reconcile(resolver, timeout=timedelta(minutes=15))
-    assert seen == ["k0", "k1", "k2", "k3"]
-    assert (report.committed, report.released, report.unknown) == ([ids[0], ids[3]], [ids[1]], [ids[2]])
-    first = await ledger.get(ids[0])
-    assert first.status == "committed" and first.external_ref == "amp-pay-0"
-    assert first.outcome == {"orderId": "o0", "reconciled": True}
-    assert (await ledger.get(ids[1])).status == "released"
-    assert (await ledger.get(ids[2])).status == "reserved"
-    assert (await ledger.get(fresh.id)).status == "reserved"
-    assert await _usage(ledger) == (400, 4)
 
 
 def test_sync_twins(ledger: LedgerBase) -> None:

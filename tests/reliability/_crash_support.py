@@ -1,7 +1,8 @@
 """The agent process the kill -9 tests murder: two payments stopped at the worst moments.
 
-Payment "after" charges the network and then hangs before its ledger commit; payment "before"
-has its reservation written and hangs before its request leaves. Each writes a marker file when
+Payment "after" marks itself sending, charges the network and then hangs before its ledger commit;
+payment "before" has its reservation written and hangs before its request leaves (it never says
+it is sending). Each writes a marker file when
 it reaches that point, so the parent knows when to SIGKILL. Imported by a spawned process.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from _ledger_helpers import intent, open_backend
 from _network_record import NetworkRecord
 
-from amp_tools.guard import Execute, ExecutionOutcome, Guard, idempotency_key
+from amp_tools.payments import Execute, ExecutionOutcome, Guard, PaymentHandle, payment_key
 from amp_tools.policy import BudgetPolicy, SpendIntent
 
 __all__ = ["CRASH_POLICY", "RUN_ID", "crash_child", "spend"]
@@ -32,11 +33,11 @@ async def _agent(backend: str, where: str, network_path: str, markers: str) -> N
     guard = Guard(BudgetPolicy.model_validate(CRASH_POLICY), ledger)
 
     def execute(which: str) -> Execute:
-        async def run() -> ExecutionOutcome:
+        async def run(handle: PaymentHandle) -> ExecutionOutcome:
             payment = spend(which)
             if which == "after":
-                key = idempotency_key(RUN_ID, payment)
-                network.charge(key, "shop-1", 1000, "USD")
+                await handle.sending()
+                network.charge(payment_key(payment), "shop-1", 1000, "USD")
             Path(markers, which).write_text("reached")
             await asyncio.Event().wait()  # hang here until killed
             raise AssertionError("unreachable")

@@ -26,7 +26,7 @@ from _network_record import NetworkRecord
 
 from amp_tools.clock import ManualClock
 from amp_tools.errors import PolicyViolation
-from amp_tools.guard import ExecutionOutcome, Guard
+from amp_tools.payments import ExecutionOutcome, Guard
 from amp_tools.policy import BudgetPolicy
 
 __all__ = ["BUDGET_ID", "CAPPED", "LOAD_POLICY", "MERCHANTS", "load_worker", "seed_yesterday"]
@@ -80,9 +80,9 @@ async def _hammer(backend: str, where: str, network_path: str, worker: int, task
             spend = intent("1.00", merchant=merchant, checkout=f"w{worker}-t{task}-{n}")
 
             async def execute(spend: Any = spend) -> ExecutionOutcome:
-                from amp_tools.guard import idempotency_key
+                from amp_tools.payments import payment_key
 
-                key = idempotency_key(f"w{worker}", spend)
+                key = payment_key(spend)
                 ref = await asyncio.to_thread(network.charge, key, spend.merchant_id, spend.amount.minor,
                                               spend.amount.currency)
                 return ExecutionOutcome(external_ref=ref)

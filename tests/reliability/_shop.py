@@ -82,7 +82,8 @@ class Shop:
         client = AmpClient("http://sandbox", transport=self.transport, agent_id="reliability-agent",
                            clock=self.sandbox.clock, backoff=0.0)
         self.toolkit = AmpToolkit(client, self.policy, ledger=self.ledger, agent_key=AGENT_KEY,
-                                  agent_id="reliability-agent", clock=self.sandbox.clock, run_id="run-1")
+                                  agent_id="reliability-agent", clock=self.sandbox.clock, run_id="run-1",
+                                  budget_id="default")
         self.specs: dict[str, ToolSpec] = {s.name: s for s in self.toolkit.specs()}
 
     async def start(self) -> Shop:

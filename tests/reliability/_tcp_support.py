@@ -43,7 +43,7 @@ async def _agent(backend: str, where: str, base_url: str, worker: int, payments:
     ledger = open_backend(backend, where)  # wall clock: the served sandbox runs on it too
     client = AmpClient(base_url, agent_id=agent_id, timeout=30.0)
     tk = AmpToolkit(client, BudgetPolicy.model_validate(TCP_POLICY), ledger=ledger, agent_key=key,
-                    agent_id=agent_id, run_id=f"tcp-{worker}", clock=SYSTEM_CLOCK)
+                    agent_id=agent_id, run_id=f"tcp-{worker}", clock=SYSTEM_CLOCK, budget_id="default")
     specs = {s.name: s for s in tk.specs()}
     try:
         await specs["discover_merchants"].ainvoke({})

@@ -1,9 +1,11 @@
-"""kill -9 of an agent process in the middle of payments, then recovery with `ledger.reconcile`.
+"""kill -9 of an agent process in the middle of payments, then recovery with `payments.reconcile`.
 
 One payment is killed after the network charged it but before the ledger commit; another after
-its reservation was written but before its request left. After the restart a resolver asks the
-payment network (its own record, by idempotency key): the first is committed with the network's
-charge id, the second released. Retrying both then charges nothing twice and loses nothing.
+its reservation was written but before its request left. After the restart, recovery sees their
+owner is gone (no waiting for a timeout): the one that never said it was sending is released
+without asking anybody; for the other the payment network is asked (its own record, by
+idempotency key) and it is committed with the network's charge id. Retrying both then charges
+nothing twice and loses nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +14,14 @@ import multiprocessing
 import os
 import signal
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from _crash_support import CRASH_POLICY, RUN_ID, crash_child, spend
 from _ledger_helpers import open_backend
 from _network_record import NetworkRecord
 
-from amp_tools.guard import Execute, ExecutionOutcome, Guard, idempotency_key
-from amp_tools.ledger import Entry, Resolution
+from amp_tools.ledger import Entry
+from amp_tools.payments import Execute, ExecutionOutcome, Guard, Lifecycle, Resolution, payment_key, reconcile, state_of
 from amp_tools.policy import BudgetPolicy
 
 
@@ -44,20 +45,25 @@ async def test_kill_9_mid_payment_then_reconcile(engine_name: str, ledger_target
     ledger = open_backend(engine_name, ledger_target)
     network = NetworkRecord(network_path)
     try:
-        keys = {w: idempotency_key(RUN_ID, spend(w)) for w in ("after", "before")}
+        keys = {w: payment_key(spend(w)) for w in ("after", "before")}
         before = {w: await ledger.get_by_key("default", k) for w, k in keys.items()}
         assert all(e is not None and e.status == "reserved" for e in before.values())  # nothing was lost
+        assert {w: str(state_of(e)) for w, e in before.items()} == {"after": "sending", "before": "reserved"}
         report = await ledger.usage_report(policy, "default")
         assert report["total"]["used"]["amount"] == "20.00"  # both held: the budget is never overstated
         charge = network.find(keys["after"])
         assert charge is not None and network.find(keys["before"]) is None
 
+        asked: list[str] = []
+
         async def resolver(entry: Entry) -> Resolution:
+            asked.append(entry.checkout_id)
             found = network.find(entry.idempotency_key)
             return Resolution("committed", found.charge_id) if found else Resolution("released")
 
-        # The recovery job runs after the 15-minute timeout, so only abandoned reservations are touched.
-        recovered = await ledger.reconcile(resolver, now=ledger.clock.now() + timedelta(minutes=16))
+        # Run at once: the owner is dead, so its payments are settled without waiting for any age.
+        recovered = await reconcile(Lifecycle(ledger), resolver)
+        assert asked == ["co-after"]  # nothing was sent for "before": released without asking
         after = await ledger.get_by_key("default", keys["after"])
         gone = await ledger.get_by_key("default", keys["before"])
         assert after is not None and gone is not None
@@ -72,7 +78,7 @@ async def test_kill_9_mid_payment_then_reconcile(engine_name: str, ledger_target
 
         def execute(which: str) -> Execute:
             async def run() -> ExecutionOutcome:
-                key = idempotency_key(RUN_ID, spend(which))
+                key = payment_key(spend(which))
                 return ExecutionOutcome(external_ref=network.charge(key, "shop-1", 1000, "USD"))
             return run
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from _shop import PRICE, Rule, Shop
 
 from amp_tools.errors import AmpError, PaymentInProgress, ToolError
-from amp_tools.ledger import Entry, Resolution
+from amp_tools.ledger import Entry
+from amp_tools.payments import Lifecycle, Resolution, reconcile
 
 
 @pytest.fixture
@@ -79,8 +79,8 @@ async def test_timeout_after_charge_keeps_budget_held_and_never_pays_twice(shop:
             found = await shop.payments(entry.checkout_id)
             return Resolution("committed", found[0]["transactionId"]) if found else Resolution("released")
 
-        # A recovery job runs later: past the default 15-minute timeout, so in-flight payments are left alone.
-        report = await shop.ledger.reconcile(resolver, now=shop.sandbox.clock.now() + timedelta(minutes=16))
+        # A recovery job: the payment's outcome is unknown and nobody works on it any more, so it is settled.
+        report = await reconcile(Lifecycle(shop.ledger, clock=shop.sandbox.clock), resolver)
         assert len(report.committed) == 1 and not report.released and not report.failed
     assert await shop.rows(cid) == [(1, "committed", PRICE, charged[0]["transactionId"])]
     again = await shop.pay(cid)

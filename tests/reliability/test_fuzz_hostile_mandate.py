@@ -43,7 +43,7 @@ async def test_a_garbage_l2_fails_pay_cleanly_and_releases(l2: str, tmp_path: Pa
     client = AmpClient("http://sandbox", transport=GarbageL2(sb.transport(), l2), agent_id="fuzz-agent",
                        clock=sb.clock)
     tk = AmpToolkit(client, fuzz_policy(), ledger=open_ledger(str(tmp_path / "l.db"), clock=sb.clock),
-                    agent_key=AGENT_KEY, clock=sb.clock, agent_id="fuzz-agent")
+                    agent_key=AGENT_KEY, clock=sb.clock, agent_id="fuzz-agent", budget_id="default")
     specs = {s.name: s for s in tk.specs()}
     await specs["search_offers"].ainvoke({"query": "eSIM", "merchant_ids": ["SUNNY-TOURS"]})
     until = (sb.clock.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")

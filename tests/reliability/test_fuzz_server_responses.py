@@ -208,7 +208,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLo
     folder = Path(tmp_path_factory.mktemp("fuzz-pay"))
     tk = AmpToolkit(client, fuzz_policy(), ledger=open_ledger(str(folder / "l.db"), clock=sb.clock),
                     approver=CallbackApprover(lambda r: True), agent_key=AGENT_KEY, clock=sb.clock,
-                    run_id="fuzz-pay", agent_id="fuzz-agent")
+                    run_id="fuzz-pay", agent_id="fuzz-agent", budget_id="default")
     specs = {s.name: s for s in tk.specs()}
     loop.run_until_complete(specs["discover_merchants"].ainvoke({}))
     loop.run_until_complete(specs["search_offers"].ainvoke({"query": "eSIM", "merchant_ids": ["SUNNY-TOURS"]}))

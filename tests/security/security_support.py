@@ -51,7 +51,8 @@ def session(policy: BudgetPolicy | None = None, *, approver: Approver | None = N
     tk = AmpToolkit.for_sandbox(sb, policy or load_policy(TRAVEL_POLICY),
                                 ledger=open_ledger(str(where / "ledger.db"), clock=sb.clock),
                                 approver=approver or CallbackApprover(lambda r: True, name="test-person"),
-                                wallet_prompt=wallet, agent_key=_KEY, run_id="security-run")
+                                wallet_prompt=wallet, agent_key=_KEY, run_id="security-run",
+                                budget_id="default")
     return Session(sb, tk, {s.name: s for s in tk.specs()}, prompts)
 
 

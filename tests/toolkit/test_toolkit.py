@@ -40,7 +40,7 @@ class Harness:
         self.toolkit = AmpToolkit.for_sandbox(
             self.sandbox, parse_policy({**BASE_POLICY, **(policy or {})}),
             ledger=open_ledger(tmp / "ledger.db", clock=self.sandbox.clock),
-            approver=CallbackApprover(approver), wallet_prompt=wallet if person else None)
+            approver=CallbackApprover(approver), wallet_prompt=wallet if person else None, budget_id="default")
         self.tools = {s.name: s for s in self.toolkit.specs()}
 
     async def call(self, name: str, **args: Any) -> dict[str, Any]:

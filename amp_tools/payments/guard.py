@@ -1,0 +1,300 @@
+"""The one guarded path for every action that can move money.
+
+validate -> static policy rules -> atomic ledger reservation (which re-checks every windowed
+limit inside its transaction) -> human approval where the policy asks -> execute (a callable
+the AMP layer supplies) -> commit or release -> audit.
+
+Whatever framework called the tool, a payment reaches the AMP wire only through `Guard.pay`,
+and each of its states is written through `Lifecycle`. The idempotency key comes from the
+payment (merchant, checkout, amount, currency), so a repeated or retried call from any process
+returns the first result instead of paying twice. While the payment is in flight a heartbeat
+renews this process's lease on it, so recovery elsewhere leaves it alone; once the charge
+request may have left (`sending`), an unclear outcome keeps the money reserved (`unknown`)
+until the merchant's record or a person settles it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from amp_tools.approvals import ApprovalDecision, ApprovalRequest, Approver, DenyApprover, ask, make_request
+from amp_tools.clock import SYSTEM_CLOCK, Clock
+from amp_tools.errors import AmpError, ApprovalDenied, InvalidArguments, PaymentInProgress, PolicyViolation, ToolError
+from amp_tools.ledger import AlreadyCommitted, Entry, LedgerBase
+from amp_tools.money import Money
+from amp_tools.policy import BudgetPolicy, SpendIntent, Verdict, static_check
+
+from .keys import payment_key
+from .lifecycle import DEFAULT_LEASE, Lifecycle
+from .states import PaymentState, state_of
+
+__all__ = ["UNKNOWN_OUTCOME_CODES", "Execute", "ExecutionOutcome", "Guard", "GuardResult", "PaymentHandle"]
+
+log = logging.getLogger(__name__)
+
+#: AMP codes after which we cannot know whether money moved (once the request may have left).
+UNKNOWN_OUTCOME_CODES = frozenset({"OUTCOME_UNKNOWN", "TIMEOUT", "NETWORK_ERROR", "BAD_RESPONSE"})
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    """What the AMP layer reports after executing a payment or refund.
+
+    `debited` is what the network reports it took, in the budget currency (None when it does not
+    say): the ledger then counts it instead of the amount held.
+    """
+
+    external_ref: str
+    detail: dict[str, Any] = field(default_factory=dict)  # public, secret-free
+    debited: Money | None = None
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    status: Literal["paid", "already_paid", "refunded"]
+    entry_id: int
+    idempotency_key: str
+    amount: Money
+    budget_amount: Money
+    external_ref: str
+    approved_by: str | None
+    budget_left: Money | None
+    detail: dict[str, Any]
+    reserved: Money | None = None
+
+    def to_public(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": self.status,
+            "amount": self.amount.to_public(),
+            "transaction_id": self.external_ref,
+        }
+        if self.budget_amount != self.amount:
+            out["budget_amount"] = self.budget_amount.to_public()
+        if self.reserved is not None and self.budget_amount > self.reserved:
+            out["debited_above_reservation"] = (self.budget_amount - self.reserved).to_public()
+        if self.approved_by:
+            out["approved_by"] = self.approved_by
+        if self.budget_left is not None:
+            out["budget_left"] = self.budget_left.to_public()
+        out.update(self.detail)
+        return out
+
+
+class PaymentHandle:
+    """Given to `execute`: it must call `sending()` right before the charge request leaves."""
+
+    def __init__(self, lifecycle: Lifecycle, entry_id: int, key: str) -> None:
+        self._lifecycle, self.entry_id, self.idempotency_key = lifecycle, entry_id, key
+        self.sent = False
+
+    async def sending(self, resume: str | None = None) -> None:
+        """Record that the charge may now reach the network; `resume` (sealed) lets recovery ask again."""
+        if not self.sent:
+            await self._lifecycle.sending(self.entry_id, resume=resume)
+            self.sent = True
+
+
+Execute = Callable[..., Awaitable[ExecutionOutcome]]
+
+
+class Guard:
+    """Holds one user's policy, ledger and approver; every money move goes through `pay`."""
+
+    def __init__(self, policy: BudgetPolicy, ledger: LedgerBase, *, approver: Approver | None = None,
+                 clock: Clock = SYSTEM_CLOCK, budget_id: str = "default",
+                 approval_ttl: timedelta = timedelta(minutes=15), lease: timedelta = DEFAULT_LEASE) -> None:
+        self.policy = policy
+        self.ledger = ledger
+        self.approver: Approver = approver if approver is not None else DenyApprover()
+        self.clock = clock
+        self.budget_id = budget_id
+        self.approval_ttl = approval_ttl
+        self.lifecycle = Lifecycle(ledger, clock=clock, lease=lease)
+        self._policy_hash = policy.snapshot_hash()
+
+    # ------------------------------------------------------------------ payments
+    async def pay(self, intent: SpendIntent, execute: Execute, *, run_id: str = "") -> GuardResult:
+        """Run one payment. `execute(handle)` performs it (calling `handle.sending()` before the charge);
+        an `execute()` without parameters is treated as sending from its first line."""
+        self._validate(intent)
+        key = payment_key(intent)
+        try:
+            static_check(self.policy, intent)
+        except PolicyViolation as exc:
+            await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
+            raise
+
+        # One ledger round trip both looks the key up and reserves: a live key answers with the existing entry.
+        try:
+            reservation = await self.lifecycle.reserve(intent, self.policy, budget_id=self.budget_id, key=key,
+                                                       run_id=run_id)
+        except PolicyViolation as exc:
+            await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
+            raise
+        if reservation.replayed:
+            # A repeated call, from here or another process: never run the payment twice.
+            if reservation.entry.status == "committed":
+                return self._result_from_entry(reservation.entry, "already_paid")
+            state = state_of(reservation.entry)
+            raise PaymentInProgress(
+                f"this payment (checkout {intent.checkout_id}) is already {_describe(state)}; it will not be sent "
+                "twice", hint="Call order_status for this checkout instead of paying again.")
+        entry_id = reservation.entry.id
+        handle = PaymentHandle(self.lifecycle, entry_id, key)
+        beat = asyncio.ensure_future(self._heartbeat(entry_id))
+        try:
+            return await self._run(intent, reservation.verdict, execute, handle, key)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(BaseException):
+                await beat
+
+    async def paid_before(self, intent: SpendIntent) -> GuardResult | None:
+        """The first result of this very payment if it is already committed (by any toolkit or process)."""
+        entry = await self.ledger.get_by_key(self.budget_id, payment_key(intent))
+        return self._result_from_entry(entry, "already_paid") if entry is not None and entry.status == "committed" \
+            else None
+
+    async def _run(self, intent: SpendIntent, verdict: Verdict, execute: Execute, handle: PaymentHandle,
+                   key: str) -> GuardResult:
+        entry_id = handle.entry_id
+        approved_by: str | None = None
+        try:
+            if verdict.approval_reasons:
+                await self.lifecycle.awaiting_approval(entry_id)
+                decision = await self._ask(intent, verdict)
+                await self._audit("approval", intent, key, entry_id=entry_id, approved=decision.approved,
+                                  approver=decision.approver, reason=decision.reason,
+                                  rules=list(verdict.approval_reasons))
+                if not decision.approved:
+                    raise ApprovalDenied(
+                        f"the payment of {intent.amount} to {intent.merchant_name} was declined"
+                        + (f": {decision.reason}" if decision.reason else ""),
+                        hint="Do not retry this payment; tell the user it was declined.")
+                approved_by = decision.approver or "approver"
+            if _takes_handle(execute):
+                outcome = await execute(handle)
+            else:
+                await handle.sending()
+                outcome = await execute()
+            if not handle.sent:
+                await handle.sending()  # an execute that never said so: record it before posting
+        except AmpError as exc:
+            if handle.sent and exc.code in UNKNOWN_OUTCOME_CODES and exc.details.get("sent", True) is not False:
+                await self.lifecycle.unknown(entry_id, f"{exc.code}: {exc.message}")
+                raise AmpError(
+                    f"the outcome of the payment for checkout {intent.checkout_id} is unknown ({exc.message}); "
+                    "the amount stays reserved until it is settled",
+                    code="OUTCOME_UNKNOWN", retryable=False,
+                    hint="Do not pay again; call order_status for this checkout.") from exc
+            await self.lifecycle.release(entry_id, f"{exc.code}: {exc.message}")
+            raise
+        except BaseException as exc:
+            if handle.sent and not isinstance(exc, ToolError):
+                # Cancelled (a framework's tool timeout), stopping, or an unexpected error after the request may
+                # have left: the outcome is unknown; the amount stays reserved until it is settled.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.lifecycle.unknown(entry_id, f"interrupted: {type(exc).__name__}"))
+                raise
+            # Declined, pending approval, a framework interrupt, a bug before sending: nothing left, free the budget.
+            reason = exc.code if isinstance(exc, ToolError) else type(exc).__name__
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.lifecycle.release(entry_id, str(reason)))
+            raise
+        try:
+            entry = await self.lifecycle.commit(entry_id, external_ref=outcome.external_ref, outcome=outcome.detail,
+                                                debited=outcome.debited)
+        except AlreadyCommitted as exc:
+            # Another budget already recorded this very charge: it is never counted twice.
+            await self.lifecycle.release(entry_id, f"already recorded as paid by entry {exc.other_id}")
+            raise
+        left = verdict.budget_left
+        if left is not None and entry.budget_amount != intent.budget_amount:
+            left = left - (entry.budget_amount - intent.budget_amount)
+        return GuardResult(status="paid", entry_id=entry.id, idempotency_key=key, amount=intent.amount,
+                           budget_amount=entry.budget_amount, external_ref=outcome.external_ref,
+                           approved_by=approved_by, budget_left=left, detail=dict(outcome.detail),
+                           reserved=intent.budget_amount)
+
+    async def _heartbeat(self, entry_id: int) -> None:
+        period = max(1.0, self.lifecycle.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                if not await self.lifecycle.heartbeat((entry_id,)):
+                    return  # no longer in flight under this owner
+            except Exception as exc:  # a missed beat is retried; the lease has slack for two
+                log.warning("lease renewal of payment %s failed: %s", entry_id, exc)
+
+    # ------------------------------------------------------------------ refunds
+    async def refund(self, entry_id: int, amount: Money, execute: Callable[[], Awaitable[ExecutionOutcome]], *,
+                     merchant_name: str, reason: str = "") -> ExecutionOutcome:
+        """Refund part or all of a committed payment; asks for approval when the policy says so."""
+        entry = await self.ledger.get(entry_id)
+        if entry is None or state_of(entry) not in (PaymentState.COMMITTED, PaymentState.REFUNDED):
+            raise InvalidArguments(f"there is no completed payment {entry_id} to refund")
+        if self.policy.approval.confirm_refunds:
+            intent = _refund_intent(entry, amount, merchant_name, self.clock)
+            report = await self.ledger.usage_report(self.policy, self.budget_id, self.clock.now())
+            left = Money.parse(report["total"]["left"]["amount"], self.policy.currency)
+            verdict = Verdict(approval_reasons=("the policy asks a person to confirm every refund",),
+                              budget_left=left + intent.budget_amount, checked_rules=("approval.confirm_refunds",))
+            decision = await self._ask(intent, verdict)
+            if not decision.approved:
+                raise ApprovalDenied(f"the refund of {amount} was declined"
+                                     + (f": {decision.reason}" if decision.reason else ""))
+        outcome = await execute()
+        await self.ledger.refund(entry_id, amount, external_ref=outcome.external_ref)
+        return outcome
+
+    # ------------------------------------------------------------------ helpers
+    def _validate(self, intent: SpendIntent) -> None:
+        if not intent.amount.is_positive():
+            raise InvalidArguments(f"payment amount {intent.amount} must be positive")
+        if intent.budget_amount.currency != self.policy.currency:
+            raise InvalidArguments(
+                f"budget amount {intent.budget_amount} is not in the policy currency {self.policy.currency}")
+
+    async def _audit(self, kind: str, intent: SpendIntent, key: str, **facts: Any) -> None:
+        payload = {"action": intent.action, "merchant_id": intent.merchant_id, "checkout_id": intent.checkout_id,
+                   "amount": intent.amount.to_public(), "budget_amount": intent.budget_amount.to_public(),
+                   "idempotency_key": key, "policy_hash": self._policy_hash, **facts}
+        await self.ledger.audit.append(kind, payload, budget_id=self.budget_id)
+
+    async def _ask(self, intent: SpendIntent, verdict: Verdict) -> ApprovalDecision:
+        request: ApprovalRequest = make_request(intent, verdict, ttl=self.approval_ttl, clock=self.clock)
+        return await ask(self.approver, request)
+
+    def _result_from_entry(self, entry: Entry, status: Literal["paid", "already_paid"]) -> GuardResult:
+        return GuardResult(status=status, entry_id=entry.id, idempotency_key=entry.idempotency_key,
+                           amount=entry.amount, budget_amount=entry.budget_amount,
+                           external_ref=entry.external_ref or "", approved_by=None, budget_left=None,
+                           detail=dict(entry.outcome or {}), reserved=entry.reserved)
+
+
+def _takes_handle(execute: Execute) -> bool:
+    try:
+        return len(inspect.signature(execute).parameters) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _describe(state: PaymentState) -> str:
+    return {PaymentState.RESERVED: "being prepared", PaymentState.AWAITING_APPROVAL: "waiting for a person's approval",
+            PaymentState.SENDING: "being sent", PaymentState.UNKNOWN: "sent, with its outcome not yet known"
+            }.get(state, str(state))
+
+
+def _refund_intent(entry: Any, amount: Money, merchant_name: str, clock: Clock) -> SpendIntent:
+    # The share of the original budget amount this refund gives back (rounded down: never overstated).
+    budget = Money(entry.budget_amount.minor * amount.minor // entry.amount.minor, entry.budget_amount.currency)
+    return SpendIntent(action="refund", merchant_id=entry.merchant_id, merchant_name=merchant_name,
+                       mcc=entry.mcc, amount=amount, budget_amount=budget, fx_rate=None, items=(),
+                       human_present=False, checkout_id=entry.checkout_id, at=clock.now())

@@ -1,0 +1,74 @@
+"""Moving one payment through its states: the only code that writes a payment's state.
+
+Each method names the state it moves the payment to; the allowed starting states come from
+`states.TRANSITIONS` and the ledger applies the move only if the payment is in one of them,
+in one transaction, with an audit record. The owner (this process) and its lease are written
+with every move that keeps the payment in flight, and cleared when it leaves flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from amp_tools.clock import SYSTEM_CLOCK, Clock
+from amp_tools.ledger import Entry, LedgerBase, Reservation
+from amp_tools.money import Money
+
+from .owner import current_owner
+from .states import PaymentState, allowed_from
+
+__all__ = ["DEFAULT_LEASE", "Lifecycle"]
+
+S = PaymentState
+DEFAULT_LEASE = timedelta(seconds=90)
+
+
+class Lifecycle:
+    """The state moves of payments in one ledger, on behalf of this process."""
+
+    def __init__(self, ledger: LedgerBase, *, clock: Clock = SYSTEM_CLOCK, lease: timedelta = DEFAULT_LEASE,
+                 owner: str | None = None) -> None:
+        self.ledger, self.clock, self.lease = ledger, clock, lease
+        self._owner = owner
+
+    @property
+    def owner(self) -> str:
+        return self._owner or current_owner()
+
+    def lease_until(self) -> datetime:
+        return self.clock.now() + self.lease
+
+    async def reserve(self, intent: Any, policy: Any, *, budget_id: str, key: str, run_id: str = "") -> Reservation:
+        return await self.ledger.reserve(intent, policy, budget_id=budget_id, idempotency_key=key, run_id=run_id,
+                                         now=self.clock.now(), owner=self.owner, lease_until=self.lease_until())
+
+    async def awaiting_approval(self, entry_id: int) -> Entry:
+        return await self._move(entry_id, S.AWAITING_APPROVAL, "a person is asked", own=True)
+
+    async def sending(self, entry_id: int, *, resume: str | None = None) -> Entry:
+        """Before the charge request leaves: from here on, money is never freed on a guess."""
+        return await self._move(entry_id, S.SENDING, "the charge request is being sent", own=True, resume=resume)
+
+    async def unknown(self, entry_id: int, reason: str) -> Entry:
+        """The request may have arrived and its answer was lost; no owner works on it any more."""
+        return await self._move(entry_id, S.UNKNOWN, reason, own=False)
+
+    async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
+                     debited: Money | None = None) -> Entry:
+        return await self.ledger.commit(entry_id, external_ref=external_ref, outcome=outcome, debited=debited,
+                                        allowed_from=allowed_from(S.COMMITTED))
+
+    async def release(self, entry_id: int, reason: str) -> Entry:
+        return await self.ledger.release(entry_id, reason=reason)
+
+    async def heartbeat(self, entry_ids: tuple[int, ...]) -> int:
+        return await self.ledger.heartbeat(entry_ids, owner=self.owner, lease_until=self.lease_until())
+
+    async def _move(self, entry_id: int, to: PaymentState, reason: str, *, own: bool,
+                    resume: str | None = None) -> Entry:
+        return await self.ledger.transition(
+            entry_id, allowed_from=allowed_from(to), to_phase=str(to), owner=self.owner if own else None,
+            lease_until=self.lease_until() if own else None, reason=reason, resume=resume,
+            keep_resume=resume is None)

@@ -1,0 +1,147 @@
+"""Settling payments whose process is gone or whose outcome is unknown, and what a person decides.
+
+`settle` looks at one held payment:
+
+* in flight under a live owner (reserved, awaiting approval, sending): left alone, whatever its age;
+* reserved or awaiting approval, owner gone: nothing was sent, so the hold is released;
+* sending with its owner gone, or unknown: the counterparty is asked, first by its order status
+  (where the merchant offers that extension), else by replaying the idempotent ``startPayment``
+  for the checkout (AMP's own answer: a paid checkout returns its original transaction id). A
+  clear answer commits or releases; anything else leaves the money reserved for a person
+  (`unresolved`, then `resolve` as paid or not paid, audited). Money is never freed on a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from amp_tools.clock import SYSTEM_CLOCK, Clock
+from amp_tools.errors import InvalidArguments, NotFound
+from amp_tools.ledger import Entry, LedgerBase
+from amp_tools.money import Money
+
+from .lifecycle import Lifecycle
+from .owner import owner_alive
+from .states import HELD, LIVE, PaymentState, state_of
+
+__all__ = ["Counterparty", "ReconcileReport", "Resolution", "in_flight", "reconcile", "resolve", "settle",
+           "unresolved"]
+
+S = PaymentState
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the counterparty (or a person) says happened to one payment."""
+
+    status: Literal["committed", "released", "unknown"]
+    external_ref: str | None = None
+    outcome: dict[str, Any] | None = None
+    reason: str = ""
+    debited: Money | None = None
+
+
+@dataclass
+class ReconcileReport:
+    committed: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)
+    in_flight: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+class Counterparty(Protocol):
+    """Asks the AMP side what happened to a payment that may have been sent."""
+
+    async def __call__(self, entry: Entry) -> Resolution: ...
+
+
+Ask = Callable[[Entry], Awaitable[Resolution]]
+
+
+def in_flight(entry: Entry, now: datetime) -> bool:
+    """True while a live owner is working on the payment (recovery must not touch it)."""
+    return state_of(entry) in LIVE and owner_alive(entry.owner, entry.lease_until, now)
+
+
+async def settle(lifecycle: Lifecycle, entry: Entry, ask: Ask) -> Literal["committed", "released", "unknown",
+                                                                          "in_flight", "settled"]:
+    state = state_of(entry)
+    if state not in HELD:
+        return "settled"
+    if in_flight(entry, lifecycle.clock.now()):
+        return "in_flight"
+    if state in (S.RESERVED, S.AWAITING_APPROVAL):
+        await lifecycle.release(entry.id, "its process stopped before the charge request was sent")
+        return "released"
+    if state == S.SENDING:
+        entry = await lifecycle.unknown(entry.id, "its process stopped while the charge request was being sent")
+    found = await ask(entry)
+    if found.status == "committed":
+        await lifecycle.commit(entry.id, external_ref=found.external_ref,
+                               outcome={**(found.outcome or {}), "reconciled": True}, debited=found.debited)
+        return "committed"
+    if found.status == "released":
+        await lifecycle.release(entry.id, found.reason or "reconciled: not paid on the AMP side")
+        return "released"
+    return "unknown"
+
+
+async def reconcile(lifecycle: Lifecycle, ask: Ask, *, budget_id: str | None = None,
+                    limit: int = 1000) -> ReconcileReport:
+    """Settle every held payment that no live process is working on (run it at start-up)."""
+    report = ReconcileReport()
+    for entry in await lifecycle.ledger.reserved_entries(limit=limit):
+        if budget_id is not None and entry.budget_id != budget_id:
+            continue
+        try:
+            result = await settle(lifecycle, entry, ask)
+        except Exception as exc:  # one bad entry must not stop recovery of the others
+            report.failed[entry.id] = f"{type(exc).__name__}: {exc}"
+            continue
+        if result in ("committed", "released", "unknown", "in_flight"):
+            getattr(report, result).append(entry.id)
+    return report
+
+
+async def unresolved(ledger: LedgerBase, *, clock: Clock = SYSTEM_CLOCK, budget_id: str | None = None,
+                     limit: int = 1000) -> list[Entry]:
+    """Held payments that no live process is working on: recovery could not settle them; a person decides."""
+    now = clock.now()
+    return [e for e in await ledger.reserved_entries(limit=limit)
+            if (budget_id is None or e.budget_id == budget_id) and not in_flight(e, now)]
+
+
+async def resolve(lifecycle: Lifecycle, entry_id: int, *, paid: bool, by: str, reason: str,
+                  transaction_id: str | None = None) -> Entry:
+    """A person settles a payment whose outcome is unknown: paid (with the merchant's transaction id) or not."""
+    if not by.strip():
+        raise InvalidArguments("say who resolves the payment (by), for the audit trail")
+    if paid and not (transaction_id or "").strip():
+        raise InvalidArguments("a payment resolved as paid needs the merchant's transaction id",
+                               hint="Find it in the merchant's records or the wallet's statement.")
+    entry = await lifecycle.ledger.get(entry_id)
+    state = state_of(entry)
+    if state not in HELD:
+        raise InvalidArguments(f"payment {entry_id} is {state}; only a held payment can be resolved")
+    if in_flight(entry, lifecycle.clock.now()):
+        raise InvalidArguments(f"payment {entry_id} is {state} in a live process ({entry.owner}); wait for it")
+    if state in (S.RESERVED, S.AWAITING_APPROVAL, S.SENDING):
+        await lifecycle.unknown(entry_id, "its process is gone; a person resolves it")
+    await lifecycle.ledger.audit.append("resolution", {
+        "entry_id": entry_id, "paid": paid, "transaction_id": transaction_id, "by": by, "reason": reason},
+        budget_id=entry.budget_id)
+    if paid:
+        return await lifecycle.commit(entry_id, external_ref=transaction_id,
+                                      outcome={"resolved_by": by, "reason": reason})
+    return await lifecycle.release(entry_id, f"resolved as not paid by {by}: {reason}")
+
+
+def find_entry(entries: list[Entry], entry_id: int) -> Entry:
+    for entry in entries:
+        if entry.id == entry_id:
+            return entry
+    raise NotFound(f"payment {entry_id} is not held", hint="List them with `amp-tools payments unresolved`.")

@@ -1,0 +1,114 @@
+"""Asking the AMP side what happened to a payment, for `order_status` and start-up `reconcile`.
+
+The toolkit's half of recovery (`amp_tools.payments.recovery` decides what to do with the
+answer): the merchant's order status where it offers that extension; otherwise a replay of the
+idempotent ``startPayment`` for the checkout with the sealed payment token, which for a paid
+checkout returns the original transaction id (amp-reference-wire.md 3.6). No answer is a guess:
+the payment then stays reserved for a person.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amp_tools.amp.secret import Secret
+from amp_tools.errors import AmpError, ConfigError
+from amp_tools.ledger import Entry
+from amp_tools.money import ROUND_UP, Money
+from amp_tools.payments import ReconcileReport, Resolution, payment_key, settle
+from amp_tools.payments import reconcile as reconcile_payments
+from amp_tools.toolkit.toolkit import AmpToolkit
+
+__all__ = ["ask_counterparty", "reconcile", "settle_checkout"]
+
+_PAID = ("PAID", "REFUNDED", "PARTIALLY_REFUNDED")
+_NOT_PAID = ("FAILED", "CREATED")
+
+
+async def _debited(tk: AmpToolkit, result: Any) -> Money | None:
+    debit = getattr(result, "debited_amount", None)
+    if not isinstance(debit, Money):
+        return None
+    if debit.currency == tk.policy.currency:
+        return debit
+    return debit.convert(tk.policy.currency, await tk.fx_rate(debit.currency, tk.policy.currency), rounding=ROUND_UP)
+
+
+async def ask_counterparty(tk: AmpToolkit, entry: Entry) -> Resolution:
+    try:
+        base = tk.merchant_base(await tk.merchant(entry.merchant_id))
+    except AmpError as exc:
+        return Resolution("unknown", reason=f"the merchant cannot be reached ({exc.code})")
+    try:
+        status = await tk.client.order_status(base, entry.checkout_id)
+    except AmpError as exc:
+        if exc.code == "CHECKOUT_NOT_FOUND":
+            return Resolution("released", reason="the merchant has no such order")
+        if exc.code != "NOT_FOUND":
+            return Resolution("unknown", reason=f"order status: {exc.code}: {exc.message}")
+        return await _replay(tk, entry, base)  # no order-status extension: ask the AMP way
+    if status.status in _PAID:
+        return Resolution("committed", external_ref=status.transaction_id, debited=await _debited(tk, status),
+                          outcome={"merchant_status": status.status})
+    if status.status in _NOT_PAID:
+        return Resolution("released", reason=f"the merchant reports {status.status}")
+    return Resolution("unknown", reason=f"the merchant reports {status.status}")
+
+
+async def _replay(tk: AmpToolkit, entry: Entry, base: str) -> Resolution:
+    if not entry.resume:
+        return Resolution("unknown", reason="the merchant has no order status and no payment token was kept to ask "
+                                            "again; a person must check")
+    try:
+        kept = tk.sealer.open(entry.resume, purpose=f"payment:{entry.idempotency_key}")
+    except ConfigError as exc:
+        return Resolution("unknown", reason=exc.message)
+    token = kept.get("payment_token")
+    if not isinstance(token, Secret):
+        return Resolution("unknown", reason="the kept payment record is incomplete; a person must check")
+
+    def secret(name: str) -> Secret | None:
+        value = kept.get(name)
+        return value if isinstance(value, Secret) else None
+
+    try:
+        paid = await tk.client.start_payment(str(kept.get("merchant_base") or base), entry.checkout_id, token,
+                                             l1=secret("l1"), l2=secret("l2"), l3=secret("l3"),
+                                             idempotency_key=entry.idempotency_key)
+    except AmpError as exc:
+        return Resolution("unknown", reason=f"asking the merchant again failed ({exc.code}: {exc.message}); "
+                                            "a person must check")
+    return Resolution("committed", external_ref=paid.transaction_id, debited=await _debited(tk, paid),
+                      outcome={"settled_by": "startPayment replay",
+                               "idempotent": bool(getattr(paid, "idempotent", False))})
+
+
+async def settle_checkout(tk: AmpToolkit, checkout_id: str, amount: Money, merchant_id: str) -> str | None:
+    """Settle this checkout's held payment if no live process works on it; a sentence for the model."""
+    from amp_tools.policy import SpendIntent
+
+    probe = SpendIntent(action="pay", merchant_id=merchant_id, merchant_name="", mcc=None, amount=amount,
+                        budget_amount=amount, fx_rate=None, items=(), human_present=False, checkout_id=checkout_id,
+                        at=tk.clock.now())
+    entry = await tk.ledger.get_by_key(tk.budget_id, payment_key(probe))
+    if entry is None or entry.status != "reserved":
+        return None
+    result = await settle(tk.guard.lifecycle, entry, lambda e: ask_counterparty(tk, e))
+    ck = tk.state.checkouts.get(checkout_id)
+    if result == "committed":
+        done = await tk.ledger.get(entry.id)
+        if ck is not None:
+            ck.entry_id, ck.transaction_id = done.id, done.external_ref
+        return "the payment went through; the ledger now records it as paid"
+    if result == "released":
+        return "the payment did not go through; the reserved amount was released"
+    if result == "in_flight":
+        return "the payment is still being processed; the amount stays reserved"
+    if result == "unknown":
+        return ("the merchant could not say whether the payment went through; the amount stays reserved until a "
+                "person resolves it")
+    return None
+
+
+async def reconcile(tk: AmpToolkit) -> ReconcileReport:
+    return await reconcile_payments(tk.guard.lifecycle, lambda e: ask_counterparty(tk, e), budget_id=tk.budget_id)
