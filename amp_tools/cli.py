@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import config
+from amp_tools.cli_payments import payments_app
 from amp_tools.errors import AmpToolsError
 
 app = typer.Typer(help="Budget-guarded AMP shopping and payment tools for AI agents.", no_args_is_help=True,
@@ -35,6 +36,7 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
+app.add_typer(payments_app, name="payments")
 
 out = Console()
 err = Console(stderr=True)
