@@ -195,6 +195,13 @@ class Guard:
                     code="OUTCOME_UNKNOWN", retryable=False,
                     hint="Do not pay again; call order_status for this checkout.") from exc
             await self.lifecycle.release(entry_id, f"{exc.code}: {exc.message}")
+            if exc.code in UNKNOWN_OUTCOME_CODES:
+                # Lost before the charge request was sent (e.g. while the payment token was issued): no money
+                # can have moved, so the hold is already given back and the model may simply try again.
+                raise AmpError(
+                    f"the payment for checkout {intent.checkout_id} was not sent ({exc.message}); nothing was "
+                    "charged and the reserved amount was released", code="PAYMENT_NOT_SENT", retryable=True,
+                    hint="You may call pay again for this checkout.") from exc
             raise
         except BaseException as exc:
             if handle.sent and not isinstance(exc, ToolError):

@@ -53,7 +53,8 @@ class Lab:
         return (self.sandbox.clock.now() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def charges(self, checkout_id: str) -> list[dict[str, Any]]:
-        return [p for p in self.sandbox.payments() if p.get("checkoutId") == checkout_id and p.get("status") == "SUCCESS"]
+        return [p for p in self.sandbox.payments()
+                if p.get("checkoutId") == checkout_id and p.get("status") == "SUCCESS"]
 
     async def used(self, policy: BudgetPolicy, budget_id: str) -> str:
         report = await self.ledger.usage_report(policy, budget_id)

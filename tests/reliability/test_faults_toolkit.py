@@ -132,10 +132,12 @@ async def test_connection_reset_after_apply_credential_is_not_repeated(shop: Sho
     shop.transport.rules.append(Rule("/applyCredential", "reset_after", 1))
     with pytest.raises(AmpError) as lost:
         await shop.pay(cid)
-    assert lost.value.code == "OUTCOME_UNKNOWN"
+    # The token request may have arrived, but the charge request never left: no money can have moved, so the
+    # hold is released at once (the lifecycle never reached `sending`) and the model is told it may retry.
+    assert lost.value.code == "PAYMENT_NOT_SENT" and lost.value.retryable
     assert shop.transport.sent.count("/credential-provider/applyCredential") == 1  # never repeated
-    assert await shop.rows(cid) == [(1, "reserved", PRICE, None)] and await shop.used() == PRICE
-    await shop.call("order_status", checkout_id=cid)  # no charge reached the merchant: released
+    assert shop.transport.sent.count("/merchants/SUNNY-TOURS/startPayment") == 0
+    assert await shop.rows(cid) == [(1, "released", PRICE, None)] and await shop.used() == 0
     paid = await shop.pay(cid)
     assert [p["transactionId"] for p in await shop.payments(cid)] == [paid["transaction_id"]]
     assert await shop.rows(cid) == [(1, "released", PRICE, None), (2, "committed", PRICE, paid["transaction_id"])]
