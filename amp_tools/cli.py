@@ -88,14 +88,20 @@ def sandbox(
     port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8765,
     host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
     idv: Annotated[str, typer.Option(help="Wallet identity verification mode: auto, manual or reject.")] = "auto",
+    reference_like: Annotated[bool, typer.Option(
+        "--reference-like", help="Behave like the AMP reference services: no registry, no orderStatus, "
+                                 "IDV approved 0.5 s after the request, no chain check at merchants.")] = False,
 ) -> None:
     """Serve the local AMP network (all roles, OpenAPI docs at /docs)."""
     if idv not in ("auto", "manual", "reject"):
         _fail(f"unknown --idv {idv!r}; expected auto, manual or reject")
     from amp_tools.sandbox import SandboxConfig, serve
 
-    out.print(f"AMP sandbox on http://{host}:{port}  (docs: http://{host}:{port}/docs, idv={idv})")
-    serve(host=host, port=port, config=SandboxConfig(idv_mode=idv))  # type: ignore[arg-type]
+    config = (SandboxConfig.reference_like(idv_mode=idv) if reference_like
+              else SandboxConfig(idv_mode=idv))  # type: ignore[arg-type]
+    mode = ", reference-like" if reference_like else ""
+    out.print(f"AMP sandbox on http://{host}:{port}  (docs: http://{host}:{port}/docs, idv={idv}{mode})")
+    serve(host=host, port=port, config=config)
 
 
 # ---------------------------------------------------------------------------- policy

@@ -78,7 +78,7 @@ class Acquirer:
             "paymentFactor": {"isTokenizationPayment": "true", "tokenizationPaymentScenario": "AgenticPay"},
         }
         try:
-            payment, _ = self.roles.network.pay(body)
+            payment, replayed = self.roles.network.pay(body)
         except Refusal as exc:
             rec.status = "FAIL"
             raise Refusal(C.INTERNAL_ERROR, f"A+ network processing failed: {exc.text}", resultCode=exc.code) from None
@@ -96,4 +96,5 @@ class Acquirer:
             "processedAt": rec.processed_at.isoformat()}
         if fault == "timeout_after":
             raise Timeout("acquirer.pay", after=True)
-        return dict(rec.last_response)
+        # A re-sent request whose payment the network had already completed is a replay too.
+        return {**rec.last_response, "idempotent": True} if replayed else dict(rec.last_response)

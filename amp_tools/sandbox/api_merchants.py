@@ -1,16 +1,27 @@
-"""HTTP routes of the merchants (``/merchants/{merchantId}``) and the registry (``/registry``)."""
+"""HTTP routes of the merchants (``/merchants/{merchantId}``) and the registry (``/registry``).
+
+The registry and ``orderStatus`` are extensions a reference-like sandbox switches off
+(`SandboxConfig.registry`, `SandboxConfig.order_status`): they then answer exactly what a server
+without the route answers, HTTP 404 ``{"detail": "Not Found"}``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from amp_tools.money import Money
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.wire import Body, ItemsIn, merchant_error, money_in, run
 
 __all__ = ["merchant_router", "registry_router"]
+
+
+def _absent() -> JSONResponse:
+    """What FastAPI answers for a route it does not have."""
+    return JSONResponse({"detail": "Not Found"}, status_code=404)
 
 
 def registry_router(roles: Roles) -> APIRouter:
@@ -20,11 +31,15 @@ def registry_router(roles: Roles) -> APIRouter:
     @r.get("/merchants", summary="Discover merchants by keyword, category, region or currency")
     async def merchants(query: str | None = None, category: str | None = None, region: str | None = None,
                         currency: str | None = None) -> Any:
+        if not ctx.config.registry:
+            return _absent()
         return run(ctx, lambda: {"success": True, "data": mer.registry(query=query, category=category, region=region,
                                                                         currency=currency)}, merchant_error)
 
     @r.get("/merchants/{merchant_id}")
     async def merchant(merchant_id: str) -> Any:
+        if not ctx.config.registry:
+            return _absent()
         return run(ctx, lambda: {"success": True, "data": mer.profile(mer.get(merchant_id))}, merchant_error)
 
     return r
@@ -87,6 +102,8 @@ def merchant_router(roles: Roles) -> APIRouter:
 
     @r.post("/orderStatus", tags=["extension"])
     async def order_status(merchant_id: str, body: Body) -> Any:
+        if not ctx.config.order_status:
+            return _absent()
         b = body.raw()
         return run(ctx, lambda: ok(mer.order_view(mer.order_status(merchant_id, str(b.get("checkoutId") or "")))),
                    merchant_error)

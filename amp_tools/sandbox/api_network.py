@@ -171,6 +171,7 @@ def mpp_router(roles: Roles) -> APIRouter:
 
         def work() -> Any:
             sid = str(b.get("authSessionId") or "")
+            wallet.complete_due()
             auth = ctx.state.mpp_auths.get(sid)
             if auth is None:
                 raise Refusal(C.SESSION_NOT_FOUND, f"session not found: {sid}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from amp_tools.money import Money
 
@@ -25,6 +26,16 @@ class SandboxConfig:
       than the mandate is refused (``CHECKOUT_CURRENCY_MISMATCH``).
     * `require_chain`: merchants refuse ``startPayment`` without a valid L1/L2(/L3).
     * `seed`: reproducible identifiers; `start_time`: where the in-process clock starts.
+    * `registry`: serve the merchant registry (``/registry/merchants``, an extension); False
+      answers it HTTP 404 like a Credential Provider without one.
+    * `order_status`: serve the merchants' ``orderStatus`` extension; False answers HTTP 404
+      as the reference merchant does.
+    * `idv_delay_seconds`: in ``auto`` mode, the person approves this many seconds (real
+      monotonic time, whatever the sandbox clock) after a session is created; until then the
+      session is ``PENDING_IDV``. 0 approves inside the call.
+
+    The switches are read on every request, so a test may flip them on a running sandbox.
+    `SandboxConfig.reference_like()` bundles the settings that behave like the AMP reference services.
     """
 
     wallet_currency: str = "USD"
@@ -47,3 +58,26 @@ class SandboxConfig:
     seed: int | None = None
     start_time: datetime | None = None
     usd_rates: dict[str, str] | None = field(default=None)
+    registry: bool = True
+    order_status: bool = True
+    idv_delay_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        delay = self.idv_delay_seconds
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
+            raise ValueError(f"idv_delay_seconds must be a finite number of seconds >= 0, got {delay!r}")
+
+    @classmethod
+    def reference_like(cls, **overrides: Any) -> SandboxConfig:
+        """A sandbox that meets a client the way the AMP reference services do (docs/SANDBOX.md).
+
+        No merchant registry and no order-status extension (both answer 404), identity
+        verification completed by the wallet half a second after the session is created, and
+        merchants that take ``startPayment`` without verifying the mandate chain. AMP's own
+        guarantees stay: budgets, S1-S4, token rules, idempotent ``startPayment`` per checkout.
+        `overrides` replace any of these or any other field.
+        """
+        settings: dict[str, Any] = {"registry": False, "order_status": False, "idv_delay_seconds": 0.5,
+                                    "require_chain": False}
+        settings.update(overrides)
+        return cls(**settings)

@@ -45,6 +45,7 @@ class CredentialProvider:
 
     # ------------------------------------------------------------------ sessions
     def _session(self, session_id: str) -> CpSession:
+        self.roles.wallet.complete_due()
         s = self.ctx.state.cp_sessions.get(session_id)
         if s is None:
             raise Refusal(C.SESSION_NOT_FOUND, f"Session '{session_id}' not found.")
@@ -66,6 +67,7 @@ class CredentialProvider:
     def payment_methods(self, *, session_id: str | None, token_id: str | None,
                         wallet_name: str | None, agent_id: str | None) -> list[BindingToken]:
         st = self.ctx.state
+        self.roles.wallet.complete_due()
         if session_id:
             s = self._session(session_id)
             if s.status == "PENDING_IDV":

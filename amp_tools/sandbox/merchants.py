@@ -218,7 +218,11 @@ class Merchants:
 
     # ------------------------------------------------------------------ payment
     def start_payment(self, merchant_id: str, body: dict[str, Any]) -> tuple[Checkout, bool]:
-        """Returns (checkout, replayed)."""
+        """Returns (checkout, replayed).
+
+        Idempotent per checkout before anything else: a paid checkout answers its original
+        transaction whatever token (expired, used, absent) or chain the replay carries.
+        """
         fault = self.ctx.faults.take("merchant.startPayment")
         if fault == "timeout_before":
             raise Timeout("merchant.startPayment", after=False)
@@ -266,7 +270,8 @@ class Merchants:
             rt.products[line["productId"]].stock -= line["quantity"]
         if fault == "timeout_after":
             raise Timeout("merchant.startPayment", after=True)
-        return co, False
+        # The payment may have completed on an earlier attempt whose answer was lost.
+        return co, bool(ans.get("idempotent"))
 
     def _verify_chain(self, rt: MerchantRuntime, co: Checkout, body: dict[str, Any]) -> None:
         l1, l2, l3 = body.get("l1Serialized"), body.get("l2Serialized"), body.get("l3Serialized")

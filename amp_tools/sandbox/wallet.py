@@ -8,6 +8,7 @@ It also acts as the ISP: it signs L2 with its key after the person approves.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,11 +114,37 @@ class Wallet:
         return auth
 
     def resolve_by_mode(self, s: AplusSession) -> None:
-        """What the person does right away under the configured IDV mode (manual: nothing yet)."""
+        """What the person does right away under the configured IDV mode (manual: nothing yet).
+
+        With ``idv_delay_seconds`` the automatic approval is only scheduled; `complete_due`
+        applies it on the first request that looks at the session after the delay.
+        """
         if self.ctx.idv_mode == "auto":
+            delay = self.ctx.config.idv_delay_seconds
+            if delay > 0:
+                self.ctx.state.idv_due[s.session_id] = time.monotonic() + delay
+                return
             self.complete_idv(s.session_id, approve=True)
         elif self.ctx.idv_mode == "reject":
             self.complete_idv(s.session_id, approve=False)
+
+    def complete_due(self) -> None:
+        """Approve the delayed ``auto`` sessions whose time has come (oldest first).
+
+        Monotonic wall time, not the sandbox clock: the reference wallet answers in real time,
+        and a test's `ManualClock` never moves by itself.
+        """
+        due = self.ctx.state.idv_due
+        if not due:
+            return
+        now = time.monotonic()
+        for sid, at in sorted(due.items(), key=lambda item: item[1]):
+            if at > now:
+                break
+            del due[sid]
+            auth = self.ctx.state.mpp_auths.get(sid)
+            if auth is not None and auth.status == "AUTH_IN_PROCESS":  # the person may have answered already
+                self.complete_idv(sid, approve=True)
 
     def complete_idv(self, auth_session_id: str, *, approve: bool = True) -> MppAuth:
         """The person's answer on the trusted surface (never an agent tool)."""
