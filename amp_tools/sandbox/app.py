@@ -106,6 +106,13 @@ class Sandbox:
         with self.state.lock:
             return payments_record(self.roles)
 
+    def merchant_directory(self) -> list[dict[str, Any]]:
+        """Every merchant's id, name, MCC and base URL: what a deployment configures for a CP with no registry
+        (`AmpToolkit(..., merchants=...)`); the registry extension serves the same profiles."""
+        with self.state.lock:
+            return [{k: v for k, v in self.roles.merchants.profile(rt).items() if k != "maxNegotiationRounds"}
+                    for rt in self.state.merchants.values()]
+
     def mandate(self, mandate_id: str) -> dict[str, Any]:
         """Same as ``GET /network/mandate/{id}`` (applies the clock first)."""
         with self.state.lock:

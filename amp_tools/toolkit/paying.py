@@ -57,12 +57,18 @@ async def ensure_wallet(tk: AmpToolkit) -> tuple[Secret, Secret]:
             wallet.session_id = None
             raise AmpError("the wallet refused to link to this agent", code="IDV_FAILED",
                            hint="Tell the user the wallet link was declined.")
-    try:
-        listed = await tk.client.query_payment_methods(session_id=wallet.session_id)
-    except AmpError as exc:
-        if exc.code != "PENDING_IDV":
-            raise
-        raise _wallet_pending("linking the wallet", wallet.auth_session_id) from None
+    deadline = time.monotonic() + (tk.idv_wait if tk.wallet_prompt is not None else 0.0)
+    while True:
+        try:
+            listed = await tk.client.query_payment_methods(session_id=wallet.session_id)
+            break
+        except AmpError as exc:
+            if exc.code != "PENDING_IDV":
+                raise
+            if time.monotonic() >= deadline:
+                raise _wallet_pending("linking the wallet", wallet.auth_session_id) from None
+        # The person was just asked in their wallet: give the wallet a moment (bounded) to finish.
+        await asyncio.sleep(0.25)
     if not listed.success or not listed.payment_methods:
         raise _wallet_pending("linking the wallet", wallet.auth_session_id)
     method = listed.payment_methods[0]
@@ -92,14 +98,26 @@ def _parse_expiry(text: str | None, fallback: datetime | None, now: datetime) ->
     return when
 
 
-async def _complete_mandate(tk: AmpToolkit, ref: MandateRef) -> MandateRef:
-    session = await tk.client.inquiry_mandate_session(ref.session_id)
-    if session.status == "COMPLETED" and session.l2_serialized is not None and session.l1_serialized is not None:
-        ref.status, ref.mandate_id = "ACTIVE", session.mandate_id
-        ref.l1, ref.l2 = session.l1_serialized, session.l2_serialized
-    elif session.status == "FAILED":
-        ref.status = "FAILED"
-    return ref
+async def _complete_mandate(tk: AmpToolkit, ref: MandateRef, *, wait: float = 0.0) -> MandateRef:
+    """Ask the CP where the mandate's confirmation stands; poll every 250 ms for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        session = await tk.client.inquiry_mandate_session(ref.session_id)
+        if session.status == "COMPLETED" and session.l2_serialized is not None and session.l1_serialized is not None:
+            ref.status, ref.mandate_id = "ACTIVE", session.mandate_id
+            ref.l1, ref.l2 = session.l1_serialized, session.l2_serialized
+            return ref
+        if session.status == "FAILED":
+            ref.status = "FAILED"
+            return ref
+        if time.monotonic() >= deadline:
+            return ref
+        await asyncio.sleep(0.25)
+
+
+def person_wait(tk: AmpToolkit) -> float:
+    """How long to wait for a wallet confirmation in progress: only when the person was just asked."""
+    return tk.idv_wait if tk.wallet_prompt is not None else 0.0
 
 
 async def request_mandate(tk: AmpToolkit, args: RequestMandateArgs) -> dict[str, Any]:
@@ -145,7 +163,7 @@ async def request_mandate(tk: AmpToolkit, args: RequestMandateArgs) -> dict[str,
         await tk.notify_wallet(WalletAction(
             "confirm_mandate", ref.auth_session_id,
             f"Let the agent spend up to {budget} at {', '.join(names or mccs)} until {expiry:%Y-%m-%d %H:%M} UTC"))
-    await _complete_mandate(tk, ref)
+    await _complete_mandate(tk, ref, wait=person_wait(tk))
     return mandate_public(ref)
 
 
@@ -203,14 +221,8 @@ async def _refresh_pending(tk: AmpToolkit, ck: CheckoutRef) -> None:
     for at most `idv_wait` seconds, before the payment chooses how to pay."""
     pending = [m for m in tk.state.mandates
                if m.status == "PENDING_IDV" and m.mandate_type == "AUTONOMOUS" and _in_scope(m, ck)]
-    deadline = time.monotonic() + tk.idv_wait
-    while pending:
-        for ref in pending:
-            await _complete_mandate(tk, ref)
-        pending = [m for m in pending if m.status == "PENDING_IDV"]
-        if not pending or time.monotonic() >= deadline:
-            return
-        await asyncio.sleep(0.25)
+    for ref in pending:
+        await _complete_mandate(tk, ref, wait=tk.idv_wait)
 
 
 # ---------------------------------------------------------------------- pay

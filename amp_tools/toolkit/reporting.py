@@ -12,7 +12,7 @@ from typing import Any
 from amp_tools.errors import AmpError, NotFound
 from amp_tools.payments import PaymentState, payment_key, state_of
 from amp_tools.policy import SpendIntent
-from amp_tools.toolkit.paying import _complete_mandate, mandate_public
+from amp_tools.toolkit.paying import _complete_mandate, mandate_public, person_wait
 from amp_tools.toolkit.settling import settle_checkout
 from amp_tools.toolkit.toolkit import AmpToolkit
 from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
@@ -49,7 +49,7 @@ async def mandate_status(tk: AmpToolkit, args: MandateStatusArgs) -> dict[str, A
             raise NotFound(f"mandate {args.mandate_id!r} is unknown")
         chosen = matches[0]
     if chosen.status == "PENDING_IDV":
-        await _complete_mandate(tk, chosen)
+        await _complete_mandate(tk, chosen, wait=person_wait(tk))
     if chosen.status == "ACTIVE" and chosen.expires_at is not None and chosen.expires_at <= tk.clock.now():
         chosen.status = "EXPIRED"
     return mandate_public(chosen)

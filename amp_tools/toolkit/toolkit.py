@@ -133,6 +133,8 @@ class AmpToolkit:
         client = AmpClient("http://sandbox", transport=sandbox.transport(), agent_id=agent_id,
                            clock=kwargs.get("clock"))
         kwargs.setdefault("clock", sandbox.clock)
+        if not sandbox.config.registry:  # like the reference services: the merchants come from configuration
+            kwargs.setdefault("merchants", sandbox.merchant_directory())
         return cls(client, policy, agent_key=key, agent_id=agent_id, **kwargs)
 
     def specs(self) -> list[ToolSpec]:

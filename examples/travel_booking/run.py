@@ -95,7 +95,8 @@ def build_toolkit(sandbox: Sandbox, *, approve: str, console: Console, ledger_pa
     async def wallet(action: WalletAction) -> None:
         # The person confirms in their wallet app: the sandbox's MPP, never a tool the model has.
         console.print(f"  [magenta]👤 wallet[/]: {escape(action.summary)} -> confirmed by the user", highlight=False)
-        sandbox.complete_idv(action.auth_session_id)
+        if sandbox.idv_mode == "manual":  # a reference-like wallet completes by itself a moment later
+            sandbox.complete_idv(action.auth_session_id)
 
     def scripted_person(request: ApprovalRequest) -> ApprovalDecision:
         yes = approve == "yes"
@@ -110,13 +111,17 @@ def build_toolkit(sandbox: Sandbox, *, approve: str, console: Console, ledger_pa
 
 
 async def run_trip(framework: str, *, approve: str = "yes", real_model: bool = False,
-                   console: Console | None = None, ledger_path: str | None = None) -> dict[str, Any]:
-    """Run the whole scenario once; returns the final text, the tool log and the receipt data."""
+                   console: Console | None = None, ledger_path: str | None = None,
+                   sandbox_config: SandboxConfig | None = None) -> dict[str, Any]:
+    """Run the whole scenario once; returns the final text, the tool log and the receipt data.
+
+    `sandbox_config` replaces the embedded network's settings, e.g. `SandboxConfig.reference_like()`
+    (no merchant registry, no order status, the wallet confirming half a second later)."""
     console = console or Console()
     if framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
     module = importlib.import_module(f"amp_examples.travel_booking.{framework}_agent")
-    sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=7))
+    sandbox = Sandbox(sandbox_config or SandboxConfig(idv_mode="manual", seed=7))
     path = ledger_path or str(Path(tempfile.mkdtemp(prefix="amp-demo-")) / "ledger.db")
     toolkit = build_toolkit(sandbox, approve=approve, console=console, ledger_path=path)
     log: list[dict[str, Any]] = []

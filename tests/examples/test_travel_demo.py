@@ -119,3 +119,25 @@ def test_broken_policy_exits_2_with_a_short_message(tmp_path: Path) -> None:
     # One problem, one line naming the file and the field.
     assert len(lines) == 1 and lines[0].startswith(f"error: INVALID_CONFIG: {broken}: total_budget: ")
     assert "float" in lines[0]
+
+
+async def test_travel_demo_passes_against_a_reference_like_network(tmp_path: Path) -> None:
+    """No merchant registry (merchants from a directory), no order-status extension, and a wallet that
+    confirms half a second after asking, as the AMP reference services behave: the same trip, the same sums."""
+    from amp_tools.sandbox import SandboxConfig
+
+    screen = io.StringIO()
+    console = Console(file=screen, width=120, force_terminal=False, color_system=None)
+    outcome = await run_trip("langchain", console=console, ledger_path=str(tmp_path / "ledger.db"),
+                             sandbox_config=SandboxConfig.reference_like(seed=7))
+    entries = list(reversed(outcome["entries"]))
+    assert [(e.merchant_name, e.status) for e in entries] == [(m, "committed") for m in MERCHANTS]
+    assert [str(e.amount) for e in entries] == ["189.00 SGD", "1102.00 MYR", "26400 JPY"]
+    left = outcome["report"]["total"]["left"]
+    assert Money.parse(left["amount"], left["currency"]) == Money.parse("651.84", "USD")
+    pays = [e["result"] for e in _logged(outcome, "pay") if "result" in e]
+    assert [p["mode"] for p in pays] == ["delegated"] * 3  # the pending mandate was awaited, never switched
+    assert sorted(p["merchantId"] for p in outcome["sandbox_payments"] if p["status"] == "SUCCESS") == [
+        "KL-GRAND-HOTEL", "SKYLARK-AIR", "ZOOM-CARS"]
+    assert not [m for m in outcome["sandbox_payments"] if m.get("status") != "SUCCESS"]
+    assert outcome["audit_ok"]
