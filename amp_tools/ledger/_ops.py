@@ -542,6 +542,16 @@ def totals_steps(budget_id: str) -> Steps[dict[str, Any]]:
     return {"budget": head[0] if head else None, "scopes": rows}
 
 
+def settlement_steps(budget_id: str) -> Steps[tuple[tuple[int, int], tuple[int, int]]]:
+    """(count, minor) of held payments, and of committed ones debited above what was reserved."""
+    held = yield Q("SELECT COUNT(*), COALESCE(SUM(counted_minor), 0) FROM entries WHERE budget_id = ? "
+                   "AND status = 'reserved'", (budget_id,))
+    over = yield Q("SELECT COUNT(*), COALESCE(SUM(budget_minor - reserved_minor), 0) FROM entries "
+                   "WHERE budget_id = ? AND status = 'committed' AND reserved_minor IS NOT NULL "
+                   "AND budget_minor > reserved_minor", (budget_id,))
+    return (int(held[0][0]), int(held[0][1])), (int(over[0][0]), int(over[0][1]))
+
+
 def load_session_steps(session_id: str) -> Steps[tuple[str, str, int] | None]:
     rows = yield Q("SELECT budget_id, data, version FROM sessions WHERE session_id = ?", (session_id,))
     return (str(rows[0][0]), str(rows[0][1]), int(rows[0][2])) if rows else None

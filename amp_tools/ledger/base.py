@@ -254,6 +254,7 @@ def _report_steps(engine: PolicyEngine, policy: Any, budget_id: str, now: dateti
             out["left"] = Money(max(0, limit.minor - used), currency).to_public()
         return out
 
+    held, over = yield from _ops.settlement_steps(budget_id)
     report: dict[str, Any] = {
         "budget_id": budget_id, "currency": currency, "as_of": now.isoformat(),
         "policy": getattr(policy, "name", None), "policy_hash": policy.snapshot_hash(),
@@ -261,6 +262,13 @@ def _report_steps(engine: PolicyEngine, policy: Any, budget_id: str, now: dateti
                   "committed_count": committed_count},
         "windows": {}, "velocity": None, "merchants": {}, "mccs": {},
     }
+    if held[0]:
+        # Payments not yet settled (in flight, or waiting for their outcome): counted in `used`.
+        report["total"]["held"] = {"count": held[0], "amount": Money(held[1], currency).to_public()}
+    if over[0]:
+        # The network debited more than was reserved (an FX move): committed as debited, and shown.
+        report["total"]["debited_above_reservations"] = {"count": over[0],
+                                                         "amount": Money(over[1], currency).to_public()}
     windows = getattr(policy, "windows", None)
     for query in engine.usage_queries(policy, _Probe(at=now, currency=currency)):
         if query.scope != "all" or query.since is None:
