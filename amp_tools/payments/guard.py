@@ -287,10 +287,14 @@ class Guard:
 
 
 def _takes_handle(execute: Execute) -> bool:
+    """True when `execute` has a required positional parameter (the handle); defaults do not count."""
     try:
-        return len(inspect.signature(execute).parameters) > 0
+        params = inspect.signature(execute).parameters.values()
     except (TypeError, ValueError):
         return False
+    return any(p.default is inspect.Parameter.empty
+               and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+               for p in params)
 
 
 def _describe(state: PaymentState) -> str:

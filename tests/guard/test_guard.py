@@ -234,7 +234,7 @@ async def test_a_request_that_never_left_frees_the_budget_at_once(ledger: Any, c
     never_sent = AmpError("could not connect", code="NETWORK_ERROR", details={"sent": False})
     with pytest.raises(AmpError) as caught:
         await guard.pay(intent("100.00", "CKO-A"), net.execute(fail=never_sent), run_id="r")
-    assert caught.value.code == "NETWORK_ERROR"
+    assert caught.value.code == "PAYMENT_NOT_SENT" and caught.value.retryable
     maybe_sent = AmpError("read timeout", code="TIMEOUT", details={"sent": True})
     with pytest.raises(AmpError) as held:
         await guard.pay(intent("100.00", "CKO-B"), net.execute(fail=maybe_sent), run_id="r")

@@ -242,8 +242,12 @@ def test_hostile_answers_on_the_payment_path_keep_the_ledger_truthful(
         lie = readable_success(status, body) and target.endswith("/startPayment")
         if entry.status == "committed":
             assert lie, f"committed on {kind} {status} {body[:80]!r}"
-        if status >= 500 or status == 429 or (status < 400 and not _enveloped(body)):
+        unreadable = status >= 500 or status == 429 or (status < 400 and not _enveloped(body))
+        if unreadable and target.endswith("/startPayment"):
             assert entry.status == "reserved", f"{entry.status} after an unreadable {kind} {status} answer"
+        elif unreadable:
+            # Only the token request was garbled: the charge request never left, so nothing can have moved.
+            assert entry.status == "released", f"{entry.status} after an unreadable {kind} {status} token answer"
         seen[{"reserved": "held", "released": "released", "committed": "committed"}[entry.status]] += 1
         # A second pay never charges twice, and order_status settles the entry to the sandbox's truth.
         with contextlib.suppress(ToolError):  # a released entry may be retried, a held one never is
@@ -259,4 +263,7 @@ def test_hostile_answers_on_the_payment_path_keep_the_ledger_truthful(
             assert rows.count("committed") == 0, (rows, settled)
 
     check()
-    assert seen["held"] > 0, seen
+    if target.endswith("/startPayment"):
+        assert seen["held"] > 0, seen  # some answers were unclear after the charge request left
+    else:
+        assert seen["held"] == 0 and seen["released"] > 0, seen  # before it left, nothing is ever held

@@ -47,7 +47,7 @@ async def _flows(s: Session, results: list[str], errors: list[str]) -> None:
     again = await call("pay", checkout_id=ck["checkout_id"])
     assert again["status"] == "already_paid"
     car = await call("checkout", offer_id=cars["offers"][0]["offer_id"])
-    present = await call("pay", checkout_id=car["checkout_id"])
+    present = await call("pay", checkout_id=car["checkout_id"], mode="human_present")
     assert present["status"] == "paid" and present["mode"] == "human_present"
     await call("order_status", checkout_id=ck["checkout_id"])
     refunded = await call("refund", checkout_id=ck["checkout_id"], amount="10.00")
