@@ -22,9 +22,9 @@ from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolati
 from amp_tools.money import ROUND_UP, Money
 from amp_tools.payments import ExecutionOutcome, PaymentHandle, payment_key
 from amp_tools.policy import SpendIntent, mandate_terms
+from amp_tools.toolkit.core import ToolkitCore, WalletAction, parse_amount
 from amp_tools.toolkit.shopping import payable
 from amp_tools.toolkit.state import CheckoutRef, MandateRef
-from amp_tools.toolkit.toolkit import AmpToolkit, WalletAction, parse_amount
 from amp_tools.tools.args import PayArgs, RefundArgs, RequestMandateArgs
 
 __all__ = ["ensure_wallet", "pay", "refund", "request_mandate"]
@@ -41,7 +41,7 @@ def _wallet_pending(what: str, auth_session_id: str | None) -> ToolError:
                           "for them.")
 
 
-async def ensure_wallet(tk: AmpToolkit) -> tuple[Secret, Secret]:
+async def ensure_wallet(tk: ToolkitCore) -> tuple[Secret, Secret]:
     """The Alipay+ token and L1, binding the wallet first if needed (the person confirms it)."""
     wallet = tk.state.wallet
     if wallet.token_id is not None and wallet.l1 is not None:
@@ -98,7 +98,7 @@ def _parse_expiry(text: str | None, fallback: datetime | None, now: datetime) ->
     return when
 
 
-async def _complete_mandate(tk: AmpToolkit, ref: MandateRef, *, wait: float = 0.0) -> MandateRef:
+async def _complete_mandate(tk: ToolkitCore, ref: MandateRef, *, wait: float = 0.0) -> MandateRef:
     """Ask the CP where the mandate's confirmation stands; poll every 250 ms for up to `wait` seconds."""
     deadline = time.monotonic() + wait
     while True:
@@ -115,12 +115,12 @@ async def _complete_mandate(tk: AmpToolkit, ref: MandateRef, *, wait: float = 0.
         await asyncio.sleep(0.25)
 
 
-def person_wait(tk: AmpToolkit) -> float:
+def person_wait(tk: ToolkitCore) -> float:
     """How long to wait for a wallet confirmation in progress: only when the person was just asked."""
     return tk.idv_wait if tk.wallet_prompt is not None else 0.0
 
 
-async def request_mandate(tk: AmpToolkit, args: RequestMandateArgs) -> dict[str, Any]:
+async def request_mandate(tk: ToolkitCore, args: RequestMandateArgs) -> dict[str, Any]:
     now = tk.clock.now()
     token_id, _ = await ensure_wallet(tk)
     left = await tk.budget_left()
@@ -185,7 +185,7 @@ def _in_scope(ref: MandateRef, ck: CheckoutRef) -> bool:
             or bool(ck.mcc and ck.mcc in ref.mccs))
 
 
-def _covering_mandate(tk: AmpToolkit, ck: CheckoutRef, budget_amount: Money) -> MandateRef | None:
+def _covering_mandate(tk: ToolkitCore, ck: CheckoutRef, budget_amount: Money) -> MandateRef | None:
     now = tk.clock.now()
     for ref in reversed(tk.state.mandates):
         if ref.status != "ACTIVE" or ref.mandate_type != "AUTONOMOUS":
@@ -197,7 +197,7 @@ def _covering_mandate(tk: AmpToolkit, ck: CheckoutRef, budget_amount: Money) -> 
     return None
 
 
-def _mandate_gap(tk: AmpToolkit, ck: CheckoutRef, budget_amount: Money) -> str:
+def _mandate_gap(tk: ToolkitCore, ck: CheckoutRef, budget_amount: Money) -> str:
     """Why no AUTONOMOUS mandate of this session covers the checkout, in words."""
     now = tk.clock.now()
     reasons = []
@@ -216,7 +216,7 @@ def _mandate_gap(tk: AmpToolkit, ck: CheckoutRef, budget_amount: Money) -> str:
     return "; ".join(reasons) or "no mandate was requested"
 
 
-async def _refresh_pending(tk: AmpToolkit, ck: CheckoutRef) -> None:
+async def _refresh_pending(tk: ToolkitCore, ck: CheckoutRef) -> None:
     """A mandate the wallet is still confirming (the reference completes it ~0.5 s later) is awaited,
     for at most `idv_wait` seconds, before the payment chooses how to pay."""
     pending = [m for m in tk.state.mandates
@@ -231,7 +231,7 @@ def _cp_checkout(ck: CheckoutRef) -> CpCheckout:
                             merchant_mcc=ck.mcc)
 
 
-async def _debited(tk: AmpToolkit, paid: Any, ck: CheckoutRef) -> Money | None:
+async def _debited(tk: ToolkitCore, paid: Any, ck: CheckoutRef) -> Money | None:
     """What the network reports it debited, in the budget currency (None when it does not say)."""
     debit = getattr(paid, "debited_amount", None)
     if not isinstance(debit, Money):
@@ -242,14 +242,14 @@ async def _debited(tk: AmpToolkit, paid: Any, ck: CheckoutRef) -> Money | None:
     return debit.convert(tk.policy.currency, rate, rounding=ROUND_UP)
 
 
-def _seal_resume(tk: AmpToolkit, key: str, base: str, ck: CheckoutRef, token: Secret, **chain: Secret | None) -> str:
+def _seal_resume(tk: ToolkitCore, key: str, base: str, ck: CheckoutRef, token: Secret, **chain: Secret | None) -> str:
     """What recovery needs to replay the idempotent startPayment for this checkout, sealed with the agent key."""
     values: dict[str, Any] = {"merchant_base": base, "checkout_id": ck.checkout_id, "payment_token": token}
     values.update({k: v for k, v in chain.items() if v is not None})
     return tk.sealer.seal(values, purpose=f"payment:{key}")
 
 
-async def _pay_delegated(tk: AmpToolkit, ck: CheckoutRef, mandate: MandateRef, key: str, budget_amount: Money,
+async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, key: str, budget_amount: Money,
                          handle: PaymentHandle, fx_quote_id: str | None) -> ExecutionOutcome:
     assert mandate.l1 is not None and mandate.l2 is not None
     cp_checkout = _cp_checkout(ck)
@@ -278,7 +278,7 @@ async def _pay_delegated(tk: AmpToolkit, ck: CheckoutRef, mandate: MandateRef, k
                                     "mandate_remaining": mandate.remaining.to_public()})
 
 
-async def _pay_present(tk: AmpToolkit, ck: CheckoutRef, key: str, handle: PaymentHandle,
+async def _pay_present(tk: ToolkitCore, ck: CheckoutRef, key: str, handle: PaymentHandle,
                        fx_quote_id: str | None) -> ExecutionOutcome:
     token_id, _ = await ensure_wallet(tk)
     cp_checkout = _cp_checkout(ck)
@@ -318,7 +318,7 @@ async def _pay_present(tk: AmpToolkit, ck: CheckoutRef, key: str, handle: Paymen
                             detail={"mode": "human_present", "mandate_id": session.mandate_id})
 
 
-async def pay(tk: AmpToolkit, args: PayArgs) -> dict[str, Any]:
+async def pay(tk: ToolkitCore, args: PayArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None:
         raise NotFound(f"checkout {args.checkout_id!r} is unknown",
@@ -371,7 +371,7 @@ def _paid_result(ck: CheckoutRef, result: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- refund
-async def refund(tk: AmpToolkit, args: RefundArgs) -> dict[str, Any]:
+async def refund(tk: ToolkitCore, args: RefundArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None or ck.entry_id is None:
         raise NotFound(f"there is no paid order for checkout {args.checkout_id!r}")

@@ -12,9 +12,9 @@ from typing import Any
 from amp_tools.errors import AmpError, NotFound
 from amp_tools.payments import PaymentState, payment_key, state_of
 from amp_tools.policy import SpendIntent
+from amp_tools.toolkit.core import ToolkitCore
 from amp_tools.toolkit.paying import _complete_mandate, mandate_public, person_wait
 from amp_tools.toolkit.settling import settle_checkout
-from amp_tools.toolkit.toolkit import AmpToolkit
 from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
 
 __all__ = ["budget_status", "mandate_status", "order_status"]
@@ -24,7 +24,7 @@ _FROM_LEDGER = {PaymentState.COMMITTED: "PAID", PaymentState.REFUNDED: "REFUNDED
                 PaymentState.UNKNOWN: "UNKNOWN"}
 
 
-async def budget_status(tk: AmpToolkit, args: BudgetStatusArgs) -> dict[str, Any]:
+async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, Any]:
     report = await tk.ledger.usage_report(tk.policy, tk.budget_id, tk.clock.now())
     out: dict[str, Any] = {"currency": report["currency"], "total": report["total"], "windows": report["windows"]}
     if report.get("velocity"):
@@ -39,7 +39,7 @@ async def budget_status(tk: AmpToolkit, args: BudgetStatusArgs) -> dict[str, Any
     return out
 
 
-async def mandate_status(tk: AmpToolkit, args: MandateStatusArgs) -> dict[str, Any]:
+async def mandate_status(tk: ToolkitCore, args: MandateStatusArgs) -> dict[str, Any]:
     if not tk.state.mandates:
         raise NotFound("no mandate has been requested in this session", hint="Call request_mandate first.")
     chosen = tk.state.mandates[-1]
@@ -55,7 +55,7 @@ async def mandate_status(tk: AmpToolkit, args: MandateStatusArgs) -> dict[str, A
     return mandate_public(chosen)
 
 
-async def order_status(tk: AmpToolkit, args: OrderStatusArgs) -> dict[str, Any]:
+async def order_status(tk: ToolkitCore, args: OrderStatusArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None:
         raise NotFound(f"checkout {args.checkout_id!r} is unknown")

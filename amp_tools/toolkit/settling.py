@@ -17,7 +17,7 @@ from amp_tools.ledger import Entry
 from amp_tools.money import ROUND_UP, Money
 from amp_tools.payments import ReconcileReport, Resolution, payment_key, settle
 from amp_tools.payments import reconcile as reconcile_payments
-from amp_tools.toolkit.toolkit import AmpToolkit
+from amp_tools.toolkit.core import ToolkitCore
 
 __all__ = ["ask_counterparty", "reconcile", "settle_checkout"]
 
@@ -25,7 +25,7 @@ _PAID = ("PAID", "REFUNDED", "PARTIALLY_REFUNDED")
 _NOT_PAID = ("FAILED", "CREATED")
 
 
-async def _debited(tk: AmpToolkit, result: Any) -> Money | None:
+async def _debited(tk: ToolkitCore, result: Any) -> Money | None:
     debit = getattr(result, "debited_amount", None)
     if not isinstance(debit, Money):
         return None
@@ -34,7 +34,7 @@ async def _debited(tk: AmpToolkit, result: Any) -> Money | None:
     return debit.convert(tk.policy.currency, await tk.fx_rate(debit.currency, tk.policy.currency), rounding=ROUND_UP)
 
 
-async def ask_counterparty(tk: AmpToolkit, entry: Entry) -> Resolution:
+async def ask_counterparty(tk: ToolkitCore, entry: Entry) -> Resolution:
     try:
         base = tk.merchant_base(await tk.merchant(entry.merchant_id))
     except AmpError as exc:
@@ -55,7 +55,7 @@ async def ask_counterparty(tk: AmpToolkit, entry: Entry) -> Resolution:
     return Resolution("unknown", reason=f"the merchant reports {status.status}")
 
 
-async def _replay(tk: AmpToolkit, entry: Entry, base: str) -> Resolution:
+async def _replay(tk: ToolkitCore, entry: Entry, base: str) -> Resolution:
     if not entry.resume:
         return Resolution("unknown", reason="the merchant has no order status and no payment token was kept to ask "
                                             "again; a person must check")
@@ -83,7 +83,7 @@ async def _replay(tk: AmpToolkit, entry: Entry, base: str) -> Resolution:
                                "idempotent": bool(getattr(paid, "idempotent", False))})
 
 
-async def settle_checkout(tk: AmpToolkit, checkout_id: str, amount: Money, merchant_id: str) -> str | None:
+async def settle_checkout(tk: ToolkitCore, checkout_id: str, amount: Money, merchant_id: str) -> str | None:
     """Settle this checkout's held payment if no live process works on it; a sentence for the model."""
     from amp_tools.policy import SpendIntent
 
@@ -110,5 +110,5 @@ async def settle_checkout(tk: AmpToolkit, checkout_id: str, amount: Money, merch
     return None
 
 
-async def reconcile(tk: AmpToolkit) -> ReconcileReport:
+async def reconcile(tk: ToolkitCore) -> ReconcileReport:
     return await reconcile_payments(tk.guard.lifecycle, lambda e: ask_counterparty(tk, e), budget_id=tk.budget_id)

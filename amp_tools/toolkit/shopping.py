@@ -16,9 +16,9 @@ from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolati
 from amp_tools.money import Money
 from amp_tools.policy import Item, max_offer
 from amp_tools.policy.model import matches_mcc
+from amp_tools.toolkit.core import ToolkitCore, parse_amount
 from amp_tools.toolkit.state import CheckoutRef, OfferRef, QuoteRef
 from amp_tools.toolkit.text import clean
-from amp_tools.toolkit.toolkit import AmpToolkit, parse_amount
 from amp_tools.tools.args import (
     AcceptQuoteArgs,
     CheckoutArgs,
@@ -34,7 +34,7 @@ __all__ = ["accept_quote", "checkout", "discover_merchants", "negotiate", "payab
            "search_offers"]
 
 
-def payable(tk: AmpToolkit, info: MerchantInfo) -> bool:
+def payable(tk: ToolkitCore, info: MerchantInfo) -> bool:
     """Whether the policy could ever let this merchant be paid (merchant and MCC lists)."""
     policy = tk.policy
     if policy.is_denied_merchant(info.merchant_id, info.name) is not None:
@@ -53,7 +53,7 @@ def _merchant_public(info: MerchantInfo) -> dict[str, Any]:
             "description": clean(info.description)}
 
 
-async def _priced(tk: AmpToolkit, amount: Money) -> dict[str, Any]:
+async def _priced(tk: ToolkitCore, amount: Money) -> dict[str, Any]:
     budget, _ = await tk.to_budget(amount)
     out = amount.to_public()
     if budget.currency != amount.currency:
@@ -61,7 +61,7 @@ async def _priced(tk: AmpToolkit, amount: Money) -> dict[str, Any]:
     return out
 
 
-async def discover_merchants(tk: AmpToolkit, args: DiscoverMerchantsArgs) -> dict[str, Any]:
+async def discover_merchants(tk: ToolkitCore, args: DiscoverMerchantsArgs) -> dict[str, Any]:
     found = await tk.list_merchants(query=args.query or None, category=args.category, region=args.region)
     for info in found:
         tk.state.merchants[info.merchant_id] = info
@@ -73,11 +73,11 @@ async def discover_merchants(tk: AmpToolkit, args: DiscoverMerchantsArgs) -> dic
     return out
 
 
-async def _search_one(tk: AmpToolkit, info: MerchantInfo, query: str) -> list[Product]:
+async def _search_one(tk: ToolkitCore, info: MerchantInfo, query: str) -> list[Product]:
     return await tk.client.search_products(tk.merchant_base(info), query)
 
 
-async def search_offers(tk: AmpToolkit, args: SearchOffersArgs) -> dict[str, Any]:
+async def search_offers(tk: ToolkitCore, args: SearchOffersArgs) -> dict[str, Any]:
     if args.merchant_ids:
         merchants = [await tk.merchant(mid) for mid in args.merchant_ids]
     else:
@@ -131,11 +131,11 @@ def _known(table: Mapping[str, T], key: str, what: str, source: str) -> T:
     return found
 
 
-def _offer(tk: AmpToolkit, offer_id: str) -> OfferRef:
+def _offer(tk: ToolkitCore, offer_id: str) -> OfferRef:
     return _known(tk.state.offers, offer_id, "offer", "search_offers")
 
 
-async def _quote_public(tk: AmpToolkit, ref: QuoteRef) -> dict[str, Any]:
+async def _quote_public(tk: ToolkitCore, ref: QuoteRef) -> dict[str, Any]:
     rounds = tk.policy.negotiation.max_rounds
     if ref.merchant_max_rounds is not None:
         rounds = min(rounds, ref.merchant_max_rounds)
@@ -149,7 +149,7 @@ async def _quote_public(tk: AmpToolkit, ref: QuoteRef) -> dict[str, Any]:
     return out
 
 
-def _remember_quote(tk: AmpToolkit, offer: OfferRef, quantity: int, quote: Quote, rounds_used: int) -> QuoteRef:
+def _remember_quote(tk: ToolkitCore, offer: OfferRef, quantity: int, quote: Quote, rounds_used: int) -> QuoteRef:
     ref = QuoteRef(quote_id=quote.quote_id, merchant_id=offer.merchant_id, offer=offer, quantity=quantity,
                    total=quote.total_amount.money,
                    list_total=quote.list_amount.money if quote.list_amount else quote.total_amount.money,
@@ -159,7 +159,7 @@ def _remember_quote(tk: AmpToolkit, offer: OfferRef, quantity: int, quote: Quote
     return ref
 
 
-async def request_quote(tk: AmpToolkit, args: RequestQuoteArgs) -> dict[str, Any]:
+async def request_quote(tk: ToolkitCore, args: RequestQuoteArgs) -> dict[str, Any]:
     offer = _offer(tk, args.offer_id)
     info = await tk.merchant(offer.merchant_id)
     quote = await tk.client.request_quote(tk.merchant_base(info), [{"productId": offer.product_id,
@@ -167,11 +167,11 @@ async def request_quote(tk: AmpToolkit, args: RequestQuoteArgs) -> dict[str, Any
     return await _quote_public(tk, _remember_quote(tk, offer, args.quantity, quote, 0))
 
 
-def _quote(tk: AmpToolkit, quote_id: str) -> QuoteRef:
+def _quote(tk: ToolkitCore, quote_id: str) -> QuoteRef:
     return _known(tk.state.quotes, quote_id, "quote", "request_quote")
 
 
-async def negotiate(tk: AmpToolkit, args: NegotiateArgs) -> dict[str, Any]:
+async def negotiate(tk: ToolkitCore, args: NegotiateArgs) -> dict[str, Any]:
     ref = _quote(tk, args.quote_id)
     if ref.status != "OPEN":
         raise InvalidArguments(f"quote {ref.quote_id} is {ref.status}; only an OPEN quote can be negotiated")
@@ -201,7 +201,7 @@ async def negotiate(tk: AmpToolkit, args: NegotiateArgs) -> dict[str, Any]:
     return out
 
 
-def _remember_checkout(tk: AmpToolkit, offer: OfferRef, quantity: int, ck: Checkout, quote_id: str | None,
+def _remember_checkout(tk: ToolkitCore, offer: OfferRef, quantity: int, ck: Checkout, quote_id: str | None,
                        info: MerchantInfo) -> CheckoutRef:
     claimed_name, claimed_mcc = ck.merchant_name or info.name, ck.merchant_mcc or info.mcc or ""
     if (claimed_name.casefold() != info.name.casefold() or (info.mcc and claimed_mcc != info.mcc)
@@ -222,13 +222,13 @@ def _remember_checkout(tk: AmpToolkit, offer: OfferRef, quantity: int, ck: Check
     return ref
 
 
-async def _checkout_public(tk: AmpToolkit, ref: CheckoutRef) -> dict[str, Any]:
+async def _checkout_public(tk: ToolkitCore, ref: CheckoutRef) -> dict[str, Any]:
     return {"checkout_id": ref.checkout_id, "merchant": clean(ref.merchant_name, 80), "item": ref.items[0].name,
             "quantity": ref.items[0].quantity, "total": await _priced(tk, ref.amount),
             "expires_at": ref.expires_at, "next": "call pay with this checkout_id to pay it"}
 
 
-async def accept_quote(tk: AmpToolkit, args: AcceptQuoteArgs) -> dict[str, Any]:
+async def accept_quote(tk: ToolkitCore, args: AcceptQuoteArgs) -> dict[str, Any]:
     ref = _quote(tk, args.quote_id)
     info = await tk.merchant(ref.merchant_id)
     ck = await tk.client.accept_quote(tk.merchant_base(info), ref.quote_id)
@@ -241,7 +241,7 @@ async def accept_quote(tk: AmpToolkit, args: AcceptQuoteArgs) -> dict[str, Any]:
     return await _checkout_public(tk, _remember_checkout(tk, ref.offer, ref.quantity, ck, ref.quote_id, info))
 
 
-async def checkout(tk: AmpToolkit, args: CheckoutArgs) -> dict[str, Any]:
+async def checkout(tk: ToolkitCore, args: CheckoutArgs) -> dict[str, Any]:
     offer = _offer(tk, args.offer_id)
     info = await tk.merchant(offer.merchant_id)
     ck = await tk.client.start_checkout(tk.merchant_base(info), [{"productId": offer.product_id,

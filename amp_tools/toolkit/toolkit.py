@@ -1,129 +1,35 @@
-"""`AmpToolkit`: one agent session's AMP client, Guard, agent key and state, and its tool specs.
+"""`AmpToolkit`: what a program builds once per user session, and the tool list every adapter wraps.
 
-The toolkit is what a program builds once per user session; `toolkit.specs()` is the tool list
-every adapter wraps. The person's side (approvals, wallet confirmation) is wired in here by the
-program through `approver` and `wallet_prompt`, never through a tool.
-
-The budget it spends from is named on purpose (`budget_id`, else the policy's `name`): two
-toolkits on one ledger share a budget only when they name the same one. With a `session_id` the
-session's state is durable in the ledger's database and resumes after a restart; the agent key
-persists by default in its 0600 key file, so a resumed session keeps its mandate.
+It is the session core (`core.ToolkitCore`: client, Guard, key, durable state) plus its tool
+specs and start-up recovery. The budget it spends from is named on purpose (`budget_id`, else
+`AMP_TOOLS_BUDGET` or the policy's `name`): toolkits on one ledger share a budget only when they
+name the same one. With a `session_id` the session's state is durable in the ledger's database
+and resumes after a restart; the agent key persists by default in its 0600 key file.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import threading
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amp_tools.amp.client import AmpClient
 from amp_tools.amp.keys import AgentKey
-from amp_tools.amp.models import MerchantInfo
-from amp_tools.amp.sealed import Sealer
-from amp_tools.approvals import Approver
-from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.config import agent_key_path
-from amp_tools.errors import AmpError, ConfigError, InvalidArguments, MoneyError, NotFound, ToolError
-from amp_tools.ledger import LedgerBase, open_ledger
-from amp_tools.money import ROUND_UP, Money
-from amp_tools.payments import Guard
+from amp_tools.payments import ReconcileReport
 from amp_tools.policy import BudgetPolicy
-from amp_tools.toolkit.directory import MerchantDirectory
-from amp_tools.toolkit.state import SessionState, dump_state, load_state
+from amp_tools.toolkit.core import ToolkitCore
+from amp_tools.toolkit.settling import reconcile
+from amp_tools.toolkit.specs import build_specs
 from amp_tools.tools.spec import ToolSpec
 
 if TYPE_CHECKING:
     from amp_tools.sandbox import Sandbox
 
-__all__ = ["AmpToolkit", "FxQuote", "WalletAction", "WalletPrompt", "parse_amount", "resolve_budget_id"]
+__all__ = ["AmpToolkit"]
 
 
-def parse_amount(name: str, text: str, currency: str, *, allow_zero: bool = True) -> Money:
-    """A tool's decimal-string argument as money in `currency`.
-
-    The schema pattern admits up to three decimals (KWD needs them), so a USD '0.001' gets this
-    far; the model must get an `InvalidArguments` naming the field, not a bare `MoneyError`.
-    """
-    try:
-        return Money.parse(text, currency, allow_zero=allow_zero)
-    except MoneyError as exc:
-        raise InvalidArguments(f"{name} {text!r}: {exc.message}",
-                               hint=f"Pass {name} as a decimal string in {currency}.") from None
-
-
-@dataclass(frozen=True)
-class WalletAction:
-    """Something only the person can do in their wallet app (link the wallet, confirm a mandate)."""
-
-    kind: str  # "bind_wallet" | "confirm_mandate" | "confirm_purchase"
-    auth_session_id: str
-    summary: str
-
-
-WalletPrompt = Callable[[WalletAction], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class FxQuote:
-    """A network rate for one conversion, with the quote id that locks it for the charge (if the network gives one)."""
-
-    rate: Decimal
-    quote_id: str | None
-    expires_at: datetime
-
-
-def resolve_budget_id(budget_id: str | None, policy: BudgetPolicy) -> str:
-    """The budget a toolkit spends from: named explicitly, by AMP_TOOLS_BUDGET, or by the policy's `name`."""
-    chosen = budget_id or os.environ.get("AMP_TOOLS_BUDGET") or policy.name
-    if not chosen or not str(chosen).strip():
-        raise ConfigError(
-            "name the budget this toolkit spends from: AmpToolkit(..., budget_id='alice-travel'), "
-            "AMP_TOOLS_BUDGET, or `name:` in the policy file; toolkits share a budget only when they name the same one")
-    return str(chosen).strip()
-
-
-class AmpToolkit:
+class AmpToolkit(ToolkitCore):
     """Everything one agent session needs to shop and pay through AMP under a budget policy."""
 
-    def __init__(self, client: AmpClient, policy: BudgetPolicy, *, ledger: LedgerBase | None = None,
-                 approver: Approver | None = None, agent_key: AgentKey | None = None,
-                 wallet_prompt: WalletPrompt | None = None, clock: Clock = SYSTEM_CLOCK,
-                 run_id: str | None = None, budget_id: str | None = None, session_id: str | None = None,
-                 merchants: MerchantDirectory | Iterable[MerchantInfo | Mapping[str, Any]] | str | Path | None = None,
-                 wallet_name: str = "ALIPAY_HK", agent_id: str = "amp-tools-agent", wallet_timeout: float = 120.0,
-                 idv_wait: float = 5.0, aud: str = "alipayplus.com") -> None:
-        self.client = client
-        self.policy = policy
-        self.budget_id = resolve_budget_id(budget_id, policy)
-        self.ledger = ledger if ledger is not None else open_ledger(clock=clock)
-        self.guard = Guard(policy, self.ledger, approver=approver, clock=clock, budget_id=self.budget_id)
-        self.agent_key = agent_key or AgentKey.load_or_create(agent_key_path())
-        self.sealer = Sealer(self.agent_key)
-        self.wallet_prompt = wallet_prompt
-        self.clock = clock
-        self.run_id = run_id or uuid.uuid4().hex  # labels ledger rows for reports; never part of a payment's key
-        self.session_id = session_id
-        self.directory = MerchantDirectory.of(merchants)
-        self.wallet_name = wallet_name
-        self.agent_id = agent_id
-        self.wallet_timeout = wallet_timeout
-        self.idv_wait = idv_wait
-        self.aud = aud
-        self.state = SessionState()
-        self._loaded = session_id is None
-        self._fx: dict[tuple[str, str], FxQuote] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-
-    # ------------------------------------------------------------------ construction
     @classmethod
     def for_sandbox(cls, sandbox: Sandbox, policy: BudgetPolicy, **kwargs: Any) -> AmpToolkit:
         """A toolkit wired to an in-process sandbox; the agent key is registered as onboarding would."""
@@ -139,148 +45,12 @@ class AmpToolkit:
 
     def specs(self) -> list[ToolSpec]:
         """The tool list every adapter wraps."""
-        from amp_tools.toolkit.specs import build_specs
-
         return build_specs(self)
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-    async def reconcile(self) -> Any:
+    async def reconcile(self) -> ReconcileReport:
         """Settle this budget's payments that no live process is working on (run it at start-up).
 
         A payment still in flight in a live process (waiting for a person, or being sent) is never
         touched, whatever its age; see `amp_tools.payments.recovery`.
         """
-        from amp_tools.toolkit.settling import reconcile
-
         return await reconcile(self)
-
-    # ------------------------------------------------------------------ durable session
-    async def load_session(self) -> None:
-        """Bring back the session's state from the ledger (once; a no-op without a session id)."""
-        if self._loaded or self.session_id is None:
-            return
-        stored = await self.ledger.load_session(self.session_id)
-        if stored is not None:
-            budget_id, data, _version = stored
-            if budget_id != self.budget_id:
-                raise ConfigError(f"session {self.session_id!r} belongs to budget {budget_id!r}, not "
-                                  f"{self.budget_id!r}; use the budget it was started with or a new session id")
-            self.state = load_state(data, self.sealer, purpose=self._purpose())
-        self._loaded = True
-
-    async def save_session(self) -> None:
-        """Write the session's state to the ledger (a no-op without a session id)."""
-        if self.session_id is None or not self._loaded:
-            return
-        await self.ledger.save_session(self.session_id, budget_id=self.budget_id,
-                                       data=dump_state(self.state, self.sealer, purpose=self._purpose()))
-
-    def _purpose(self) -> str:
-        return f"session:{self.session_id}"
-
-    # ------------------------------------------------------------------ shared helpers
-    @contextlib.asynccontextmanager
-    async def lock(self, name: str) -> AsyncIterator[None]:
-        """A per-object lock so two concurrent tool calls on one checkout never interleave.
-
-        Sync adapters run each tool call on its own event loop in a worker thread (CrewAI runs
-        parallel calls that way), so this must exclude across threads and loops: an
-        `asyncio.Lock` shared by two loops never wakes the second waiter. A thread lock taken
-        without blocking, polled while contended, excludes everywhere and never blocks a loop.
-        """
-        with self._locks_guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        while not lock.acquire(blocking=False):
-            await asyncio.sleep(0.005)
-        try:
-            yield
-        finally:
-            lock.release()
-
-    async def merchant(self, merchant_id: str) -> MerchantInfo:
-        known = self.state.merchants.get(merchant_id)
-        if known is not None:
-            return known
-        if self.directory is not None:
-            found = self.directory.get(merchant_id)
-            if found is None:
-                raise NotFound(f"merchant {merchant_id!r} is not in the merchant directory",
-                               hint="Call discover_merchants to see the merchant ids.")
-            self.state.merchants[merchant_id] = found
-            return found
-        for info in await self.list_merchants():
-            self.state.merchants[info.merchant_id] = info
-        if merchant_id not in self.state.merchants:
-            raise NotFound(f"merchant {merchant_id!r} is not in the registry",
-                           hint="Call discover_merchants to see the merchant ids.")
-        return self.state.merchants[merchant_id]
-
-    async def list_merchants(self, *, query: str | None = None, category: str | None = None,
-                             region: str | None = None) -> list[MerchantInfo]:
-        """Merchants from the directory when the toolkit has one, else from the CP's registry (an extension)."""
-        if self.directory is not None:
-            return self.directory.find(query=query, category=category, region=region)
-        try:
-            return await self.client.list_merchants(query=query, category=category, region=region)
-        except AmpError as exc:
-            if exc.code == "NOT_FOUND":
-                raise ToolError(
-                    "this credential provider has no merchant registry (AMP defines none), and the toolkit was given "
-                    "no merchant directory", code="NO_MERCHANT_REGISTRY",
-                    hint="Tell the user the agent has no list of merchants to shop from. (Developers: pass "
-                         "AmpToolkit(..., merchants='merchants.yaml') with each merchant's id, name, MCC and base "
-                         "URL.)") from None
-            raise
-
-    def merchant_base(self, info: MerchantInfo) -> str:
-        return info.base_url or f"/merchants/{info.merchant_id}"
-
-    async def fx_quote(self, from_currency: str, to_currency: str, *, fresh: bool = False) -> FxQuote:
-        """The network's quoted rate. Shown prices reuse it until it expires (at most five minutes); a
-        payment asks `fresh=True`, so it reserves at the rate the quote id then locks for the charge."""
-        key = (from_currency, to_currency)
-        now = self.clock.now()
-        cached = self._fx.get(key)
-        if cached is not None and cached.expires_at > now and not fresh:
-            return cached
-        quote = await self.client.fx_rate(from_currency, to_currency)
-        expiry = now + timedelta(minutes=5)
-        if quote.expires_at:
-            with contextlib.suppress(ValueError):  # an unreadable expiry keeps the five-minute default
-                expiry = min(expiry, datetime.fromisoformat(quote.expires_at.replace("Z", "+00:00")))
-        if quote.rate <= 0:
-            raise AmpError(f"the network quoted a non-positive FX rate {quote.rate} for {from_currency}->{to_currency}",
-                           code="BAD_RESPONSE")
-        found = FxQuote(rate=quote.rate, quote_id=getattr(quote, "quote_id", None), expires_at=expiry)
-        self._fx[key] = found
-        return found
-
-    async def fx_rate(self, from_currency: str, to_currency: str) -> Decimal:
-        if from_currency == to_currency:
-            return Decimal(1)
-        return (await self.fx_quote(from_currency, to_currency)).rate
-
-    async def to_budget(self, amount: Money, *, fresh: bool = False) -> tuple[Money, Decimal | None]:
-        """`amount` in the policy currency, rounded up so a spend is never understated."""
-        if amount.currency == self.policy.currency:
-            return amount, None
-        quote = await self.fx_quote(amount.currency, self.policy.currency, fresh=fresh)
-        return amount.convert(self.policy.currency, quote.rate, rounding=ROUND_UP), quote.rate
-
-    async def budget_left(self) -> Money:
-        report = await self.ledger.usage_report(self.policy, self.budget_id, self.clock.now())
-        left = report.get("total", {}).get("left") if isinstance(report.get("total"), dict) else None
-        if isinstance(left, Money):
-            return left
-        if isinstance(left, dict):
-            return Money.parse(str(left["amount"]), str(left["currency"]), allow_negative=True)
-        return self.policy.total_budget
-
-    async def notify_wallet(self, action: WalletAction) -> bool:
-        """Tell the person what to do in the wallet; True when a wallet prompt handled it."""
-        if self.wallet_prompt is None:
-            return False
-        await self.wallet_prompt(action)
-        return True
