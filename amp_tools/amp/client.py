@@ -62,6 +62,8 @@ __all__ = ["AmpClient", "Retry"]
 
 M = TypeVar("M", bound=BaseModel)
 _MAX_BODY = 2_000_000
+# Response fields whose validation message is safe and useful to show (amounts and rates, never secrets).
+_EXPLAINED_FIELDS = frozenset({"debitedAmount", "fxRate"})
 
 
 class Retry(Enum):
@@ -305,7 +307,11 @@ class AmpClient:
         except (ValidationError, MoneyError, ValueError, TypeError) as exc:
             where = ""
             if isinstance(exc, ValidationError) and exc.errors():
-                where = " at " + ".".join(str(p) for p in exc.errors()[0].get("loc", ()))
+                first = exc.errors()[0]
+                loc = first.get("loc", ())
+                where = " at " + ".".join(str(p) for p in loc)
+                if loc and loc[-1] in _EXPLAINED_FIELDS and first.get("type") == "value_error":
+                    where += ": " + str(first.get("msg", "")).removeprefix("Value error, ")
             raise AmpError(f"{op}: response does not have the expected shape{where}", code="BAD_RESPONSE",
                            hint=hint_for("BAD_RESPONSE"), retryable=True, details={"operation": op}) from None
 
@@ -410,11 +416,18 @@ class AmpClient:
             await asyncio.sleep(interval)
 
     async def apply_credential(self, session_id: str, *, l1: Secret | str, l2: Secret | str, checkout: CpCheckout,
-                               l3: Secret | str | None = None, mandate_type: str | None = None
-                               ) -> ApplyCredentialResult:
-        """Ask for a payment token. Never repeated once the request may have left (budget is consumed)."""
+                               l3: Secret | str | None = None, mandate_type: str | None = None,
+                               fx_quote_id: str | None = None) -> ApplyCredentialResult:
+        """Ask for a payment token. Never repeated once the request may have left (budget is consumed).
+
+        `fx_quote_id` (the `quote_id` of `fx_rate`, a sandbox extension) asks the network to debit
+        at that quote's rate while it is valid; the result's `fx_quote_id` says whether it did.
+        """
         if not session_id:
             raise _refuse("session_id is empty; use the mandate session id", field="session_id")
+        if fx_quote_id is not None and (not isinstance(fx_quote_id, str) or not fx_quote_id.strip()):
+            raise _refuse(f"fx_quote_id {fx_quote_id!r} is not a quote id; pass the quote_id of fx_rate() or None",
+                          field="fx_quote_id")
         l1s, l2s = _reveal(l1, "l1"), _reveal(l2, "l2")
         mode = mandate_type or _l2_mode(l2s)
         if mode not in ("IMMEDIATE", "AUTONOMOUS"):
@@ -444,6 +457,8 @@ class AmpClient:
                 raise _refuse(f"checkout goods use camelCase keys {sorted(set(bad))}; send the checkout exactly as "
                               "at mandate creation, with snake_case goods", field="checkout.goods")
         body["checkout"] = checkout.wire()
+        if fx_quote_id is not None:
+            body["fxQuoteId"] = fx_quote_id
         return await self._cp_call("applyCredential", body, ApplyCredentialResult, Retry.BEFORE_SEND)
 
     async def complete_idv(self, auth_session_id: str, approve: bool = True) -> IdvCompletion:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from amp_tools.amp.secret import Secret
+from amp_tools.errors import MoneyError
 from amp_tools.money import Money, normalize_currency, parse_rate
 
 __all__ = [
@@ -202,11 +203,44 @@ class MandateSession(WireModel):
     error: str | None = None
 
 
+def _debit(v: Any) -> Money | None:
+    """The extension field ``debitedAmount`` (``{cent, currency}``), None when the server does not report it."""
+    if v is None or isinstance(v, Money):
+        return v
+    try:
+        money = Money.from_wire(v)
+    except MoneyError as exc:
+        raise ValueError(f"debitedAmount {v!r} is not an amount ({exc.message}); expected "
+                         "{cent: <int minor units>, currency}") from None
+    if money.minor < 0:
+        raise ValueError(f"debitedAmount {money} is negative; a debit is zero or more")
+    return money
+
+
+def _rate(v: Any) -> Decimal | None:
+    """The extension field ``fxRate``: a positive decimal string, None when absent."""
+    if v is None or isinstance(v, Decimal):
+        return v
+    if not isinstance(v, str):
+        raise ValueError(f"fxRate {v!r} is not a decimal string such as '0.74000000'")
+    try:
+        return parse_rate(v)
+    except MoneyError as exc:
+        raise ValueError(f"fxRate {v!r} is not usable ({exc.message})") from None
+
+
 class ApplyCredentialResult(WireModel):
     success: bool = False
     payment_token: Secret | None = None
     mandate_type: str | None = None
     error: str | None = None
+    fx_quote_id: str | None = None  # extension: the FX quote the network locked for this token, None if none
+    fx_rate: Decimal | None = None  # extension: the locked checkout -> wallet debit rate, None without conversion
+
+    @field_validator("fx_rate", mode="before")
+    @classmethod
+    def _fx(cls, v: Any) -> Decimal | None:
+        return _rate(v)
 
 
 class IdvCompletion(WireModel):
@@ -258,11 +292,25 @@ class Checkout(WireModel):
 
 
 class PaymentResult(WireModel):
+    """startPayment's ``data``; `debited_amount` / `fx_rate` are sandbox extensions (None from the reference)."""
+
     success: bool = False
     transaction_id: str | None = None
     message: str | None = None
     idempotent: bool = False
     status: str | None = None
+    debited_amount: Money | None = None
+    fx_rate: Decimal | None = None
+
+    @field_validator("debited_amount", mode="before")
+    @classmethod
+    def _debited(cls, v: Any) -> Money | None:
+        return _debit(v)
+
+    @field_validator("fx_rate", mode="before")
+    @classmethod
+    def _fx(cls, v: Any) -> Decimal | None:
+        return _rate(v)
 
     @field_validator("idempotent", mode="before")
     @classmethod
@@ -306,6 +354,18 @@ class OrderStatus(WireModel):
     transaction_id: str | None = None
     amount: CentAmount | None = None
     refunded_amount: CentAmount | None = None
+    debited_amount: Money | None = None
+    fx_rate: Decimal | None = None
+
+    @field_validator("debited_amount", mode="before")
+    @classmethod
+    def _debited(cls, v: Any) -> Money | None:
+        return _debit(v)
+
+    @field_validator("fx_rate", mode="before")
+    @classmethod
+    def _fx(cls, v: Any) -> Decimal | None:
+        return _rate(v)
 
 
 class RefundResult(WireModel):
@@ -321,6 +381,7 @@ class FxRate(WireModel):
     rate: Decimal
     quoted_at: str | None = None
     expires_at: str | None = None
+    quote_id: str | None = None  # extension: name it in apply_credential(fx_quote_id=...) to lock this rate
 
     @field_validator("rate", mode="before")
     @classmethod

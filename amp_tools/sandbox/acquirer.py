@@ -92,7 +92,10 @@ class Acquirer:
             "amount": amount.to_cent(), "cgcpRouting": routing,
             "networkResponse": {"success": True, "resultCode": "SUCCESS", "resultMessage": "SUCCESS",
                                 "data": {"paymentId": payment.payment_id, "status": "SUCCESS",
-                                         "amount": payment.amount.to_cent()}},
+                                         "amount": payment.amount.to_cent(),
+                                         "walletAmount": payment.wallet_amount.to_cent(),
+                                         "fxRate": (format(payment.wallet_rate, "f")
+                                                    if payment.wallet_rate is not None else None)}},
             "processedAt": rec.processed_at.isoformat()}
         if fault == "timeout_after":
             raise Timeout("acquirer.pay", after=True)

@@ -27,6 +27,8 @@ def payments_record(roles: Roles) -> list[dict[str, Any]]:
             "transactionId": st.acquirer[p.checkout_id].payment_id if p.checkout_id in st.acquirer else None,
             "amount": p.amount.to_cent(), "mandateAmount": p.mandate_amount.to_cent(),
             "walletAmount": p.wallet_amount.to_cent(), "fxRate": format(token.rate, "f") if token else None,
+            "walletFxRate": format(p.wallet_rate, "f") if p.wallet_rate is not None else None,
+            "fxQuoteId": token.fx_quote_id if token else None,
             "refunded": p.refunded.to_cent() if p.refunded else None,
             "resultCode": p.result_code, "createdAt": iso_z(p.created_at)})
     return out

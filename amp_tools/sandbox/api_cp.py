@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from amp_tools.sandbox.api_network import fx_quote_in, rate_lock_view
 from amp_tools.sandbox.codes import Refusal
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.state import CpSession
@@ -88,10 +89,11 @@ def cp_router(roles: Roles) -> APIRouter:
         b = body.raw()
 
         def work() -> Any:
-            token, mtype = cp.apply_credential(b)
-            return {"success": True, "paymentToken": token, "mandateType": mtype, "error": None,
-                    "resultCode": "SUCCESS"}
+            token, mtype = cp.apply_credential(b, fx_quote_in(b))
+            lock = rate_lock_view(ctx, token)
+            return {"success": True, "paymentToken": token.token, "mandateType": mtype, "error": None,
+                    "resultCode": "SUCCESS", "fxQuoteId": lock["fxQuoteId"], "fxRate": lock["fxRate"]}
 
-        return run(ctx, work, refusal(paymentToken=None, mandateType=None))
+        return run(ctx, work, refusal(paymentToken=None, mandateType=None, fxQuoteId=None, fxRate=None))
 
     return r

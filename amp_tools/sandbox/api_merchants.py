@@ -71,6 +71,11 @@ def merchant_router(roles: Roles) -> APIRouter:
             data: dict[str, Any] = {"success": True, "transactionId": co.transaction_id,
                                     "message": "Payment already completed (idempotent)" if replay
                                     else "Payment processed successfully", "status": co.status}
+            debit = mer.debit_view(co)
+            if debit["debitedAmount"] is not None:
+                data["debitedAmount"] = debit["debitedAmount"]
+            if debit["fxRate"] is not None:
+                data["fxRate"] = debit["fxRate"]
             if replay:
                 data["idempotent"] = True
             return ok(data)

@@ -7,16 +7,15 @@ want to drive directly, plus the wallet functions the spec names but the referen
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query
 
-from amp_tools.errors import AmpToolsError
 from amp_tools.money import Money
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.codes import Refusal
 from amp_tools.sandbox.roles import Roles
+from amp_tools.sandbox.state import Context, PaymentToken
 from amp_tools.sandbox.timefmt import iso_z
 from amp_tools.sandbox.wire import Body, aplus_error, aplus_ok, money_in, mpp_result, run
 
@@ -42,11 +41,12 @@ def network_router(roles: Roles) -> APIRouter:
             token, m = net.apply_credential(token_id=str(b.get("tokenId") or ""),
                                             mandate_id=str(b.get("mandateId") or ""),
                                             l1=b.get("l1Serialized"), l2=b.get("l2Serialized"),
-                                            l3=b.get("l3Serialized"), checkout=b.get("checkout"))
+                                            l3=b.get("l3Serialized"), checkout=b.get("checkout"),
+                                            fx_quote_id=fx_quote_in(b))
             view = net.mandate_view(m)
             return {"paymentToken": token.token, "mandateType": m.mandate_type, "mandateStatus": m.status,
                     "deductedAmount": token.mandate_amount.to_cent(), "budget": view["budget"],
-                    "expiresAt": iso_z(token.expires_at)}
+                    "expiresAt": iso_z(token.expires_at), **rate_lock_view(ctx, token)}
         return wrap(work)
 
     @r.post("/pay")
@@ -56,7 +56,8 @@ def network_router(roles: Roles) -> APIRouter:
         def work() -> Any:
             p, replay = net.pay(b)
             out = {"paymentId": p.payment_id, "status": p.status, "amount": p.amount.to_cent(),
-                   "walletAmount": p.wallet_amount.to_cent()}
+                   "walletAmount": p.wallet_amount.to_cent(),
+                   "fxRate": format(p.wallet_rate, "f") if p.wallet_rate is not None else None}
             return {**out, "idempotent": True} if replay else out
         return wrap(work)
 
@@ -148,14 +149,26 @@ def network_router(roles: Roles) -> APIRouter:
 
 
 def _fx(roles: Roles, src: str, dst: str) -> dict[str, Any]:
-    ctx = roles.ctx
-    try:
-        rate = ctx.fx.rate_str(src, dst)
-    except AmpToolsError as exc:
-        raise Refusal(C.CHECKOUT_CURRENCY_MISMATCH, exc.message) from None
-    now = ctx.now()
-    return {"from": src.upper(), "to": dst.upper(), "rate": rate, "rounding": "UP", "quotedAt": iso_z(now),
-            "expiresAt": iso_z(now + timedelta(seconds=ctx.config.fx_quote_ttl_seconds))}
+    q = roles.network.quote_fx(src, dst)
+    return {"from": q.src, "to": q.dst, "rate": format(q.rate, "f"), "rounding": "UP", "quotedAt": iso_z(q.quoted_at),
+            "expiresAt": iso_z(q.expires_at), "quoteId": q.quote_id}
+
+
+def fx_quote_in(body: dict[str, Any]) -> str | None:
+    """The optional ``fxQuoteId`` extension field of a token request."""
+    value = body.get("fxQuoteId")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise Refusal(C.PARAM_ILLEGAL, f"fxQuoteId must be the quoteId string of GET /network/fxRate, got {value!r}")
+    return value
+
+
+def rate_lock_view(ctx: Context, token: PaymentToken) -> dict[str, Any]:
+    """What a token request answers about its debit rate (extension fields)."""
+    converted = token.amount.currency != ctx.config.wallet_currency and token.rate_locked_until is not None
+    return {"fxQuoteId": token.fx_quote_id, "fxRate": format(token.wallet_rate, "f") if converted else None,
+            "fxRateLockedUntil": iso_z(token.rate_locked_until) if converted and token.rate_locked_until else None}
 
 
 def mpp_router(roles: Roles) -> APIRouter:

@@ -18,7 +18,7 @@ from amp_tools.money import Money
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
 from amp_tools.sandbox.roles import Roles
-from amp_tools.sandbox.state import BindingToken, Context, CpSession, Mandate
+from amp_tools.sandbox.state import BindingToken, Context, CpSession, Mandate, PaymentToken
 from amp_tools.sandbox.timefmt import parse_time
 
 __all__ = ["CredentialProvider"]
@@ -135,8 +135,8 @@ class CredentialProvider:
         return s
 
     # ------------------------------------------------------------------ payment token
-    def apply_credential(self, body: dict[str, Any]) -> tuple[str, str]:
-        """Returns (paymentToken, mandateType); idempotent on `idempotencyKey`."""
+    def apply_credential(self, body: dict[str, Any], fx_quote_id: str | None = None) -> tuple[PaymentToken, str]:
+        """Returns (payment token, mandateType); idempotent on `idempotencyKey`."""
         fault = self.ctx.faults.take("cp.applyCredential")
         if fault == "timeout_before":
             raise Timeout("cp.applyCredential", after=False)
@@ -152,7 +152,7 @@ class CredentialProvider:
                           f"Session '{s.session_id}' is {s.status}; the mandate is not authorized.")
         key = body.get("idempotencyKey")
         fingerprint = hashlib.sha256(json.dumps(
-            {k: body.get(k) for k in ("l1Serialized", "l2Serialized", "l3Serialized", "checkout")},
+            {k: body.get(k) for k in ("l1Serialized", "l2Serialized", "l3Serialized", "checkout", "fxQuoteId")},
             sort_keys=True).encode()).hexdigest()
         if key:
             seen = s.applied.get(str(key))
@@ -162,12 +162,12 @@ class CredentialProvider:
                                   f"idempotencyKey {key!r} was already used for a different request")
                 if fault == "timeout_after":
                     raise Timeout("cp.applyCredential", after=True)
-                return seen[1]["paymentToken"], seen[1]["mandateType"]
+                return self.ctx.state.payment_tokens[seen[1]["paymentToken"]], seen[1]["mandateType"]
         token, m = self.roles.network.apply_credential(
             token_id=s.token_id, mandate_id=s.mandate_id, l1=body.get("l1Serialized"), l2=body.get("l2Serialized"),
-            l3=body.get("l3Serialized"), checkout=body.get("checkout"))
+            l3=body.get("l3Serialized"), checkout=body.get("checkout"), fx_quote_id=fx_quote_id)
         if key:
             s.applied[str(key)] = (fingerprint, {"paymentToken": token.token, "mandateType": m.mandate_type})
         if fault == "timeout_after":
             raise Timeout("cp.applyCredential", after=True)
-        return token.token, m.mandate_type
+        return token, m.mandate_type

@@ -45,6 +45,9 @@ class IdFactory:
     def quote(self) -> str:
         return f"QT-{self._hex(8).upper()}"
 
+    def fx_quote(self) -> str:
+        return f"FXQ-{self._hex(16).upper()}"
+
     def refund(self) -> str:
         return f"RF-{self._hex(8).upper()}"
 

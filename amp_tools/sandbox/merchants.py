@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from amp_tools.amp.chain import ChainError, NonceCache, verify_chain
-from amp_tools.money import Money
+from amp_tools.money import Money, parse_rate
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.catalog import MerchantSeed, default_catalog
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
@@ -264,8 +264,11 @@ class Merchants:
             raise Refusal(C.ACQUIRER_FAILED, f"acquirer unavailable (HTTP {exc.status})",
                           resultCode=C.INTERNAL_ERROR) from None
         co.status, co.transaction_id, co.failure = "PAID", str(ans["paymentId"]), None
-        payment = self.ctx.state.payments.get(str(ans["networkResponse"]["data"]["paymentId"]))
+        network = ans["networkResponse"]["data"]
+        payment = self.ctx.state.payments.get(str(network["paymentId"]))
         co.mandate_id = payment.mandate_id if payment else None
+        co.debited = Money.from_wire(network["walletAmount"])
+        co.debit_rate = parse_rate(network["fxRate"]) if network.get("fxRate") else None
         for line in co.items:
             rt.products[line["productId"]].stock -= line["quantity"]
         if fault == "timeout_after":
@@ -305,7 +308,14 @@ class Merchants:
     def order_view(self, co: Checkout) -> dict[str, Any]:
         return {"checkoutId": co.checkout_id, "merchantId": co.merchant_id, "status": co.status,
                 "transactionId": co.transaction_id, "amount": co.total.to_cent(),
-                "refundedAmount": (co.refunded or Money.zero(co.total.currency)).to_cent(), "failure": co.failure}
+                "refundedAmount": (co.refunded or Money.zero(co.total.currency)).to_cent(), "failure": co.failure,
+                **self.debit_view(co)}
+
+    @staticmethod
+    def debit_view(co: Checkout) -> dict[str, Any]:
+        """Extension fields: what the wallet was debited for this checkout, and at which rate."""
+        return {"debitedAmount": co.debited.to_cent() if co.debited else None,
+                "fxRate": format(co.debit_rate, "f") if co.debit_rate is not None else None}
 
     def refund(self, merchant_id: str, checkout_id: str, amount: Money, reason: str,
                idempotency_key: str | None = None) -> dict[str, Any]:

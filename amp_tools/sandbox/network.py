@@ -1,5 +1,11 @@
 """Alipay+: wallet binding (L1), the mandate ledger, S2 at token issuance, payments, refunds.
 
+FX (an extension): ``GET /network/fxRate`` quotes are kept with their rate and expiry. A
+payment token locks its debit rate (checkout -> wallet currency) at issuance: the named
+quote's rate until the quote expires when the agent passed a valid ``fxQuoteId``, else the
+rate of the moment for one quote lifetime. The wallet debits at the locked rate while the
+lock holds and at the then current rate after it.
+
 Budget accounting fixes the reference's leak (amp-protocol.md 3.7 [GAP]): issuing a payment
 token *reserves* its amount; a captured payment turns the reservation into spend; a
 declined payment, an expired unused token or a revoked/expired mandate *releases* it; a
@@ -10,17 +16,26 @@ expiry are evaluated lazily against the clock whenever a record is touched (no t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from amp_tools.amp.chain import ChainError, NonceCache, normalize_checkout, verify_chain
 from amp_tools.amp.keys import public_key_from_jwk
 from amp_tools.errors import AmpToolsError, CurrencyMismatch
-from amp_tools.money import Money
+from amp_tools.money import ROUND_UP, Money, normalize_currency
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.canonical import checkout_hash, to_chain_checkout
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
 from amp_tools.sandbox.roles import Roles
-from amp_tools.sandbox.state import AplusSession, BindingToken, Context, Mandate, NetworkPayment, PaymentToken
+from amp_tools.sandbox.state import (
+    AplusSession,
+    BindingToken,
+    Context,
+    FxQuote,
+    Mandate,
+    NetworkPayment,
+    PaymentToken,
+)
 from amp_tools.sandbox.timefmt import iso_z
 
 __all__ = ["SPEC_STATES", "WALLET_LABELS", "Network"]
@@ -171,9 +186,42 @@ class Network:
             raise Refusal(C.MANDATE_STATUS_INVALID, f"mandate status is not ACTIVE, mandateId={m.mandate_id}",
                           mandateStatus=m.status)
 
+    # ------------------------------------------------------------------ FX quotes and rate locks
+    def quote_fx(self, src: str, dst: str) -> FxQuote:
+        """A quote of the current table rate, kept so that a token request can lock it."""
+        try:
+            a, b = normalize_currency(src), normalize_currency(dst)
+            rate = self.ctx.fx.rate(a, b)
+        except AmpToolsError as exc:
+            raise Refusal(C.CHECKOUT_CURRENCY_MISMATCH, exc.message) from None
+        now = self.ctx.now()
+        q = FxQuote(self.ctx.ids.fx_quote(), a, b, rate, now,
+                    now + timedelta(seconds=self.ctx.config.fx_quote_ttl_seconds))
+        self.ctx.state.fx_quotes[q.quote_id] = q
+        return q
+
+    def lock_rate(self, currency: str, fx_quote_id: str | None,
+                  now: datetime) -> tuple[Decimal | None, datetime | None, str | None]:
+        """(rate, locked until, quote honoured) for debiting `currency` to the wallet currency.
+
+        A named quote counts only when it exists, quotes exactly this pair and has not expired;
+        otherwise the current rate is locked for one quote lifetime. (None, None, None) when
+        the table cannot convert (the debit then fails as it always did).
+        """
+        wallet = self.ctx.config.wallet_currency
+        q = self.ctx.state.fx_quotes.get(fx_quote_id) if fx_quote_id else None
+        if q is not None and (q.src, q.dst) == (currency, wallet) and now < q.expires_at:
+            return q.rate, q.expires_at, q.quote_id
+        try:
+            rate = self.ctx.fx.rate(currency, wallet)
+        except CurrencyMismatch:
+            return None, None, None
+        return rate, now + timedelta(seconds=self.ctx.config.fx_quote_ttl_seconds), None
+
     # ------------------------------------------------------------------ S2 + token issuance
     def apply_credential(self, *, token_id: str, mandate_id: str, l1: str | None, l2: str | None, l3: str | None,
-                         checkout: dict[str, Any] | None) -> tuple[PaymentToken, Mandate]:
+                         checkout: dict[str, Any] | None,
+                         fx_quote_id: str | None = None) -> tuple[PaymentToken, Mandate]:
         st, now = self.ctx.state, self.ctx.now()
         binding = st.binding_tokens.get(token_id)
         if binding is None:
@@ -214,19 +262,24 @@ class Network:
         elif signed_cid and signed_cid != claim.get("reference_checkout_id"):
             raise Refusal(C.CHAIN_INVALID, "chain verification failed: L3 reference_checkout_id differs from the "
                                            "request checkout")
-        mandate_amount, rate = self._s2(m, claim, amount, mid, name, mcc)
+        wallet_rate, locked_until, quote_id = self.lock_rate(amount.currency, fx_quote_id, now)
+        mandate_amount, rate = self._s2(m, claim, amount, mid, name, mcc, wallet_rate)
         token = PaymentToken(self.ctx.ids.payment_token(), m.mandate_id, m.agent_id, claim, amount, mandate_amount,
-                             rate, now, now + timedelta(seconds=self.ctx.config.payment_token_ttl_seconds), l3=l3)
+                             rate, now, now + timedelta(seconds=self.ctx.config.payment_token_ttl_seconds), l3=l3,
+                             wallet_rate=wallet_rate or Decimal(1), rate_locked_until=locked_until,
+                             fx_quote_id=quote_id)
         st.payment_tokens[token.token] = token
         m.reserved = m.reserved + mandate_amount
         m.token_count += 1
         return token, m
 
-    def _s2(self, m: Mandate, claim: dict[str, Any], amount: Money, mid: str, name: str,
-            mcc: str) -> tuple[Money, Any]:
-        """S2 Payment Token Request Pre-Verification; returns the amount to reserve and the FX rate."""
-        from decimal import Decimal
+    def _s2(self, m: Mandate, claim: dict[str, Any], amount: Money, mid: str, name: str, mcc: str,
+            wallet_rate: Decimal | None = None) -> tuple[Money, Decimal]:
+        """S2 Payment Token Request Pre-Verification; returns the amount to reserve and the FX rate.
 
+        A mandate in the wallet currency reserves at the token's locked debit rate, so the
+        budget consumed and the wallet debit agree while the lock holds.
+        """
         if m.mandate_type == "IMMEDIATE":
             if checkout_hash(claim) != m.checkout_hash:
                 raise Refusal(C.CHECKOUT_HASH_INCONSISTENT, "checkout hash does not match mandate checkout_hash")
@@ -247,7 +300,11 @@ class Network:
                 raise Refusal(C.CHECKOUT_CURRENCY_MISMATCH,
                               f"currency mismatch: mandate={m.total.currency}, checkout={amount.currency}")
             try:
-                in_mandate, rate = self.ctx.fx.convert_up(amount, m.total.currency)
+                if wallet_rate is not None and m.total.currency == self.ctx.config.wallet_currency:
+                    rate = wallet_rate
+                    in_mandate = amount.convert(m.total.currency, rate, rounding=ROUND_UP)
+                else:
+                    in_mandate, rate = self.ctx.fx.convert_up(amount, m.total.currency)
             except CurrencyMismatch:
                 raise Refusal(C.CHECKOUT_CURRENCY_MISMATCH,
                               f"currency mismatch: mandate={m.total.currency}, checkout={amount.currency}") from None
@@ -318,7 +375,7 @@ class Network:
             self._fail(p, token, exc.code, exc.text)
         except UpstreamError:
             self._fail(p, token, C.PAYMENT_FAILED, "wallet unavailable (HTTP 500); nothing was debited")
-        self._capture(p, token, debit["walletAmount"])
+        self._capture(p, token, debit)
         if fault == "timeout_after":
             raise Timeout("network.pay", after=True)
         return p, False
@@ -345,11 +402,14 @@ class Network:
         self._release(token, "FAILED", text)
         raise Refusal(code, text)
 
-    def _capture(self, p: NetworkPayment, token: PaymentToken, wallet_amount: Money) -> None:
+    def _capture(self, p: NetworkPayment, token: PaymentToken, debit: dict[str, Any]) -> None:
+        """The reservation becomes spend: what the wallet's debit charged the mandate (the reserved
+        amount unless a rate move after the token's rate lock changed it)."""
         m = self.ctx.state.mandates[p.mandate_id]
-        p.status, p.result_code, p.result_message, p.wallet_amount = "SUCCESS", "SUCCESS", "SUCCESS", wallet_amount
+        p.status, p.result_code, p.result_message = "SUCCESS", "SUCCESS", "SUCCESS"
+        p.wallet_amount, p.wallet_rate, p.mandate_amount = debit["walletAmount"], debit["rate"], debit["mandateAmount"]
         m.reserved = m.reserved - token.mandate_amount
-        m.spent = m.spent + token.mandate_amount
+        m.spent = m.spent + p.mandate_amount
         self._maybe_close(m, single_use=m.mandate_type == "IMMEDIATE")
 
     def _maybe_close(self, m: Mandate, *, single_use: bool = False) -> None:

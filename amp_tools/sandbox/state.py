@@ -23,7 +23,7 @@ from amp_tools.sandbox.fx import FxTable
 from amp_tools.sandbox.ids import IdFactory
 
 __all__ = [
-    "AcquirerRecord", "AplusSession", "BindingToken", "Checkout", "Context", "CpSession", "Mandate",
+    "AcquirerRecord", "AplusSession", "BindingToken", "Checkout", "Context", "CpSession", "FxQuote", "Mandate",
     "MerchantRuntime", "MppAuth", "NetworkPayment", "PaymentToken", "Quote", "State",
 ]
 
@@ -143,6 +143,11 @@ class PaymentToken:
     l3: str | None = None
     payment_id: str | None = None
     status_reason: str | None = None
+    # The debit rate (checkout -> wallet currency) locked at issuance, until `rate_locked_until`:
+    # an FX quote's rate and expiry when the agent named a valid one, else the rate of the moment.
+    wallet_rate: Decimal = Decimal(1)
+    rate_locked_until: datetime | None = None
+    fx_quote_id: str | None = None
 
 
 @dataclass
@@ -163,6 +168,19 @@ class NetworkPayment:
     refunded: Money | None = None
     refunded_wallet: Money | None = None
     refunded_mandate: Money | None = None
+    wallet_rate: Decimal | None = None  # the rate the wallet debit used; None when no conversion
+
+
+@dataclass
+class FxQuote:
+    """A rate quoted by ``GET /network/fxRate``; naming it at applyCredential locks it for that token."""
+
+    quote_id: str
+    src: str
+    dst: str
+    rate: Decimal
+    quoted_at: datetime
+    expires_at: datetime
 
 
 @dataclass
@@ -193,6 +211,8 @@ class Checkout:
     failure: str | None = None
     verified_chain: str | None = None  # fingerprint of the chain already verified for this checkout
     mandate_id: str | None = None
+    debited: Money | None = None  # what the wallet was debited (wallet currency), as the network reported it
+    debit_rate: Decimal | None = None  # the checkout -> wallet rate of that debit; None when no conversion
 
 
 @dataclass
@@ -241,6 +261,7 @@ class State:
     payments_by_request: dict[str, str] = field(default_factory=dict)  # paymentRequestId -> payment id
     mpp_debits: dict[str, dict[str, Any]] = field(default_factory=dict)  # payment token -> debit outcome
     acquirer: dict[str, AcquirerRecord] = field(default_factory=dict)  # by checkout id
+    fx_quotes: dict[str, FxQuote] = field(default_factory=dict)  # by quote id
     merchants: dict[str, MerchantRuntime] = field(default_factory=dict)
 
     @property

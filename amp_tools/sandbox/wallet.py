@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from amp_tools.amp.chain import build_l2
 from amp_tools.clock import utc
 from amp_tools.errors import CurrencyMismatch
-from amp_tools.money import Money
+from amp_tools.money import ROUND_UP, Money
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
 from amp_tools.sandbox.roles import Roles
@@ -223,8 +224,9 @@ class Wallet:
         if fault == "decline":
             raise Refusal(C.PAYMENT_FAILED, "debit declined by the wallet (insufficient funds or risk decline)")
         self._s3(token, amount, merchant_id=merchant_id, checkout_id=checkout_id)
-        wallet_amount = self._s4(token)
-        debit = {"debitId": self.ctx.ids.hex32(), "walletAmount": wallet_amount, "at": self.ctx.now(),
+        wallet_amount, rate, charge = self._s4(token)
+        debit = {"debitId": self.ctx.ids.hex32(), "walletAmount": wallet_amount, "rate": rate,
+                 "mandateAmount": charge, "at": self.ctx.now(),
                  "pspId": self.ctx.config.wallet_name, "pspUserId": self.ctx.config.user_login_id}
         st.mpp_debits[token.token] = debit
         if fault == "timeout_after":
@@ -245,7 +247,22 @@ class Wallet:
             raise Refusal(C.ORDER_INCONSISTENT, "S3: payment request does not match the order bound to the payment "
                                                 "token: " + "; ".join(problems))
 
-    def _s4(self, token: PaymentToken) -> Money:
+    def debit_rate(self, token: PaymentToken) -> Decimal | None:
+        """The checkout -> wallet rate of this token's debit: the locked rate while the lock holds,
+        else the current one; None when no conversion is needed."""
+        cur = self.ctx.config.wallet_currency
+        if token.amount.currency == cur:
+            return None
+        if token.rate_locked_until is not None and self.ctx.now() < token.rate_locked_until:
+            return token.wallet_rate
+        try:
+            return self.ctx.fx.rate(token.amount.currency, cur)
+        except CurrencyMismatch as exc:
+            raise Refusal(C.PARAM_ILLEGAL, f"cannot convert {token.amount} to the wallet currency {cur}: "
+                                           f"{exc.message}") from None
+
+    def _s4(self, token: PaymentToken) -> tuple[Money, Decimal | None, Money]:
+        """Returns (wallet debit, its rate or None, what the mandate is charged)."""
         m = self.ctx.state.mandates[token.mandate_id]
         if m.status != "ACTIVE":
             raise Refusal(C.MANDATE_STATUS_INVALID, f"mandate status is not ACTIVE, mandateId={m.mandate_id}")
@@ -253,7 +270,19 @@ class Wallet:
         if captured > m.total:
             raise Refusal(C.MANDATE_BALANCE_INSUFFICIENT,
                           f"S4: cumulative spend {captured} would exceed the mandate budget {m.total}")
-        wallet_amount = self.to_wallet(token.amount)
+        rate = self.debit_rate(token)
+        wallet_amount = token.amount if rate is None else token.amount.convert(
+            self.ctx.config.wallet_currency, rate, rounding=ROUND_UP)
+        charge = token.mandate_amount
+        if rate is not None and m.total.currency == wallet_amount.currency:
+            # A mandate in the wallet currency is charged the debit itself: after the token's rate
+            # lock ends, a rate move changes both, and the budget still caps them.
+            charge = wallet_amount
+            extra = charge - token.mandate_amount
+            if extra.is_positive() and m.used + extra > m.total:
+                raise Refusal(C.MANDATE_BALANCE_INSUFFICIENT,
+                              f"S4: at the current rate the payment needs {charge} of the mandate, {extra} more than "
+                              f"the {token.mandate_amount} reserved, and only {m.remaining} remains")
         daily = self.ctx.daily_limit
         if daily is not None:
             today = self.debited_today(self.ctx.now())
@@ -261,4 +290,4 @@ class Wallet:
                 raise Refusal(C.DAILY_LIMIT_EXCEEDED,
                               f"S4: debit {wallet_amount} plus {today} already debited today exceeds the daily agent "
                               f"spending limit of {daily}")
-        return wallet_amount
+        return wallet_amount, rate, charge

@@ -18,7 +18,17 @@ from amp_tools.sandbox import Sandbox, SandboxConfig
 DELAY = 0.2
 
 
-async def poll(flow: Flow, path: str, body: dict[str, Any], *, until: float = 3.0) -> tuple[dict[str, Any], float]:
+def inside_delay(created: float) -> bool:
+    """Whether a request answered now certainly ran before the approval was due.
+
+    `created` is taken before the creating request was sent, so the approval is due no earlier
+    than `created + DELAY`. On a badly overloaded machine the window may have passed; then the
+    "still pending" assertions are skipped rather than made flaky (the completion ones still run).
+    """
+    return time.monotonic() - created < DELAY
+
+
+async def poll(flow: Flow, path: str, body: dict[str, Any], *, until: float = 10.0) -> tuple[dict[str, Any], float]:
     """Poll `path` every 50 ms until it answers COMPLETED (or success for a token list); returns (answer, waited)."""
     start = time.monotonic()
     while True:
@@ -83,14 +93,16 @@ async def test_enrollment_completes_after_the_delay_in_monotonic_time() -> None:
     sb = make_sandbox(idv_delay_seconds=DELAY)
     async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
         flow = Flow(sb, c)
-        r = await flow.post("/credential-provider/addPaymentMethod", {"agentId": AGENT_ID})
         created = time.monotonic()
+        r = await flow.post("/credential-provider/addPaymentMethod", {"agentId": AGENT_ID})
         assert r["status"] == "PENDING_IDV" and r["tokenId"] is None
         q = await flow.post("/credential-provider/queryPaymentMethodList", {"sessionId": r["sessionId"]})
-        assert not q["success"] and q["resultCode"] == "PENDING_IDV" and q["paymentMethods"] == []
-        assert q["error"] == f"Session '{r['sessionId']}' is PENDING_IDV; IDV has not completed yet."
+        if inside_delay(created):
+            assert not q["success"] and q["resultCode"] == "PENDING_IDV" and q["paymentMethods"] == []
+            assert q["error"] == f"Session '{r['sessionId']}' is PENDING_IDV; IDV has not completed yet."
         auth = await flow.post("/mpp/inquiryAuthorization", {"authSessionId": r["idv"]["authSessionId"]})
-        assert auth["authStatus"] == "AUTH_IN_PROCESS"
+        if inside_delay(created):
+            assert auth["authStatus"] == "AUTH_IN_PROCESS"
         q, _ = await poll(flow, "/credential-provider/queryPaymentMethodList", {"sessionId": r["sessionId"]})
         assert time.monotonic() - created >= DELAY
         assert q["paymentMethods"][0]["l1Serialized"].endswith("~")
@@ -104,20 +116,22 @@ async def test_autonomous_mandate_is_pending_then_completed_after_the_delay() ->
     async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
         flow = Flow(sb, c)
         await bind_after_delay(flow)
-        m = await flow.create_autonomous(Money(30000, "USD"), ["Sunny Tours & Travel Gear"])
+        co = await flow.checkout("SUNNY-TOURS", ("SUN-ADAPTER", 1))
         created = time.monotonic()
+        m = await flow.create_autonomous(Money(30000, "USD"), ["Sunny Tours & Travel Gear"])
         assert (m["success"], m["status"], m["mandateId"]) == (True, "PENDING_IDV", None)
         # one inquiry straight after creation still sees PENDING_IDV, as against the reference wallet
         first = await flow.post("/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
-        assert (first["status"], first["mandateId"], first["l2Serialized"]) == ("PENDING_IDV", None, None)
-        assert first["idv"]["authSessionId"] == m["idv"]["authSessionId"]
-        co = await flow.checkout("SUNNY-TOURS", ("SUN-ADAPTER", 1))
+        if inside_delay(created):
+            assert (first["status"], first["mandateId"], first["l2Serialized"]) == ("PENDING_IDV", None, None)
+            assert first["idv"]["authSessionId"] == m["idv"]["authSessionId"]
         early = await flow.apply({"sessionId": m["sessionId"], "l1Serialized": flow.l1, "l2Serialized": "x"}, co,
                                  l3=None)
-        assert not early["success"] and early["resultCode"] == "PENDING_IDV"
+        if inside_delay(created):
+            assert not early["success"] and early["resultCode"] == "PENDING_IDV"
         done, _ = await poll(flow, "/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
         waited = time.monotonic() - created
-        assert DELAY <= waited < DELAY + 1.0
+        assert DELAY <= waited < DELAY + 5.0
         assert done["mandateType"] == "AUTONOMOUS" and len(done["mandateId"]) == 32 and done["idv"] is None
         assert (await flow.buy(done, co))["success"]
         assert await flow.remaining(done["mandateId"]) == (30000 - 2999, "USD", "ACTIVE")
@@ -129,12 +143,13 @@ async def test_immediate_mandate_is_pending_then_completed_after_the_delay() -> 
         flow = Flow(sb, c)
         await bind_after_delay(flow)
         co = await flow.checkout("SUNNY-TOURS", ("SUN-KL-CITY-TOUR", 1))
+        created = time.monotonic()
         m = await flow.post("/credential-provider/createMandateSession", {
             "tokenId": flow.token_id, "intentRaw": "Buy the KL city tour now", "deferIdv": False,
             "agentId": AGENT_ID, "checkout": flow.cp_checkout(co)})
         assert (m["status"], m["mandateId"]) == ("PENDING_IDV", None)
-        done, waited = await poll(flow, "/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
-        assert waited > 0 and done["mandateType"] == "IMMEDIATE"
+        done, _ = await poll(flow, "/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
+        assert time.monotonic() - created >= DELAY and done["mandateType"] == "IMMEDIATE"
         t = await flow.apply(done, co, l3=None)
         assert t["success"] and t["mandateType"] == "IMMEDIATE"
         paid = (await flow.start_payment(done, co, t["paymentToken"])).json()
@@ -146,10 +161,11 @@ async def test_person_answering_before_the_delay_wins_and_the_delay_does_not_rep
     async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
         flow = Flow(sb, c)
         await bind_after_delay(flow)
+        sb.config.idv_delay_seconds = 1.0  # a wide window for the person to answer first, even on a busy machine
         m = await flow.create_autonomous(Money(30000, "USD"), ["Sunny Tours & Travel Gear"])
         declined = await flow.post("/mpp/completeIdv", {"authSessionId": m["idv"]["authSessionId"], "approve": False})
         assert declined["idvResult"] == "FAIL"
-        await asyncio.sleep(DELAY + 0.05)
+        await asyncio.sleep(1.05)
         q = await flow.post("/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
         assert (q["status"], q["resultCode"], q["mandateId"]) == ("FAILED", "IDV_REJECTED", None)
         assert sb.state.mandates == {} and sb.state.idv_due == {}
@@ -242,7 +258,7 @@ async def test_replay_of_a_paid_checkout_returns_the_original_whatever_token_it_
         assert r.status_code == 200
         assert r.json() == {"success": True, "data": {
             "success": True, "transactionId": paid["transactionId"], "message": REPLAY_MESSAGE, "status": "PAID",
-            "idempotent": True}}, token
+            "debitedAmount": {"cent": 2999, "currency": "USD"}, "idempotent": True}}, token
     assert [p["status"] for p in flow.sb.payments()] == ["SUCCESS", "SUCCESS"]
     assert (await flow.remaining(m["mandateId"]))[0] == 100000 - 2999 - 1999  # the expired token was released
 
