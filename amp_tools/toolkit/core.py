@@ -40,7 +40,8 @@ from amp_tools.policy import BudgetPolicy
 from amp_tools.toolkit.directory import MerchantDirectory
 from amp_tools.toolkit.state import SessionState, dump_state, load_state
 
-__all__ = ["FxQuote", "ToolkitCore", "WalletAction", "WalletPrompt", "parse_amount", "resolve_budget_id"]
+__all__ = ["FxQuote", "ToolkitCore", "WalletAction", "WalletPrompt", "debited_in_budget", "parse_amount",
+           "resolve_budget_id"]
 
 
 def parse_amount(name: str, text: str, currency: str, *, allow_zero: bool = True) -> Money:
@@ -220,7 +221,7 @@ class ToolkitCore:
         if quote.rate <= 0:
             raise AmpError(f"the network quoted a non-positive FX rate {quote.rate} for {from_currency}->{to_currency}",
                            code="BAD_RESPONSE")
-        found = FxQuote(rate=quote.rate, quote_id=getattr(quote, "quote_id", None), expires_at=expiry)
+        found = FxQuote(rate=quote.rate, quote_id=quote.quote_id, expires_at=expiry)
         self._fx[key] = found
         return found
 
@@ -251,3 +252,13 @@ class ToolkitCore:
             return False
         await self.wallet_prompt(action)
         return True
+
+
+async def debited_in_budget(tk: ToolkitCore, debit: Money | None) -> Money | None:
+    """What the network reports it debited, in the budget currency (rounded up); None when it does not say."""
+    if debit is None:
+        return None
+    if debit.currency == tk.policy.currency:
+        return debit
+    rate = await tk.fx_rate(debit.currency, tk.policy.currency)
+    return debit.convert(tk.policy.currency, rate, rounding=ROUND_UP)

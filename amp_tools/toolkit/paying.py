@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from amp_tools.amp.chain import build_l3
@@ -19,10 +18,10 @@ from amp_tools.amp.models import Constraints, CpCheckout
 from amp_tools.amp.secret import Secret
 from amp_tools.clock import utc
 from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolation, ToolError
-from amp_tools.money import ROUND_UP, Money
+from amp_tools.money import Money
 from amp_tools.payments import ExecutionOutcome, PaymentHandle, payment_key
 from amp_tools.policy import SpendIntent, mandate_terms
-from amp_tools.toolkit.core import ToolkitCore, WalletAction, parse_amount
+from amp_tools.toolkit.core import ToolkitCore, WalletAction, debited_in_budget, parse_amount
 from amp_tools.toolkit.shopping import payable
 from amp_tools.toolkit.state import CheckoutRef, MandateRef
 from amp_tools.tools.args import PayArgs, RefundArgs, RequestMandateArgs
@@ -231,15 +230,6 @@ def _cp_checkout(ck: CheckoutRef) -> CpCheckout:
                             merchant_mcc=ck.mcc)
 
 
-async def _debited(tk: ToolkitCore, paid: Any, ck: CheckoutRef) -> Money | None:
-    """What the network reports it debited, in the budget currency (None when it does not say)."""
-    debit = getattr(paid, "debited_amount", None)
-    if not isinstance(debit, Money):
-        return None
-    if debit.currency == tk.policy.currency:
-        return debit
-    rate: Decimal = await tk.fx_rate(debit.currency, tk.policy.currency)
-    return debit.convert(tk.policy.currency, rate, rounding=ROUND_UP)
 
 
 def _seal_resume(tk: ToolkitCore, key: str, base: str, ck: CheckoutRef, token: Secret, **chain: Secret | None) -> str:
@@ -262,16 +252,16 @@ async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, 
         mandate.status = "FAILED"
         raise AmpError(f"the mandate's L2 from the credential provider is unusable ({exc})", code="CHAIN_INVALID",
                        hint="Request a new mandate with request_mandate.") from None
-    extra: dict[str, Any] = {"fx_quote_id": fx_quote_id} if fx_quote_id else {}
     issued = await tk.client.apply_credential(mandate.session_id, l1=mandate.l1, l2=mandate.l2, l3=l3,
-                                              checkout=cp_checkout, mandate_type="AUTONOMOUS", **extra)
+                                              checkout=cp_checkout, mandate_type="AUTONOMOUS",
+                                              fx_quote_id=fx_quote_id)
     if not issued.payment_token:
         raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
     base = tk.merchant_base(await tk.merchant(ck.merchant_id))
     await handle.sending(_seal_resume(tk, key, base, ck, issued.payment_token, l1=mandate.l1, l2=mandate.l2, l3=l3))
     paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
                                          l1=mandate.l1, l2=mandate.l2, l3=l3, idempotency_key=key)
-    debited = await _debited(tk, paid, ck)
+    debited = await debited_in_budget(tk, paid.debited_amount)
     mandate.spent = (mandate.spent or Money.zero(mandate.budget.currency)) + (debited or budget_amount)
     return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=debited,
                             detail={"mode": "delegated", "mandate_id": mandate.mandate_id,
@@ -303,10 +293,9 @@ async def _pay_present(tk: ToolkitCore, ck: CheckoutRef, key: str, handle: Payme
                        hint="Do not retry; tell the user the purchase was not confirmed.")
     if session.status != "COMPLETED" or session.l1_serialized is None or session.l2_serialized is None:
         raise _wallet_pending(f"the purchase of {ck.amount} from {ck.merchant_name}", ck.immediate_auth_session)
-    extra: dict[str, Any] = {"fx_quote_id": fx_quote_id} if fx_quote_id else {}
     issued = await tk.client.apply_credential(ck.immediate_session, l1=session.l1_serialized,
                                               l2=session.l2_serialized, checkout=cp_checkout,
-                                              mandate_type="IMMEDIATE", **extra)
+                                              mandate_type="IMMEDIATE", fx_quote_id=fx_quote_id)
     if not issued.payment_token:
         raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
     base = tk.merchant_base(await tk.merchant(ck.merchant_id))
@@ -314,7 +303,8 @@ async def _pay_present(tk: ToolkitCore, ck: CheckoutRef, key: str, handle: Payme
                                       l2=session.l2_serialized))
     paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
                                          l1=session.l1_serialized, l2=session.l2_serialized, idempotency_key=key)
-    return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=await _debited(tk, paid, ck),
+    debited = await debited_in_budget(tk, paid.debited_amount)
+    return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=debited,
                             detail={"mode": "human_present", "mandate_id": session.mandate_id})
 
 

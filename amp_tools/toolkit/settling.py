@@ -9,29 +9,18 @@ the payment then stays reserved for a person.
 
 from __future__ import annotations
 
-from typing import Any
-
 from amp_tools.amp.secret import Secret
 from amp_tools.errors import AmpError, ConfigError
 from amp_tools.ledger import Entry
-from amp_tools.money import ROUND_UP, Money
+from amp_tools.money import Money
 from amp_tools.payments import ReconcileReport, Resolution, payment_key, settle
 from amp_tools.payments import reconcile as reconcile_payments
-from amp_tools.toolkit.core import ToolkitCore
+from amp_tools.toolkit.core import ToolkitCore, debited_in_budget
 
 __all__ = ["ask_counterparty", "reconcile", "settle_checkout"]
 
 _PAID = ("PAID", "REFUNDED", "PARTIALLY_REFUNDED")
 _NOT_PAID = ("FAILED", "CREATED")
-
-
-async def _debited(tk: ToolkitCore, result: Any) -> Money | None:
-    debit = getattr(result, "debited_amount", None)
-    if not isinstance(debit, Money):
-        return None
-    if debit.currency == tk.policy.currency:
-        return debit
-    return debit.convert(tk.policy.currency, await tk.fx_rate(debit.currency, tk.policy.currency), rounding=ROUND_UP)
 
 
 async def ask_counterparty(tk: ToolkitCore, entry: Entry) -> Resolution:
@@ -48,7 +37,8 @@ async def ask_counterparty(tk: ToolkitCore, entry: Entry) -> Resolution:
             return Resolution("unknown", reason=f"order status: {exc.code}: {exc.message}")
         return await _replay(tk, entry, base)  # no order-status extension: ask the AMP way
     if status.status in _PAID:
-        return Resolution("committed", external_ref=status.transaction_id, debited=await _debited(tk, status),
+        debited = await debited_in_budget(tk, status.debited_amount)
+        return Resolution("committed", external_ref=status.transaction_id, debited=debited,
                           outcome={"merchant_status": status.status})
     if status.status in _NOT_PAID:
         return Resolution("released", reason=f"the merchant reports {status.status}")
@@ -78,9 +68,10 @@ async def _replay(tk: ToolkitCore, entry: Entry, base: str) -> Resolution:
     except AmpError as exc:
         return Resolution("unknown", reason=f"asking the merchant again failed ({exc.code}: {exc.message}); "
                                             "a person must check")
-    return Resolution("committed", external_ref=paid.transaction_id, debited=await _debited(tk, paid),
+    debited = await debited_in_budget(tk, paid.debited_amount)
+    return Resolution("committed", external_ref=paid.transaction_id, debited=debited,
                       outcome={"settled_by": "startPayment replay",
-                               "idempotent": bool(getattr(paid, "idempotent", False))})
+                               "idempotent": paid.idempotent})
 
 
 async def settle_checkout(tk: ToolkitCore, checkout_id: str, amount: Money, merchant_id: str) -> str | None:
