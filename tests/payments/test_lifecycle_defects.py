@@ -233,3 +233,31 @@ async def test_pending_owner_is_recorded_and_cleared(lab: Lab) -> None:
     entry = (await lab.ledger.entries("own"))[0]
     assert paid["status"] == "paid" and entry.status == "committed"
     assert entry.owner is None and entry.lease_until is None and entry.resume is None  # out of flight: cleared
+
+
+async def test_pay_right_after_request_mandate_waits_for_the_pending_mandate(engine_name: str,
+                                                                              ledger_target: str) -> None:
+    """Defect 4 (first half): against the reference services the mandate is still PENDING_IDV right after
+    request_mandate (the wallet completes it ~0.5 s later); pay fell back to an IMMEDIATE purchase."""
+    from amp_tools.sandbox import SandboxConfig
+
+    lab = Lab(engine_name, ledger_target, SandboxConfig.reference_like(seed=5))
+    try:
+        a = lab.agent(budget_policy("100.00"), budget_id="ref")  # no wallet prompt: nobody waits at request time
+        await a.call("discover_merchants")
+        ask = {"purpose": "Buy eSIMs for the trip", "budget": "50.00", "expires_at": lab.until(),
+               "merchant_ids": ["SUNNY-TOURS"]}
+        with pytest.raises(ToolError) as linking:
+            await a.call("request_mandate", **ask)
+        assert linking.value.code == "WALLET_CONFIRMATION_REQUIRED"
+        await asyncio.sleep(0.6)  # the user links the wallet; the model asks again
+        first = await a.call("request_mandate", **ask)
+        assert first["status"] == "PENDING_IDV"  # the wallet confirms the mandate half a second later
+        checkout = await a.buy()
+        paid = await a.call("pay", checkout_id=checkout)
+        assert paid["status"] == "paid" and paid["mode"] == "delegated"
+        kinds = [getattr(m, "mandate_type", "") for m in lab.sandbox.state.mandates.values()]
+        assert "IMMEDIATE" not in kinds  # no stray human-present mandate at the CP
+        assert len(lab.charges(checkout)) == 1
+    finally:
+        await lab.close()
