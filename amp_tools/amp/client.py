@@ -32,6 +32,7 @@ from urllib.parse import quote, urljoin
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from amp_tools import telemetry
 from amp_tools.amp.chain import normalize_checkout
 from amp_tools.amp.codes import RETRYABLE, hint_for, map_cp_error, redact_text
 from amp_tools.amp.models import (
@@ -195,6 +196,12 @@ class AmpClient:
 
     async def _send(self, method: str, url: str, *, op: str, body: Mapping[str, Any] | None = None,
                     params: Mapping[str, str] | None = None, retry: Retry = Retry.SAFE) -> dict[str, Any]:
+        """One AMP call (a span when telemetry is on: the operation, not its body)."""
+        with telemetry.span(f"amp.call.{op}", {"amp.operation": op, "http.request.method": method}):
+            return await self._send_once(method, url, op=op, body=body, params=params, retry=retry)
+
+    async def _send_once(self, method: str, url: str, *, op: str, body: Mapping[str, Any] | None = None,
+                         params: Mapping[str, str] | None = None, retry: Retry = Retry.SAFE) -> dict[str, Any]:
         """One call with the retry rule of `retry`; returns the decoded JSON object of a 2xx answer."""
         last: AmpError | None = None
         may_have_arrived = False

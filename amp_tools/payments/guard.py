@@ -19,11 +19,13 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from amp_tools import telemetry
 from amp_tools.approvals import ApprovalDecision, ApprovalRequest, Approver, DenyApprover, ask, make_request
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import AmpError, ApprovalDenied, InvalidArguments, PaymentInProgress, PolicyViolation, ToolError
@@ -123,18 +125,37 @@ class Guard:
     async def pay(self, intent: SpendIntent, execute: Execute, *, run_id: str = "") -> GuardResult:
         """Run one payment. `execute(handle)` performs it (calling `handle.sending()` before the charge);
         an `execute()` without parameters is treated as sending from its first line."""
+        with telemetry.span("amp.pay", {"amp.budget_id": self.budget_id, "amp.merchant_id": intent.merchant_id,
+                                        "amp.checkout_id": intent.checkout_id, "amp.amount_minor": intent.amount.minor,
+                                        "amp.currency": intent.amount.currency}):
+            try:
+                result = await self._pay(intent, execute, run_id)
+            except PolicyViolation as exc:
+                telemetry.record_refusal(exc.rule)
+                telemetry.record_payment("refused", currency=intent.budget_amount.currency)
+                raise
+            except ToolError as exc:
+                telemetry.record_payment(str(exc.code).lower(), currency=intent.budget_amount.currency)
+                raise
+            telemetry.record_payment(result.status, currency=result.budget_amount.currency,
+                                     spent_minor=result.budget_amount.minor if result.status == "paid" else 0)
+            return result
+
+    async def _pay(self, intent: SpendIntent, execute: Execute, run_id: str) -> GuardResult:
         self._validate(intent)
         key = payment_key(intent)
         try:
-            static_check(self.policy, intent)
+            with telemetry.span("amp.decide", {"amp.rules": "static"}):
+                static_check(self.policy, intent)
         except PolicyViolation as exc:
             await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
             raise
 
         # One ledger round trip both looks the key up and reserves: a live key answers with the existing entry.
         try:
-            reservation = await self.lifecycle.reserve(intent, self.policy, budget_id=self.budget_id, key=key,
-                                                       run_id=run_id)
+            with telemetry.span("amp.reserve", {"amp.budget_id": self.budget_id}):
+                reservation = await self.lifecycle.reserve(intent, self.policy, budget_id=self.budget_id, key=key,
+                                                           run_id=run_id)
         except PolicyViolation as exc:
             await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
             raise
@@ -169,7 +190,10 @@ class Guard:
         try:
             if verdict.approval_reasons:
                 await self.lifecycle.awaiting_approval(entry_id)
-                decision = await self._ask(intent, verdict)
+                asked_at = time.monotonic()
+                with telemetry.span("amp.approval", {"amp.entry_id": entry_id}):
+                    decision = await self._ask(intent, verdict)
+                telemetry.record_approval_wait(time.monotonic() - asked_at, approved=decision.approved)
                 await self._audit("approval", intent, key, entry_id=entry_id, approved=decision.approved,
                                   approver=decision.approver, reason=decision.reason,
                                   rules=list(verdict.approval_reasons))

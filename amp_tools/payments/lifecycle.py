@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from amp_tools import telemetry
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.ledger import Entry, LedgerBase, Reservation
 from amp_tools.money import Money
@@ -57,11 +58,13 @@ class Lifecycle:
 
     async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
                      debited: Money | None = None) -> Entry:
-        return await self.ledger.commit(entry_id, external_ref=external_ref, outcome=outcome, debited=debited,
-                                        allowed_from=allowed_from(S.COMMITTED))
+        with telemetry.span("amp.commit", {"amp.entry_id": entry_id}):
+            return await self.ledger.commit(entry_id, external_ref=external_ref, outcome=outcome, debited=debited,
+                                            allowed_from=allowed_from(S.COMMITTED))
 
     async def release(self, entry_id: int, reason: str) -> Entry:
-        return await self.ledger.release(entry_id, reason=reason)
+        with telemetry.span("amp.release", {"amp.entry_id": entry_id}):
+            return await self.ledger.release(entry_id, reason=reason)
 
     async def heartbeat(self, entry_ids: tuple[int, ...]) -> int:
         return await self.ledger.heartbeat(entry_ids, owner=self.owner, lease_until=self.lease_until())
