@@ -29,6 +29,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from amp_tools.approvals import ApprovalStore  # noqa: E402
 from amp_tools.cli import app  # noqa: E402
+from amp_tools.policy import load_policy  # noqa: E402
 from amp_tools.sandbox import Sandbox  # noqa: E402
 from amp_tools.toolkit import AmpToolkit  # noqa: E402
 
@@ -37,8 +38,7 @@ CONFIRM = {"confirm_above": "200.00"}  # the negotiated hotel (231.42 USD) asks;
 
 async def test_lists_the_toolkit_specs_with_their_args_schemas(tmp_path: Path) -> None:
     policy = write_policy(tmp_path)
-    specs = AmpToolkit.for_sandbox(Sandbox(), __import__("amp_tools.policy", fromlist=["load_policy"])
-                                   .load_policy(policy)).specs()
+    specs = AmpToolkit.for_sandbox(Sandbox(), load_policy(policy)).specs()
     async with stdio_session(policy, tmp_path / "ledger.db", tmp_path) as session:
         listed = (await session.list_tools()).tools
         init_tools = {t.name: t for t in listed}
