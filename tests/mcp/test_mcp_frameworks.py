@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import (  # noqa: E402
+from _mcp_support import (
     FLIGHT_WORDS,
     HOTEL_WORDS,
     Person,
@@ -30,9 +30,9 @@ from _mcp_support import (  # noqa: E402
     write_policy,
 )
 
-from amp_examples.scripted import Final, Script, ToolCall  # noqa: E402
-from amp_examples.scripted.script import Conversation, Step  # noqa: E402
-from amp_tools.cli import app  # noqa: E402
+from amp_examples.scripted import Final, Script, ToolCall
+from amp_examples.scripted.script import Conversation, Step
+from amp_tools.cli import app
 
 USER = "Book a Kuala Lumpur trip: a hotel for two nights and a flight from Singapore."
 

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import (  # noqa: E402
+from _mcp_support import (
     Person,
     error,
     flight,

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import (  # noqa: E402
+from _mcp_support import (
     Person,
     error,
     flight,
@@ -25,13 +25,13 @@ from _mcp_support import (  # noqa: E402
     text_of,
     write_policy,
 )
-from typer.testing import CliRunner  # noqa: E402
+from typer.testing import CliRunner
 
-from amp_tools.approvals import ApprovalStore  # noqa: E402
-from amp_tools.cli import app  # noqa: E402
-from amp_tools.policy import load_policy  # noqa: E402
-from amp_tools.sandbox import Sandbox  # noqa: E402
-from amp_tools.toolkit import AmpToolkit  # noqa: E402
+from amp_tools.approvals import ApprovalStore
+from amp_tools.cli import app
+from amp_tools.policy import load_policy
+from amp_tools.sandbox import Sandbox
+from amp_tools.toolkit import AmpToolkit
 
 CONFIRM = {"confirm_above": "200.00"}  # the negotiated hotel (231.42 USD) asks; the flight (110.26 USD) does not
 
