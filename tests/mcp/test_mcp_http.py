@@ -98,3 +98,20 @@ async def test_a_foreign_host_header_is_refused(tmp_path: Path) -> None:
         async with httpx.AsyncClient() as client:
             rebound = await client.post(url, json=body, headers=headers)
     assert rebound.status_code == 421
+
+
+async def test_pending_over_http_until_a_person_approves_in_the_store(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.db"
+    policy = write_policy(tmp_path, approval={"confirm_above": "200.00"})
+    async with http_backend(policy, ledger) as (backend, url), http_session(url) as session:
+        hotel = await negotiated_hotel(session)
+        pending = await error(session, "pay", {"checkout_id": hotel})
+        assert pending.structuredContent is not None
+        approval_id = pending.structuredContent["details"]["approval_id"]
+        backend.store.approve(approval_id, "carol")  # what `amp-tools approvals approve` does
+        paid = await ok(session, "pay", {"checkout_id": hotel})
+
+    assert text_of(pending).startswith("APPROVAL_PENDING") and approval_id in text_of(pending)
+    assert (paid["status"], paid["approved_by"]) == ("paid", "carol")
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "released"),
+                                                          ("KL-GRAND-HOTEL", "committed")]
