@@ -15,7 +15,7 @@ from amp_tools.mcp.backend import Backend, open_backend
 from amp_tools.mcp.http import http_server, is_loopback
 from amp_tools.mcp.server import ApprovalMode, serve_stdio
 
-__all__ = ["run"]
+__all__ = ["reconcile_leftovers", "run"]
 
 
 def run(policy: Path, *, ledger: str | None = None, cp_url: str | None = None, budget_id: str | None = None,
@@ -37,7 +37,7 @@ def run(policy: Path, *, ledger: str | None = None, cp_url: str | None = None, b
 async def _serve(backend: Backend, transport: str, approvals: ApprovalMode, host: str, port: int) -> None:
     try:
         if backend.cp_url is not None:
-            await _reconcile(backend)
+            await reconcile_leftovers(backend)
         if transport == "stdio":
             await serve_stdio(backend, approvals=approvals)
         else:
@@ -46,7 +46,7 @@ async def _serve(backend: Backend, transport: str, approvals: ApprovalMode, host
         await backend.aclose()
 
 
-async def _reconcile(backend: Backend) -> None:
+async def reconcile_leftovers(backend: Backend) -> None:
     """Settle payments a crash left open (a real network only: an embedded sandbox starts empty)."""
     toolkit = backend.toolkit(DenyApprover())
     try:
