@@ -47,7 +47,7 @@ class Backend:
         self.sessions += 1
         if self.sandbox is not None:
             return AmpToolkit.for_sandbox(self.sandbox, self.policy, ledger=self.ledger, approver=approver,
-                                          budget_id=self.budget_id, agent_id=self.agent_id)
+                                          budget_id=self.budget_id, agent_id=self.agent_id, agent_key=self.agent_key)
         assert self.cp_url is not None and self.agent_key is not None
         client = AmpClient(self.cp_url, agent_id=self.agent_id, clock=SYSTEM_CLOCK)
         return AmpToolkit(client, self.policy, ledger=self.ledger, approver=approver, agent_key=self.agent_key,
@@ -74,6 +74,9 @@ def open_backend(policy: Path, *, ledger: str | None = None, cp_url: str | None 
     if cp_url is None:
         # The wall clock, as the served sandbox uses: quotes and approvals expire in real time.
         sandbox = Sandbox(SandboxConfig(idv_mode="auto"), clock=SYSTEM_CLOCK)
-        return Backend(loaded, led, store, budget_id or f"sandbox-{uuid.uuid4().hex[:12]}", sandbox=sandbox)
+        # One agent identity for the process, as on a real network: a second client re-registering a new
+        # key under the same agent id would replace the first client's key.
+        return Backend(loaded, led, store, budget_id or f"sandbox-{uuid.uuid4().hex[:12]}", sandbox=sandbox,
+                       agent_key=AgentKey.generate())
     return Backend(loaded, led, store, budget_id or "default", cp_url=cp_url,
                    agent_key=AgentKey.load_or_create(config.agent_key_path()))

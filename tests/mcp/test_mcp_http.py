@@ -62,6 +62,10 @@ async def test_each_client_has_its_own_session_and_both_spend_one_budget(tmp_pat
                                                      ok(bob, "pay", {"checkout_id": seat}))
         left_for_bob = (await ok(bob, "budget_status"))["total"]["left"]
         sessions = backend.sessions
+        assert backend.sandbox is not None and backend.agent_key is not None
+        # Both sessions are the one agent the network knows, with the one key (a second key would replace it).
+        registered = backend.sandbox.state.agents["amp-tools-agent"]["publicJwk"]["kid"]
+        assert registered == backend.agent_key.public_jwk()["kid"]
 
     assert sessions == 2
     assert text_of(stranger).startswith("NOT_FOUND")
