@@ -1,6 +1,6 @@
 """What one `amp-tools mcp` process shares across its clients, and the toolkit it gives each one.
 
-One policy, one ledger (the budget's durable record, so two clients spend one budget, never two)
+One policy, one ledger (the budget's durable record, so two clients spend one budget, never two),
 one approval store and one agent key; the AMP side is either an embedded sandbox (offline,
 in-process) or a Credential Provider URL. Each MCP session gets its own `AmpToolkit`
 (its own AMP session state, quotes and checkouts) built by `toolkit()`.
