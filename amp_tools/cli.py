@@ -21,6 +21,7 @@ from rich.table import Table
 from amp_tools import config
 from amp_tools.cli_payments import payments_app
 from amp_tools.errors import AmpToolsError
+from amp_tools.mcp.command import mcp_command
 
 app = typer.Typer(help="Budget-guarded AMP shopping and payment tools for AI agents.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -37,6 +38,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
 app.add_typer(payments_app, name="payments")
+app.command("mcp")(mcp_command)
 
 out = Console()
 err = Console(stderr=True)

@@ -1,0 +1,61 @@
+"""`--cp URL`: the server speaks HTTP to a Credential Provider (here the sandbox served on a loopback port).
+
+The agent key comes from ``$AMP_TOOLS_HOME`` as `amp-tools key show` would print it for registration;
+start-up reconciliation runs before serving; a client shops, negotiates and pays over MCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from _mcp_support import BUDGET, CLIENT, ledger_rows, negotiated_hotel, ok, write_policy
+from mcp.shared.memory import create_connected_server_and_client_session
+
+from amp_tools import config
+from amp_tools.amp.keys import AgentKey
+from amp_tools.mcp.backend import open_backend
+from amp_tools.mcp.run import reconcile_leftovers
+from amp_tools.mcp.server import build_server
+from amp_tools.sandbox import Sandbox, SandboxConfig
+from amp_tools.sandbox import build_server as build_sandbox_server
+
+
+@asynccontextmanager
+async def served_sandbox() -> AsyncIterator[tuple[Sandbox, str]]:
+    sandbox, server = build_sandbox_server("127.0.0.1", 0, SandboxConfig(idv_mode="auto"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield sandbox, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_cp_mode_pays_through_a_served_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))
+    ledger = tmp_path / "ledger.db"
+    async with served_sandbox() as (sandbox, url):
+        key = AgentKey.load_or_create(config.agent_key_path())
+        sandbox.register_agent("amp-tools-agent", key.public_jwk())  # the onboarding step, out of band
+        backend = open_backend(write_policy(tmp_path), ledger=str(ledger), cp_url=url, budget_id=BUDGET)
+        try:
+            assert backend.sandbox is None and backend.describe().startswith(f"Credential Provider {url}")
+            await reconcile_leftovers(backend)
+            async with create_connected_server_and_client_session(build_server(backend),
+                                                                  client_info=CLIENT) as session:
+                paid = await ok(session, "pay", {"checkout_id": await negotiated_hotel(session)})
+        finally:
+            await backend.aclose()
+        payments = [(p["merchantId"], p["amount"]["cent"]) for p in sandbox.payments() if p["status"] == "SUCCESS"]
+
+    assert (paid["status"], paid["amount"]["amount"], paid["budget_amount"]["amount"]) == ("paid", "1102.00", "231.42")
+    assert payments == [("KL-GRAND-HOTEL", 110200)]
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed")]
