@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from amp_tools.sandbox.api_network import fx_quote_in, rate_lock_view
 from amp_tools.sandbox.codes import Refusal
+from amp_tools.sandbox.reference_shapes import reference_shape
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.state import CpSession
 from amp_tools.sandbox.wire import Body, run
@@ -32,6 +33,9 @@ def cp_router(roles: Roles) -> APIRouter:
         """The CP's failure envelope: every field of the answer present, null unless given."""
         return lambda e: {"success": False, **fields, "error": e.text, "resultCode": e.code}
 
+    def reply(op: str, work: Callable[[], Any], on_refusal: Callable[[Refusal], Any]) -> Any:
+        return reference_shape(ctx, op, run(ctx, work, on_refusal))
+
     @r.post("/addPaymentMethod")
     async def add_payment_method(body: Body) -> Any:
         b = body.raw()
@@ -40,7 +44,7 @@ def cp_router(roles: Roles) -> APIRouter:
             s = cp.add_payment_method(agent_id=b.get("agentId"), wallet_name=b.get("walletName"))
             return session_answer(s, tokenId=s.token_id)
 
-        return run(ctx, work, refusal(sessionId=None, status="FAILED", tokenId=None, idv=None))
+        return reply("addPaymentMethod", work, refusal(sessionId=None, status="FAILED", tokenId=None, idv=None))
 
     @r.post("/queryPaymentMethodList")
     async def query_payment_method_list(body: Body) -> Any:
@@ -54,7 +58,7 @@ def cp_router(roles: Roles) -> APIRouter:
                  "l1Serialized": t.l1, "gmtCreate": t.created_at.isoformat(timespec="seconds")} for t in tokens],
                 "error": None, "resultCode": "SUCCESS"}
 
-        return run(ctx, work, refusal(paymentMethods=[]))
+        return reply("queryPaymentMethodList", work, refusal(paymentMethods=[]))
 
     @r.post("/createMandateSession")
     async def create_mandate_session(body: Body) -> Any:
@@ -64,7 +68,7 @@ def cp_router(roles: Roles) -> APIRouter:
             s = cp.create_mandate_session(b)
             return session_answer(s, mandateId=s.mandate_id)
 
-        return run(ctx, work, refusal(sessionId=None, status="FAILED", mandateId=None, idv=None))
+        return reply("createMandateSession", work, refusal(sessionId=None, status="FAILED", mandateId=None, idv=None))
 
     @r.post("/inquiryMandateSession")
     async def inquiry_mandate_session(body: Body) -> Any:
@@ -81,8 +85,9 @@ def cp_router(roles: Roles) -> APIRouter:
                     "tokenId": s.token_id if done else None, "l1Serialized": l1, "l2Serialized": l2,
                     "idv": _idv(s), "error": s.error, "resultCode": s.result_code}
 
-        return run(ctx, work, refusal(sessionId=b.get("sessionId"), status=None, mandateId=None, mandateType=None,
-                                      tokenId=None, l1Serialized=None, l2Serialized=None, idv=None))
+        return reply("inquiryMandateSession", work, refusal(sessionId=b.get("sessionId"), status=None, mandateId=None,
+                                                            mandateType=None, tokenId=None, l1Serialized=None,
+                                                            l2Serialized=None, idv=None))
 
     @r.post("/applyCredential")
     async def apply_credential(body: Body) -> Any:
@@ -94,6 +99,6 @@ def cp_router(roles: Roles) -> APIRouter:
             return {"success": True, "paymentToken": token.token, "mandateType": mtype, "error": None,
                     "resultCode": "SUCCESS", "fxQuoteId": lock["fxQuoteId"], "fxRate": lock["fxRate"]}
 
-        return run(ctx, work, refusal(paymentToken=None, mandateType=None, fxQuoteId=None, fxRate=None))
+        return reply("applyCredential", work, refusal(paymentToken=None, mandateType=None, fxQuoteId=None, fxRate=None))
 
     return r

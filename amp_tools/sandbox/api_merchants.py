@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from amp_tools.money import Money
+from amp_tools.sandbox.reference_shapes import reference_shape
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.wire import Body, ItemsIn, merchant_error, money_in, run
 
@@ -55,12 +56,14 @@ def merchant_router(roles: Roles) -> APIRouter:
     @r.post("/searchProducts")
     async def search(merchant_id: str, body: Body) -> Any:
         b = body.raw()
-        return run(ctx, lambda: ok(mer.search(merchant_id, str(b.get("query") or ""))), merchant_error)
+        return reference_shape(ctx, "searchProducts", run(
+            ctx, lambda: ok(mer.search(merchant_id, str(b.get("query") or ""))), merchant_error))
 
     @r.post("/startCheckout")
     async def start_checkout(merchant_id: str, body: ItemsIn) -> Any:
         items = [i.model_dump() for i in body.items]
-        return run(ctx, lambda: ok(mer.checkout_view(mer.start_checkout(merchant_id, items))), merchant_error)
+        return reference_shape(ctx, "startCheckout", run(
+            ctx, lambda: ok(mer.checkout_view(mer.start_checkout(merchant_id, items))), merchant_error))
 
     @r.post("/startPayment")
     async def start_payment(merchant_id: str, body: Body) -> Any:
@@ -79,7 +82,7 @@ def merchant_router(roles: Roles) -> APIRouter:
             if replay:
                 data["idempotent"] = True
             return ok(data)
-        return run(ctx, work, merchant_error)
+        return reference_shape(ctx, "startPayment", run(ctx, work, merchant_error))
 
     @r.post("/quotes", tags=["extension"], summary="Open a negotiable quote at list price")
     async def create_quote(merchant_id: str, body: ItemsIn) -> Any:

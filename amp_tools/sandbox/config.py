@@ -33,6 +33,10 @@ class SandboxConfig:
     * `idv_delay_seconds`: in ``auto`` mode, the person approves this many seconds (real
       monotonic time, whatever the sandbox clock) after a session is created; until then the
       session is ``PENDING_IDV``. 0 approves inside the call.
+    * `extension_fields`: False cuts the answers of the reference routes (CP, ``searchProducts``,
+      ``startCheckout``, ``startPayment``, merchant errors) down to the reference's own fields, to
+      prove a client needs none of the sandbox's additions. Off only on request: `reference_like`
+      keeps it on.
 
     The switches are read on every request, so a test may flip them on a running sandbox.
     `SandboxConfig.reference_like()` bundles the settings that behave like the AMP reference services.
@@ -61,6 +65,7 @@ class SandboxConfig:
     registry: bool = True
     order_status: bool = True
     idv_delay_seconds: float = 0.0
+    extension_fields: bool = True
 
     def __post_init__(self) -> None:
         delay = self.idv_delay_seconds

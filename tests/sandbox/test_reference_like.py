@@ -313,3 +313,68 @@ async def test_retry_after_a_lost_acquirer_answer_is_reported_as_the_idempotent_
     assert (retry["idempotent"], retry["message"], retry["status"]) == (True, REPLAY_MESSAGE, "PAID")
     assert retry["transactionId"] == flow.sb.state.acquirer[co["checkoutId"]].payment_id
     assert len(flow.sb.payments()) == 1 and len(flow.sb.state.mpp_debits) == 1
+
+
+# ------------------------------------------------------------------------------ reference shapes
+async def test_extension_fields_off_answers_the_reference_fields_only() -> None:
+    sb = make_sandbox(extension_fields=False)
+    async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
+        flow = Flow(sb, c)
+        r = await flow.post("/credential-provider/addPaymentMethod", {"walletName": "ALIPAY_HK", "agentId": AGENT_ID})
+        assert list(r) == ["success", "sessionId", "status", "tokenId", "idv", "error"]  # no resultCode
+        q = await flow.post("/credential-provider/queryPaymentMethodList", {"sessionId": r["sessionId"]})
+        assert list(q) == ["success", "paymentMethods", "error"]
+        assert set(q["paymentMethods"][0]) == {"tokenId", "walletName", "userLoginId", "l1Serialized", "gmtCreate"}
+        flow.token_id, flow.l1 = q["paymentMethods"][0]["tokenId"], q["paymentMethods"][0]["l1Serialized"]
+        created = await flow.create_autonomous(Money(100000, "USD"), ["Sunny Tours & Travel Gear"])
+        assert list(created) == ["success", "sessionId", "status", "mandateId", "idv", "error"]
+        m = await flow.mandate(created["sessionId"])
+        assert list(m) == ["success", "sessionId", "status", "mandateId", "mandateType", "tokenId", "l1Serialized",
+                           "l2Serialized", "error"]
+        found = await flow.post("/merchants/SUNNY-TOURS/searchProducts", {"query": "adapter"})
+        assert found == {"success": True, "data": [{"id": "SUN-ADAPTER", "name": found["data"][0]["name"],
+                                                    "price": 2999, "currency": "USD",
+                                                    "imageUrl": found["data"][0]["imageUrl"]}]}
+        co = await flow.checkout("SUNNY-TOURS", ("SUN-ADAPTER", 1))
+        assert co == {"checkoutId": co["checkoutId"], "items": [{"productId": "SUN-ADAPTER", "quantity": 1}],
+                      "totalAmount": {"cent": 2999, "currency": "USD"}, "merchantId": "SUNNY-TOURS"}
+        # the agent knows the merchant's name and MCC from its own configuration, as with the reference
+        co = {**co, "merchantName": "Sunny Tours & Travel Gear", "merchantMcc": "4722"}
+        t = await flow.apply(m, co)
+        assert list(t) == ["success", "paymentToken", "mandateType", "error"]
+        refused = await flow.apply(m, {**co, "merchantName": "Other Store"})
+        assert list(refused) == ["success", "paymentToken", "mandateType", "error"] and not refused["success"]
+        paid = await flow.start_payment(m, co, t["paymentToken"], flow.l3(m["l2Serialized"], co))
+        [record] = sb.payments()
+        assert paid.json() == {"success": True, "data": {"success": True, "transactionId": record["transactionId"],
+                                                         "message": "Payment processed successfully"}}
+        replay = (await flow.start_payment(m, co, t["paymentToken"])).json()
+        assert replay["data"]["idempotent"] is True and set(replay["data"]) == {"success", "transactionId", "message",
+                                                                                  "idempotent"}
+        bad = (await c.post("/merchants/SUNNY-TOURS/startPayment", json={"checkoutId": "CKO-NOPE",
+                                                                          "paymentToken": "x"})).json()
+        assert bad == {"success": False, "errorCode": "CHECKOUT_NOT_FOUND",
+                       "errorMessage": "Checkout not found: CKO-NOPE"}
+        # extensions keep their fields (the switch is about the reference routes)
+        order = await flow.post("/merchants/SUNNY-TOURS/orderStatus", {"checkoutId": co["checkoutId"]})
+        assert order["data"]["debitedAmount"] == {"cent": 2999, "currency": "USD"}
+
+
+async def test_client_reads_reference_shaped_answers_without_the_extensions() -> None:
+    from amp_tools.amp.client import AmpClient
+
+    sb = make_sandbox(extension_fields=False)
+    async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
+        flow = Flow(sb, c)
+        await flow.bind()
+        m = await flow.autonomous(Money(100000, "USD"), ["Sunny Tours & Travel Gear"])
+        co = {**await flow.checkout("SUNNY-TOURS", ("SUN-ADAPTER", 1)), "merchantName": "Sunny Tours & Travel Gear",
+              "merchantMcc": "4722"}
+        t = await flow.apply(m, co)
+        async with AmpClient("http://sandbox", transport=sb.transport(), retries=0) as client:
+            paid = await client.start_payment("/merchants/SUNNY-TOURS", co["checkoutId"], t["paymentToken"],
+                                              l1=m["l1Serialized"], l2=m["l2Serialized"],
+                                              l3=flow.l3(m["l2Serialized"], co))
+            again = await client.start_payment("/merchants/SUNNY-TOURS", co["checkoutId"], t["paymentToken"])
+        assert (paid.debited_amount, paid.fx_rate, paid.idempotent, paid.status) == (None, None, False, None)
+        assert (again.transaction_id, again.idempotent, again.debited_amount) == (paid.transaction_id, True, None)
