@@ -45,7 +45,7 @@ class _Call:
 _CALL: ContextVar[_Call | None] = ContextVar("amp_agent_framework_call", default=None)
 
 
-class _Paused(Exception):
+class FunctionApprovalRequested(Exception):
     """Raised by the approver through the Guard (which then releases the reservation), caught in the tool."""
 
 
@@ -55,7 +55,7 @@ def _tool(spec: ToolSpec) -> FunctionTool:
             return json.dumps(await spec.ainvoke(kwargs), ensure_ascii=False)
         except ToolError as exc:
             return f"Error: {exc}"
-        except _Paused:
+        except FunctionApprovalRequested:
             return "waiting for a person's approval"  # replaced by the approval request in the middleware
 
     # A JSON schema (not the model) so the spec validates and words the errors, as in the other adapters.
@@ -108,7 +108,7 @@ class AgentFrameworkApprover:
         answer, call.answer = call.answer, None
         if answer is None:
             call.asking = request
-            raise _Paused(request.id)
+            raise FunctionApprovalRequested(request.id)
         extra = answer.additional_properties or {}
         if (extra.get(KEY) or {}).get("binding") != request.binding:
             return ApprovalDecision(False, "the answer approves a different payment (binding mismatch)", self.name)
