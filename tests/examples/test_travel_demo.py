@@ -36,7 +36,7 @@ def _logged(outcome: dict[str, Any], tool: str) -> list[dict[str, Any]]:
     return [e for e in outcome["log"] if e["tool"] == tool]
 
 
-@pytest.mark.parametrize("framework", ["langchain", "crewai", "autogen"])
+@pytest.mark.parametrize("framework", ["langchain", "crewai", "autogen", "agent-framework"])
 async def test_travel_demo_books_three_payments_within_budget(framework: str, tmp_path: Path) -> None:
     outcome, screen = await _trip(framework, tmp_path)
 
@@ -85,8 +85,9 @@ def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
 
 
-def test_demo_command_runs_and_prints_the_receipt(tmp_path: Path) -> None:
-    done = _cli("demo", "travel", "--framework", "langchain", tmp_path=tmp_path)
+@pytest.mark.parametrize("framework", ["langchain", "agent-framework"])
+def test_demo_command_runs_and_prints_the_receipt(framework: str, tmp_path: Path) -> None:
+    done = _cli("demo", "travel", "--framework", framework, tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "receipt" in done.stdout and "audit chain ok" in done.stdout
     for merchant in MERCHANTS:
