@@ -1,9 +1,11 @@
 """Microsoft Agent Framework adapter: amp-tools `ToolSpec`s as `FunctionTool`s, and its approval requests.
 
 Translation only. A core `ToolError` becomes the text ``Error: CODE: message hint``, the form in
-which Agent Framework itself reports a failed call to the model, so the run goes on whatever
-the client's `include_detailed_errors` setting. Arguments are checked by the spec, so a schema
-error reads like the core's `InvalidArguments`.
+which Agent Framework itself reports a failed call to the model, so the run goes on and the model
+reads the code and hint whatever the client's `include_detailed_errors` setting. The tools carry
+the spec's JSON schema: Agent Framework checks only its top level (a missing field, a number where
+a string is expected) and words those failures itself ("Argument parsing failed", with detail
+under `include_detailed_errors`); every other bad value gets the core's readable `InvalidArguments`.
 
 Approvals use Agent Framework's own pause. `AgentFrameworkApprover` is given to the toolkit as
 its approver and its `middleware` to the agent. When the policy asks a person, the run ends with
@@ -108,7 +110,7 @@ class AgentFrameworkApprover:
         answer, call.answer = call.answer, None
         if answer is None:
             call.asking = request
-            raise FunctionApprovalRequested(request.id)
+            raise FunctionApprovalRequested("a person was asked through a function_approval_request")
         extra = answer.additional_properties or {}
         if (extra.get(KEY) or {}).get("binding") != request.binding:
             return ApprovalDecision(False, "the answer approves a different payment (binding mismatch)", self.name)
