@@ -5,7 +5,8 @@
 * AutoGen: the `OutOfBandApprover` answers APPROVAL_PENDING, the agent hands off to the user
   (`HandoffTermination`), the person runs `amp-tools approvals approve ID`, the team resumes.
 * CrewAI: the same out-of-band approver on the toolkit behind the tool instances, across two
-  kickoffs (no process-global hooks).
+  kickoffs (no process-global hooks); or, inside one Flow run, the person answers a
+  `@human_feedback` step (directly, or after the flow paused and was resumed).
 * Agent Framework: the run ends with a `function_approval_request` (the core's request in its
   `additional_properties`); the person's `function_approval_response` in the next run of the
   same session is the decision the core takes; a rejection never runs the tool.
@@ -17,6 +18,7 @@ A denied approval charges nothing, releases the reservation and reads APPROVAL_D
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +265,93 @@ async def test_crewai_out_of_band_approval_across_two_kickoffs(shop: Shop, tmp_p
     assert again.startswith("APPROVAL_PENDING") and waiting.id not in again
     [new] = store.list("pending")
     assert new.request.amount == Money.parse("1160.00", "MYR")
+    await _assert_first_hotel_paid_once(shop)
+
+
+# ---------------------------------------------------------------------- CrewAI: a Flow asks with @human_feedback
+class _Person:
+    """A `HumanFeedbackProvider`: answers at once, or pauses the flow (`HumanFeedbackPending`) when it has no answer."""
+
+    def __init__(self, answer: str | None) -> None:
+        self.answer = answer
+        self.shown: list[Any] = []
+
+    def request_feedback(self, context: Any, flow: Any) -> str:
+        from crewai.flow.async_feedback import HumanFeedbackPending
+
+        self.shown.append(context)
+        if self.answer is None:
+            raise HumanFeedbackPending(context=context)
+        return self.answer
+
+
+def _flow_parts(shop: Shop, tmp_path: Path) -> tuple[Any, Any, list[Any]]:
+    from amp_examples.crewai_approval_flow import FlowApprover
+
+    approver = FlowApprover(ApprovalStore(tmp_path / "approvals.db", clock=shop.sandbox.clock))
+    tk = shop.toolkit(policy(approval=CONFIRM), approver=approver)
+    scripts = [plan_script([*_negotiated_hotel(), lambda s: ToolCall("pay", {"checkout_id": hotel_checkout(s)}),
+                            lambda s: Final("Waiting: " + s.errors("pay")[0])])]
+
+    def crew(round_: int) -> Any:
+        if round_ == 0:
+            return crew_for(tk, scripts[0])
+        checkout_id = hotel_checkout(Seen(scripts[0].seen[-1]))
+        scripts.append(plan_script([lambda s: ToolCall("pay", {"checkout_id": checkout_id}),
+                                    lambda s: Final(s.texts("pay")[-1])]))
+        return crew_for(tk, scripts[-1], "The person has answered: pay the hotel if it was approved.")
+
+    return crew, approver, scripts
+
+
+@pytest.mark.parametrize(("answer", "paid"), [("Approve, thanks", True), ("no: too dear for one hotel", False),
+                                              ("", False)], ids=["approve", "decline", "no-answer"])
+async def test_crewai_flow_waits_for_the_person_inside_one_run(shop: Shop, tmp_path: Path, answer: str, paid: bool,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from crewai.flow import flow_config
+
+    from amp_examples.crewai_approval_flow import ApprovalFlow
+
+    person = _Person(answer)
+    monkeypatch.setattr(flow_config, "hitl_provider", person)
+    crew, approver, _ = _flow_parts(shop, tmp_path)
+    flow = ApprovalFlow(crew=crew, approver=approver, by="alice")
+
+    final = await asyncio.to_thread(flow.kickoff)
+    [shown] = person.shown
+    assert str(shown.method_output).startswith("Pay 1102.00 MYR (= 231.42 USD from the budget) to KL Grand Hotel")
+    assert flow.state.rounds[0].startswith("Waiting: APPROVAL_PENDING") and len(flow.state.rounds) == 2
+    [record] = approver.store.list()
+    assert (record.status, record.decided_by) == ("consumed", "alice")  # decided once, taken once by the retry
+    if paid:
+        assert json.loads(final)["status"] == "paid" and json.loads(final)["approved_by"] == "alice"
+        await _assert_first_hotel_paid_once(shop)
+    else:
+        assert final.startswith("APPROVAL_DENIED") and (answer or "no answer was given") in final
+        assert shop.paid() == [] and await shop.committed() == []
+
+
+async def test_crewai_flow_paused_for_feedback_resumes_later_and_pays(shop: Shop, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from crewai.flow import flow_config
+    from crewai.flow.async_feedback import HumanFeedbackPending
+    from crewai.flow.persistence import SQLiteFlowPersistence
+
+    from amp_examples.crewai_approval_flow import ApprovalFlow
+
+    monkeypatch.setattr(flow_config, "hitl_provider", _Person(None))  # e.g. a message sent to the person's phone
+    crew, approver, _ = _flow_parts(shop, tmp_path)
+    saved = SQLiteFlowPersistence(str(tmp_path / "flows.db"))
+    paused = await asyncio.to_thread(ApprovalFlow(crew=crew, approver=approver, persistence=saved).kickoff)
+    assert isinstance(paused, HumanFeedbackPending)
+    [waiting] = approver.store.list("pending")
+    assert shop.paid() == [] and await shop.committed() == []
+
+    # Later (another process could do this): the person's answer arrives and the same flow run goes on.
+    restored = ApprovalFlow.from_pending(paused.context.flow_id, saved, crew=crew, approver=approver, by="bob")
+    final = await asyncio.to_thread(restored.resume, "yes")
+    assert (json.loads(final)["status"], json.loads(final)["approved_by"]) == ("paid", "bob")
+    assert approver.store.get(waiting.id).status == "consumed"
     await _assert_first_hotel_paid_once(shop)
 
 
