@@ -139,3 +139,22 @@ def test_neutral_conversation_names_tool_results() -> None:
     assert conv == [{"role": "user", "content": "hi"},
                     {"role": "assistant", "content": "", "tool_calls": [{"name": "pay", "args": {"x": 1}, "id": "c1"}]},
                     {"role": "tool", "name": "pay", "tool_call_id": "c1", "content": "X: no", "is_error": True}]
+
+
+async def test_two_payments_asked_in_one_turn_are_answered_together(shop: FakeShop) -> None:
+    approver = AgentFrameworkApprover()
+    shop.approver = approver
+    other = {**PAY_NEEDS_APPROVAL, "checkout_id": "co_4", "amount": "300.00"}
+    agent, script = _agent(shop, [[ToolCall("pay", PAY_NEEDS_APPROVAL), ToolCall("pay", other)], Final("done")],
+                           middleware=[approver.middleware])
+    session = agent.create_session()
+    response = await agent.run("pay both", session=session)
+    asked = {r.additional_properties[KEY]["checkout_id"]: r for r in response.user_input_requests}
+    assert sorted(asked) == ["co_3", "co_4"] and shop.executed == 0
+
+    response = await agent.run([approval_response(asked["co_3"], True, by="alice"),
+                                approval_response(asked["co_4"], False, by="alice")], session=session)
+    assert response.user_input_requests == [] and response.text == "done"
+    assert sorted(shop.payments) == ["co_3"] and shop.executed == 1
+    results = {r["tool_call_id"]: r for r in _tool_results(script)}
+    assert [r["is_error"] for r in results.values()].count(True) == 1
