@@ -11,10 +11,11 @@ Approvals use Agent Framework's own pause. `AgentFrameworkApprover` is given to 
 its approver and its `middleware` to the agent. When the policy asks a person, the run ends with
 a `function_approval_request` in `response.user_input_requests` (its `additional_properties`
 hold the core's request under ``"amp_approval"``: merchant, amount, rules, binding); nothing is
-charged and the reservation is released. The person answers with
-`request.to_function_approval_response(approved)` in the next run of the same session; the
-approved call runs again and the core takes that answer as its decision, once, and only for a
-payment with the same binding. A rejection never runs the tool, so nothing is reserved or paid.
+charged and the reservation is released. The person answers with `approval_response(request,
+approved, by=...)` (or the framework's `request.to_function_approval_response(approved)`) in the
+next run of the same session; the approved call runs again and the core takes that answer as its
+decision, once, and only for a payment with the same binding (an answer without the request's
+binding is a denial). A rejection never runs the tool, so nothing is reserved or paid.
 """
 
 from __future__ import annotations
