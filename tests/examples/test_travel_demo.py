@@ -120,3 +120,9 @@ def test_broken_policy_exits_2_with_a_short_message(tmp_path: Path) -> None:
     # One problem, one line naming the file and the field.
     assert len(lines) == 1 and lines[0].startswith(f"error: INVALID_CONFIG: {broken}: total_budget: ")
     assert "float" in lines[0]
+
+
+def test_unknown_framework_names_every_choice(tmp_path: Path) -> None:
+    done = _cli("demo", "travel", "--framework", "semantic-kernel", tmp_path=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "unknown framework 'semantic-kernel'; expected langchain, crewai, autogen or agent-framework" in done.stderr
