@@ -55,7 +55,7 @@ def _fail(message: str, code: int = 2) -> None:
 # ---------------------------------------------------------------------------- demo
 @demo_app.command("travel")
 def demo_travel(
-    framework: Annotated[str, typer.Option(help="langchain, crewai or autogen.")] = "langchain",
+    framework: Annotated[str, typer.Option(help="langchain, crewai, autogen or agent-framework.")] = "langchain",
     approve: Annotated[str, typer.Option(help="How the person answers approvals: 'yes' (scripted person says yes), "
                                               "'no', or 'prompt' (ask on this terminal).")] = "yes",
     real_model: Annotated[bool | None, typer.Option(
@@ -66,8 +66,8 @@ def demo_travel(
     """Book a flight, a hotel and a car within one budget on the embedded sandbox (offline by default)."""
     if real_model is None:
         real_model = bool(os.environ.get("AMP_TOOLS_MODEL", "").strip())
-    if framework not in ("langchain", "crewai", "autogen"):
-        _fail(f"unknown framework {framework!r}; expected langchain, crewai or autogen")
+    if framework not in ("langchain", "crewai", "autogen", "agent-framework"):
+        _fail(f"unknown framework {framework!r}; expected langchain, crewai, autogen or agent-framework")
     if approve not in ("yes", "no", "prompt"):
         _fail(f"unknown --approve {approve!r}; expected yes, no or prompt")
     raise typer.Exit(_run_demo("travel", framework=framework, approve=approve, real_model=real_model, console=out))

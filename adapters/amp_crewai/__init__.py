@@ -4,6 +4,10 @@ Translation only. CrewAI runs the sync `_run` in a worker thread (also under `ki
 so `_run` calls `spec.invoke`. A core `ToolError` becomes a `ToolFailure`: the model reads the
 message and the failure lands in `TaskOutput.tool_failures`. Per-run state (approver, ledger,
 run id) lives in the spec's toolkit behind each tool instance, never in process-global hooks.
+
+`answer_from_feedback` turns a person's answer from a Flow's `@human_feedback` step (CrewAI 1.8+)
+into the decision on a stored approval, so a Flow can wait for the person inside one run; see
+`examples/crewai_approval_flow.py`.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ from typing import Any
 from crewai.tools import BaseTool, ToolFailure
 from pydantic import ConfigDict, Field
 
+from amp_tools.approvals import ApprovalRecord, ApprovalStore
 from amp_tools.errors import ToolError
 from amp_tools.tools.spec import ToolSpec
 
-__all__ = ["AmpCrewAITool", "to_crewai_tools"]
+__all__ = ["YES", "AmpCrewAITool", "answer_from_feedback", "to_crewai_tools"]
+
+#: Answers that approve (the first word, any case); anything else, an empty answer included, declines.
+YES = ("approve", "approved", "yes", "y")
 
 
 def _never_cache(_args: Any = None, _result: Any = None) -> bool:
@@ -44,3 +52,15 @@ class AmpCrewAITool(BaseTool):
 def to_crewai_tools(specs: Iterable[ToolSpec]) -> list[BaseTool]:
     """One `AmpCrewAITool` per spec, named, described and typed by the spec."""
     return [AmpCrewAITool(name=s.name, description=s.description, args_schema=s.args_model, spec=s) for s in specs]
+
+
+def answer_from_feedback(store: ApprovalStore, approval_id: str, feedback: Any, *, by: str) -> ApprovalRecord:
+    """Decide stored approval `approval_id` from a person's feedback (a `HumanFeedbackResult` or its text).
+
+    The decision is the store's, so it stays bound to that payment, single-use and expiring.
+    """
+    text = str(getattr(feedback, "feedback", feedback) or "").strip()
+    first = text.split()[0].strip(".,!;:").lower() if text else ""
+    if first in YES:
+        return store.approve(approval_id, by)
+    return store.deny(approval_id, by, text or "no answer was given")

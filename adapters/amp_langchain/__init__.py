@@ -63,22 +63,32 @@ class AmpLangChainToolkit:
 def interrupt_approver(request: Any) -> Any:
     """Approver that pauses the LangGraph run with `interrupt()` until a person answers.
 
-    Resume with `Command(resume={"approved": bool, "reason": str})` or `{"type": "approve"|"reject"}`,
-    optionally carrying the request's `binding`; an answer bound to another payment, or of an unknown
-    shape, is a denial. On resume the tool re-runs from the top, which the core's idempotent guard allows.
+    The interrupt's value is the request (`to_public()`) plus the `action_requests` / `review_configs`
+    of a `HumanInTheLoopMiddleware` request (approve or reject), so UIs built for that middleware can
+    answer it. Resume with ours, `Command(resume={"approved": bool, "reason": str, "by": str})`, optionally
+    carrying the request's `binding`, or with the middleware's: a single decision `{"type": "approve"}` /
+    `{"type": "reject", "message": str}`, or `{"decisions": [one such decision]}`. An answer bound to
+    another payment, an edit or respond decision, or any other shape is a denial. On resume the tool
+    re-runs from the top, which the core's idempotent guard allows.
     """
     from langgraph.types import interrupt  # lazy: amp_langchain must import without langgraph
 
     from amp_tools.approvals import ApprovalDecision
 
-    answer = interrupt(request.to_public())
+    public = request.to_public()
+    answer = interrupt({**public, "action_requests": [
+        {"name": public["action"], "args": {k: public[k] for k in ("merchant_id", "amount", "items")},
+         "description": request.summary()}],
+        "review_configs": [{"action_name": public["action"], "allowed_decisions": ["approve", "reject"]}]})
     if isinstance(answer, bool):
         answer = {"approved": answer}
-    if not isinstance(answer, dict):
+    if isinstance(answer, dict) and isinstance(answer.get("decisions"), list) and len(answer["decisions"]) == 1:
+        answer = answer["decisions"][0]  # HumanInTheLoopMiddleware's batched shape: one decision per request
+    if not isinstance(answer, dict) or ("approved" not in answer and answer.get("type") not in ("approve", "reject")):
         return ApprovalDecision(approved=False, reason=f"unreadable approval answer {answer!r}", approver="interrupt")
     if answer.get("binding") not in (None, request.binding):
         return ApprovalDecision(approved=False, reason="the answer approves a different payment (binding mismatch)",
                                 approver="interrupt")
-    approved = answer.get("approved", answer.get("type") in ("approve", "accept"))
+    approved = answer.get("approved", answer.get("type") == "approve")
     reason = str(answer.get("reason") or answer.get("message") or "")
     return ApprovalDecision(approved=approved is True, reason=reason, approver=str(answer.get("by", "interrupt")))

@@ -1,6 +1,6 @@
 """Scripted offline models for tests and demos: one neutral script, one model class per framework.
 
-`script` is framework-free; `langchain_model`, `autogen_model` and `crewai_model` each import
+`script` is framework-free; `langchain_model`, `autogen_model`, `crewai_model` and `agent_framework_model` import
 their framework, so import the one you need. `real.real_model(framework)` builds a real
 OpenAI-compatible model from the environment instead.
 """

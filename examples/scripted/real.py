@@ -1,4 +1,4 @@
-"""Build a real OpenAI-compatible model for any of the three frameworks from the environment.
+"""Build a real OpenAI-compatible model for any of the frameworks from the environment.
 
 Variables (one path for OpenAI, vLLM, LM Studio, Ollama's /v1, ...):
 
@@ -7,7 +7,7 @@ Variables (one path for OpenAI, vLLM, LM Studio, Ollama's /v1, ...):
 * ``AMP_TOOLS_MODEL``: the model name, e.g. ``gpt-4o-mini`` or ``llama3.1`` (required).
 
 The base URL is always passed explicitly: CrewAI refuses unknown model names without it, and it
-keeps the three frameworks pointed at the same server. Client packages are imported lazily.
+keeps the frameworks pointed at the same server. Client packages are imported lazily.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ __all__ = ["ENV_BASE_URL", "ENV_KEY", "ENV_MODEL", "real_model"]
 ENV_BASE_URL, ENV_KEY, ENV_MODEL = "OPENAI_BASE_URL", "OPENAI_API_KEY", "AMP_TOOLS_MODEL"
 _OPENAI = "https://api.openai.com/v1"
 _EXTRA = {"langchain": "amp-tools[langchain,openai]", "autogen": "amp-tools[autogen,openai]",
-          "crewai": "amp-tools[crewai]"}
+          "crewai": "amp-tools[crewai]", "agent-framework": "amp-tools[agent-framework,openai]"}
 
-Framework = Literal["langchain", "autogen", "crewai"]
+Framework = Literal["langchain", "autogen", "crewai", "agent-framework"]
 
 
 def _settings() -> tuple[str, str, str]:
@@ -42,7 +42,8 @@ def _settings() -> tuple[str, str, str]:
 
 
 def real_model(framework: Framework) -> Any:
-    """A chat model for `framework`: ChatOpenAI, OpenAIChatCompletionClient or a crewai LLM."""
+    """A chat model for `framework`: ChatOpenAI, an OpenAIChatCompletionClient (AutoGen's or Agent
+    Framework's) or a crewai LLM."""
     if framework not in _EXTRA:
         raise ConfigError(f"unknown framework {framework!r}; expected one of {sorted(_EXTRA)}")
     model, base_url, key = _settings()
@@ -59,6 +60,10 @@ def real_model(framework: Framework) -> Any:
             info = ModelInfo(vision=False, function_calling=True, json_output=False, family=ModelFamily.UNKNOWN,
                              structured_output=False)
             return OpenAIChatCompletionClient(model=model, base_url=base_url, api_key=key, model_info=info)
+        if framework == "agent-framework":
+            # by name: agent-framework-openai comes with the openai extra and may be absent when type-checking
+            client = importlib.import_module("agent_framework_openai").OpenAIChatCompletionClient
+            return client(model=model, base_url=base_url, api_key=key)
         from crewai import LLM
 
         return LLM(model=f"openai/{model}", base_url=base_url, api_key=key)

@@ -1,1 +1,1 @@
-"""The travel-booking agent in LangChain, CrewAI and AutoGen, on the embedded AMP sandbox."""
+"""The travel-booking agent in LangChain, CrewAI, AutoGen and Agent Framework, on the embedded AMP sandbox."""

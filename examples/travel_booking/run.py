@@ -34,7 +34,7 @@ from amp_tools.tools import ToolSpec
 __all__ = ["POLICY_FILE", "build_toolkit", "main", "narrated", "run_trip"]
 
 POLICY_FILE = Path(__file__).resolve().parent.parent / "policies" / "travel_demo.yaml"
-FRAMEWORKS = ("langchain", "crewai", "autogen")
+FRAMEWORKS = ("langchain", "crewai", "autogen", "agent-framework")
 
 
 def _brief(result: dict[str, Any]) -> str:
@@ -120,7 +120,7 @@ async def run_trip(framework: str, *, approve: str = "yes", real_model: bool = F
     console = console or Console()
     if framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
-    module = importlib.import_module(f"amp_examples.travel_booking.{framework}_agent")
+    module = importlib.import_module(f"amp_examples.travel_booking.{framework.replace('-', '_')}_agent")
     sandbox = Sandbox(sandbox_config or SandboxConfig(idv_mode="manual", seed=7))
     path = ledger_path or str(Path(tempfile.mkdtemp(prefix="amp-demo-")) / "ledger.db")
     toolkit = build_toolkit(sandbox, approve=approve, console=console, ledger_path=path)

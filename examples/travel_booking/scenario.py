@@ -1,4 +1,4 @@
-"""The travel-booking scenario, shared by the three framework versions.
+"""The travel-booking scenario, shared by every framework version.
 
 The user asks for a Kuala Lumpur trip (flight, two hotel nights, a car for three days) within
 one budget in US dollars; the merchants price in SGD, MYR and JPY. `travel_brain` is the

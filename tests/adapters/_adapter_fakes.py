@@ -44,9 +44,12 @@ class FakeApprovalRequest:
     def binding(self) -> str:
         return hashlib.sha256(f"pay|{self.checkout_id}|{self.amount.minor}|{self.amount.currency}".encode()).hexdigest()
 
+    def summary(self) -> str:
+        return f"Pay {self.amount} for checkout {self.checkout_id}"
+
     def to_public(self) -> dict[str, Any]:
-        return {"action": "pay", "checkout_id": self.checkout_id, "amount": self.amount.to_public(),
-                "binding": self.binding}
+        return {"action": "pay", "merchant_id": "m_fake", "items": [], "checkout_id": self.checkout_id,
+                "amount": self.amount.to_public(), "binding": self.binding}
 
 
 @dataclass

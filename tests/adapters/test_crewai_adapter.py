@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from _adapter_fakes import PAY_BAD, PAY_OK, PAY_TOO_MUCH, FakeShop
 from crewai import Agent, Crew, Process, Task
 from crewai.crews.crew_output import CrewOutput
 from crewai.tools import ToolFailure
 
-from amp_crewai import to_crewai_tools
+from amp_crewai import answer_from_feedback, to_crewai_tools
 from amp_examples.scripted import Final, Script, ToolCall, last_tool_result, tool_results
 from amp_examples.scripted.crewai_model import ScriptedCrewLLM
+from amp_tools.approvals import ApprovalDecision, ApprovalStateError, ApprovalStore, make_request
+from amp_tools.errors import NotFound
+from amp_tools.money import Money
+from amp_tools.policy.decide import Item, SpendIntent, Verdict
 
 
 def _kickoff(shop: FakeShop, steps: Any) -> tuple[CrewOutput, Script]:
@@ -84,3 +91,40 @@ def test_direct_run_returns_json_or_tool_failure(shop: FakeShop) -> None:
     failure = pay.run(**PAY_TOO_MUCH)
     assert isinstance(failure, ToolFailure) and failure.code == "POLICY_VIOLATION"
     assert "spec" not in pay.model_dump()
+
+
+def _intent() -> SpendIntent:
+    hotel = Money.parse("250.00", "USD")
+    return SpendIntent(action="pay", merchant_id="KL-GRAND-HOTEL", merchant_name="KL Grand Hotel", mcc=None,
+                       amount=hotel, budget_amount=hotel, fx_rate=None, items=(Item("room", "Room", 1, hotel),),
+                       human_present=False, checkout_id="CKO-1", at=datetime.now(UTC))
+
+
+@pytest.mark.parametrize(("feedback", "status", "reason"), [
+    ("approve", "approved", ""), ("Approved!", "approved", ""), ("yes, go ahead", "approved", ""),
+    ("y", "approved", ""), ("no", "denied", "no"), ("approve? not sure", "denied", "approve? not sure"),
+    ("I do not approve", "denied", "I do not approve"), ("", "denied", "no answer was given"),
+    ("   ", "denied", "no answer was given")])
+def test_feedback_text_decides_the_stored_approval(tmp_path: Path, feedback: str, status: str, reason: str) -> None:
+    from crewai.flow import HumanFeedbackResult
+
+    store = ApprovalStore(tmp_path / "approvals.db")
+    request = make_request(_intent(), Verdict(approval_reasons=("above 200.00 USD",),
+                                              budget_left=Money.parse("10.00", "USD"), checked_rules=()))
+    store.create(request)
+    record = answer_from_feedback(store, request.id, HumanFeedbackResult(output="", feedback=feedback), by="alice")
+    assert (record.status, record.decided_by, record.reason) == (status, "alice", reason)
+    assert store.consume(request.binding) == ApprovalDecision(status == "approved", reason, "alice")
+    assert store.consume(request.binding) is None  # single use
+
+
+def test_feedback_on_an_unknown_or_decided_approval_is_refused(tmp_path: Path) -> None:
+    store = ApprovalStore(tmp_path / "approvals.db")
+    with pytest.raises(NotFound):
+        answer_from_feedback(store, "apr_missing", "approve", by="alice")
+    request = make_request(_intent(), Verdict(approval_reasons=("x",), budget_left=Money.parse("1.00", "USD"),
+                                              checked_rules=()))
+    store.create(request)
+    answer_from_feedback(store, request.id, "approve", by="alice")
+    with pytest.raises(ApprovalStateError, match="already approved"):
+        answer_from_feedback(store, request.id, "no", by="mallory")

@@ -137,7 +137,13 @@ def test_interrupt_pauses_then_approve_pays_once(shop: FakeShop) -> None:
 
 @pytest.mark.parametrize("answer", [{"approved": False, "reason": "too pricey"},
                                     {"type": "reject", "message": "too pricey"},
-                                    {"approved": True, "binding": "someone-elses-binding"}, "yes"])
+                                    {"decisions": [{"type": "reject", "message": "too pricey"}]},
+                                    {"decisions": [{"type": "approve"}, {"type": "approve"}]},
+                                    {"decisions": [{"type": "edit", "edited_action": {"name": "pay", "args": {}}}]},
+                                    {"type": "respond", "message": "paid it myself"},
+                                    {"approved": True, "binding": "someone-elses-binding"}, "yes"],
+                         ids=["ours", "hitl-decision", "hitl-response", "two-decisions", "hitl-edit",
+                              "hitl-respond", "other-binding", "text"])
 def test_interrupt_deny_wrong_binding_or_unreadable_answer_denies(shop: FakeShop, answer: Any) -> None:
     agent, cfg = _hitl(shop)
     cfg.pop("paused")
@@ -145,6 +151,20 @@ def test_interrupt_deny_wrong_binding_or_unreadable_answer_denies(shop: FakeShop
     (msg,) = _tool_messages(out.value)
     assert msg.status == "error" and msg.text.startswith("APPROVAL_DENIED: the person declined paying 250.00 EUR")
     assert shop.executed == 0 and shop.payments == {}
+
+
+def test_interrupt_speaks_human_in_the_loop_middleware_and_takes_its_decisions(shop: FakeShop) -> None:
+    agent, cfg = _hitl(shop)
+    (intr,) = cfg.pop("paused").interrupts
+    # What a UI built for HumanInTheLoopMiddleware reads: one action to review, approve or reject only.
+    assert intr.value["action_requests"] == [{
+        "name": "pay", "args": {"merchant_id": "m_fake", "amount": {"amount": "250.00", "currency": "EUR"},
+                                "items": []},
+        "description": "Pay 250.00 EUR for checkout co_3"}]
+    assert intr.value["review_configs"] == [{"action_name": "pay", "allowed_decisions": ["approve", "reject"]}]
+    out = agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), cfg, version="v2")
+    (msg,) = _tool_messages(out.value)
+    assert msg.status == "success" and json.loads(msg.text)["payment_id"] == "pay_1" and shop.executed == 1
 
 
 def test_graph_interrupt_propagates_through_the_tool(shop: FakeShop) -> None:

@@ -11,7 +11,8 @@ import pytest
 from amp_examples.scripted.real import real_model
 from amp_tools.errors import ConfigError
 
-FRAMEWORKS = ("langchain", "langgraph", "crewai", "autogen_core", "autogen_agentchat", "autogen_ext", "openai")
+FRAMEWORKS = ("langchain", "langgraph", "crewai", "autogen_core", "autogen_agentchat", "autogen_ext", "openai",
+              "agent_framework")
 
 
 def test_importing_amp_tools_loads_no_framework() -> None:
@@ -64,3 +65,12 @@ def test_langchain_model_or_a_clear_install_hint(local_server: str) -> None:
         return
     chat = real_model("langchain")
     assert (chat.model_name, str(chat.openai_api_base)) == ("llama3.1", local_server)
+
+
+def test_agent_framework_model_or_a_clear_install_hint(local_server: str) -> None:
+    if importlib.util.find_spec("agent_framework_openai") is None:
+        with pytest.raises(ConfigError, match=r"pip install 'amp-tools\[agent-framework,openai\]'"):
+            real_model("agent-framework")
+        return
+    client = real_model("agent-framework")
+    assert (client.model, str(client.client.base_url)) == ("llama3.1", local_server + "/")

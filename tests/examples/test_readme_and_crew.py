@@ -43,13 +43,13 @@ def _flight_rows(ledger_url: str) -> list[tuple[str, str, Money]]:
 
 def test_readme_has_one_python_block_per_framework_with_three_added_lines() -> None:
     blocks = _blocks("python")
-    assert len(blocks) == 2
-    assert "create_agent" in blocks[0] and "AssistantAgent" in blocks[1]
+    assert len(blocks) == 3
+    assert "create_agent" in blocks[0] and "AssistantAgent" in blocks[1] and "agent_framework" in blocks[2]
     for block in [*blocks, *_blocks("text")]:
         assert sum(MARK in line for line in block.splitlines()) == 3
 
 
-@pytest.mark.parametrize("index", [0, 1], ids=["langchain", "autogen"])
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["langchain", "autogen", "agent-framework"])
 def test_readme_block_runs_offline_and_buys_the_flight(index: int, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"

@@ -36,7 +36,7 @@ def _logged(outcome: dict[str, Any], tool: str) -> list[dict[str, Any]]:
     return [e for e in outcome["log"] if e["tool"] == tool]
 
 
-@pytest.mark.parametrize("framework", ["langchain", "crewai", "autogen"])
+@pytest.mark.parametrize("framework", ["langchain", "crewai", "autogen", "agent-framework"])
 async def test_travel_demo_books_three_payments_within_budget(framework: str, tmp_path: Path) -> None:
     outcome, screen = await _trip(framework, tmp_path)
 
@@ -85,8 +85,9 @@ def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
 
 
-def test_demo_command_runs_and_prints_the_receipt(tmp_path: Path) -> None:
-    done = _cli("demo", "travel", "--framework", "langchain", tmp_path=tmp_path)
+@pytest.mark.parametrize("framework", ["langchain", "agent-framework"])
+def test_demo_command_runs_and_prints_the_receipt(framework: str, tmp_path: Path) -> None:
+    done = _cli("demo", "travel", "--framework", framework, tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "receipt" in done.stdout and "audit chain ok" in done.stdout
     for merchant in MERCHANTS:
@@ -141,3 +142,9 @@ async def test_travel_demo_passes_against_a_reference_like_network(tmp_path: Pat
         "KL-GRAND-HOTEL", "SKYLARK-AIR", "ZOOM-CARS"]
     assert not [m for m in outcome["sandbox_payments"] if m.get("status") != "SUCCESS"]
     assert outcome["audit_ok"]
+
+
+def test_unknown_framework_names_every_choice(tmp_path: Path) -> None:
+    done = _cli("demo", "travel", "--framework", "semantic-kernel", tmp_path=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "unknown framework 'semantic-kernel'; expected langchain, crewai, autogen or agent-framework" in done.stderr

@@ -1,7 +1,7 @@
 """Helpers for the cross-framework scenarios: reading what the model saw, scripts, drivers, the shop.
 
 A driver runs a `Script` through that framework's own agent loop (LangChain `create_agent`,
-a CrewAI crew, an AutoGen `AssistantAgent`) over the real `AmpToolkit` tools, and hands back
+a CrewAI crew, an AutoGen `AssistantAgent`, an Agent Framework `Agent`) over the real `AmpToolkit` tools, and hands back
 the neutral conversation the scripted model saw last, so every scenario asserts the same way
 whichever framework ran it. CrewAI is imported once per session, on first use.
 """
@@ -24,7 +24,7 @@ from amp_tools.policy import BudgetPolicy, parse_policy
 from amp_tools.sandbox import Sandbox
 from amp_tools.toolkit import AmpToolkit
 
-FRAMEWORKS = ("langchain", "crewai", "autogen")
+FRAMEWORKS = ("langchain", "crewai", "autogen", "agent-framework")
 USER = "Book a Kuala Lumpur trip: a hotel for two nights and a flight from Singapore."
 
 
@@ -135,7 +135,22 @@ async def run_autogen(toolkit: AmpToolkit, script: Script, request: str = USER) 
     return Run(Seen(script.seen[-1]), str(result.messages[-1].content), result)
 
 
-DRIVERS = {"langchain": run_langchain, "crewai": run_crewai, "autogen": run_autogen}
+def maf_agent(toolkit: AmpToolkit, script: Script, **kwargs: Any) -> Any:
+    from agent_framework import Agent
+
+    from amp_agent_framework import to_agent_framework_tools
+    from amp_examples.scripted.agent_framework_model import ScriptedChatClient
+
+    return Agent(client=ScriptedChatClient(script), tools=to_agent_framework_tools(toolkit.specs()), **kwargs)
+
+
+async def run_agent_framework(toolkit: AmpToolkit, script: Script, request: str = USER) -> Run:
+    response = await maf_agent(toolkit, script).run(request)
+    return Run(Seen(script.seen[-1]), response.text, response)
+
+
+DRIVERS = {"langchain": run_langchain, "crewai": run_crewai, "autogen": run_autogen,
+           "agent-framework": run_agent_framework}
 
 
 # ------------------------------------------------------------------ the shop under test

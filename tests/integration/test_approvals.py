@@ -5,7 +5,11 @@
 * AutoGen: the `OutOfBandApprover` answers APPROVAL_PENDING, the agent hands off to the user
   (`HandoffTermination`), the person runs `amp-tools approvals approve ID`, the team resumes.
 * CrewAI: the same out-of-band approver on the toolkit behind the tool instances, across two
-  kickoffs (no process-global hooks).
+  kickoffs (no process-global hooks); or, inside one Flow run, the person answers a
+  `@human_feedback` step (directly, or after the flow paused and was resumed).
+* Agent Framework: the run ends with a `function_approval_request` (the core's request in its
+  `additional_properties`); the person's `function_approval_response` in the next run of the
+  same session is the decision the core takes; a rejection never runs the tool.
 
 Each also shows the grant is bound and single-use: the next payment, of another amount, asks again.
 A denied approval charges nothing, releases the reservation and reads APPROVAL_DENIED.
@@ -14,11 +18,24 @@ A denied approval charges nothing, releases the reservation and reads APPROVAL_D
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _scenarios import DRIVERS, USER, Seen, Shop, autogen_agent, crew_for, hotel_checkout, offer, plan_script, policy
+from _scenarios import (
+    DRIVERS,
+    USER,
+    Seen,
+    Shop,
+    autogen_agent,
+    crew_for,
+    hotel_checkout,
+    maf_agent,
+    offer,
+    plan_script,
+    policy,
+)
 from _scenarios import searches as both_searches
 
 from amp_examples.scripted import Final, ToolCall
@@ -148,6 +165,78 @@ async def test_autogen_handoff_then_cli_approval_resumes_and_pays(shop: Shop, tm
     await _assert_first_hotel_paid_once(shop)
 
 
+# ---------------------------------------------------------------------- Agent Framework: function approvals
+async def test_agent_framework_approval_request_pauses_then_response_pays(shop: Shop) -> None:
+    from amp_agent_framework import KEY, AgentFrameworkApprover, approval_response
+
+    approver = AgentFrameworkApprover()
+    tk = shop.toolkit(policy(approval=CONFIRM), approver=approver)
+    plan = [*_negotiated_hotel(), lambda s: ToolCall("pay", {"checkout_id": hotel_checkout(s)}),
+            *_second_hotel_at_list_price(), lambda s: Final("; ".join(s.texts("pay")))]
+    script = plan_script(plan)
+    agent = maf_agent(tk, script, middleware=[approver.middleware])
+    session = agent.create_session()
+
+    paused = await agent.run(USER, session=session)
+    [request] = paused.user_input_requests
+    asked = request.additional_properties[KEY]
+    assert request.type == "function_approval_request" and request.function_call.name == "pay"
+    assert (asked["merchant_id"], asked["amount"], asked["budget_amount"]) == (
+        "KL-GRAND-HOTEL", {"amount": "1102.00", "currency": "MYR"}, {"amount": "231.42", "currency": "USD"})
+    assert "200.00 USD" in " ".join(asked["rules"])
+    assert await shop.committed() == [] and shop.paid() == []
+    assert [(r.status, r.reason) for r in await shop.rows()] == [("released", "FunctionApprovalRequested")]
+
+    resumed = await agent.run(approval_response(request, True, by="alice"), session=session)
+    await _assert_first_hotel_paid_once(shop)
+    [second] = resumed.user_input_requests  # the next payment, another amount, asks again
+    assert second.additional_properties[KEY]["amount"] == {"amount": "1160.00", "currency": "MYR"}
+    assert second.additional_properties[KEY]["binding"] != asked["binding"]
+
+    # An answer carrying the first payment's binding cannot approve the second one.
+    replayed = approval_response(second, True, by="mallory")
+    replayed.additional_properties[KEY] = asked
+    done = await agent.run(replayed, session=session)
+    assert done.user_input_requests == []
+    seen = Seen(script.seen[-1])
+    [paid] = seen.ok("pay")
+    assert (paid["status"], paid["approved_by"], paid["budget_left"]) == (
+        "paid", "alice", {"amount": "768.58", "currency": "USD"})
+    [refused] = seen.errors("pay")
+    assert refused.startswith("APPROVAL_DENIED") and "binding mismatch" in refused
+    await _assert_first_hotel_paid_once(shop)
+    assert await tk.budget_left() == Money.parse("768.58", "USD")
+
+
+async def test_agent_framework_rejection_never_runs_the_payment(shop: Shop) -> None:
+    from amp_agent_framework import AgentFrameworkApprover, approval_response
+
+    approver = AgentFrameworkApprover()
+    tk = shop.toolkit(policy(approval=CONFIRM), approver=approver)
+    script = plan_script([*_negotiated_hotel(), lambda s: ToolCall("pay", {"checkout_id": hotel_checkout(s)}),
+                          lambda s: Final(s.texts("pay")[0])])
+    agent = maf_agent(tk, script, middleware=[approver.middleware])
+    session = agent.create_session()
+    [request] = (await agent.run(USER, session=session)).user_input_requests
+
+    done = await agent.run(approval_response(request, False, by="alice", reason="too dear"), session=session)
+    assert done.user_input_requests == [] and "rejected by user" in done.text
+    assert Seen(script.seen[-1]).errors("pay") == [done.text]
+    assert [(r.merchant_id, r.status) for r in await shop.rows()] == [("KL-GRAND-HOTEL", "released")]
+    assert shop.paid() == [] and await tk.budget_left() == Money.parse("1000.00", "USD")
+
+
+async def test_agent_framework_approver_without_its_middleware_declines_saying_why(shop: Shop) -> None:
+    from amp_agent_framework import AgentFrameworkApprover
+
+    tk = shop.toolkit(policy(approval=CONFIRM), approver=AgentFrameworkApprover())
+    plan = [*_negotiated_hotel(), lambda s: ToolCall("pay", {"checkout_id": hotel_checkout(s)}),
+            lambda s: Final(s.errors("pay")[0])]
+    run = await DRIVERS["agent-framework"](tk, plan_script(plan))
+    assert run.final.startswith("APPROVAL_DENIED") and "approver.middleware" in run.final
+    assert shop.paid() == [] and await tk.budget_left() == Money.parse("1000.00", "USD")
+
+
 # ---------------------------------------------------------------------- CrewAI: approver on the toolkit
 async def test_crewai_out_of_band_approval_across_two_kickoffs(shop: Shop, tmp_path: Path) -> None:
     store = ApprovalStore(tmp_path / "approvals.db", clock=shop.sandbox.clock)
@@ -179,7 +268,94 @@ async def test_crewai_out_of_band_approval_across_two_kickoffs(shop: Shop, tmp_p
     await _assert_first_hotel_paid_once(shop)
 
 
-# ---------------------------------------------------------------------- denied, in all three
+# ---------------------------------------------------------------------- CrewAI: a Flow asks with @human_feedback
+class _Person:
+    """A `HumanFeedbackProvider`: answers at once, or pauses the flow (`HumanFeedbackPending`) when it has no answer."""
+
+    def __init__(self, answer: str | None) -> None:
+        self.answer = answer
+        self.shown: list[Any] = []
+
+    def request_feedback(self, context: Any, flow: Any) -> str:
+        from crewai.flow.async_feedback import HumanFeedbackPending
+
+        self.shown.append(context)
+        if self.answer is None:
+            raise HumanFeedbackPending(context=context)
+        return self.answer
+
+
+def _flow_parts(shop: Shop, tmp_path: Path) -> tuple[Any, Any, list[Any]]:
+    from amp_examples.crewai_approval_flow import FlowApprover
+
+    approver = FlowApprover(ApprovalStore(tmp_path / "approvals.db", clock=shop.sandbox.clock))
+    tk = shop.toolkit(policy(approval=CONFIRM), approver=approver)
+    scripts = [plan_script([*_negotiated_hotel(), lambda s: ToolCall("pay", {"checkout_id": hotel_checkout(s)}),
+                            lambda s: Final("Waiting: " + s.errors("pay")[0])])]
+
+    def crew(round_: int) -> Any:
+        if round_ == 0:
+            return crew_for(tk, scripts[0])
+        checkout_id = hotel_checkout(Seen(scripts[0].seen[-1]))
+        scripts.append(plan_script([lambda s: ToolCall("pay", {"checkout_id": checkout_id}),
+                                    lambda s: Final(s.texts("pay")[-1])]))
+        return crew_for(tk, scripts[-1], "The person has answered: pay the hotel if it was approved.")
+
+    return crew, approver, scripts
+
+
+@pytest.mark.parametrize(("answer", "paid"), [("Approve, thanks", True), ("no: too dear for one hotel", False),
+                                              ("", False)], ids=["approve", "decline", "no-answer"])
+async def test_crewai_flow_waits_for_the_person_inside_one_run(shop: Shop, tmp_path: Path, answer: str, paid: bool,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from crewai.flow import flow_config
+
+    from amp_examples.crewai_approval_flow import ApprovalFlow
+
+    person = _Person(answer)
+    monkeypatch.setattr(flow_config, "hitl_provider", person)
+    crew, approver, _ = _flow_parts(shop, tmp_path)
+    flow = ApprovalFlow(crew=crew, approver=approver, by="alice")
+
+    final = await asyncio.to_thread(flow.kickoff)
+    [shown] = person.shown
+    assert str(shown.method_output).startswith("Pay 1102.00 MYR (= 231.42 USD from the budget) to KL Grand Hotel")
+    assert flow.state.rounds[0].startswith("Waiting: APPROVAL_PENDING") and len(flow.state.rounds) == 2
+    [record] = approver.store.list()
+    assert (record.status, record.decided_by) == ("consumed", "alice")  # decided once, taken once by the retry
+    if paid:
+        assert json.loads(final)["status"] == "paid" and json.loads(final)["approved_by"] == "alice"
+        await _assert_first_hotel_paid_once(shop)
+    else:
+        assert final.startswith("APPROVAL_DENIED") and (answer or "no answer was given") in final
+        assert shop.paid() == [] and await shop.committed() == []
+
+
+async def test_crewai_flow_paused_for_feedback_resumes_later_and_pays(shop: Shop, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from crewai.flow import flow_config
+    from crewai.flow.async_feedback import HumanFeedbackPending
+    from crewai.flow.persistence import SQLiteFlowPersistence
+
+    from amp_examples.crewai_approval_flow import ApprovalFlow
+
+    monkeypatch.setattr(flow_config, "hitl_provider", _Person(None))  # e.g. a message sent to the person's phone
+    crew, approver, _ = _flow_parts(shop, tmp_path)
+    saved = SQLiteFlowPersistence(str(tmp_path / "flows.db"))
+    paused = await asyncio.to_thread(ApprovalFlow(crew=crew, approver=approver, persistence=saved).kickoff)
+    assert isinstance(paused, HumanFeedbackPending)
+    [waiting] = approver.store.list("pending")
+    assert shop.paid() == [] and await shop.committed() == []
+
+    # Later (another process could do this): the person's answer arrives and the same flow run goes on.
+    restored = ApprovalFlow.from_pending(paused.context.flow_id, saved, crew=crew, approver=approver, by="bob")
+    final = await asyncio.to_thread(restored.resume, "yes")
+    assert (json.loads(final)["status"], json.loads(final)["approved_by"]) == ("paid", "bob")
+    assert approver.store.get(waiting.id).status == "consumed"
+    await _assert_first_hotel_paid_once(shop)
+
+
+# ---------------------------------------------------------------------- denied, in every framework
 async def test_denied_approval_charges_nothing(shop: Shop, framework: str) -> None:
     asked: list[ApprovalRequest] = []
 
