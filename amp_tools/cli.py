@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import config
+from amp_tools.cli_serve import register as register_serve
 from amp_tools.errors import AmpToolsError
 
 app = typer.Typer(help="Budget-guarded AMP shopping and payment tools for AI agents.", no_args_is_help=True,
@@ -35,6 +36,7 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
+register_serve(app, approvals_app)
 
 out = Console()
 err = Console(stderr=True)
@@ -144,9 +146,9 @@ def ledger_show(
 
 # ---------------------------------------------------------------------------- approvals
 def _store() -> Any:
-    from amp_tools.approvals import ApprovalStore
+    from amp_tools.cli_serve import open_store
 
-    return ApprovalStore(config.home_dir() / "approvals.db")
+    return open_store()  # the ledger's database (an old approvals.db is imported)
 
 
 @approvals_app.command("list")

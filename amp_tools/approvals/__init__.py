@@ -22,7 +22,8 @@ from amp_tools.approvals.request import (
     compute_binding,
     make_request,
 )
-from amp_tools.approvals.store import ApprovalRecord, ApprovalStateError, ApprovalStore
+from amp_tools.approvals.store import ApprovalRecord, ApprovalStateError, ApprovalStore, Consult
+from amp_tools.approvals.webhook import WebhookApprover, verify_signature
 
 __all__ = [
     "DEFAULT_TTL",
@@ -34,9 +35,12 @@ __all__ = [
     "Approver",
     "CallbackApprover",
     "ConsoleApprover",
+    "Consult",
     "DenyApprover",
     "OutOfBandApprover",
+    "WebhookApprover",
     "ask",
     "compute_binding",
     "make_request",
+    "verify_signature",
 ]
