@@ -39,7 +39,8 @@ def _layout(title: str, body: str, *, csrf: str | None, active: str = "", flash:
     notes = "".join(f'<p class="flash" role="status">{h(text)}</p>' for text in flash)
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>{h(title)} · amp-tools</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/app.css">'
+            f'<title>{h(title)} · amp-tools</title><link rel="icon" href="data:,">'
+            '<link rel="stylesheet" href="/static/app.css">'
             '<script src="/static/app.js" defer></script></head>'
             f'<body><header><strong>amp-tools</strong> owner console{nav}</header><main>{notes}{body}</main>'
             "</body></html>")
