@@ -25,7 +25,7 @@ import builtins
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -414,7 +414,7 @@ class ApprovalStore:
         return ApprovalRecord(request, "pending", None, None, None, "", self._budget(request))
 
     async def aopen_or_create(self, request: ApprovalRequest, now: datetime | None = None) -> ApprovalRecord:
-        found = await self.aconsult(replace(request), now)
+        found = await self.aconsult(request, now)
         if found.record is None:
             raise ApprovalStateError(f"the payment of approval {request.id} was already decided; consult it instead")
         return found.record
