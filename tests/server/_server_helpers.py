@@ -27,18 +27,18 @@ POLICY: dict[str, Any] = {"name": "trip", "currency": "USD", "total_budget": "10
 class World:
     """The agent on one ledger handle, the inbox on another handle of the same database file."""
 
-    def __init__(self, tmp: Path, *, ledger_url: str | None = None, approver: Any = None) -> None:
+    def __init__(self, tmp: Path, *, ledger_url: str | None = None, approver: Any = None, **options: Any) -> None:
         self.sandbox = Sandbox(SandboxConfig(seed=11))
         self.clock = self.sandbox.clock
         self.url = ledger_url or str(tmp / "ledger.db")
         self.policy = parse_policy(POLICY)
-        self.agent_ledger: LedgerBase = open_ledger(self.url, clock=self.clock)
+        self.agent_ledger: LedgerBase = open_ledger(self.url, clock=self.clock, **options)
         self.agent_store = ApprovalStore(self.agent_ledger, budget_id="trip")
         self.approver = approver or OutOfBandApprover(self.agent_store, budget_id="trip")
         self.toolkit = AmpToolkit.for_sandbox(self.sandbox, self.policy, ledger=self.agent_ledger,
                                               approver=self.approver, budget_id="trip")
         self.tools = {spec.name: spec for spec in self.toolkit.specs()}
-        self.inbox_ledger: LedgerBase = open_ledger(self.url, clock=self.clock)
+        self.inbox_ledger: LedgerBase = open_ledger(self.url, clock=self.clock, **options)
         self.settings = ServeSettings(ledger=self.inbox_ledger, passphrase_hash=PASSPHRASE_HASH, policy=self.policy,
                                       network_url="http://sandbox/network",
                                       network_transport=self.sandbox.transport(), expire_every=0.5)

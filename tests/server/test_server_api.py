@@ -7,6 +7,7 @@ inbox share one ledger file through two separate ledger handles, as two hosts wo
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -303,3 +304,33 @@ async def test_events_stream_announces_the_pending_set(world: World, status: str
         assert "event: approvals" in body and version["version"] in body
         listed = (await client.get(f"/api/approvals?status={status}")).json()["approvals"]
         assert [a["id"] for a in listed] == [approval_id]
+
+
+@pytest.mark.postgres
+async def test_the_console_over_postgresql(tmp_path: Path) -> None:
+    from _ledger_helpers import PG_URL, drop_schema, new_schema, require_pg
+
+    require_pg()
+    schema = new_schema()
+    world = World(tmp_path, ledger_url=PG_URL, schema=schema)
+    try:
+        checkout, approval_id = await _pending(world)
+        async with world.client() as client:
+            csrf = await login(client)
+            [item] = (await client.get("/api/approvals")).json()["approvals"]
+            assert item["id"] == approval_id
+            await client.post(f"/api/approvals/{approval_id}/approve", headers={"X-CSRF-Token": csrf})
+            paid = await world.try_pay(checkout)
+            assert isinstance(paid, dict) and paid["status"] == "paid"
+            frozen = await client.post("/api/budgets/trip/freeze", json={"reason": "done for today"},
+                                       headers={"X-CSRF-Token": csrf})
+            assert frozen.json()["frozen"] is True
+            again = await world.try_pay(await world.flight_checkout())
+            assert isinstance(again, PolicyViolation) and again.rule == "budget.frozen"
+            [budget] = (await client.get("/api/budgets")).json()["budgets"]
+            assert budget["total"]["used"] == {"amount": "139.86", "currency": "USD"} and budget["frozen"] is True
+            assert (await client.get("/dashboard")).status_code == 200
+        assert (await world.inbox_ledger.audit.verify()).ok
+    finally:
+        await world.close()
+        drop_schema(schema)
