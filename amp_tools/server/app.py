@@ -465,12 +465,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.post("/payments/{entry_id}/resolve")
     @app.post("/api/payments/{entry_id}/resolve")
-    async def resolve(request: Request, entry_id: int) -> Response:
+    async def resolve(request: Request, entry_id: str) -> Response:
         async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
+            if not entry_id.isdigit() or len(entry_id) > 18:
+                raise InvalidArguments(f"payment id {entry_id[:20]!r} must be a whole number, as on the dashboard")
             paid = form.get("paid", "")
             if paid not in ("yes", "no", "true", "false"):
                 raise InvalidArguments("say whether the payment was made: paid=yes or paid=no")
-            entry = await resolve_unknown(ledger, entry_id, paid=paid in ("yes", "true"),
+            entry = await resolve_unknown(ledger, int(entry_id), paid=paid in ("yes", "true"),
                                           transaction_id=form.get("transaction_id", ""), by=session.user,
                                           reason=form.get("reason", ""))
             return f"Payment {entry.id} is now {entry.status}.", {"id": entry.id, "status": entry.status}

@@ -19,7 +19,8 @@ from amp_tools.money import Money
 
 WRITES = [("post", "/approvals/apr_x/approve"), ("post", "/approvals/apr_x/deny"),
           ("post", "/approvals/apr_x/reopen"), ("post", "/budgets/trip/freeze"), ("post", "/budgets/trip/unfreeze"),
-          ("post", "/payments/1/resolve"), ("post", "/mandates/revoke"), ("post", "/api/budgets/trip/freeze"),
+          ("post", "/payments/1/resolve"), ("post", "/payments/not-a-number/resolve"),
+          ("post", "/mandates/revoke"), ("post", "/api/budgets/trip/freeze"),
           ("post", "/logout")]
 READS = ["/inbox", "/dashboard", "/api/approvals", "/api/approvals/version", "/api/budgets", "/api/events"]
 
@@ -260,6 +261,8 @@ async def test_bad_inputs_are_refused_with_a_reason(world: World) -> None:
             ("/api/approvals/apr_missing/approve", {}, 404, "does not exist"),
             ("/api/budgets/trip/freeze", {"reason": "line\nbreak"}, 400, "one line"),
             ("/api/payments/999/resolve", {"paid": "maybe", "reason": "x"}, 400, "paid=yes or paid=no"),
+            ("/api/payments/x1/resolve", {"paid": "no", "reason": "x"}, 400, "whole number"),
+            ("/api/payments/999/resolve", {"paid": "no", "reason": "x"}, 404, "does not exist"),
         ]
         for path, body, status, words in cases:
             resp = await client.post(path, json=body, headers=headers)
