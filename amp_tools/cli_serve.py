@@ -28,13 +28,15 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def open_store(ledger: str | None = None) -> Any:
-    """The approval store in the ledger's database; an old ``approvals.db`` in the home is imported first."""
+    """The approval store in the ledger's database; an old ``approvals.db`` in the home is imported first
+    and stale questions are expired."""
     from amp_tools.approvals import ApprovalStore
 
     store = ApprovalStore(ledger or config.ledger_url())
     legacy = config.home_dir() / "approvals.db"
     if legacy.exists() and legacy.resolve() != Path(str(getattr(store.ledger, "path", ""))).resolve():
         store.import_legacy(legacy)  # idempotent: rows already imported are skipped
+    store.expire_due()  # questions nobody answered in time are denied (and audited) before anyone looks
     return store
 
 
