@@ -25,7 +25,7 @@ def h(value: object) -> str:
 
 
 def _money(value: Mapping[str, Any] | None) -> str:
-    return "-" if not value else f"{value['amount']} {value['currency']}"
+    return "-" if not value else h(f"{value['amount']} {value['currency']}")
 
 
 def _layout(title: str, body: str, *, csrf: str | None, active: str = "", flash: Iterable[str] = ()) -> str:

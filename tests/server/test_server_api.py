@@ -337,3 +337,21 @@ async def test_the_console_over_postgresql(tmp_path: Path) -> None:
     finally:
         await world.close()
         drop_schema(schema)
+
+
+async def test_text_from_merchants_is_escaped(world: World) -> None:
+    from amp_tools.approvals import make_request
+    from amp_tools.policy import Item, SpendIntent, Verdict
+
+    evil = "<script>alert(1)</script>"
+    intent = SpendIntent(action="pay", merchant_id="EVIL-1", merchant_name=evil, mcc="5999",
+                         amount=Money.parse("120.00", "USD"), budget_amount=Money.parse("120.00", "USD"), fx_rate=None,
+                         items=(Item("P-1", f'"><img src=x onerror=alert(2)>{evil}', 1, Money.parse("120.00", "USD")),),
+                         human_present=False, checkout_id="co-evil", at=world.clock.now())
+    verdict = Verdict(approval_reasons=(f"rule {evil}",), budget_left=Money.parse("880.00", "USD"), checked_rules=())
+    await world.agent_store.acreate(make_request(intent, verdict, clock=world.clock))
+    async with world.client() as client:
+        await login(client)
+        page = (await client.get("/inbox")).text
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=alert(2)&gt;" in page
