@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from fastapi import FastAPI, Request
@@ -30,26 +28,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from amp_tools.approvals import ApprovalStore
 from amp_tools.errors import AmpToolsError, InvalidArguments, NotFound
 from amp_tools.ledger import LedgerBase
-from amp_tools.ledger import _ops as ledger_ops
-from amp_tools.ledger._sql import Q, Steps
-from amp_tools.money import Money
 
 from . import views
 from .assets import APP_CSS, APP_JS
 from .auth import COOKIE, Session, SessionStore, csrf_ok, verify_secret
 from .chart import spend_chart
 from .control import RESOLVABLE, freeze, list_controls, resolve_unknown, revoke_mandate
+from .data import budget_data
+from .web import HEADERS, Refused, form_of, host_of, same_site, valid_id, wants_json
 
 __all__ = ["ServeSettings", "create_app"]
-
-_MAX_BODY = 16 * 1024
-_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
-_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store", "Cross-Origin-Opener-Policy": "same-origin",
-}
 
 
 @dataclass
@@ -68,43 +56,6 @@ class ServeSettings:
     events_for: float = 25.0
     network_transport: httpx.AsyncBaseTransport | None = None
     sessions: SessionStore = field(default_factory=SessionStore)
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def _valid_id(value: str, what: str) -> str:
-    if not value or len(value) > 128 or not set(value) <= _ID_CHARS:
-        raise InvalidArguments(f"{what} {value[:40]!r} is not a valid id (letters, digits and _-.: only)")
-    return value
-
-
-def _host_of(header: str) -> str:
-    """The host name of a Host header without its port (``[::1]:8765`` -> ``[::1]``)."""
-    if header.startswith("["):
-        return header.split("]", 1)[0] + "]"
-    return header.rsplit(":", 1)[0]
-
-
-def _budgets_steps() -> Steps[list[tuple[str, str]]]:
-    rows = yield Q("SELECT budget_id, currency FROM budgets ORDER BY budget_id")
-    return [(str(r[0]), str(r[1])) for r in rows]
-
-
-def _plain_report_steps(budget_id: str, currency: str) -> Steps[dict[str, Any]]:
-    """Used totals per merchant and MCC when no policy (hence no limits) was given to the server."""
-    totals = yield from ledger_ops.totals_steps(budget_id)
-    head = totals["budget"]
-    report: dict[str, Any] = {"budget_id": budget_id, "currency": currency, "windows": {}, "merchants": {},
-                              "mccs": {}, "total": {"used": Money(int(head[1]) if head else 0, currency).to_public(),
-                                                    "count": int(head[2]) if head else 0}}
-    for scope, key, label, minor, count, _committed in totals["scopes"]:
-        figure = {"name": label, "used": Money(int(minor), currency).to_public(), "count": int(count)}
-        report["merchants" if scope == "merchant" else "mccs"][str(key)] = figure
-    return report
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -135,19 +86,15 @@ def create_app(settings: ServeSettings) -> FastAPI:
     # ------------------------------------------------------------------ plumbing
     @app.middleware("http")
     async def security(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        host = _host_of(request.headers.get("host") or "")
+        host = host_of(request.headers.get("host") or "")
         if host not in settings.allowed_hosts:
             response: Response = JSONResponse({"error": "HOST_NOT_ALLOWED",
                                                "message": f"host {host[:60]!r} is not served here"}, 421)
         else:
             response = await call_next(request)
-        for key, value in _HEADERS.items():
+        for key, value in HEADERS.items():
             response.headers.setdefault(key, value)
         return response
-
-    def wants_json(request: Request) -> bool:
-        return (request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
-                or request.headers.get("content-type", "").startswith("application/json"))
 
     def session_of(request: Request) -> Session | None:
         return sessions.get(request.cookies.get(COOKIE))
@@ -160,50 +107,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
             return HTMLResponse(views.login_page(message), 401)
         return HTMLResponse(f"<!doctype html><title>Refused</title><p>{views.h(message)}</p>", status)
 
-    def same_site(request: Request) -> bool:
-        fetch_site = request.headers.get("sec-fetch-site")
-        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-            return False
-        origin = request.headers.get("origin")
-        if origin is None or origin == "null":
-            return origin is None
-        parts = urlsplit(origin)
-        return parts.netloc == request.headers.get("host", "") and parts.scheme == request.url.scheme
-
-    async def form_of(request: Request) -> dict[str, str]:
-        body = await request.body()
-        if len(body) > _MAX_BODY:
-            raise _Refused(413, f"the request body is larger than {_MAX_BODY} bytes")
-        kind = request.headers.get("content-type", "").split(";")[0].strip()
-        if not body:
-            return {}
-        if kind == "application/json":
-            try:
-                data = json.loads(body)
-            except ValueError as exc:
-                raise _Refused(400, "the body is not valid JSON") from exc
-            if not isinstance(data, dict) or not all(isinstance(v, str | bool) for v in data.values()):
-                raise _Refused(400, "the JSON body must be an object of strings")
-            return {str(k): str(v).lower() if isinstance(v, bool) else v for k, v in data.items()}
-        if kind == "application/x-www-form-urlencoded":
-            try:
-                parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
-                                  max_num_fields=20)
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise _Refused(400, "the form is not valid UTF-8 url-encoded data") from exc
-            return {k: v[0] for k, v in parsed.items()}
-        raise _Refused(415, "send application/x-www-form-urlencoded or application/json")
-
     async def writer(request: Request) -> tuple[Session, dict[str, str]]:
         """Authenticate, refuse cross-site requests, check CSRF; then the validated form."""
         session = session_of(request)
         if session is None:
-            raise _Refused(401, "log in first")
+            raise Refused(401, "log in first")
         if not same_site(request):
-            raise _Refused(403, "cross-site request refused")
+            raise Refused(403, "cross-site request refused")
         form = await form_of(request)
         if not csrf_ok(session, request.headers.get("x-csrf-token") or form.get("csrf")):
-            raise _Refused(403, "missing or wrong CSRF token; reload the page and try again")
+            raise Refused(403, "missing or wrong CSRF token; reload the page and try again")
         return session, form
 
     def done(request: Request, session: Session, back: str, message: str, data: dict[str, Any]) -> Response:
@@ -216,7 +129,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                   work: Callable[[Session, dict[str, str]], Awaitable[tuple[str, dict[str, Any]]]]) -> Response:
         try:
             session, form = await writer(request)
-        except _Refused as exc:
+        except Refused as exc:
             return refuse(request, exc.status, exc.message)
         try:
             message, data = await work(session, form)
@@ -263,7 +176,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             return refuse(request, 429, "too many failed logins; wait a minute")
         try:
             form = await form_of(request)
-        except _Refused as exc:
+        except Refused as exc:
             return refuse(request, exc.status, exc.message)
         given = form.get("passphrase", "")
         if not given or len(given) > 200 or not await asyncio.to_thread(verify_secret, given,
@@ -283,7 +196,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def logout(request: Request) -> Response:
         try:
             await writer(request)
-        except _Refused as exc:
+        except Refused as exc:
             return refuse(request, exc.status, exc.message)
         sessions.drop(request.cookies.get(COOKIE))
         response = RedirectResponse("/login", 303)
@@ -316,7 +229,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         now = ledger.clock.now()
         controls = await list_controls(ledger)
         sections = []
-        for report, entries in await budget_data():
+        for report, entries in await budget_data(ledger, settings.policy):
             budget_id = str(report["budget_id"])
             since = now - timedelta(days=30)
             points = [(e.created_at, e.counted.minor) for e in entries if e.created_at >= since]
@@ -329,35 +242,18 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return HTMLResponse(views.dashboard_page(sections, verify, audit, session.csrf,
                                                  settings.network_url is not None, ver, count, pop_flash(session)))
 
-    async def budget_data() -> list[tuple[dict[str, Any], list[Any]]]:
-        out: list[tuple[dict[str, Any], list[Any]]] = []
-        policy = settings.policy
-        known: list[tuple[str, str | None]] = [*await ledger.run_read(_budgets_steps)]
-        # A budget frozen before its first payment has no ledger row yet; it is still listed.
-        frozen_only = sorted(set(await list_controls(ledger)) - {b for b, _ in known})
-        currency_of_policy = str(policy.currency) if policy is not None else None
-        for budget_id, currency in [*known, *((b, currency_of_policy) for b in frozen_only)]:
-            if currency is None:
-                out.append(({"budget_id": budget_id, "currency": None, "total": {}}, []))
-            elif policy is not None and str(policy.currency) == currency:
-                out.append((await ledger.usage_report(policy, budget_id), await ledger.entries(budget_id, limit=1000)))
-            else:
-                report = await ledger.run_read(functools.partial(_plain_report_steps, budget_id, currency))
-                out.append((report, await ledger.entries(budget_id, limit=1000)))
-        return out
-
     # ------------------------------------------------------------------ JSON reads
     def authed(request: Request) -> Session:
         session = session_of(request)
         if session is None:
-            raise _Refused(401, "log in first")
+            raise Refused(401, "log in first")
         return session
 
     @app.get("/api/approvals")
     async def api_approvals(request: Request, status: str = "pending") -> Response:
         try:
             authed(request)
-        except _Refused as exc:
+        except Refused as exc:
             return refuse(request, exc.status, exc.message)
         if status not in ("pending", "approved", "denied", "consumed", "expired", "reopened", "all"):
             return JSONResponse({"error": "INVALID_ARGUMENTS", "message": f"status {status[:20]!r} must be pending, "
@@ -371,7 +267,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def api_version(request: Request) -> Response:
         try:
             authed(request)
-        except _Refused as exc:
+        except Refused as exc:
             return refuse(request, exc.status, exc.message)
         ver, count = await version()
         return JSONResponse({"version": ver, "pending": count})
@@ -380,11 +276,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def api_budgets(request: Request) -> Response:
         try:
             authed(request)
-        except _Refused as exc:
+        except Refused as exc:
             return refuse(request, exc.status, exc.message)
         controls = await list_controls(ledger)
         out = []
-        for report, entries in await budget_data():
+        for report, entries in await budget_data(ledger, settings.policy):
             control = controls.get(str(report["budget_id"]))
             out.append({**report, "frozen": bool(control and control.frozen),
                         "payments": [{**e.to_public(), "fx_rate": None if e.fx_rate is None else str(e.fx_rate)}
@@ -397,7 +293,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def events(request: Request) -> Response:
         try:
             authed(request)
-        except _Refused as exc:
+        except Refused as exc:
             return refuse(request, exc.status, exc.message)
 
         async def stream() -> AsyncIterator[str]:
@@ -421,7 +317,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.post("/api/approvals/{approval_id}/approve")
     async def approve(request: Request, approval_id: str) -> Response:
         async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
-            rec = await store.aapprove(_valid_id(approval_id, "approval id"), f"{session.user} (inbox)")
+            rec = await store.aapprove(valid_id(approval_id, "approval id"), f"{session.user} (inbox)")
             return (f"Approved {rec.request.amount} to {rec.request.merchant_name or rec.request.merchant_id}.",
                     {"id": rec.id, "status": rec.status})
         return await act(request, "/inbox", work)
@@ -431,7 +327,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def deny(request: Request, approval_id: str) -> Response:
         async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
             reason = form.get("reason", "").strip() or "denied by the owner"
-            rec = await store.adeny(_valid_id(approval_id, "approval id"), f"{session.user} (inbox)", reason)
+            rec = await store.adeny(valid_id(approval_id, "approval id"), f"{session.user} (inbox)", reason)
             return (f"Denied {rec.request.amount} to {rec.request.merchant_name or rec.request.merchant_id}. "
                     "The agent cannot ask again for this payment unless you let it.",
                     {"id": rec.id, "status": rec.status, "reason": rec.reason})
@@ -441,13 +337,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.post("/api/approvals/{approval_id}/reopen")
     async def reopen(request: Request, approval_id: str) -> Response:
         async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
-            rec = await store.areopen(_valid_id(approval_id, "approval id"), f"{session.user} (inbox)")
+            rec = await store.areopen(valid_id(approval_id, "approval id"), f"{session.user} (inbox)")
             return "The agent may ask again about this payment.", {"id": rec.id, "status": rec.status}
         return await act(request, "/inbox", work)
 
     async def _freeze(request: Request, budget_id: str, frozen: bool) -> Response:
         async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
-            control = await freeze(ledger, _valid_id(budget_id, "budget id"), frozen, by=session.user,
+            control = await freeze(ledger, valid_id(budget_id, "budget id"), frozen, by=session.user,
                                    reason=form.get("reason", ""))
             word = "frozen: every payment is refused" if frozen else "unfrozen"
             return f"Budget {control.budget_id} {word}.", control.to_public()
