@@ -1,7 +1,8 @@
-"""Human-in-the-loop approvals: requests, approvers and the durable grant store.
+"""Human-in-the-loop approvals: requests, approvers (console, callback, out of band, webhook) and the
+durable grant store, which lives in the ledger's own database (SQLite or PostgreSQL).
 
 The model can never approve: approvers are handed to the Guard by the program that builds
-the agent, `ApprovalStore.approve`/`deny` are called by people (the CLI), and no tool spec
+the agent, `ApprovalStore.approve`/`deny` are called by people (the CLI, the owner console), and no tool spec
 exposes any of them. A grant is bound to the exact payment, single-use and expiring.
 """
 
