@@ -9,6 +9,7 @@ Set AMP_TOOLS_SCREENSHOT_DIR to keep the inbox and dashboard screenshots (the do
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -182,6 +183,13 @@ async def test_expired_request_shows_expired(world: World, served: Served, page:
     asked = await world.try_pay(await world.flight_checkout())
     assert isinstance(asked, ApprovalPending)
     world.clock.advance(minutes=16)
+    # The console's own sweeper denies it (audited) without anyone opening a page.
+    for _ in range(100):
+        if (await world.agent_store.aget(asked.details["approval_id"])).decided_by == "expiry":
+            break  # stored as expired (a pending one past its expiry only *reads* as expired)
+        await asyncio.sleep(0.05)
+    kinds = [r.kind for r in await world.agent_ledger.audit.records()]
+    assert "approval_expired" in kinds
     await page.reload()
     assert await page.locator("article.approval").count() == 0
     row = page.locator(f'tr[data-approval="{asked.details["approval_id"]}"]')
