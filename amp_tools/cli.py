@@ -20,6 +20,7 @@ from rich.table import Table
 
 from amp_tools import config
 from amp_tools.cli_payments import payments_app
+from amp_tools.cli_serve import register as register_serve
 from amp_tools.errors import AmpToolsError
 from amp_tools.mcp.command import mcp_command
 
@@ -39,6 +40,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
 app.add_typer(payments_app, name="payments")
 app.command("mcp")(mcp_command)
+register_serve(app, approvals_app)
 
 out = Console()
 err = Console(stderr=True)
@@ -154,9 +156,9 @@ def ledger_show(
 
 # ---------------------------------------------------------------------------- approvals
 def _store() -> Any:
-    from amp_tools.approvals import ApprovalStore
+    from amp_tools.cli_serve import open_store
 
-    return ApprovalStore(config.home_dir() / "approvals.db")
+    return open_store()  # the ledger's database (an old approvals.db is imported)
 
 
 @approvals_app.command("list")

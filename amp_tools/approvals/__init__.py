@@ -1,7 +1,8 @@
-"""Human-in-the-loop approvals: requests, approvers and the durable grant store.
+"""Human-in-the-loop approvals: requests, approvers (console, callback, out of band, webhook) and the
+durable grant store, which lives in the ledger's own database (SQLite or PostgreSQL).
 
 The model can never approve: approvers are handed to the Guard by the program that builds
-the agent, `ApprovalStore.approve`/`deny` are called by people (the CLI), and no tool spec
+the agent, `ApprovalStore.approve`/`deny` are called by people (the CLI, the owner console), and no tool spec
 exposes any of them. A grant is bound to the exact payment, single-use and expiring.
 """
 
@@ -22,7 +23,8 @@ from amp_tools.approvals.request import (
     compute_binding,
     make_request,
 )
-from amp_tools.approvals.store import ApprovalRecord, ApprovalStateError, ApprovalStore
+from amp_tools.approvals.store import ApprovalRecord, ApprovalStateError, ApprovalStore, Consult
+from amp_tools.approvals.webhook import WebhookApprover, verify_signature
 
 __all__ = [
     "DEFAULT_TTL",
@@ -34,9 +36,12 @@ __all__ = [
     "Approver",
     "CallbackApprover",
     "ConsoleApprover",
+    "Consult",
     "DenyApprover",
     "OutOfBandApprover",
+    "WebhookApprover",
     "ask",
     "compute_binding",
     "make_request",
+    "verify_signature",
 ]

@@ -21,13 +21,14 @@ import asyncio
 import inspect
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Protocol, TypeAlias, runtime_checkable
 
 from rich.console import Console
 from rich.table import Table
 
 from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
-from amp_tools.approvals.store import ApprovalStore
+from amp_tools.approvals.store import ApprovalRecord, ApprovalStore
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import ApprovalPending
 
@@ -139,28 +140,39 @@ class ConsoleApprover:
 
 
 class OutOfBandApprover:
-    """Parks the request in an `ApprovalStore` until a person answers from outside the agent."""
+    """Parks the request in an `ApprovalStore` until a person answers from outside the agent.
+
+    Each consult (one transaction) first expires stale questions, then answers with a standing
+    denial for the same payment (until the owner reopens it), else takes an approved grant
+    once, else keeps or opens the pending question and raises `ApprovalPending`.
+    `budget_id` names the budget on requests that do not carry one (the inbox shows it).
+    """
 
     name = "out-of-band"
 
-    def __init__(self, store: ApprovalStore, *, clock: Clock | None = None) -> None:
+    def __init__(self, store: ApprovalStore, *, clock: Clock | None = None, budget_id: str | None = None) -> None:
         self.store = store
         self.clock = clock or store.clock or SYSTEM_CLOCK
+        self.budget_id = budget_id
 
     async def __call__(self, request: ApprovalRequest) -> ApprovalDecision:
-        now = self.clock.now()
-        decision = await self.store.aconsume(request.binding, now)
-        if decision is not None:
-            return decision
-        # An unexpired pending request for the same payment is reused; an expired one is not,
-        # so after expiry the person is asked afresh.
-        record = await self.store.aopen_or_create(request, now)
-        pending = record.request
+        if self.budget_id and not request.budget_id:
+            request = replace(request, budget_id=self.budget_id)
+        found = await self.store.aconsult(request, self.clock.now())
+        if found.decision is not None:
+            return found.decision
+        assert found.record is not None  # a consult without a decision always returns the pending record
+        if found.created:
+            await self.announce(found.record)
+        pending = found.record.request
         raise ApprovalPending(
             f"this {pending.action} of {pending.amount_text()} to {pending.merchant_name or pending.merchant_id} "
             f"is waiting for a person's approval (approval id {pending.id}, expires "
-            f"{pending.expires_at.isoformat()}). The person approves it by running "
+            f"{pending.expires_at.isoformat()}). The person approves it in the approval inbox or by running "
             f"`amp-tools approvals approve {pending.id}`.",
             hint=("Tell the user, then call the same tool again with exactly the same arguments once they have "
                   "answered; a changed amount, merchant or basket needs a new approval."),
             details={"approval_id": pending.id, "expires_at": pending.expires_at.isoformat()})
+
+    async def announce(self, record: ApprovalRecord) -> None:
+        """Called once per new question; subclasses tell a person (see `WebhookApprover`)."""

@@ -69,6 +69,8 @@ class ApprovalRequest:
     created_at: datetime
     expires_at: datetime
     binding: str
+    #: The budget the payment would come from, when the asker knows it (the inbox groups by it).
+    budget_id: str = ""
 
     def is_expired(self, now: datetime) -> bool:
         return utc(now) >= self.expires_at
@@ -112,6 +114,7 @@ class ApprovalRequest:
             "created_at": self.created_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
             "binding": self.binding,
+            **({"budget_id": self.budget_id} if self.budget_id else {}),
         }
 
     @classmethod
@@ -129,7 +132,8 @@ class ApprovalRequest:
                    budget_amount=money("budget_amount"), rules=tuple(data["rules"]),
                    budget_left=money("budget_left"),
                    created_at=utc(datetime.fromisoformat(data["created_at"])),
-                   expires_at=utc(datetime.fromisoformat(data["expires_at"])), binding=data["binding"])
+                   expires_at=utc(datetime.fromisoformat(data["expires_at"])), binding=data["binding"],
+                   budget_id=str(data.get("budget_id") or ""))
 
 
 def make_request(intent: SpendIntent, verdict: Verdict, *, ttl: timedelta | float = DEFAULT_TTL,

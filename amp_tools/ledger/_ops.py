@@ -55,6 +55,7 @@ from amp_tools.money import Money
 from ._engine import IntentLike, PolicyEngine, PolicyLike, QueryLike
 from ._sql import Dialect, Q, Steps, from_us, to_us
 from .audit import canonical_json, lock_head_steps, redact, write_record_steps
+from .controls import refuse_if_frozen_steps
 from .records import ENTRY_COLUMNS, AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation, entry_from_row
 from .schema import DAY_US, HOUR_US
 
@@ -324,6 +325,7 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
         _same_payment(existing, intent)
         if existing.status != "released":
             return Reservation(existing, replayed=True)
+    yield from refuse_if_frozen_steps(budget_id)  # the owner's kill switch, under the budget row lock
     attempt = 1 if existing is None else existing.attempt + 1
     mcc = (intent.mcc or "").strip() or None  # the policy keys MCC caps by the stripped code
 

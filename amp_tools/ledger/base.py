@@ -116,6 +116,16 @@ class LedgerBase(abc.ABC):
         """Run caller-built steps (e.g. an approvals row + `audit.append_steps`) in one write transaction."""
         return await self._run_write(factory)
 
+    async def run_read(self, factory: Callable[[], Steps[T]]) -> T:
+        """Run caller-built read steps in one read transaction (approvals, the owner's dashboard)."""
+        return await self._run_read(factory)
+
+    def run_write_sync(self, factory: Callable[[], Steps[T]]) -> T:
+        return self._run_write_sync(factory)
+
+    def run_read_sync(self, factory: Callable[[], Steps[T]]) -> T:
+        return self._run_read_sync(factory)
+
     def _now(self, now: datetime | None) -> datetime:
         return utc(now) if now is not None else self.clock.now()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from amp_tools.errors import ConfigError
 
+from . import controls
 from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
@@ -198,4 +199,5 @@ def migrate_steps(dialect: Dialect) -> Steps[int]:
         for statement in _MIGRATIONS[version](dialect):
             yield Q(statement)
         yield Q("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    yield from controls.ensure_steps(dialect)  # unversioned, idempotent: the budget kill switch
     return SCHEMA_VERSION

@@ -11,7 +11,7 @@ from approvals_helpers import T0, consume_worker, request
 
 from amp_tools.approvals import ApprovalDecision, ApprovalStateError, ApprovalStore
 from amp_tools.clock import ManualClock
-from amp_tools.errors import NotFound
+from amp_tools.errors import InvalidArguments, NotFound
 from amp_tools.money import Money
 
 
@@ -43,12 +43,18 @@ def test_binding_mismatch_gets_no_grant(store: ApprovalStore) -> None:
     assert store.get(req.id).status == "approved"  # the real grant is untouched
 
 
-def test_denial_is_handed_out_once_with_reason(store: ApprovalStore) -> None:
+def test_denial_stands_until_the_owner_reopens_it(store: ApprovalStore) -> None:
     req = request()
     store.create(req)
     store.deny(req.id, "bob", "too expensive", now=T0)
+    # A model cannot keep asking: every consult for the same payment gets the original denial.
     assert store.consume(req.binding, T0) == ApprovalDecision(False, "too expensive", "bob")
-    assert store.consume(req.binding, T0) is None
+    assert store.consume(req.binding, T0 + timedelta(days=3)) == ApprovalDecision(False, "too expensive", "bob")
+    reopened = store.reopen(req.id, "bob", now=T0 + timedelta(days=3))
+    assert reopened.status == "reopened"
+    assert store.consume(req.binding, T0 + timedelta(days=3)) is None
+    with pytest.raises(ApprovalStateError, match="only a denied request can be reopened"):
+        store.reopen(req.id, "bob")
 
 
 def test_expired_grant_is_not_consumed_and_expired_request_cannot_be_decided(store: ApprovalStore) -> None:
@@ -60,7 +66,8 @@ def test_expired_grant_is_not_consumed_and_expired_request_cannot_be_decided(sto
     store.create(late)
     with pytest.raises(ApprovalStateError, match=f"approval {late.id} expired at 2025-06-04T12:05:00"):
         store.approve(late.id, "alice", now=T0 + timedelta(minutes=5))
-    assert store.get(late.id).status == "pending"
+    expired = store.get(late.id)  # denied automatically, for good
+    assert (expired.status, expired.approved, expired.decided_by) == ("expired", False, "expiry")
 
 
 def test_deciding_twice_or_unknown_id_is_refused(store: ApprovalStore) -> None:
@@ -75,6 +82,8 @@ def test_deciding_twice_or_unknown_id_is_refused(store: ApprovalStore) -> None:
         store.approve(req.id, " ")
     with pytest.raises(ApprovalStateError, match="already exists"):
         store.create(req)
+    with pytest.raises(InvalidArguments, match="at most 500"):
+        store.deny(req.id, "bob", "x" * 501)
 
 
 def test_open_or_create_reuses_pending_until_expiry(store: ApprovalStore) -> None:
@@ -84,7 +93,7 @@ def test_open_or_create_reuses_pending_until_expiry(store: ApprovalStore) -> Non
     assert store.open_or_create(second, T0 + timedelta(minutes=1)).request.id == first.id
     third = request(clock=ManualClock(T0 + timedelta(minutes=6)))
     assert store.open_or_create(third, T0 + timedelta(minutes=6)).request.id == third.id
-    assert len(store.list("pending")) == 2
+    assert store.get(first.id).status == "expired"  # the same payment's stale question was expired first
     store.clock.advance(minutes=10)  # type: ignore[attr-defined]
     assert [r.id for r in store.list("expired")] == [first.id]
     assert store.get(first.id).status == "expired"

@@ -128,7 +128,7 @@ async def test_autogen_handoff_then_cli_approval_resumes_and_pays(shop: Shop, tm
     from amp_tools.cli import app
 
     monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))
-    store = ApprovalStore(tmp_path / "approvals.db", clock=shop.sandbox.clock)  # the file the CLI answers in
+    store = ApprovalStore(shop.ledger, clock=shop.sandbox.clock)  # the ledger the CLI answers in
     tk = shop.toolkit(policy(approval=CONFIRM), approver=OutOfBandApprover(store))
     hand_off = lambda s: ToolCall("transfer_to_user", {})  # noqa: E731
     plan = [*_negotiated_hotel(), lambda s: ToolCall("pay", {"checkout_id": hotel_checkout(s)}), hand_off,
@@ -239,7 +239,7 @@ async def test_agent_framework_approver_without_its_middleware_declines_saying_w
 
 # ---------------------------------------------------------------------- CrewAI: approver on the toolkit
 async def test_crewai_out_of_band_approval_across_two_kickoffs(shop: Shop, tmp_path: Path) -> None:
-    store = ApprovalStore(tmp_path / "approvals.db", clock=shop.sandbox.clock)
+    store = ApprovalStore(shop.ledger, clock=shop.sandbox.clock)
     tk = shop.toolkit(policy(approval=CONFIRM), approver=OutOfBandApprover(store))
     first_script = plan_script([*_negotiated_hotel(), lambda s: ToolCall("pay", {"checkout_id": hotel_checkout(s)}),
                                 lambda s: Final("Waiting for your approval: " + s.errors("pay")[0][:60])])

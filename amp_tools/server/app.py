@@ -1,0 +1,390 @@
+"""The owner's web app (`amp-tools serve`): approval inbox, spending dashboard and controls.
+
+`create_app(settings)` builds a FastAPI app over one ledger (SQLite file or PostgreSQL) and the
+approval store inside it. Pages are rendered on the server; a JSON API mirrors every action.
+
+Security: every route but ``/login`` and the two static files needs a session (else 401 and
+nothing changes). Every POST must also come from this site (``Origin`` / ``Sec-Fetch-Site``) and
+carry the session's CSRF token. The ``Host`` header must name an allowed host (DNS rebinding).
+Responses forbid framing and caching and allow scripts and styles from this origin only.
+A background task denies expired approval requests (audited) every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+
+from amp_tools.approvals import ApprovalStore
+from amp_tools.errors import AmpToolsError, InvalidArguments, NotFound
+from amp_tools.ledger import LedgerBase
+
+from . import views
+from .assets import APP_CSS, APP_JS
+from .auth import COOKIE, Session, SessionStore, csrf_ok, verify_secret
+from .chart import spend_chart
+from .control import freeze, list_controls, resolvable, resolve_unknown, revoke_mandate
+from .data import budget_data
+from .web import HEADERS, Refused, form_of, host_of, same_site, valid_id, wants_json
+
+__all__ = ["ServeSettings", "create_app"]
+
+
+@dataclass
+class ServeSettings:
+    """What `create_app` needs. `passphrase_hash` comes from `auth.hash_secret` (never the plain text)."""
+
+    ledger: LedgerBase
+    passphrase_hash: str
+    store: ApprovalStore | None = None
+    policy: Any = None
+    owner: str = "owner"
+    network_url: str | None = None
+    secure_cookies: bool = False
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
+    expire_every: float = 5.0
+    events_for: float = 25.0
+    network_transport: httpx.AsyncBaseTransport | None = None
+    sessions: SessionStore = field(default_factory=SessionStore)
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    ledger = settings.ledger
+    store = settings.store or ApprovalStore(ledger)
+    sessions = settings.sessions
+    flashes: dict[str, list[str]] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def sweep() -> None:
+            while True:
+                with contextlib.suppress(Exception):  # a database hiccup must not kill the sweeper
+                    await store.aexpire_due()
+                await asyncio.sleep(settings.expire_every)
+
+        task = asyncio.create_task(sweep())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(title="amp-tools owner console", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    # ------------------------------------------------------------------ plumbing
+    @app.middleware("http")
+    async def security(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        host = host_of(request.headers.get("host") or "")
+        if host not in settings.allowed_hosts:
+            response: Response = JSONResponse({"error": "HOST_NOT_ALLOWED",
+                                               "message": f"host {host[:60]!r} is not served here"}, 421)
+        else:
+            response = await call_next(request)
+        for key, value in HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    def session_of(request: Request) -> Session | None:
+        return sessions.get(request.cookies.get(COOKIE))
+
+    def refuse(request: Request, status: int, message: str) -> Response:
+        if wants_json(request):
+            return JSONResponse({"error": {401: "UNAUTHENTICATED", 403: "FORBIDDEN"}.get(status, "BAD_REQUEST"),
+                                 "message": message}, status)
+        if status == 401:
+            return HTMLResponse(views.login_page(message), 401)
+        return HTMLResponse(f"<!doctype html><title>Refused</title><p>{views.h(message)}</p>", status)
+
+    async def writer(request: Request) -> tuple[Session, dict[str, str]]:
+        """Authenticate, refuse cross-site requests, check CSRF; then the validated form."""
+        session = session_of(request)
+        if session is None:
+            raise Refused(401, "log in first")
+        if not same_site(request):
+            raise Refused(403, "cross-site request refused")
+        form = await form_of(request)
+        if not csrf_ok(session, request.headers.get("x-csrf-token") or form.get("csrf")):
+            raise Refused(403, "missing or wrong CSRF token; reload the page and try again")
+        return session, form
+
+    def done(request: Request, session: Session, back: str, message: str, data: dict[str, Any]) -> Response:
+        if wants_json(request):
+            return JSONResponse(data)
+        flashes.setdefault(session.csrf, []).append(message)
+        return RedirectResponse(back, 303)
+
+    async def act(request: Request, back: str,
+                  work: Callable[[Session, dict[str, str]], Awaitable[tuple[str, dict[str, Any]]]]) -> Response:
+        try:
+            session, form = await writer(request)
+        except Refused as exc:
+            return refuse(request, exc.status, exc.message)
+        try:
+            message, data = await work(session, form)
+        except NotFound as exc:
+            return _error(request, session, back, 404, exc)
+        except (AmpToolsError, ValueError) as exc:
+            return _error(request, session, back, 409 if "APPROVAL_STATE" in str(exc) else 400, exc)
+        return done(request, session, back, message, data)
+
+    def _error(request: Request, session: Session, back: str, status: int, exc: Exception) -> Response:
+        message = exc.message if isinstance(exc, AmpToolsError) else str(exc)
+        code = exc.code if isinstance(exc, AmpToolsError) else "INVALID_INPUT"
+        if wants_json(request):
+            return JSONResponse({"error": code, "message": message}, status)
+        flashes.setdefault(session.csrf, []).append(f"Not done: {message}")
+        return RedirectResponse(back, 303)
+
+    def pop_flash(session: Session) -> list[str]:
+        return flashes.pop(session.csrf, [])
+
+    async def version() -> tuple[str, int]:
+        pending = await store.alist("pending")
+        text = ",".join(sorted(r.id for r in pending))
+        return hashlib.sha256(text.encode()).hexdigest()[:16], len(pending)
+
+    # ------------------------------------------------------------------ static + login
+    @app.get("/static/app.js")
+    async def app_js() -> Response:
+        return Response(APP_JS, media_type="text/javascript; charset=utf-8")
+
+    @app.get("/static/app.css")
+    async def app_css() -> Response:
+        return Response(APP_CSS, media_type="text/css; charset=utf-8")
+
+    @app.get("/login")
+    async def login_form() -> Response:
+        return HTMLResponse(views.login_page())
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        if not same_site(request):
+            return refuse(request, 403, "cross-site request refused")
+        if sessions.throttled():
+            return refuse(request, 429, "too many failed logins; wait a minute")
+        try:
+            form = await form_of(request)
+        except Refused as exc:
+            return refuse(request, exc.status, exc.message)
+        given = form.get("passphrase", "")
+        if not given or len(given) > 200 or not await asyncio.to_thread(verify_secret, given,
+                                                                         settings.passphrase_hash):
+            sessions.failed()
+            if wants_json(request):
+                return JSONResponse({"error": "UNAUTHENTICATED", "message": "wrong passphrase"}, 401)
+            return HTMLResponse(views.login_page("Wrong passphrase."), 401)
+        cookie, session = sessions.create(settings.owner)
+        response: Response = (JSONResponse({"csrf": session.csrf}) if wants_json(request)
+                              else RedirectResponse("/inbox", 303))
+        response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=settings.secure_cookies,
+                            max_age=int(sessions.ttl), path="/")
+        return response
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        try:
+            await writer(request)
+        except Refused as exc:
+            return refuse(request, exc.status, exc.message)
+        sessions.drop(request.cookies.get(COOKIE))
+        response = RedirectResponse("/login", 303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # ------------------------------------------------------------------ pages
+    @app.get("/")
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/inbox" if session_of(request) else "/login", 303)
+
+    @app.get("/inbox")
+    async def inbox(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return refuse(request, 401, "")
+        await store.aexpire_due()
+        records = await store.alist(limit=200)
+        pending = [r for r in records if r.status == "pending"]
+        recent = [r for r in records if r.status != "pending"][:50]
+        ver, _ = await version()
+        return HTMLResponse(views.inbox_page(pending, recent, session.csrf, ledger.clock.now(), ver,
+                                             pop_flash(session)))
+
+    @app.get("/dashboard")
+    async def dashboard(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return refuse(request, 401, "")
+        now = ledger.clock.now()
+        controls = await list_controls(ledger)
+        sections = []
+        for report, entries in await budget_data(ledger, settings.policy):
+            budget_id = str(report["budget_id"])
+            since = now - timedelta(days=30)
+            points = [(e.created_at, e.counted.minor) for e in entries if e.created_at >= since]
+            chart = spend_chart(points, str(report["currency"]), now) if report["currency"] else ""
+            sections.append(views.budget_section(report, controls.get(budget_id), chart, entries[:50],
+                                                 session.csrf, lambda e: resolvable(e, now)))
+        verify = await ledger.audit.verify()
+        audit = await ledger.audit.records(since_seq=max(0, verify.head_seq - 40), limit=40)
+        ver, count = await version()
+        return HTMLResponse(views.dashboard_page(sections, verify, audit, session.csrf,
+                                                 settings.network_url is not None, ver, count, pop_flash(session)))
+
+    # ------------------------------------------------------------------ JSON reads
+    def authed(request: Request) -> Session:
+        session = session_of(request)
+        if session is None:
+            raise Refused(401, "log in first")
+        return session
+
+    @app.get("/api/approvals")
+    async def api_approvals(request: Request, status: str = "pending") -> Response:
+        try:
+            authed(request)
+        except Refused as exc:
+            return refuse(request, exc.status, exc.message)
+        if status not in ("pending", "approved", "denied", "consumed", "expired", "reopened", "all"):
+            return JSONResponse({"error": "INVALID_ARGUMENTS", "message": f"status {status[:20]!r} must be pending, "
+                                 "approved, denied, consumed, expired, reopened or all"}, 400)
+        records = await store.alist(None if status == "all" else status)  # type: ignore[arg-type]
+        return JSONResponse({"approvals": [
+            {"status": r.status, "budget_id": r.budget_id, "decided_by": r.decided_by, "reason": r.reason,
+             **{k: v for k, v in r.request.to_public().items() if k != "binding"}} for r in records]})
+
+    @app.get("/api/approvals/version")
+    async def api_version(request: Request) -> Response:
+        try:
+            authed(request)
+        except Refused as exc:
+            return refuse(request, exc.status, exc.message)
+        ver, count = await version()
+        return JSONResponse({"version": ver, "pending": count})
+
+    @app.get("/api/budgets")
+    async def api_budgets(request: Request) -> Response:
+        try:
+            authed(request)
+        except Refused as exc:
+            return refuse(request, exc.status, exc.message)
+        controls = await list_controls(ledger)
+        out = []
+        for report, entries in await budget_data(ledger, settings.policy):
+            control = controls.get(str(report["budget_id"]))
+            out.append({**report, "frozen": bool(control and control.frozen),
+                        "payments": [{**e.to_public(), "fx_rate": None if e.fx_rate is None else str(e.fx_rate)}
+                                     for e in entries[:100]]})
+        verify = await ledger.audit.verify()
+        return JSONResponse({"budgets": out, "audit": {"ok": verify.ok, "records": verify.records,
+                                                       "problem": verify.problem}})
+
+    @app.get("/api/events")
+    async def events(request: Request) -> Response:
+        try:
+            authed(request)
+        except Refused as exc:
+            return refuse(request, exc.status, exc.message)
+
+        async def stream() -> AsyncIterator[str]:
+            last, waited = "", 0.0
+            yield "retry: 2000\n\n"
+            while waited < settings.events_for:
+                ver, count = await version()
+                if ver != last:
+                    last = ver
+                    yield f"event: approvals\ndata: {json.dumps({'version': ver, 'pending': count})}\n\n"
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(1.0)
+                waited += 1.0
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    # ------------------------------------------------------------------ actions
+    @app.post("/approvals/{approval_id}/approve")
+    @app.post("/api/approvals/{approval_id}/approve")
+    async def approve(request: Request, approval_id: str) -> Response:
+        async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
+            rec = await store.aapprove(valid_id(approval_id, "approval id"), f"{session.user} (inbox)")
+            return (f"Approved {rec.request.amount} to {rec.request.merchant_name or rec.request.merchant_id}.",
+                    {"id": rec.id, "status": rec.status})
+        return await act(request, "/inbox", work)
+
+    @app.post("/approvals/{approval_id}/deny")
+    @app.post("/api/approvals/{approval_id}/deny")
+    async def deny(request: Request, approval_id: str) -> Response:
+        async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
+            reason = form.get("reason", "").strip() or "denied by the owner"
+            rec = await store.adeny(valid_id(approval_id, "approval id"), f"{session.user} (inbox)", reason)
+            return (f"Denied {rec.request.amount} to {rec.request.merchant_name or rec.request.merchant_id}. "
+                    "The agent cannot ask again for this payment unless you let it.",
+                    {"id": rec.id, "status": rec.status, "reason": rec.reason})
+        return await act(request, "/inbox", work)
+
+    @app.post("/approvals/{approval_id}/reopen")
+    @app.post("/api/approvals/{approval_id}/reopen")
+    async def reopen(request: Request, approval_id: str) -> Response:
+        async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
+            rec = await store.areopen(valid_id(approval_id, "approval id"), f"{session.user} (inbox)")
+            return "The agent may ask again about this payment.", {"id": rec.id, "status": rec.status}
+        return await act(request, "/inbox", work)
+
+    async def _freeze(request: Request, budget_id: str, frozen: bool) -> Response:
+        async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
+            control = await freeze(ledger, valid_id(budget_id, "budget id"), frozen, by=session.user,
+                                   reason=form.get("reason", ""))
+            word = "frozen: every payment is refused" if frozen else "unfrozen"
+            return f"Budget {control.budget_id} {word}.", control.to_public()
+        return await act(request, "/dashboard", work)
+
+    @app.post("/budgets/{budget_id}/freeze")
+    @app.post("/api/budgets/{budget_id}/freeze")
+    async def freeze_budget(request: Request, budget_id: str) -> Response:
+        return await _freeze(request, budget_id, True)
+
+    @app.post("/budgets/{budget_id}/unfreeze")
+    @app.post("/api/budgets/{budget_id}/unfreeze")
+    async def unfreeze_budget(request: Request, budget_id: str) -> Response:
+        return await _freeze(request, budget_id, False)
+
+    @app.post("/payments/{entry_id}/resolve")
+    @app.post("/api/payments/{entry_id}/resolve")
+    async def resolve(request: Request, entry_id: str) -> Response:
+        async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
+            if not entry_id.isdigit() or len(entry_id) > 18:
+                raise InvalidArguments(f"payment id {entry_id[:20]!r} must be a whole number, as on the dashboard")
+            paid = form.get("paid", "")
+            if paid not in ("yes", "no", "true", "false"):
+                raise InvalidArguments("say whether the payment was made: paid=yes or paid=no")
+            entry = await resolve_unknown(ledger, int(entry_id), paid=paid in ("yes", "true"),
+                                          transaction_id=form.get("transaction_id", ""), by=session.user,
+                                          reason=form.get("reason", ""))
+            return f"Payment {entry.id} is now {entry.status}.", {"id": entry.id, "status": entry.status}
+        return await act(request, "/dashboard", work)
+
+    @app.post("/mandates/revoke")
+    @app.post("/api/mandates/revoke")
+    async def revoke(request: Request) -> Response:
+        async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
+            if settings.network_url is None:
+                raise InvalidArguments("this inbox was started without --network-url, so it cannot reach the wallet")
+            result = await revoke_mandate(settings.network_url, form.get("mandate_id", ""),
+                                          transport=settings.network_transport)
+            await ledger.audit.append("mandate_revoked", {**result, "by": session.user})
+            return f"Mandate {result['mandate_id']} is {result['status']}.", result
+        return await act(request, "/dashboard", work)
+
+    app.state.store = store
+    return app

@@ -1,0 +1,81 @@
+"""The owner's controls: freeze a budget, resolve a payment whose outcome is unknown, revoke a mandate.
+
+Each control validates its input, changes the ledger in one audited step and says what it did.
+`resolve_unknown` validates what the owner typed and hands it to the payment lifecycle's audited
+resolution (`amp_tools.payments.resolve`), the same one `amp-tools payments resolve` uses.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from amp_tools.errors import InvalidArguments
+from amp_tools.ledger import Entry, LedgerBase
+from amp_tools.ledger.controls import BudgetControl, controls_steps, freeze_steps
+from amp_tools.payments import HELD, Lifecycle, in_flight, resolve, state_of
+
+__all__ = ["freeze", "list_controls", "resolvable", "resolve_unknown", "revoke_mandate"]
+
+def resolvable(entry: Entry, now: datetime) -> bool:
+    """Whether a person may settle this payment by hand: held, and no live process is working on it."""
+    return state_of(entry) in HELD and not in_flight(entry, now)
+_REF = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
+_MANDATE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _line(name: str, value: str, limit: int = 500) -> str:
+    text = value.strip()
+    if len(text) > limit or any(ord(ch) < 32 for ch in text):
+        raise InvalidArguments(f"{name} must be one line of at most {limit} printable characters")
+    return text
+
+
+async def freeze(ledger: LedgerBase, budget_id: str, frozen: bool, *, by: str, reason: str) -> BudgetControl:
+    at = ledger.clock.now()
+    return await ledger.run_write(lambda: freeze_steps(ledger.dialect, budget_id, frozen, by=by, reason=reason,
+                                                       now=at))
+
+
+async def list_controls(ledger: LedgerBase) -> dict[str, BudgetControl]:
+    return await ledger.run_read(controls_steps)
+
+
+async def resolve_unknown(ledger: LedgerBase, entry_id: int, *, paid: bool, transaction_id: str, by: str,
+                          reason: str) -> Entry:
+    """Settle a payment whose outcome is unknown as paid (with its transaction id) or not paid."""
+    who, why, ref = _line("by", by, 200), _line("reason", reason), transaction_id.strip()
+    if not who or not why:
+        raise InvalidArguments("resolving a payment needs who decides and why (what the wallet or bank statement says)")
+    if paid and not _REF.match(ref):
+        raise InvalidArguments("a payment resolved as paid needs its transaction id (letters, digits and ._:/-, "
+                               "at most 128), as shown by the wallet")
+    return await resolve(Lifecycle(ledger), entry_id, paid=paid, by=who, reason=why,
+                         transaction_id=ref if paid else None)
+
+
+async def revoke_mandate(network_url: str, mandate_id: str, *, transport: httpx.AsyncBaseTransport | None = None
+                         ) -> dict[str, Any]:
+    """Ask the wallet network to revoke an AMP mandate (the sandbox offers ``/network/mandate/revoke``)."""
+    ident = mandate_id.strip()
+    if not _MANDATE.match(ident):
+        raise InvalidArguments("a mandate id is 1 to 128 letters, digits or ._:- characters")
+    async with httpx.AsyncClient(timeout=10.0, transport=transport) as client:
+        try:
+            resp = await client.post(network_url.rstrip("/") + "/mandate/revoke", json={"mandateId": ident})
+        except httpx.HTTPError as exc:
+            raise InvalidArguments(f"the wallet network could not be reached ({type(exc).__name__})") from exc
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or resp.status_code >= 400 or data.get("success") is not True:
+        message = data.get("resultMessage") if isinstance(data, dict) else None
+        raise InvalidArguments(f"the wallet refused to revoke mandate {ident}: {message or f'HTTP {resp.status_code}'}")
+    found = data.get("data")
+    view: dict[str, Any] = found if isinstance(found, dict) else {}
+    # Only the status is passed on: the mandate view also names tokens, which the web app never shows.
+    return {"mandate_id": ident, "status": str(view.get("mandateStatus") or "REVOKED")}
