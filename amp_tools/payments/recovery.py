@@ -129,7 +129,11 @@ async def resolve(lifecycle: Lifecycle, entry_id: int, *, paid: bool, by: str, r
         raise InvalidArguments(f"payment {entry_id} is {state}; only a held payment can be resolved")
     if in_flight(entry, lifecycle.clock.now()):
         raise InvalidArguments(f"payment {entry_id} is {state} in a live process ({entry.owner}); wait for it")
-    if state in (S.RESERVED, S.AWAITING_APPROVAL, S.SENDING):
+    if state in (S.RESERVED, S.AWAITING_APPROVAL) and paid:
+        # Recorded as never sent, yet a person found the charge: their evidence wins, through the same moves.
+        await lifecycle.sending(entry_id)
+        state = S.SENDING
+    if state == S.SENDING:
         await lifecycle.unknown(entry_id, "its process is gone; a person resolves it")
     await lifecycle.ledger.audit.append("resolution", {
         "entry_id": entry_id, "paid": paid, "transaction_id": transaction_id, "by": by, "reason": reason},

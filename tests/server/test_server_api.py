@@ -227,9 +227,9 @@ async def test_resolve_unknown_payment_is_validated_and_audited(world: World) ->
         assert twice.status_code == 400 and "is committed" in twice.json()["message"]
     entry: Entry = await world.agent_ledger.get(held.entry.id)
     assert (entry.status, entry.external_ref) == ("committed", "TX-42")
-    [record] = [r for r in await world.agent_ledger.audit.records() if r.kind == "payment_resolved"]
+    [record] = [r for r in await world.agent_ledger.audit.records() if r.kind == "resolution"]
     assert record.payload == {"entry_id": held.entry.id, "paid": True, "by": "owner", "reason": "wallet shows it paid",
-                              "previous_status": "reserved", "transaction_id": "TX-42"}
+                              "transaction_id": "TX-42"}
 
 
 async def test_revoke_mandate_through_the_sandbox(world: World) -> None:
