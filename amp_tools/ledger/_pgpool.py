@@ -5,8 +5,10 @@ loop that made them; but a ledger is called from many loops: the application's, 
 loops that sync adapters start for each tool call in worker threads. So the pool lives on one
 private event loop in a daemon thread, and every transaction, async or sync, runs there: callers
 hand it a coroutine and wait for the answer (async callers without blocking their own loop). One
-pool gives one bound: a ledger never holds more than `size` server connections, whatever the number
-of loops, threads and tasks using it.
+pool gives one bound: never more than `size` server connections, whatever the number of loops,
+threads and tasks using it. Ledgers opened in one process for the same database, schema and pool
+settings share one pool (`LoopPool.acquire`), so a toolkit per user session does not multiply
+connections; the last one closed closes the pool.
 
 A transaction waits up to `timeout` seconds for a connection, then fails with `LedgerBusy` (every
 connection stayed in use) or `LedgerUnavailable` (the server refused new connections meanwhile):
@@ -22,7 +24,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, Self, TypeVar
 
@@ -102,13 +104,48 @@ def _connection_class(health: _Health) -> type[psycopg.AsyncConnection[Any]]:
     return LedgerConnection
 
 
+_SHARED: dict[tuple[Any, ...], LoopPool] = {}
+_SHARED_LOCK = threading.RLock()  # re-entrant: a garbage-collected ledger may release while one is acquired
+
+
 class LoopPool:
     """At most `size` connections on a private event loop; `run` / `run_sync` execute work there."""
+
+    @classmethod
+    def acquire(cls, conninfo: str, kwargs: dict[str, Any], *, size: int, timeout: float, name: str,
+                before_open: Callable[[], None]) -> tuple[LoopPool, bool]:
+        """This process's pool for these settings, and whether it is new; pair with `release`.
+
+        `before_open` runs only when the pool does not exist yet, before it opens (the ledger migrates
+        its schema there, on a connection of its own, so opening never needs more than `size`)."""
+        key = (os.getpid(), conninfo, tuple(sorted(kwargs.items())), size, timeout)
+        with _SHARED_LOCK:
+            pool = _SHARED.get(key)
+            fresh = pool is None or pool._closed
+            if pool is None or pool._closed:
+                before_open()
+                pool = _SHARED[key] = cls(conninfo, kwargs, size=size, timeout=timeout, name=name)
+                pool._key = key
+            pool._users += 1
+            return pool, fresh
+
+    def release(self) -> bool:
+        """One user fewer; True when it was the last (the caller then closes the pool)."""
+        with _SHARED_LOCK:
+            self._users -= 1
+            if self._users > 0:
+                return False
+            if _SHARED.get(self._key) is self:
+                del _SHARED[self._key]
+            return True
 
     def __init__(self, conninfo: str, kwargs: dict[str, Any], *, size: int, timeout: float, name: str) -> None:
         self.size, self.timeout, self.name = size, timeout, name
         self._health = _Health()
         self._closed = False
+        self._users = 0
+        self._key: tuple[Any, ...] = ()
+        self._pid = os.getpid()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._thread.start()
@@ -119,17 +156,15 @@ class LoopPool:
         try:
             self.run_sync(pool.open(wait=False))
         except BaseException:
-            _shutdown(self._loop, self._thread, pool)
+            _shutdown(self._loop, self._thread, pool, self._pid)
             raise
-        # A ledger dropped without close() must not leave its thread and connections behind.
-        self._finalizer = weakref.finalize(self, _shutdown, self._loop, self._thread, pool)
+        # A pool dropped without close() must not leave its thread and connections behind.
+        self._finalizer = weakref.finalize(self, _shutdown, self._loop, self._thread, pool, self._pid)
 
     # -------------------------------------------------------------- running work on the pool's loop
     async def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Await `work` on the pool's loop from any other loop; cancelling the caller cancels it."""
-        if self._closed:
-            work.close()
-            raise ConfigError("the ledger is closed")
+        self._check_usable(work)
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self._loop))
 
     def run_sync(self, work: Coroutine[Any, Any, T]) -> T:
@@ -137,15 +172,23 @@ class LoopPool:
         if threading.current_thread() is self._thread:
             work.close()
             raise RuntimeError("a sync ledger call cannot run on the ledger's own event loop")
-        if self._closed:
-            work.close()
-            raise ConfigError("the ledger is closed")
+        self._check_usable(work)
         future = asyncio.run_coroutine_threadsafe(work, self._loop)
         try:
             return future.result()
         except BaseException:
             future.cancel()  # e.g. KeyboardInterrupt while waiting: roll the transaction back too
             raise
+
+    def _check_usable(self, work: Coroutine[Any, Any, Any]) -> None:
+        if self._closed:
+            work.close()
+            raise ConfigError("the ledger is closed")
+        if os.getpid() != self._pid:
+            # The pool's thread did not survive fork(); its sockets belong to the parent.
+            work.close()
+            raise ConfigError("a PostgreSQL ledger cannot be used across fork(); open a new ledger in the child "
+                              "process")
 
     # -------------------------------------------------------------- on the pool's loop
     @asynccontextmanager
@@ -183,6 +226,8 @@ class LoopPool:
             return
         self._closed = True
         self._finalizer.detach()
+        if os.getpid() != self._pid:  # a forked child leaves the parent's pool alone
+            return
         try:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._pool.close(), self._loop))
         finally:
@@ -193,11 +238,12 @@ class LoopPool:
             return
         self._closed = True
         self._finalizer.detach()
-        _shutdown(self._loop, self._thread, self._pool)
+        _shutdown(self._loop, self._thread, self._pool, self._pid)
 
 
-def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread, pool: AsyncConnectionPool[Any]) -> None:
-    if loop.is_closed():
+def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread, pool: AsyncConnectionPool[Any],
+              pid: int) -> None:
+    if loop.is_closed() or os.getpid() != pid:  # a forked child leaves the parent's pool alone
         return
     if thread.is_alive() and threading.current_thread() is not thread:
         # Best effort: if closing fails, the server drops the sockets of a gone client anyway.

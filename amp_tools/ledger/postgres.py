@@ -8,9 +8,10 @@ lock holder committed, so check-and-reserve is atomic across processes and hosts
 Every transaction runs in psycopg's pipeline mode: writes whose result is not read (``Q.nowait``)
 are sent without waiting, so a reserve costs about 5 round trips instead of ~16.
 
-Connections come from one bounded pool per ledger (`_pgpool.LoopPool`: ``pool_size``, default 4,
-or ``AMP_TOOLS_LEDGER_POOL_SIZE``), shared by the async API on every event loop and by the sync
-twins in every thread. A transaction waits up to ``pool_timeout`` seconds for a connection, then
+Connections come from one bounded pool (`_pgpool.LoopPool`: ``pool_size``, default 4, or
+``AMP_TOOLS_LEDGER_POOL_SIZE``), shared by the async API on every event loop, by the sync twins in
+every thread, and by every ledger of the process opened on the same database, schema and pool
+settings (a toolkit per user session still uses one pool per process). A transaction waits up to ``pool_timeout`` seconds for a connection, then
 fails with `LedgerBusy`; a server that refuses connections or cuts one off fails it with
 `LedgerUnavailable`. Both are `ToolError`s, and neither leaves anything half-written: a transaction
 cut off before its COMMIT was sent is rolled back by the server and retried once on a fresh
@@ -24,6 +25,8 @@ isolation.
 from __future__ import annotations
 
 import re
+import weakref
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from amp_tools.clock import Clock
@@ -83,11 +86,20 @@ class PostgresLedger(LedgerBase):
             self._kwargs["application_name"] = application_name
         if schema is not None:
             self._kwargs["options"] = f"-c search_path={schema}"
-        self._migrate()
-        self._pool = LoopPool(url, self._kwargs, size=size, timeout=timeout, name="amp-tools-ledger-pg")
+        self._closed = False
+        # Ledgers of one process on the same database, schema and settings share one pool.
+        self._pool, fresh = LoopPool.acquire(url, self._kwargs, size=size, timeout=timeout,
+                                             name="amp-tools-ledger-pg", before_open=self._migrate_first)
+        self._finalizer = weakref.finalize(self, _release, self._pool)
+        if not fresh:  # the pool's first ledger migrated; check again on a pooled connection
+            try:
+                self._run_write_sync(lambda: _migrate_steps(self.schema))
+            except BaseException:
+                self.close_sync()
+                raise
 
     # -------------------------------------------------------------- setup
-    def _migrate(self) -> None:
+    def _migrate_first(self) -> None:
         """Create or migrate the schema on a connection of its own, before the pool opens."""
         try:
             conn = psycopg.Connection.connect(self.url, **self._kwargs)
@@ -97,11 +109,7 @@ class PostgresLedger(LedgerBase):
                 raise ConfigError(f"cannot connect to the PostgreSQL ledger: {text}") from None
             raise LedgerUnavailable(f"cannot connect to the PostgreSQL ledger: {text}", hint=RETRY_HINT) from None
         with conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-            schema = self.schema or _missing_schema(conn)
-            if schema is not None:
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            drive_sync(lambda: migrate_steps(POSTGRES), lambda q: _exec_sync(conn, q))
+            drive_sync(lambda: _migrate_steps(self.schema), lambda q: _exec_sync(conn, q))
 
     # -------------------------------------------------------------- transactions
     async def _transact(self, factory: StepsFactory[T]) -> T:
@@ -134,24 +142,38 @@ class PostgresLedger(LedgerBase):
             await self._pool.check()
         raise AssertionError("unreachable")
 
+    def _work(self, factory: StepsFactory[T]) -> Coroutine[Any, Any, T]:
+        if self._closed:
+            raise ConfigError("the ledger is closed")
+        return self._transact(factory)
+
     async def _run_write(self, factory: StepsFactory[T]) -> T:
-        return await self._pool.run(self._transact(factory))
+        return await self._pool.run(self._work(factory))
 
     async def _run_read(self, factory: StepsFactory[T]) -> T:
-        return await self._pool.run(self._transact(factory))
+        return await self._pool.run(self._work(factory))
 
     def _run_write_sync(self, factory: StepsFactory[T]) -> T:
-        return self._pool.run_sync(self._transact(factory))
+        return self._pool.run_sync(self._work(factory))
 
     def _run_read_sync(self, factory: StepsFactory[T]) -> T:
-        return self._pool.run_sync(self._transact(factory))
+        return self._pool.run_sync(self._work(factory))
 
     # -------------------------------------------------------------- lifecycle
     async def close(self) -> None:
-        await self._pool.aclose()
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer.detach()
+        if self._pool.release():
+            await self._pool.aclose()
 
     def close_sync(self) -> None:
-        self._pool.close_sync()
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer.detach()
+        _release(self._pool)
 
     def explain(self, sql: str, params: tuple[object, ...] = ()) -> list[str]:
         rows = self._run_read_sync(lambda: _statement_steps("EXPLAIN " + sql, params))
@@ -162,6 +184,23 @@ class PostgresLedger(LedgerBase):
         if self.schema is None:
             raise ConfigError("drop_schema needs a ledger opened with schema=...")
         self._run_write_sync(lambda: _statement_steps(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE', ()))
+
+
+def _release(pool: LoopPool) -> None:
+    """A ledger's share of its pool (also when it is garbage-collected unclosed): the last one closes it."""
+    if pool.release():
+        pool.close_sync()
+
+
+def _migrate_steps(schema: str | None) -> Steps[int]:
+    """Create the schema if missing and migrate it, one migrator at a time across every process."""
+    yield Q("SELECT pg_advisory_xact_lock(?)", (_MIGRATE_LOCK,))
+    if schema is None:
+        rows = yield Q("SELECT current_schema(), current_setting('search_path')")
+        schema = _missing_schema(rows[0] if rows else None)
+    if schema is not None:
+        yield Q(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    return (yield from migrate_steps(POSTGRES))
 
 
 def _cut_off(conn: psycopg.AsyncConnection[Any], exc: psycopg.OperationalError) -> bool:
@@ -185,9 +224,8 @@ async def _drive(conn: psycopg.AsyncConnection[Any], pipe: psycopg.AsyncPipeline
         return result
 
 
-def _missing_schema(conn: psycopg.Connection[Any]) -> str | None:
+def _missing_schema(row: Row | None) -> str | None:
     """The first search_path schema when none of them exists yet (e.g. ``options=-csearch_path=x``)."""
-    row = conn.execute("SELECT current_schema(), current_setting('search_path')").fetchone()
     if row is None or row[0] is not None:
         return None
     first = str(row[1]).split(",")[0].strip().strip('"')

@@ -366,3 +366,24 @@ async def test_raw_helper_still_runs_on_the_pool(schema: str) -> None:
         assert any("entries" in line for line in plan)
     finally:
         await ledger.close()
+
+
+async def test_ledgers_of_one_process_share_one_pool(schema: str) -> None:
+    """A toolkit per user session opens a ledger each: together they still hold `pool_size` connections."""
+    name = app_name()
+    sessions = [_open(schema, name, pool_size=3) for _ in range(5)]
+    other = _open(schema, name, pool_size=2)  # other settings, its own pool
+    try:
+        with ConnectionWatch(name) as watch:
+            await asyncio.gather(*(apay(led, 100 * s + n) for s, led in enumerate(sessions) for n in range(8)))
+        assert 1 <= watch.peak <= 3 + 1  # the five sessions' pool, and `other`'s one idle connection
+        await sessions[0].close()
+        with pytest.raises(ConfigError, match="the ledger is closed"):
+            await apay(sessions[0], 999)
+        assert await apay(sessions[1], 998) > 0  # the others keep the shared pool
+        await apay(other, 997)
+        assert raw_sync(other, "SELECT COUNT(*) FROM entries WHERE status = 'committed'") == [(42,)]
+    finally:
+        for led in [*sessions, other]:
+            await led.close()
+    assert ConnectionWatch(name).count() == 0
