@@ -387,3 +387,29 @@ async def test_ledgers_of_one_process_share_one_pool(schema: str) -> None:
         for led in [*sessions, other]:
             await led.close()
     assert ConnectionWatch(name).count() == 0
+
+
+def test_a_ledger_inherited_through_fork_refuses_clearly_and_the_parent_keeps_working(schema: str) -> None:
+    name = app_name()
+    ledger = _open(schema, name, pool_size=2)
+    try:
+        pay(ledger, 1)
+        ctx = multiprocessing.get_context("fork")
+        answers = ctx.Queue()
+
+        def child() -> None:
+            try:
+                ledger.entries_sync()
+                answers.put("used the parent's pool")
+            except ConfigError as exc:
+                answers.put(str(exc))
+
+        proc = ctx.Process(target=child)
+        proc.start()
+        proc.join(30)
+        assert answers.get(timeout=5) == ("INVALID_CONFIG: a PostgreSQL ledger cannot be used across fork(); open a "
+                                          "new ledger in the child process")
+        assert pay(ledger, 2) > 0
+        assert [e.idempotency_key for e in ledger.entries_sync("pool")] == ["k2", "k1"]
+    finally:
+        ledger.close_sync()
