@@ -8,15 +8,16 @@ lock holder committed, so check-and-reserve is atomic across processes and hosts
 Every transaction runs in psycopg's pipeline mode: writes whose result is not read (``Q.nowait``)
 are sent without waiting, so a reserve costs about 5 round trips instead of ~16.
 
-Connections come from one bounded pool (`_pgpool.LoopPool`: ``pool_size``, default 4, or
-``AMP_TOOLS_LEDGER_POOL_SIZE``), shared by the async API on every event loop, by the sync twins in
-every thread, and by every ledger of the process opened on the same database, schema and pool
-settings (a toolkit per user session still uses one pool per process). A transaction waits up to ``pool_timeout`` seconds for a connection, then
-fails with `LedgerBusy`; a server that refuses connections or cuts one off fails it with
-`LedgerUnavailable`. Both are `ToolError`s, and neither leaves anything half-written: a transaction
-cut off before its COMMIT was sent is rolled back by the server and retried once on a fresh
-connection; cut off while committing, it fails with ``details["outcome"] == "unknown"``.
-`ConfigError` is only for mistakes in the configuration, found when the ledger is opened.
+Connections come from one bounded pool (`_pgpool.SharedPool`: ``pool_size``, default 4, or
+``AMP_TOOLS_LEDGER_POOL_SIZE``), shared by the sync twins in every thread, by the async API on
+every event loop (through a thread per connection), and by every ledger of the process opened on
+the same database, schema and pool settings (a toolkit per user session still uses one pool per
+process). A transaction waits up to ``pool_timeout`` seconds for a connection, then fails with
+`LedgerBusy`; a server that refuses connections or cuts one off fails it with `LedgerUnavailable`.
+Both are `ToolError`s, and neither leaves anything half-written: a transaction cut off before its
+COMMIT was sent is rolled back by the server and retried once on a fresh connection; cut off while
+committing, it fails with ``details["outcome"] == "unknown"``. `ConfigError` is only for mistakes
+in the configuration, found when the ledger is opened.
 
 `schema=` puts every table in its own PostgreSQL schema (created if missing), which tests use for
 isolation.
@@ -24,9 +25,11 @@ isolation.
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from amp_tools.clock import Clock
@@ -41,7 +44,7 @@ try:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    from ._pgpool import RETRY_HINT, LoopPool, pool_settings
+    from ._pgpool import RETRY_HINT, SharedPool, pool_settings
 except ImportError:  # pragma: no cover - the [postgres] extra is missing
     psycopg = None  # type: ignore[assignment]
 
@@ -88,7 +91,7 @@ class PostgresLedger(LedgerBase):
             self._kwargs["options"] = f"-c search_path={schema}"
         self._closed = False
         # Ledgers of one process on the same database, schema and settings share one pool.
-        self._pool, fresh = LoopPool.acquire(url, self._kwargs, size=size, timeout=timeout,
+        self._pool, fresh = SharedPool.acquire(url, self._kwargs, size=size, timeout=timeout,
                                              name="amp-tools-ledger-pg", before_open=self._migrate_first)
         self._finalizer = weakref.finalize(self, _release, self._pool)
         if not fresh:  # the pool's first ledger migrated; check again on a pooled connection
@@ -112,16 +115,16 @@ class PostgresLedger(LedgerBase):
             drive_sync(lambda: _migrate_steps(self.schema), lambda q: _exec_sync(conn, q))
 
     # -------------------------------------------------------------- transactions
-    async def _transact(self, factory: StepsFactory[T]) -> T:
-        """One transaction on a pooled connection; runs on the pool's own loop."""
+    def _transact(self, factory: StepsFactory[T], deadline: float) -> T:
+        """One transaction on a pooled connection, waiting for one until `deadline` (monotonic)."""
         for attempt in (1, 2):
-            async with self._pool.connection() as conn:
+            with self._pool.connection(deadline) as conn:
                 committing = False
                 try:
                     # Pipeline mode: statements marked `nowait` (and BEGIN) are sent without waiting for
                     # their answer; a statement whose rows are read waits for everything before it (`sync`).
-                    async with conn.pipeline() as pipe, conn.transaction():
-                        result = await _drive(conn, pipe, factory)
+                    with conn.pipeline() as pipe, conn.transaction():
+                        result = drive_sync(factory, lambda q: _exec_pipelined(conn, pipe, q))
                         committing = True  # leaving the block sends COMMIT
                     return result
                 except psycopg.OperationalError as exc:
@@ -139,13 +142,14 @@ class PostgresLedger(LedgerBase):
                             hint=RETRY_HINT) from exc
             # The server rolled the cut-off transaction back; after a restart the other idle
             # connections are dead too, so test them all before the one retry.
-            await self._pool.check()
+            self._pool.check()
+            deadline = max(deadline, time.monotonic() + self.pool_timeout)
         raise AssertionError("unreachable")
 
-    def _work(self, factory: StepsFactory[T]) -> Coroutine[Any, Any, T]:
+    def _work(self, factory: StepsFactory[T]) -> Callable[[float], T]:
         if self._closed:
             raise ConfigError("the ledger is closed")
-        return self._transact(factory)
+        return functools.partial(self._transact, factory)
 
     async def _run_write(self, factory: StepsFactory[T]) -> T:
         return await self._pool.run(self._work(factory))
@@ -186,7 +190,7 @@ class PostgresLedger(LedgerBase):
         self._run_write_sync(lambda: _statement_steps(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE', ()))
 
 
-def _release(pool: LoopPool) -> None:
+def _release(pool: SharedPool) -> None:
     """A ledger's share of its pool (also when it is garbage-collected unclosed): the last one closes it."""
     if pool.release():
         pool.close_sync()
@@ -203,25 +207,9 @@ def _migrate_steps(schema: str | None) -> Steps[int]:
     return (yield from migrate_steps(POSTGRES))
 
 
-def _cut_off(conn: psycopg.AsyncConnection[Any], exc: psycopg.OperationalError) -> bool:
+def _cut_off(conn: psycopg.Connection[Any], exc: psycopg.OperationalError) -> bool:
     """Did the server end this connection (rather than refuse one statement, e.g. a deadlock)?"""
     return conn.broken or conn.closed or (exc.sqlstate or "").startswith(_CUT_OFF)
-
-
-async def _drive(conn: psycopg.AsyncConnection[Any], pipe: psycopg.AsyncPipeline, factory: StepsFactory[T]) -> T:
-    gen = factory()
-    try:
-        query = next(gen)
-        while True:
-            cur = await conn.execute(_pg(query.sql), query.params)
-            rows: list[Row] = []
-            if not query.nowait:
-                await pipe.sync()
-                rows = await cur.fetchall() if cur.description is not None else []
-            query = gen.send(rows)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
 
 
 def _missing_schema(row: Row | None) -> str | None:
@@ -236,6 +224,14 @@ def _missing_schema(row: Row | None) -> str | None:
 
 def _exec_sync(conn: psycopg.Connection[Any], query: Q) -> list[Row]:
     cur = conn.execute(_pg(query.sql), query.params)
+    return cur.fetchall() if cur.description is not None else []
+
+
+def _exec_pipelined(conn: psycopg.Connection[Any], pipe: psycopg.Pipeline, query: Q) -> list[Row]:
+    cur = conn.execute(_pg(query.sql), query.params)
+    if query.nowait:
+        return []
+    pipe.sync()
     return cur.fetchall() if cur.description is not None else []
 
 

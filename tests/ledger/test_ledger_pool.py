@@ -345,8 +345,9 @@ async def test_server_refusing_new_connections_is_unavailable_not_busy(schema: s
             await apay(ledger, 1)  # needs a second connection: the server says no
         err = caught.value
         assert type(err) is LedgerUnavailable and err.code == "LEDGER_UNAVAILABLE"
-        assert "refused new connections for 0.5 s" in err.message
+        assert err.message.startswith("the ledger's PostgreSQL server refused new connections (")
         assert f'too many connections for role "{limited_role}"' in err.message
+        assert err.message.endswith("for 0.5 s while the pool held 1 of 2; nothing was written")
         await holder
         assert _rows(ledger) == before
         assert await apay(ledger, 2) > 0
