@@ -101,7 +101,7 @@ class _Health:
         """Connections the server still holds for this pool (idle or in use)."""
         with self._lock:
             conns = list(self._conns)
-        return sum(1 for conn in conns if not (conn.closed or conn.broken))
+        return sum(1 for conn in conns if not conn.closed)  # closed also when the server cut it off
 
     def refusal(self) -> str | None:
         """The server's latest refusal of a new connection, if recent."""

@@ -209,7 +209,7 @@ def _migrate_steps(schema: str | None) -> Steps[int]:
 
 def _cut_off(conn: psycopg.Connection[Any], exc: psycopg.OperationalError) -> bool:
     """Did the server end this connection (rather than refuse one statement, e.g. a deadlock)?"""
-    return conn.broken or conn.closed or (exc.sqlstate or "").startswith(_CUT_OFF)
+    return conn.closed or (exc.sqlstate or "").startswith(_CUT_OFF)  # closed: also a connection lost
 
 
 def _missing_schema(row: Row | None) -> str | None:
