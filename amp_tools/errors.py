@@ -132,3 +132,20 @@ class AmpError(ToolError):
         super().__init__(message, code=code, hint=hint, details=details)
         self.retryable = retryable
         self.status = status
+
+
+class LedgerUnavailable(ToolError):
+    """The ledger's database refused or lost the connection (server down, too many clients, cut off).
+
+    A transaction cut off before it committed was rolled back by the server: nothing of it was
+    written. ``details["outcome"] == "unknown"`` marks the rare cut-off while the commit itself was
+    in flight, where the change may or may not have been saved.
+    """
+
+    code = "LEDGER_UNAVAILABLE"
+
+
+class LedgerBusy(LedgerUnavailable):
+    """Every connection of the ledger's pool stayed in use for the whole wait; nothing was written."""
+
+    code = "LEDGER_BUSY"

@@ -8,6 +8,12 @@ SQLite takes ``durability="full"`` (the default: every commit fsynced, survives 
 ``durability="normal"`` (survives a process crash or ``kill -9``; on an OS crash or power loss the
 last commits may roll back, i.e. a reservation whose payment was already sent can vanish); see
 `amp_tools.ledger.sqlite`.
+
+PostgreSQL takes ``pool_size=`` (server connections per ledger, default 4, or
+``AMP_TOOLS_LEDGER_POOL_SIZE``) and ``pool_timeout=`` (seconds a transaction waits for a free
+connection before `LedgerBusy`, default 10, or ``AMP_TOOLS_LEDGER_POOL_TIMEOUT``); SQLite has no
+connection pool and ignores both, so one configuration serves either engine. See
+`amp_tools.ledger.postgres`.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ def default_home() -> Path:
 
 
 def open_ledger(url_or_path: str | Path | None = None, *, clock: Clock | None = None,
-                engine: PolicyEngine | None = None, **options: Any) -> LedgerBase:
+                engine: PolicyEngine | None = None, pool_size: int | None = None, pool_timeout: float | None = None,
+                **options: Any) -> LedgerBase:
     """Open (and create or migrate) a ledger; see the module docstring for the accepted targets."""
     target = url_or_path if url_or_path is not None else os.environ.get("AMP_TOOLS_LEDGER_URL") or None
     if target is None:
@@ -42,7 +49,8 @@ def open_ledger(url_or_path: str | Path | None = None, *, clock: Clock | None = 
     if text.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresLedger  # psycopg only when asked for
 
-        return PostgresLedger(text, clock=clock, engine=engine, **options)
+        return PostgresLedger(text, clock=clock, engine=engine, pool_size=pool_size, pool_timeout=pool_timeout,
+                              **options)
     if text.startswith("sqlite://"):
         # SQLAlchemy spelling: sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:
         text = text.removeprefix("sqlite://").removeprefix("/") or ":memory:"

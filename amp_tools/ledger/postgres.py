@@ -8,20 +8,32 @@ lock holder committed, so check-and-reserve is atomic across processes and hosts
 Every transaction runs in psycopg's pipeline mode: writes whose result is not read (``Q.nowait``)
 are sent without waiting, so a reserve costs about 5 round trips instead of ~16.
 
-Async calls use `psycopg.AsyncConnection`s kept in a small idle list per event loop (no pool
-dependency); sync twins use one `psycopg.Connection` per thread. `schema=` puts every table in
-its own PostgreSQL schema (created if missing), which tests use for isolation.
+Connections come from one bounded pool (`_pgpool.SharedPool`: ``pool_size``, default 4, or
+``AMP_TOOLS_LEDGER_POOL_SIZE``), shared by the sync twins in every thread, by the async API on
+every event loop (through a thread per connection), and by every ledger of the process opened on
+the same database, schema and pool settings (a toolkit per user session still uses one pool per
+process). A transaction waits up to ``pool_timeout`` seconds for a connection, then fails with
+`LedgerBusy`; a server that refuses connections or cuts one off fails it with `LedgerUnavailable`.
+Both are `ToolError`s, and neither leaves anything half-written: a transaction cut off before its
+COMMIT was sent is rolled back by the server and retried once on a fresh connection; cut off while
+committing, it fails with ``details["outcome"] == "unknown"``. `ConfigError` is only for mistakes
+in the configuration, found when the ledger is opened.
+
+`schema=` puts every table in its own PostgreSQL schema (created if missing), which tests use for
+isolation.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import re
-import threading
+import time
+import weakref
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from amp_tools.clock import Clock
-from amp_tools.errors import ConfigError
+from amp_tools.errors import ConfigError, LedgerUnavailable
 
 from ._engine import PolicyEngine
 from ._sql import POSTGRES, Q, Row, Steps, StepsFactory, drive_sync
@@ -30,6 +42,9 @@ from .schema import migrate_steps
 
 try:
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from ._pgpool import RETRY_HINT, SharedPool, pool_settings
 except ImportError:  # pragma: no cover - the [postgres] extra is missing
     psycopg = None  # type: ignore[assignment]
 
@@ -38,6 +53,12 @@ __all__ = ["PostgresLedger"]
 T = TypeVar("T")
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATE_LOCK = 0x616D70  # advisory lock id: one migrator at a time
+#: SQLSTATEs of a connection the server ended: connection exceptions (class 08), admin or crash
+#: shutdown, and "cannot connect now" (starting up or shutting down).
+_CUT_OFF = ("08", "57P01", "57P02", "57P03")
+#: libpq's words for a connection attempt that a correct configuration would not fix.
+_MISCONFIGURED = ("does not exist", "authentication failed", "pg_hba.conf", "password", "failed to resolve host",
+                  "could not translate host name", "invalid", "certificate")
 
 
 def _pg(sql: str) -> str:
@@ -49,143 +70,150 @@ class PostgresLedger(LedgerBase):
     dialect = POSTGRES
 
     def __init__(self, url: str, *, clock: Clock | None = None, engine: PolicyEngine | None = None,
-                 schema: str | None = None, max_idle: int = 8, connect_timeout: int = 10) -> None:
+                 schema: str | None = None, pool_size: int | None = None, pool_timeout: float | None = None,
+                 connect_timeout: int = 10, application_name: str = "amp-tools-ledger") -> None:
         if psycopg is None:
-            raise ConfigError("the PostgreSQL ledger needs psycopg 3; install amp-tools[postgres]")
+            raise ConfigError("the PostgreSQL ledger needs psycopg 3 and psycopg-pool; install amp-tools[postgres]")
         if schema is not None and not _SCHEMA_RE.match(schema):
             raise ConfigError(f"schema {schema!r} must be a lower-case SQL identifier such as 'amp_tools'")
+        size, timeout = pool_settings(pool_size, pool_timeout)
+        try:
+            in_url = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigError(f"the PostgreSQL ledger URL is not valid: {exc}") from None
         super().__init__(clock=clock, engine=engine)
         self.url, self.schema = url, schema
+        self.pool_size, self.pool_timeout = size, timeout
         self._kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": connect_timeout}
+        if "application_name" not in in_url:  # what pg_stat_activity shows for our connections
+            self._kwargs["application_name"] = application_name
         if schema is not None:
             self._kwargs["options"] = f"-c search_path={schema}"
-        self._max_idle = max_idle
-        self._idle: dict[asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]] = {}
-        self._local = threading.local()
-        self._sync_conns: list[psycopg.Connection[Any]] = []
-        self._lock = threading.Lock()
         self._closed = False
-        self._migrate()
+        # Ledgers of one process on the same database, schema and settings share one pool.
+        self._pool, fresh = SharedPool.acquire(url, self._kwargs, size=size, timeout=timeout,
+                                             name="amp-tools-ledger-pg", before_open=self._migrate_first)
+        self._finalizer = weakref.finalize(self, _release, self._pool)
+        if not fresh:  # the pool's first ledger migrated; check again on a pooled connection
+            try:
+                self._run_write_sync(lambda: _migrate_steps(self.schema))
+            except BaseException:
+                self.close_sync()
+                raise
 
     # -------------------------------------------------------------- setup
-    def _migrate(self) -> None:
-        conn = self._sync_conn()
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-            schema = self.schema or _missing_schema(conn)
-            if schema is not None:
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            drive_sync(lambda: migrate_steps(POSTGRES), lambda q: _exec_sync(conn, q))
-
-    def _sync_conn(self) -> psycopg.Connection[Any]:
-        if self._closed:
-            raise ConfigError("the ledger is closed")
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            try:
-                conn = psycopg.Connection.connect(self.url, **self._kwargs)
-            except psycopg.OperationalError as exc:
-                raise ConfigError(f"cannot connect to the PostgreSQL ledger: {exc}") from exc
-            self._local.conn = conn
-            with self._lock:
-                self._sync_conns.append(conn)
-        return conn
-
-    async def _acquire(self) -> psycopg.AsyncConnection[Any]:
-        if self._closed:
-            raise ConfigError("the ledger is closed")
-        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn
+    def _migrate_first(self) -> None:
+        """Create or migrate the schema on a connection of its own, before the pool opens."""
         try:
-            return await psycopg.AsyncConnection.connect(self.url, **self._kwargs)
+            conn = psycopg.Connection.connect(self.url, **self._kwargs)
         except psycopg.OperationalError as exc:
-            raise ConfigError(f"cannot connect to the PostgreSQL ledger: {exc}") from exc
-
-    async def _release_conn(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
-        if self._closed or conn.closed or len(idle) >= self._max_idle or conn.info.transaction_status != 0:
-            await conn.close()
-        else:
-            idle.append(conn)
+            text = " ".join(str(exc).split())
+            if any(word in text for word in _MISCONFIGURED):
+                raise ConfigError(f"cannot connect to the PostgreSQL ledger: {text}") from None
+            raise LedgerUnavailable(f"cannot connect to the PostgreSQL ledger: {text}", hint=RETRY_HINT) from None
+        with conn, conn.transaction():
+            drive_sync(lambda: _migrate_steps(self.schema), lambda q: _exec_sync(conn, q))
 
     # -------------------------------------------------------------- transactions
-    async def _run(self, factory: StepsFactory[T]) -> T:
-        conn = await self._acquire()
-        try:
-            # Pipeline mode: statements marked `nowait` (and BEGIN) are sent without waiting for their
-            # answer; a statement whose rows are read waits for everything before it (`sync`).
-            async with conn.pipeline() as pipe, conn.transaction():
-                gen = factory()
+    def _transact(self, factory: StepsFactory[T], deadline: float) -> T:
+        """One transaction on a pooled connection, waiting for one until `deadline` (monotonic)."""
+        for attempt in (1, 2):
+            with self._pool.connection(deadline) as conn:
+                committing = False
                 try:
-                    query = next(gen)
-                    while True:
-                        cur = await conn.execute(_pg(query.sql), query.params)
-                        rows: list[Row] = []
-                        if not query.nowait:
-                            await pipe.sync()
-                            rows = await cur.fetchall() if cur.description is not None else []
-                        query = gen.send(rows)
-                except StopIteration as stop:
-                    result: T = stop.value
+                    # Pipeline mode: statements marked `nowait` (and BEGIN) are sent without waiting for
+                    # their answer; a statement whose rows are read waits for everything before it (`sync`).
+                    with conn.pipeline() as pipe, conn.transaction():
+                        result = drive_sync(factory, lambda q: _exec_pipelined(conn, pipe, q))
+                        committing = True  # leaving the block sends COMMIT
                     return result
-        finally:
-            await self._release_conn(conn)
+                except psycopg.OperationalError as exc:
+                    if not _cut_off(conn, exc):
+                        raise
+                    text = " ".join(str(exc).split())
+                    if committing:
+                        raise LedgerUnavailable(
+                            f"the connection to the ledger's database was lost while committing ({text}); the "
+                            "change may or may not have been saved", hint=RETRY_HINT,
+                            details={"outcome": "unknown"}) from exc
+                    if attempt == 2:
+                        raise LedgerUnavailable(
+                            f"the ledger's database cut the connection off twice ({text}); nothing was written",
+                            hint=RETRY_HINT) from exc
+            # The server rolled the cut-off transaction back; after a restart the other idle
+            # connections are dead too, so test them all before the one retry.
+            self._pool.check()
+            deadline = max(deadline, time.monotonic() + self.pool_timeout)
+        raise AssertionError("unreachable")
+
+    def _work(self, factory: StepsFactory[T]) -> Callable[[float], T]:
+        if self._closed:
+            raise ConfigError("the ledger is closed")
+        return functools.partial(self._transact, factory)
 
     async def _run_write(self, factory: StepsFactory[T]) -> T:
-        return await self._run(factory)
+        return await self._pool.run(self._work(factory))
 
     async def _run_read(self, factory: StepsFactory[T]) -> T:
-        return await self._run(factory)
+        return await self._pool.run(self._work(factory))
 
     def _run_write_sync(self, factory: StepsFactory[T]) -> T:
-        conn = self._sync_conn()
-        with conn.pipeline() as pipe, conn.transaction():  # see `_run`
-            return drive_sync(factory, lambda q: _exec_pipelined(conn, pipe, q))
+        return self._pool.run_sync(self._work(factory))
 
     def _run_read_sync(self, factory: StepsFactory[T]) -> T:
-        return self._run_write_sync(factory)
+        return self._pool.run_sync(self._work(factory))
 
     # -------------------------------------------------------------- lifecycle
     async def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
-        pools, self._idle = self._idle, {}
-        for conns in pools.values():
-            for conn in conns:
-                await conn.close()
-        self._close_sync_conns()
+        self._finalizer.detach()
+        if self._pool.release():
+            await self._pool.aclose()
 
     def close_sync(self) -> None:
+        if self._closed:
+            return
         self._closed = True
-        pools, self._idle = self._idle, {}
-        for conns in pools.values():
-            for conn in conns:
-                conn.pgconn.finish()
-        self._close_sync_conns()
-
-    def _close_sync_conns(self) -> None:
-        with self._lock:
-            conns, self._sync_conns = self._sync_conns, []
-        for conn in conns:
-            conn.close()
+        self._finalizer.detach()
+        _release(self._pool)
 
     def explain(self, sql: str, params: tuple[object, ...] = ()) -> list[str]:
-        rows = self._run_read_sync(lambda: _explain_steps(sql, params))
+        rows = self._run_read_sync(lambda: _statement_steps("EXPLAIN " + sql, params))
         return [str(r[0]) for r in rows]
 
     def drop_schema(self) -> None:
         """Drop this ledger's schema and everything in it (tests)."""
         if self.schema is None:
             raise ConfigError("drop_schema needs a ledger opened with schema=...")
-        conn = self._sync_conn()
-        conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        self._run_write_sync(lambda: _statement_steps(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE', ()))
 
 
-def _missing_schema(conn: psycopg.Connection[Any]) -> str | None:
+def _release(pool: SharedPool) -> None:
+    """A ledger's share of its pool (also when it is garbage-collected unclosed): the last one closes it."""
+    if pool.release():
+        pool.close_sync()
+
+
+def _migrate_steps(schema: str | None) -> Steps[int]:
+    """Create the schema if missing and migrate it, one migrator at a time across every process."""
+    yield Q("SELECT pg_advisory_xact_lock(?)", (_MIGRATE_LOCK,))
+    if schema is None:
+        rows = yield Q("SELECT current_schema(), current_setting('search_path')")
+        schema = _missing_schema(rows[0] if rows else None)
+    if schema is not None:
+        yield Q(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    return (yield from migrate_steps(POSTGRES))
+
+
+def _cut_off(conn: psycopg.Connection[Any], exc: psycopg.OperationalError) -> bool:
+    """Did the server end this connection (rather than refuse one statement, e.g. a deadlock)?"""
+    return conn.closed or (exc.sqlstate or "").startswith(_CUT_OFF)  # closed: also a connection lost
+
+
+def _missing_schema(row: Row | None) -> str | None:
     """The first search_path schema when none of them exists yet (e.g. ``options=-csearch_path=x``)."""
-    row = conn.execute("SELECT current_schema(), current_setting('search_path')").fetchone()
     if row is None or row[0] is not None:
         return None
     first = str(row[1]).split(",")[0].strip().strip('"')
@@ -207,6 +235,6 @@ def _exec_pipelined(conn: psycopg.Connection[Any], pipe: psycopg.Pipeline, query
     return cur.fetchall() if cur.description is not None else []
 
 
-def _explain_steps(sql: str, params: tuple[object, ...]) -> Steps[list[Row]]:
-    rows = yield Q("EXPLAIN " + sql, params)
+def _statement_steps(sql: str, params: tuple[object, ...]) -> Steps[list[Row]]:
+    rows = yield Q(sql, params)
     return rows
