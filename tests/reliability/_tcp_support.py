@@ -22,7 +22,7 @@ from _ledger_helpers import open_backend
 from amp_tools.amp.client import AmpClient
 from amp_tools.amp.keys import AgentKey
 from amp_tools.clock import SYSTEM_CLOCK
-from amp_tools.errors import PolicyViolation
+from amp_tools.errors import PolicyViolation, ToolError
 from amp_tools.policy import BudgetPolicy
 from amp_tools.toolkit import AmpToolkit
 
@@ -58,6 +58,11 @@ async def _agent(backend: str, where: str, base_url: str, worker: int, payments:
             try:
                 paid = await specs["pay"].ainvoke({"checkout_id": ck["checkout_id"]})
             except PolicyViolation:
+                return ck["checkout_id"], None
+            except ToolError as exc:
+                # This agent's mandate was sized by what the shared budget had left when it was requested, so it
+                # never allows more than the ledger does: when it cannot cover a payment, the budget could not either.
+                assert exc.code == "MANDATE_DOES_NOT_COVER", exc
                 return ck["checkout_id"], None
             assert paid["status"] == "paid", paid
             return ck["checkout_id"], str(paid["transaction_id"])
