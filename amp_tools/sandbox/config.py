@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from amp_tools.money import Money
 
@@ -25,6 +25,8 @@ class SandboxConfig:
       than the mandate is refused (``CHECKOUT_CURRENCY_MISMATCH``).
     * `require_chain`: merchants refuse ``startPayment`` without a valid L1/L2(/L3).
     * `seed`: reproducible identifiers; `start_time`: where the in-process clock starts.
+    * `deviations`: reference behaviours to reproduce (names in `amp_tools.sandbox.deviations`);
+      empty by default, `with_reference_deviations()` turns on all of them.
     """
 
     wallet_currency: str = "USD"
@@ -47,3 +49,11 @@ class SandboxConfig:
     seed: int | None = None
     start_time: datetime | None = None
     usd_rates: dict[str, str] | None = field(default=None)
+    deviations: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def with_reference_deviations(cls, **kwargs: Any) -> SandboxConfig:
+        """A config that reproduces every security deviation of the reference services (for checkers)."""
+        from amp_tools.sandbox.deviations import REFERENCE_DEVIATIONS
+
+        return cls(deviations=REFERENCE_DEVIATIONS, **kwargs)
