@@ -12,6 +12,7 @@ from amp_tools.amp.keys import public_jwk_equal
 from amp_tools.conformance.chainread import cnf_jwk, disclosed, read, signature_problem
 from amp_tools.conformance.context import Ctx, Fail, Skip
 from amp_tools.conformance.registry import check
+from amp_tools.conformance.shapes import obj
 
 _L1_CLAIMS = ("iss", "sub", "iat", "exp", "cnf", "isp_type", "isp_name")
 _L2_CLAIMS = ("nonce", "aud", "iat", "exp", "sd_hash", "idv_result", "idv_time", "mode", "_sd_alg", "_sd")
@@ -137,7 +138,7 @@ async def l2_autonomous(ctx: Ctx) -> str:
             raise Skip(f"L2 binds agent key {jwk.get('kid')!r}; the checker could not register its own ({how})")
         problems.append(f"L2 cnf.jwk (kid {jwk.get('kid')!r}) is not the agent key registered for "
                         f"{ctx.agent_id} (kid {ctx.key.kid!r})")
-    intent = disc.get("intent") if isinstance(disc.get("intent"), dict) else {}
+    intent = obj(disc.get("intent"))
     if not intent.get("expiry_time"):
         problems.append("intent.expiry_time is not disclosed")
     constraints = intent.get("constraints")

@@ -20,6 +20,7 @@ from amp_tools.amp.keys import AgentKey, public_jwk_equal
 from amp_tools.conformance.chainread import cnf_jwk, make_l3, read
 from amp_tools.conformance.model import Exchange
 from amp_tools.conformance.probe import Answer, Probe
+from amp_tools.conformance.shapes import obj
 from amp_tools.conformance.target import Target
 
 __all__ = ["Binding", "Ctx", "Fail", "Mandate", "MerchantInfo", "Skip"]
@@ -168,7 +169,7 @@ class Ctx:
             return a.ok and isinstance(methods, list) and len(methods) > 0
 
         if body.get("status") == "PENDING_IDV":
-            idv = body.get("idv") if isinstance(body.get("idv"), dict) else {}
+            idv = obj(body.get("idv"))
             lst = await self._wait(poll, listed, idv.get("authSessionId"))
         else:
             lst = await poll()
@@ -210,8 +211,8 @@ class Ctx:
                            "(raise --max-amount if this is a test merchant)")
             co = await self.probe.post(f"{base}/startCheckout",
                                        {"items": [{"productId": cheapest["id"], "quantity": 1}]})
-            data = co.json.get("data") if isinstance(co.json.get("data"), dict) else {}
-            total = data.get("totalAmount") if isinstance(data.get("totalAmount"), dict) else {}
+            data = obj(co.json.get("data"))
+            total = obj(data.get("totalAmount"))
             if not co.ok or not isinstance(data.get("checkoutId"), str) or not isinstance(total.get("cent"), int):
                 raise Fail(f"startCheckout did not return a checkout: {co.describe()}", co.exchange)
             name = self.target.merchant_name or data.get("merchantName") or cheapest.get("merchantName")
@@ -226,8 +227,8 @@ class Ctx:
     async def new_checkout(self) -> tuple[str, int, Answer]:
         m = await self.merchant()
         co = await self.probe.post(f"{m.base}/startCheckout", {"items": [{"productId": m.product_id, "quantity": 1}]})
-        data = co.json.get("data") if isinstance(co.json.get("data"), dict) else {}
-        total = data.get("totalAmount") if isinstance(data.get("totalAmount"), dict) else {}
+        data = obj(co.json.get("data"))
+        total = obj(data.get("totalAmount"))
         if not co.ok or not isinstance(data.get("checkoutId"), str) or not isinstance(total.get("cent"), int):
             raise Skip(f"could not open a checkout: {co.describe()}")
         return data["checkoutId"], total["cent"], co
@@ -281,12 +282,12 @@ class Ctx:
         def settled(a: Answer) -> bool:
             return a.json.get("status") in ("COMPLETED", "FAILED") or not a.ok
 
-        idv = create.json.get("idv") if isinstance(create.json.get("idv"), dict) else {}
+        idv = obj(create.json.get("idv"))
         inquiry = await self._wait(poll, settled, idv.get("authSessionId"))
         data = inquiry.json
         if data.get("status") != "COMPLETED" or not isinstance(data.get("l2Serialized"), str):
             raise Skip(f"the mandate never completed: {inquiry.describe()} (status {data.get('status')!r})")
-        l1 = data.get("l1Serialized") if isinstance(data.get("l1Serialized"), str) else b.l1
+        l1 = data["l1Serialized"] if isinstance(data.get("l1Serialized"), str) else b.l1
         out = Mandate(sid, str(data.get("mandateId") or ""), l1, data["l2Serialized"], budget_minor, create,
                       inquiry)
         parsed, _ = read(out.l2, "L2")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = ["CheckResult", "CheckSpec", "Exchange", "Level", "Outcome", "Report"]
@@ -11,7 +11,7 @@ __all__ = ["CheckResult", "CheckSpec", "Exchange", "Level", "Outcome", "Report"]
 Level = Literal["MUST", "SHOULD"]
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     PASS = "PASS"
     FAIL = "FAIL"
     SKIPPED = "SKIPPED"

@@ -1,18 +1,22 @@
-"""Where the checker may send deliberately wrong payment requests, and how much it may spend.
+"""Where the checker may send its requests (the test-amount cap lives in `Target`).
 
 By default only loopback addresses, ``localhost`` names and sandbox hosts (a host label that
-is or contains ``sandbox``) are accepted. Anything else needs the operator's explicit
-statement that they own the endpoint: the checker binds wallets, creates mandates and pays.
+is ``sandbox`` or has it as a ``-``/``_``-separated part: ``api-sandbox.example.com``) are
+accepted. Anything else needs the operator's explicit statement that they own the endpoint:
+the checker binds wallets, creates mandates and makes test payments there.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from amp_tools.errors import ConfigError
 
 __all__ = ["is_safe_host", "require_safe_url"]
+
+_SANDBOX_LABEL = re.compile(r"^(?:.*[-_])?sandbox(?:[-_].*)?$")
 
 
 def is_safe_host(host: str) -> bool:
@@ -26,7 +30,7 @@ def is_safe_host(host: str) -> bool:
         pass
     if name == "localhost" or name.endswith(".localhost"):
         return True
-    return any("sandbox" in label for label in name.split("."))
+    return any(_SANDBOX_LABEL.match(label) for label in name.split("."))
 
 
 def require_safe_url(url: str, what: str, *, owner_confirmed: bool) -> str:

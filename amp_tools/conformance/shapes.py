@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["missing_fields", "shape_problems"]
+__all__ = ["missing_fields", "obj", "shape_problems"]
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (so ``.get`` chains never crash on odd answers)."""
+    return value if isinstance(value, dict) else {}
 
 
 def missing_fields(body: Any, names: tuple[str, ...]) -> list[str]:
