@@ -105,6 +105,8 @@ def conformance(
         with LiveTable(out, total) as live:
             report = asyncio.run(run_conformance(target, only=only, max_requests=max_requests, timeout=timeout,
                                                  on_start=live.started, on_result=live.finished))
+        if not out.is_terminal:
+            out.line()  # Live leaves its last frame without a newline when not on a terminal
         print_evidence(out, report)
         print_summary(out, report)
     if junit is not None:

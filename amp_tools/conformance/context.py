@@ -256,6 +256,43 @@ class Ctx:
         return out
 
     # ------------------------------------------------------------------ mandates and tokens
+    def mandate_body(self, b: Binding, purpose: str, *, expire: datetime | None = None) -> dict[str, Any]:
+        when = expire or datetime.now(UTC) + timedelta(seconds=self.clock_offset) + timedelta(days=1)
+        return {"tokenId": b.token_id, "agentId": b.agent_id, "intentRaw": f"amp-tools conformance: {purpose}",
+                "intentExpireTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "deferIdv": True}
+
+    async def submit_mandate(self, body: dict[str, Any]) -> tuple[Answer, Answer | None]:
+        """createMandateSession, then (as the person, if the wallet waits) poll inquiryMandateSession until
+        COMPLETED or FAILED or the IDV timeout. The second answer is None when the create was refused."""
+        create = await self.cp("createMandateSession", body)
+        sid = create.json.get("sessionId")
+        if not create.ok or not isinstance(sid, str):
+            return create, None
+
+        async def poll() -> Answer:
+            return await self.cp("inquiryMandateSession", {"sessionId": sid})
+
+        def settled(a: Answer) -> bool:
+            return a.json.get("status") in ("COMPLETED", "FAILED") or not a.ok
+
+        return create, await self._wait(poll, settled, obj(create.json.get("idv")).get("authSessionId"))
+
+    async def _settled_mandate(self, body: dict[str, Any], budget_minor: int, kind: str) -> Mandate:
+        b = await self.binding()
+        create, inquiry = await self.submit_mandate(body)
+        if inquiry is None:
+            raise Skip(f"createMandateSession refused an {kind} mandate: {create.describe()}")
+        data = inquiry.json
+        if data.get("status") != "COMPLETED" or not isinstance(data.get("l2Serialized"), str):
+            raise Skip(f"the mandate never completed: {inquiry.describe()} (status {data.get('status')!r})")
+        l1 = data["l1Serialized"] if isinstance(data.get("l1Serialized"), str) else b.l1
+        out = Mandate(str(create.json["sessionId"]), str(data.get("mandateId") or ""), l1,
+                      data["l2Serialized"], budget_minor, create, inquiry)
+        parsed, _ = read(out.l2, "L2")
+        if parsed is not None:
+            self.learn_time(parsed)
+        return out
+
     async def mandate(self, budget_minor: int, *, names: list[str] | None = None, mccs: list[str] | None = None,
                       purpose: str = "conformance check") -> Mandate:
         """A fresh AUTONOMOUS mandate for the merchant under test (one per check keeps checks independent)."""
@@ -265,35 +302,18 @@ class Ctx:
         if budget_minor > self.target.max_amount_minor:
             raise Skip(f"this check needs a mandate of {budget_minor} minor units, above the test-amount cap of "
                        f"{self.target.max_amount_minor}")
-        expire = (datetime.now(UTC) + timedelta(seconds=self.clock_offset) + timedelta(days=1))
-        body = {"tokenId": b.token_id, "agentId": b.agent_id, "intentRaw": f"amp-tools conformance: {purpose}",
-                "intentExpireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ"), "deferIdv": True,
-                "constraints": {"budgetAmount": {"cent": budget_minor, "currency": m.currency},
-                                "merchantNameList": names if names is not None else [m.name],
-                                "merchantMccList": mccs if mccs is not None else [m.mcc]}}
-        create = await self.cp("createMandateSession", body)
-        sid = create.json.get("sessionId")
-        if not create.ok or not isinstance(sid, str):
-            raise Skip(f"createMandateSession refused an AUTONOMOUS mandate: {create.describe()}")
+        body = self.mandate_body(b, purpose)
+        body["constraints"] = {"budgetAmount": {"cent": budget_minor, "currency": m.currency},
+                               "merchantNameList": names if names is not None else [m.name],
+                               "merchantMccList": mccs if mccs is not None else [m.mcc]}
+        return await self._settled_mandate(body, budget_minor, "AUTONOMOUS")
 
-        async def poll() -> Answer:
-            return await self.cp("inquiryMandateSession", {"sessionId": sid})
-
-        def settled(a: Answer) -> bool:
-            return a.json.get("status") in ("COMPLETED", "FAILED") or not a.ok
-
-        idv = obj(create.json.get("idv"))
-        inquiry = await self._wait(poll, settled, idv.get("authSessionId"))
-        data = inquiry.json
-        if data.get("status") != "COMPLETED" or not isinstance(data.get("l2Serialized"), str):
-            raise Skip(f"the mandate never completed: {inquiry.describe()} (status {data.get('status')!r})")
-        l1 = data["l1Serialized"] if isinstance(data.get("l1Serialized"), str) else b.l1
-        out = Mandate(sid, str(data.get("mandateId") or ""), l1, data["l2Serialized"], budget_minor, create,
-                      inquiry)
-        parsed, _ = read(out.l2, "L2")
-        if parsed is not None:
-            self.learn_time(parsed)
-        return out
+    async def immediate_mandate(self, request: dict[str, Any], purpose: str) -> Mandate:
+        """A fresh IMMEDIATE mandate bound to `request` (a checkout the person confirms as it is)."""
+        b = await self.binding()
+        body = self.mandate_body(b, purpose)
+        body["checkout"] = request
+        return await self._settled_mandate(body, int(request["totalAmount"]["cent"]), "IMMEDIATE")
 
     async def bound_key(self, mandate: Mandate) -> str:
         """The kid L2 cnf binds, when it is our key; otherwise SKIP (we cannot sign L3 for it)."""

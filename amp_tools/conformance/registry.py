@@ -25,8 +25,15 @@ def check(id: str, group: str, level: Level, source: str, title: str) -> Callabl
 
 def all_checks() -> list[tuple[CheckSpec, CheckFn]]:
     """Every check, in run order (importing the check modules registers them)."""
-    from amp_tools.conformance import checks_chain, checks_cp, checks_payment, checks_privacy, checks_token
+    from amp_tools.conformance import (
+        checks_chain,
+        checks_cp,
+        checks_mandate,
+        checks_payment,
+        checks_privacy,
+        checks_token,
+    )
 
-    del checks_chain, checks_cp, checks_payment, checks_privacy, checks_token
-    order = {"cp": 0, "chain": 1, "token": 2, "merchant": 3, "payment": 4, "privacy": 5}
+    del checks_chain, checks_cp, checks_mandate, checks_payment, checks_privacy, checks_token
+    order = {"cp": 0, "mandate": 1, "chain": 2, "token": 3, "merchant": 4, "payment": 5, "privacy": 6}
     return sorted(CHECKS, key=lambda c: order.get(c[0].group, 9))
