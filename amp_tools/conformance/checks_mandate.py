@@ -41,7 +41,7 @@ async def expired_never_active(ctx: Ctx) -> str:
 
 
 @check("mandate.refusal_visible", "mandate", "SHOULD",
-       "amp-protocol.md 3.6 (Alipay+ SHOULD return the status and rule results); amp-reference-wire.md 5 item 9, 9",
+       "amp-protocol.md 3.6; amp-reference-wire.md 5 item 9, 9",
        "the refusal of such a mandate reaches the agent (success:false or status FAILED) instead of a session "
        "left pending")
 async def refusal_visible(ctx: Ctx) -> str:

@@ -14,8 +14,7 @@ from amp_tools.conformance.registry import check
 
 
 @check("privacy.tokens_isolated", "privacy", "MUST",
-       "amp-protocol.md 4.1 (the Alipay+ Token identifies one user's binding to one agent), 9 items 15-16; "
-       "amp-reference-wire.md 9",
+       "amp-protocol.md 4.1, 9 items 15-16; amp-reference-wire.md 9",
        "queryPaymentMethodList never lists one agent's wallet binding to a query that names no agent or "
        "another agent")
 async def tokens_isolated(ctx: Ctx) -> str:

@@ -133,3 +133,13 @@ def test_target_refuses_unsafe_or_odd_urls_unless_owned() -> None:
     assert owned.wallet_base == "https://cp.example.com/mpp"
     with pytest.raises(ValueError, match="max_amount_minor"):
         Target(cp="http://localhost", max_amount_minor=0)
+
+
+def test_docs_list_every_check_with_its_level_and_source() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "CONFORMANCE.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`"): line for line in doc.splitlines() if line.startswith("| `")}
+    for spec, _ in select_checks():
+        assert spec.id in rows, spec.id
+        cells = [c.strip() for c in rows[spec.id].split("|")]
+        assert cells[2] == spec.level, spec.id
+        assert cells[3] == spec.source.replace("amp-protocol.md ", ""), spec.id
