@@ -17,7 +17,7 @@ _STATUSES = ("PENDING_IDV", "COMPLETED", "FAILED")
 @check("cp.add_payment_method.shape", "cp", "MUST", "amp-protocol.md 2.5 step 1, 8.3; amp-reference-wire.md 3.1",
        "addPaymentMethod starts a wallet binding and answers {success, sessionId, status, tokenId, idv, error}")
 async def add_payment_method_shape(ctx: Ctx) -> str:
-    b = await ctx.binding()
+    b = await ctx.binding(owner=True)
     body = b.add_answer.json
     problems = shape_problems(body, {"success": bool, "sessionId": str, "status": str})
     problems += [f"{n}: missing" for n in missing_fields(body, ("tokenId", "idv", "error"))]
@@ -37,7 +37,7 @@ async def add_payment_method_shape(ctx: Ctx) -> str:
        "queryPaymentMethodList {sessionId} lists the binding: tokenId, walletName, userLoginId, l1Serialized, "
        "gmtCreate")
 async def query_shape(ctx: Ctx) -> str:
-    b = await ctx.binding()
+    b = await ctx.binding(owner=True)
     body = b.list_answer.json
     methods = body.get("paymentMethods")
     problems = shape_problems(body, {"success": bool, "paymentMethods": list})

@@ -96,16 +96,19 @@ class Ctx:
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ plumbing
-    async def once(self, name: str, make: Callable[[], Awaitable[T]]) -> T:
-        """Run a set-up step once; later callers get its value or its Skip."""
+    async def once(self, name: str, make: Callable[[], Awaitable[T]], *, owner: bool = False) -> T:
+        """Run a set-up step once. Later callers get its value, or SKIP with its reason; a check that
+        `owner`s the step gets its FAIL (with the evidence) when the target broke the step's contract."""
         if name not in self._cache:
             try:
                 self._cache[name] = ("ok", await make())
             except (Skip, Fail) as exc:
-                self._cache[name] = ("skip", str(exc))
+                self._cache[name] = ("error", exc)
         kind, value = self._cache[name]
-        if kind == "skip":
-            raise Skip(value)
+        if kind == "error":
+            if owner and isinstance(value, Fail):
+                raise value
+            raise Skip(f"{value}" if isinstance(value, Skip) else f"set-up step {name!r} failed: {value}")
         return value  # type: ignore[no-any-return]
 
     def now(self) -> int:
@@ -148,7 +151,7 @@ class Ctx:
             ans = await poll()
             if done(ans) or time.monotonic() > deadline:
                 return ans
-            if not acted and time.monotonic() - started >= 1.0:
+            if not acted and time.monotonic() - started >= self.target.idv_grace_seconds:
                 acted = True
                 await self._complete_idv(auth_session_id)
                 continue
@@ -174,8 +177,8 @@ class Ctx:
         else:
             lst = await poll()
         if not listed(lst):
-            raise Fail(f"the binding never completed: {lst.describe()} (pass --wallet so the checker can "
-                       "complete identity verification as the person)", add.exchange, lst.exchange)
+            raise Skip(f"the wallet binding never completed: {lst.describe()} (pass --wallet so the checker can "
+                       "complete identity verification as the person)")
         m = lst.json["paymentMethods"][0]
         if not isinstance(m, dict) or not isinstance(m.get("tokenId"), str) or not isinstance(
                 m.get("l1Serialized"), str):
@@ -185,20 +188,26 @@ class Ctx:
             self.learn_time(parsed)
         return Binding(agent_id, sid, m["tokenId"], m["l1Serialized"], add, lst)
 
-    async def binding(self) -> Binding:
-        return await self.once("binding", lambda: self.enroll(self.agent_id))
+    async def binding(self, *, owner: bool = False) -> Binding:
+        return await self.once("binding", lambda: self.enroll(self.agent_id), owner=owner)
 
     # ------------------------------------------------------------------ merchant
-    async def merchant(self) -> MerchantInfo:
-        async def make() -> MerchantInfo:
-            base = self.target.merchant
-            if not base:
+    async def search(self, *, owner: bool = False) -> Answer:
+        """``searchProducts {query:"*"}`` at the merchant under test."""
+        async def make() -> Answer:
+            if not self.target.merchant:
                 raise Skip("no merchant under test (pass --merchant URL)")
-            search = await self.probe.post(f"{base}/searchProducts", {"query": "*"})
-            items = search.json.get("data")
-            if not search.ok or not isinstance(items, list):
+            search = await self.probe.post(f"{self.target.merchant}/searchProducts", {"query": "*"})
+            if not search.ok or not isinstance(search.json.get("data"), list):
                 raise Fail(f"searchProducts {{query:'*'}} did not list products: {search.describe()}",
                            search.exchange)
+            return search
+        return await self.once("search", make, owner=owner)
+
+    async def merchant(self, *, owner: bool = False) -> MerchantInfo:
+        async def make() -> MerchantInfo:
+            search = await self.search()
+            base, items = str(self.target.merchant), search.json["data"]
             priced = [i for i in items if isinstance(i, dict) and isinstance(i.get("price"), int)
                       and not isinstance(i.get("price"), bool) and i["price"] > 0 and isinstance(i.get("id"), str)
                       and (not isinstance(i.get("stock"), int) or i["stock"] >= 10)]
@@ -208,7 +217,7 @@ class Ctx:
             if 3 * cheapest["price"] > self.target.max_amount_minor:
                 raise Skip(f"the cheapest product costs {cheapest['price']} minor units; the checks need mandates "
                            f"of 3x that, above the test-amount cap of {self.target.max_amount_minor} "
-                           "(raise --max-amount if this is a test merchant)")
+                           "(raise --max-amount-minor if this is a test merchant)")
             co = await self.probe.post(f"{base}/startCheckout",
                                        {"items": [{"productId": cheapest["id"], "quantity": 1}]})
             data = obj(co.json.get("data"))
@@ -222,7 +231,7 @@ class Ctx:
             return MerchantInfo(base, str(data.get("merchantId") or ""), name, mcc,
                                 str(total.get("currency") or cheapest.get("currency") or ""), cheapest["id"],
                                 total["cent"], search, co, data["checkoutId"])
-        return await self.once("merchant", make)
+        return await self.once("merchant", make, owner=owner)
 
     async def new_checkout(self) -> tuple[str, int, Answer]:
         m = await self.merchant()

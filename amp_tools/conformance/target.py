@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from amp_tools.amp.keys import AgentKey
@@ -40,8 +40,8 @@ class Target:
     max_amount_minor: int = 10_000
     token_ttl_seconds: int = 600
     idv_timeout_seconds: float = 20.0
+    idv_grace_seconds: float = 1.0  # a wallet that completes IDV by itself gets this long first
     owner_confirmed: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ok = self.owner_confirmed

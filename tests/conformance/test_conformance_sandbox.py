@@ -119,3 +119,35 @@ async def test_request_budget_bounds_the_run(sandbox: Sandbox) -> None:
     skipped = [r for r in report.results if r.outcome is Outcome.SKIPPED]
     assert skipped and all("budget of 12 requests" in r.reason or "requests" in r.reason for r in skipped[-3:])
     assert report.failing_ids() == set()
+
+
+async def test_the_checker_completes_idv_as_the_person_when_the_wallet_waits() -> None:
+    sb = Sandbox(SandboxConfig(seed=3, idv_mode="manual"))
+    report = await run_conformance(target_for(sb, idv_grace_seconds=0.0), transport=sb.transport())
+    assert report.failing_ids() == set() and report.count(Outcome.SKIPPED) == 0
+    completions = [a for a in sb.state.mpp_auths.values() if a.status == "SUCCESS"]
+    assert len(completions) == len(sb.state.binding_tokens) + len(sb.state.mandates) >= 20
+
+
+async def test_without_a_wallet_to_act_on_everything_waits_is_skipped_not_failed() -> None:
+    sb = Sandbox(SandboxConfig(seed=3, idv_mode="manual"))
+    target = target_for(sb, idv_grace_seconds=0.0, idv_timeout_seconds=0.3)
+    report = await run_conformance(target, transport=HidingTransport(sb.transport(), "/mpp"))
+    by_id = {r.spec.id: r for r in report.results}
+    assert report.failing_ids() == set()
+    assert by_id["cp.add_payment_method.shape"].outcome is Outcome.SKIPPED
+    assert "pass --wallet" in by_id["cp.add_payment_method.shape"].reason
+    assert by_id["cp.error_envelope"].outcome is Outcome.PASS
+    assert by_id["merchant.search.shape"].outcome is Outcome.PASS
+
+
+async def test_a_broken_step_fails_its_owner_and_skips_the_rest(sandbox: Sandbox) -> None:
+    broken = HidingTransport(sandbox.transport(), "/merchants/SUNNY-TOURS/startCheckout")
+    report = await run_conformance(target_for(sandbox), transport=broken)
+    by_id = {r.spec.id: r for r in report.results}
+    assert report.failing_ids() == {"merchant.checkout.shape"}
+    assert by_id["merchant.search.shape"].outcome is Outcome.PASS
+    assert by_id["merchant.checkout.shape"].exchanges[0].status == 404
+    assert by_id["payment.no_substitution"].outcome is Outcome.SKIPPED
+    assert "set-up step 'merchant' failed: startCheckout did not return a checkout" in \
+        by_id["payment.no_substitution"].reason
