@@ -90,3 +90,5 @@ def print_summary(console: Console, report: Report) -> None:
     console.print(f"{report.count(Outcome.PASS)} passed, {report.count(Outcome.FAIL)} failed, "
                   f"{report.count(Outcome.SKIPPED)} skipped; {verdict}; {report.requests_sent} requests in "
                   f"{report.elapsed_ms / 1000:.1f} s", highlight=False)
+    for note in report.notes:
+        console.print(f"[dim]{escape(note)}[/]", highlight=False)

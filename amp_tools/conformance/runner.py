@@ -53,6 +53,10 @@ async def run_conformance(target: Target, *, transport: httpx.AsyncBaseTransport
     finally:
         await probe.close()
     notes = [f"agent {ctx.agent_id}, key kid {ctx.key.kid!r}", *ctx.notes]
+    unanswered = sum(1 for e in probe.log if e.status is None)
+    if unanswered:
+        notes.append(f"{unanswered} of {probe.sent} requests got no answer at all (connection refused or timed out); "
+                     "is every URL right and the service up?")
     return Report(target.describe(), results, probe.sent, (time.perf_counter() - started) * 1000, notes)
 
 

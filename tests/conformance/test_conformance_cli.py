@@ -143,3 +143,12 @@ def test_docs_list_every_check_with_its_level_and_source() -> None:
         cells = [c.strip() for c in rows[spec.id].split("|")]
         assert cells[2] == spec.level, spec.id
         assert cells[3] == spec.source.replace("amp-protocol.md ", ""), spec.id
+
+
+def test_an_unreachable_target_is_named_in_the_summary() -> None:
+    port = _free_port()  # nothing listens there
+    res = CliRunner().invoke(app, ["conformance", "--cp", f"http://127.0.0.1:{port}", "--only", "cp.*",
+                                   "--timeout", "2"], env={"COLUMNS": "200"})
+    assert res.exit_code == 1
+    assert "requests got no answer at all" in res.stdout
+    assert "ConnectError" in res.stdout
