@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from amp_tools.conformance.context import Ctx, Fail, Mandate, Skip
 from amp_tools.conformance.probe import Answer
 from amp_tools.conformance.registry import check
-from amp_tools.conformance.shapes import shape_problems
+from amp_tools.conformance.shapes import obj, shape_problems
 from amp_tools.money import Money
 
 
@@ -83,6 +83,16 @@ async def checkout_shape(ctx: Ctx) -> str:
     if problems:
         raise Fail("; ".join(problems), m.checkout_answer.exchange)
     return f"{m.first_checkout_id}: {m.price_minor} {m.currency}"
+
+
+@check("merchant.rejects_bad_quantity", "merchant", "SHOULD", "amp-protocol.md 6 [SAMPLE]; amp-reference-wire.md 4.2",
+       "startCheckout with quantity 0 creates no checkout (HTTP 422 or success:false)")
+async def bad_quantity(ctx: Ctx) -> str:
+    m = await ctx.merchant()
+    ans = await ctx.probe.post(f"{m.base}/startCheckout", {"items": [{"productId": m.product_id, "quantity": 0}]})
+    if ans.ok or obj(ans.json.get("data")).get("checkoutId"):
+        raise Fail("a checkout of quantity 0 was created", ans.exchange)
+    return f"refused ({ans.describe()})"
 
 
 @check("merchant.error_envelope", "merchant", "MUST", "amp-protocol.md 4.3, 11 item 1; amp-reference-wire.md 4.2",

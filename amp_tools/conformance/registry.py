@@ -32,8 +32,9 @@ def all_checks() -> list[tuple[CheckSpec, CheckFn]]:
         checks_payment,
         checks_privacy,
         checks_token,
+        checks_wallet,
     )
 
-    del checks_chain, checks_cp, checks_mandate, checks_payment, checks_privacy, checks_token
-    order = {"cp": 0, "mandate": 1, "chain": 2, "token": 3, "merchant": 4, "payment": 5, "privacy": 6}
+    del checks_chain, checks_cp, checks_mandate, checks_payment, checks_privacy, checks_token, checks_wallet
+    order = {"cp": 0, "wallet": 1, "mandate": 2, "chain": 3, "token": 4, "merchant": 5, "payment": 6, "privacy": 7}
     return sorted(CHECKS, key=lambda c: order.get(c[0].group, 9))

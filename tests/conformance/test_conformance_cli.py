@@ -143,6 +143,8 @@ def test_docs_list_every_check_with_its_level_and_source() -> None:
         cells = [c.strip() for c in rows[spec.id].split("|")]
         assert cells[2] == spec.level, spec.id
         assert cells[3] == spec.source.replace("amp-protocol.md ", ""), spec.id
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"reports {len(select_checks())} checks" in readme
 
 
 def test_an_unreachable_target_is_named_in_the_summary() -> None:
