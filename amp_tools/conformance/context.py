@@ -134,7 +134,10 @@ class Ctx:
             if ans.ok:
                 return True, f"registered {self.agent_id} at {self.target.network_base}/agents/register"
             return False, f"agent key registration unavailable ({ans.describe()})"
-        return await self.once("registration", make)
+        registered, how = await self.once("registration", make)
+        if how not in self.notes:
+            self.notes.append(how)
+        return registered, how
 
     async def _complete_idv(self, auth_session_id: Any) -> None:
         if isinstance(auth_session_id, str) and auth_session_id:

@@ -26,7 +26,6 @@ class CheckSpec:
     title: str
     level: Level
     source: str  # section (and item) of amp-protocol.md, or amp-reference-wire.md where noted
-    needs: tuple[str, ...] = ()  # what the target must offer: "merchant", "clock", "aplus_key"
 
 
 @dataclass
