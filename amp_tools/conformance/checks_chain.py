@@ -7,6 +7,8 @@ trusting the target's own verdict.
 
 from __future__ import annotations
 
+from typing import Any
+
 from amp_tools.amp.chain import sd_hash
 from amp_tools.amp.keys import public_jwk_equal
 from amp_tools.conformance.chainread import cnf_jwk, disclosed, read, signature_problem
@@ -54,18 +56,29 @@ async def l1_claims(ctx: Ctx) -> str:
 
 
 @check("chain.l1.signature", "chain", "MUST", "amp-protocol.md 3.5 step 1, 1.2",
-       "L1 verifies under the pinned Alipay+ public key")
+       "L1 verifies under the Alipay+ public key (pinned, or as the network publishes it)")
 async def l1_signature(ctx: Ctx) -> str:
-    if ctx.target.aplus_jwk is None:
-        raise Skip("no pinned Alipay+ public key (pass --aplus-jwk FILE) to verify L1 with")
     b = await ctx.binding()
     p, why = read(b.l1, "L1")
     if p is None:
         raise Fail(f"L1 is not an SD-JWT: {why}", b.list_answer.exchange)
-    problem = signature_problem(p, ctx.target.aplus_jwk)
+    key, how = ctx.target.aplus_jwk, "the pinned Alipay+ key"
+    url = ctx.target.aplus_jwks_url
+    if key is None and url:
+        ans = await ctx.probe.get(url)
+        keys = ans.json.get("keys")
+        listed: list[Any] = keys if isinstance(keys, list) else [ans.json]
+        kid = p.header.get("kid")
+        found = [k for k in listed if isinstance(k, dict) and k.get("kid") == kid]
+        if not found:
+            raise Skip(f"{url} publishes no key with L1's kid {kid!r} ({ans.describe()})")
+        key, how = found[0], f"the key {kid!r} published at {url}"
+    if key is None:
+        raise Skip("no Alipay+ public key to verify L1 with (pass --aplus-jwk FILE or URL)")
+    problem = signature_problem(p, key)
     if problem:
-        raise Fail(problem, b.list_answer.exchange)
-    return "signature verified"
+        raise Fail(f"{problem} under {how}", b.list_answer.exchange)
+    return f"verified under {how}"
 
 
 @check("chain.l2.binding", "chain", "MUST", "amp-protocol.md 3.3 (L2 kid), 3.5 step 4, 9 items 10 and 12",

@@ -56,7 +56,8 @@ def conformance(
     = None,
     merchant_mcc: Annotated[str | None, typer.Option(help="The merchant's registered MCC, if it does not say.")]
     = None,
-    aplus_jwk: Annotated[Path | None, typer.Option(help="Pinned Alipay+ public JWK (JSON file) to verify L1.")]
+    aplus_jwk: Annotated[str | None, typer.Option(help="The Alipay+ public key that verifies L1: a JWK file "
+                                                       "(pinned), or the URL where the network publishes it.")]
     = None,
     agent_key: Annotated[Path | None, typer.Option(help="Private JWK of an agent key the target already knows "
                                                         "(default: a fresh key, registered).")] = None,
@@ -93,8 +94,11 @@ def conformance(
     from amp_tools.conformance.runner import run_conformance, select_checks
     from amp_tools.conformance.target import Target
 
+    is_url = bool(aplus_jwk) and str(aplus_jwk).startswith(("http://", "https://"))
     target = Target(cp=cp, merchant=merchant, wallet=wallet, network=network, merchant_name=merchant_name,
-                    merchant_mcc=merchant_mcc, aplus_jwk=_read_json(aplus_jwk, "--aplus-jwk") if aplus_jwk else None,
+                    merchant_mcc=merchant_mcc,
+                    aplus_jwk=_read_json(Path(aplus_jwk), "--aplus-jwk") if aplus_jwk and not is_url else None,
+                    aplus_jwks_url=aplus_jwk if is_url else None,
                     agent_key=AgentKey.load(agent_key) if agent_key else None, agent_id=agent_id,
                     max_amount_minor=max_amount_minor, owner_confirmed=owner)
     total = len(select_checks(only))

@@ -21,7 +21,8 @@ class Target:
       ``<cp root>/mpp``. `network`: agent key registration (``/agents/register``); default
       ``<cp root>/network``.
     * `merchant_name` / `merchant_mcc`: for merchants that do not return them at checkout.
-    * `aplus_jwk`: the pinned Alipay+ public key that verifies L1 (else that check is SKIPPED).
+    * `aplus_jwk`: the pinned Alipay+ public key that verifies L1; or `aplus_jwks_url`, where the
+      network publishes it (a JWK or ``{keys:[...]}``). With neither, that check is SKIPPED.
     * `agent_key` / `agent_id`: the key the target already knows (else a fresh key is registered).
     * `max_amount_minor`: the most one test mandate may authorize, in the merchant currency.
     """
@@ -33,6 +34,7 @@ class Target:
     merchant_name: str | None = None
     merchant_mcc: str | None = None
     aplus_jwk: dict[str, Any] | None = None
+    aplus_jwks_url: str | None = None
     agent_key: AgentKey | None = None
     agent_id: str | None = None
     wallet_name: str = "ALIPAY_HK"
@@ -51,6 +53,8 @@ class Target:
         self.merchant = require_safe_url(self.merchant, "--merchant", owner_confirmed=ok) if self.merchant else None
         self.wallet = require_safe_url(self.wallet, "--wallet", owner_confirmed=ok) if self.wallet else None
         self.network = require_safe_url(self.network, "--network", owner_confirmed=ok) if self.network else None
+        if self.aplus_jwks_url:
+            self.aplus_jwks_url = require_safe_url(self.aplus_jwks_url, "--aplus-jwk", owner_confirmed=ok)
         if not isinstance(self.max_amount_minor, int) or self.max_amount_minor <= 0:
             raise ValueError(f"max_amount_minor must be a positive integer, got {self.max_amount_minor!r}")
 

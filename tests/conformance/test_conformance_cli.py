@@ -71,6 +71,15 @@ def test_over_loopback_every_must_passes_and_exit_0(served: tuple[Sandbox, str],
     assert suite.get("skipped") == "0"
 
 
+def test_the_key_the_served_sandbox_publishes(served: tuple[Sandbox, str]) -> None:
+    _, url = served
+    res = CliRunner().invoke(app, _args(url, "--json", "--only", "chain.*", "--aplus-jwk", f"{url}/network/keys"))
+    assert res.exit_code == 0, res.output
+    checks = {c["id"]: c for c in json.loads(res.stdout)["checks"]}
+    expected = f"verified under the key 'aplus-key-1' published at {url}/network/keys"
+    assert checks["chain.l1.signature"]["reason"] == expected
+
+
 def test_a_skipped_must_is_not_a_pass(served: tuple[Sandbox, str]) -> None:
     _, url = served
     res = CliRunner().invoke(app, _args(url, "--json", "--only", "chain.*"))

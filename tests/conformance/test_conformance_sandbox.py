@@ -151,3 +151,20 @@ async def test_a_broken_step_fails_its_owner_and_skips_the_rest(sandbox: Sandbox
     assert by_id["payment.no_substitution"].outcome is Outcome.SKIPPED
     assert "set-up step 'merchant' failed: startCheckout did not return a checkout" in \
         by_id["payment.no_substitution"].reason
+
+
+async def test_l1_signature_under_the_published_key_or_a_wrong_pin(sandbox: Sandbox) -> None:
+    from amp_tools.amp.keys import AgentKey
+    from amp_tools.conformance import Target
+
+    published = Target(cp="http://sandbox", aplus_jwks_url="http://sandbox/network/keys")
+    report = await run_conformance(published, transport=sandbox.transport(), only=["chain.l1.signature"])
+    [ok] = report.results
+    assert ok.outcome is Outcome.PASS
+    assert ok.reason == "verified under the key 'aplus-key-1' published at http://sandbox/network/keys"
+    wrong = Target(cp="http://sandbox", aplus_jwk=AgentKey.generate(kid="aplus-key-1").public_jwk())
+    report = await run_conformance(wrong, transport=sandbox.transport(), only=["chain.l1.signature"])
+    [bad] = report.results
+    assert bad.outcome is Outcome.FAIL
+    assert bad.reason == "L1 signature does not verify: InvalidJWSSignature under the pinned Alipay+ key"
+    assert bad.exchanges[0].url == "http://sandbox/credential-provider/queryPaymentMethodList"
