@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from conftest import HidingTransport, target_for
+from conformance_helpers import HidingTransport, target_for
 
 from amp_tools.conformance import Outcome, run_conformance, select_checks
 from amp_tools.conformance.report_json import to_json
