@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+import secrets
 from typing import Any
 
 from jwcrypto import jws
@@ -82,7 +83,7 @@ def make_l3(l2: str, checkout: dict[str, Any], key: AgentKey, *, kid: str, aud: 
     The layout follows amp-protocol.md 3.4: ``{_sd, nonce, aud, iat, exp, sd_hash, _sd_alg}``.
     """
     b64, digest = disclosure("checkout", checkout)
-    nonce = base64.urlsafe_b64encode(hashlib.sha256(f"{iat}{b64}".encode()).digest()[:16]).rstrip(b"=").decode()
+    nonce = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
     payload = {"_sd": [digest], "nonce": nonce, "aud": aud, "iat": iat, "exp": iat + ttl,
                "sd_hash": sd_hash(hash_over if hash_over is not None else l2), "_sd_alg": "sha-256"}
     header = json.dumps({"alg": "ES256", "typ": "sd+jwt", "kid": kid})
