@@ -66,6 +66,8 @@ def conformance(
                                                        "of the merchant's currency (test amounts only).")] = 10_000,
     max_requests: Annotated[int, typer.Option(help="Stop sending after this many requests.")] = 400,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 15.0,
+    allow_waiting: Annotated[bool, typer.Option(help="Where the target cannot move its clock, wait out token "
+                                                     "lifetimes (about 10 minutes) for the expiry checks.")] = False,
     only: Annotated[list[str] | None, typer.Option(help="Run only checks whose id matches (glob; repeatable).")]
     = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the table.")] = False,
@@ -100,7 +102,7 @@ def conformance(
                     aplus_jwk=_read_json(Path(aplus_jwk), "--aplus-jwk") if aplus_jwk and not is_url else None,
                     aplus_jwks_url=aplus_jwk if is_url else None,
                     agent_key=AgentKey.load(agent_key) if agent_key else None, agent_id=agent_id,
-                    max_amount_minor=max_amount_minor, owner_confirmed=owner)
+                    max_amount_minor=max_amount_minor, allow_waiting=allow_waiting, owner_confirmed=owner)
     total = len(select_checks(only))
     if json_out:
         report = asyncio.run(run_conformance(target, only=only, max_requests=max_requests, timeout=timeout))

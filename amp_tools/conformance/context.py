@@ -376,14 +376,26 @@ class Ctx:
             body["l3Serialized"] = l3
         return await self.probe.post(f"{m.base}/startPayment", body)
 
-    async def advance_clock(self, seconds: int) -> Answer:
-        """Move the target's clock where it offers a harness for that (a sandbox); else SKIP."""
+    def expiry_wait(self) -> int:
+        """Seconds after issuance by which a payment token must have expired (its lifetime plus a margin)."""
+        ttl = self.target.token_ttl_seconds
+        return ttl + min(10, max(1, ttl // 2))
+
+    async def advance_clock(self, seconds: int) -> str:
+        """Let `seconds` pass for the target: through its clock harness (a sandbox), or, when the operator
+        allows waiting, by waiting; else SKIP. Returns how."""
         now = await self.probe.get(f"{self.target.admin_base}/now")
-        if not now.ok:
+        if now.ok:
+            moved = await self.probe.post(f"{self.target.admin_base}/advanceTime", {"seconds": seconds})
+            if not moved.ok:
+                raise Skip(f"the target refused to move its clock: {moved.describe()}")
+            self.clock_offset += seconds
+            return f"clock moved {seconds} s"
+        if not self.target.allow_waiting:
             raise Skip(f"the target offers no clock control (GET {self.target.admin_base}/now: {now.describe()}); "
-                       f"waiting {seconds} s is beyond this run's bounds")
-        moved = await self.probe.post(f"{self.target.admin_base}/advanceTime", {"seconds": seconds})
-        if not moved.ok:
-            raise Skip(f"the target refused to move its clock: {moved.describe()}")
-        self.clock_offset += seconds
-        return moved
+                       f"pass --allow-waiting to wait {seconds} s instead")
+        if seconds > self.target.max_wait_seconds:
+            raise Skip(f"this check would wait {seconds} s, longer than the run's limit of "
+                       f"{self.target.max_wait_seconds} s")
+        await asyncio.sleep(seconds)
+        return f"waited {seconds} s"

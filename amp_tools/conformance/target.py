@@ -25,6 +25,7 @@ class Target:
       network publishes it (a JWK or ``{keys:[...]}``). With neither, that check is SKIPPED.
     * `agent_key` / `agent_id`: the key the target already knows (else a fresh key is registered).
     * `max_amount_minor`: the most one test mandate may authorize, in the merchant currency.
+    * `allow_waiting`: where the target has no clock harness, let expiry checks wait in real time.
     """
 
     cp: str
@@ -43,6 +44,8 @@ class Target:
     token_ttl_seconds: int = 600
     idv_timeout_seconds: float = 20.0
     idv_grace_seconds: float = 1.0  # a wallet that completes IDV by itself gets this long first
+    allow_waiting: bool = False  # without a clock harness, wait out token lifetimes (about 10 min)
+    max_wait_seconds: int = 900
     owner_confirmed: bool = False
 
     def __post_init__(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -27,3 +28,20 @@ class HidingTransport(httpx.AsyncBaseTransport):
         if request.url.path.startswith(self.prefixes):
             return httpx.Response(404, json={"detail": "Not Found"})
         return await self.inner.handle_async_request(request)
+
+
+class SubstitutionPaid(httpx.AsyncBaseTransport):
+    """The sandbox, except that a payment its wallet refuses under S3 is reported as paid: it stands for a
+    target that binds no token to its checkout (the reference), so no payment can be made to fail."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/startPayment"):
+            body = json.loads(await response.aread())
+            if "S3:" in str(body.get("errorMessage", "")):
+                return httpx.Response(200, json={"success": True, "data": {
+                    "success": True, "transactionId": "f" * 32, "message": "Payment processed successfully"}})
+        return response

@@ -7,8 +7,9 @@ import json
 from datetime import timedelta
 
 import pytest
-from conformance_helpers import HidingTransport, target_for
+from conformance_helpers import HidingTransport, SubstitutionPaid, target_for
 
+from amp_tools.clock import OffsetClock
 from amp_tools.conformance import Outcome, run_conformance, select_checks
 from amp_tools.conformance.report_json import to_json
 from amp_tools.sandbox import Sandbox, SandboxConfig
@@ -86,7 +87,7 @@ async def test_no_clock_control_skips_token_expiry(sandbox: Sandbox) -> None:
     assert report.failing_ids() == set()
     assert [r.spec.id for r in report.results if r.outcome is Outcome.SKIPPED] == ["payment.token_expiry"]
     assert "offers no clock control" in by_id["payment.token_expiry"].reason
-    assert "waiting 610 s is beyond this run's bounds" in by_id["payment.token_expiry"].reason
+    assert "pass --allow-waiting to wait 610 s instead" in by_id["payment.token_expiry"].reason
 
 
 async def test_no_agent_registration_skips_what_needs_a_bound_key(sandbox: Sandbox) -> None:
@@ -168,3 +169,28 @@ async def test_l1_signature_under_the_published_key_or_a_wrong_pin(sandbox: Sand
     assert bad.outcome is Outcome.FAIL
     assert bad.reason == "L1 signature does not verify: InvalidJWSSignature under the pinned Alipay+ key"
     assert bad.exchanges[0].url == "http://sandbox/credential-provider/queryPaymentMethodList"
+
+
+async def test_allowed_to_wait_the_checker_waits_out_a_short_token_lifetime() -> None:
+    sb = Sandbox(SandboxConfig(seed=4, payment_token_ttl_seconds=2), clock=OffsetClock())
+    target = target_for(sb, token_ttl_seconds=2, allow_waiting=True)
+    report = await run_conformance(target, transport=HidingTransport(sb.transport(), "/_admin"),
+                                   only=["payment.token_expiry"])
+    [result] = report.results
+    assert result.outcome is Outcome.PASS
+    assert result.reason.startswith("refused, waited 3 s (HTTP 200: ACQUIRER_FAILED / A+ network processing "
+                                    "failed: payment token expired")
+
+
+@pytest.mark.parametrize(("deviations", "outcome"), [(frozenset(), Outcome.PASS),
+                                                     (frozenset({D.BUDGET_NOT_RELEASED}), Outcome.FAIL)])
+async def test_budget_release_falls_back_to_an_expired_token(deviations: frozenset[str], outcome: Outcome) -> None:
+    sb = Sandbox(SandboxConfig(seed=4, deviations=deviations))
+    report = await run_conformance(target_for(sb), transport=SubstitutionPaid(sb.transport()),
+                                   only=["payment.budget_released_after_failure"])
+    [result] = report.results
+    assert result.outcome is outcome
+    assert "after its token expired unused (clock moved 610 s)" in result.reason
+    if outcome is Outcome.FAIL:
+        assert "AUTONOMOUS budget exceeded: checkout=1999 > remaining=0" in result.reason
+        assert [e.url.rsplit("/", 1)[-1] for e in result.exchanges] == ["applyCredential", "applyCredential"]
