@@ -29,12 +29,14 @@ def all_checks() -> list[tuple[CheckSpec, CheckFn]]:
         checks_chain,
         checks_cp,
         checks_mandate,
+        checks_merchant,
         checks_payment,
         checks_privacy,
         checks_token,
         checks_wallet,
     )
 
-    del checks_chain, checks_cp, checks_mandate, checks_payment, checks_privacy, checks_token, checks_wallet
+    del checks_chain, checks_cp, checks_mandate, checks_merchant, checks_payment, checks_privacy, checks_token
+    del checks_wallet
     order = {"cp": 0, "wallet": 1, "mandate": 2, "chain": 3, "token": 4, "merchant": 5, "payment": 6, "privacy": 7}
     return sorted(CHECKS, key=lambda c: order.get(c[0].group, 9))
