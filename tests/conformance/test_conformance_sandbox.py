@@ -194,3 +194,10 @@ async def test_budget_release_falls_back_to_an_expired_token(deviations: frozens
     if outcome is Outcome.FAIL:
         assert "AUTONOMOUS budget exceeded: checkout=1999 > remaining=0" in result.reason
         assert [e.url.rsplit("/", 1)[-1] for e in result.exchanges] == ["applyCredential", "applyCredential"]
+
+
+def test_unknown_deviation_names_are_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown sandbox deviation\\(s\\) no_such_gap; expected some of "
+                                         "autonomous_without_l3, budget_not_released"):
+        Sandbox(SandboxConfig(deviations=frozenset({"no_such_gap", D.L3_KID_UNCHECKED})))
+    assert SandboxConfig.with_reference_deviations(seed=1).deviations == D.REFERENCE_DEVIATIONS == set(CAUGHT_BY)
