@@ -108,6 +108,12 @@ def sandbox(
     serve(host=host, port=port, config=config)
 
 
+# ---------------------------------------------------------------------------- conformance
+from amp_tools.conformance.command import conformance  # noqa: E402
+
+app.command("conformance")(conformance)
+
+
 # ---------------------------------------------------------------------------- policy
 @policy_app.command("check")
 def policy_check(path: Annotated[Path, typer.Argument(help="A .yaml, .yml, .toml or .json policy file.")]) -> None:

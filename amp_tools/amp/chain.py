@@ -572,12 +572,15 @@ def verify_chain(l1: str, l2: str, l3: str | None = None, *, aplus_public_jwk: d
                  expected_iss: str = "alipayplus.com", expected_aud: str = "alipayplus.com",
                  now: datetime | int | None = None, leeway: int = 60,
                  request_checkout: Mapping[str, Any] | None = None, nonce_cache: NonceCache | None = None,
-                 require_l3_for_autonomous: bool = True, max_l3_ttl: int = L3_MAX_TTL) -> ChainResult:
+                 require_l3_for_autonomous: bool = True, max_l3_ttl: int = L3_MAX_TTL,
+                 check_l3_kid: bool = True) -> ChainResult:
     """Verify L1 -> L2 (-> L3); raise `ChainError` at the first failure.
 
     `request_checkout` (chain or CP shape) must equal the signed checkout: L3's for
     AUTONOMOUS, L2's for IMMEDIATE. `nonce_cache` records L3 nonces; a repeat is a replay.
     Give each verifier its own cache: the CP and the merchant both legitimately see one L3.
+    `check_l3_kid=False` skips only the L3 header kid rule (the reference's behaviour, for the
+    sandbox's deviation mode); the L3 signature is still verified with L2's ``cnf`` key.
     """
     ts = _epoch(now) if now is not None else int(time.time())
 
@@ -625,7 +628,7 @@ def verify_chain(l1: str, l2: str, l3: str | None = None, *, aplus_public_jwk: d
     # L3: the agent signs the checkout under the key L2 bound.
     agent_jwk = _cnf_jwk(p2)
     p3 = parse_sd_jwt(l3, "L3")
-    _check_header(p3, agent_jwk["kid"])
+    _check_header(p3, agent_jwk["kid"] if check_l3_kid else None)
     _check_signature(p3, agent_jwk)
     _check_required(p3, ("nonce", "aud", "iat", "exp", "sd_hash", "_sd_alg", "_sd"))
     if p3.payload.get("sd_hash") != sd_hash(l2):

@@ -141,6 +141,11 @@ def network_router(roles: Roles) -> APIRouter:
         jwk = b.get("publicJwk")
         return wrap(lambda: net.register_agent(str(b.get("agentId") or ""), jwk if isinstance(jwk, dict) else {}))
 
+    @r.get("/keys", tags=["extension"], summary="Alipay+ (L1) and wallet (L2) public keys, as a JWKS")
+    async def public_keys() -> Any:
+        # The spec makes the Alipay+ public key available to all participants (amp-protocol.md 1.2).
+        return {"keys": [ctx.aplus_key.public_jwk(), ctx.isp_key.public_jwk()]}
+
     @r.get("/fxRate", tags=["extension"])
     async def fx_rate(from_: str = Query("", alias="from"), to: str = "") -> Any:
         return run(ctx, lambda: aplus_ok(_fx(roles, from_, to)), lambda e: aplus_error(e))

@@ -15,6 +15,7 @@ from amp_tools.sandbox.api_merchants import merchant_router, registry_router
 from amp_tools.sandbox.api_network import acquirer_router, mpp_router, network_router
 from amp_tools.sandbox.codes import Refusal
 from amp_tools.sandbox.config import IdvMode, SandboxConfig
+from amp_tools.sandbox.deviations import check_deviations
 from amp_tools.sandbox.faults import Faults
 from amp_tools.sandbox.fx import FxTable
 from amp_tools.sandbox.ids import IdFactory
@@ -38,6 +39,7 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = cfg = config or SandboxConfig()
+        cfg.deviations = check_deviations(cfg.deviations)
         self.clock: Clock = clock or ManualClock(cfg.start_time)
         self.faults = Faults()
         self.state = State()

@@ -37,6 +37,8 @@ class SandboxConfig:
       ``startCheckout``, ``startPayment``, merchant errors) down to the reference's own fields, to
       prove a client needs none of the sandbox's additions. Off only on request: `reference_like`
       keeps it on.
+    * `deviations`: reference behaviours to reproduce (names in `amp_tools.sandbox.deviations`);
+      empty by default, `with_reference_deviations()` turns on all of them.
 
     The switches are read on every request, so a test may flip them on a running sandbox.
     `SandboxConfig.reference_like()` bundles the settings that behave like the AMP reference services.
@@ -66,6 +68,7 @@ class SandboxConfig:
     order_status: bool = True
     idv_delay_seconds: float = 0.0
     extension_fields: bool = True
+    deviations: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         delay = self.idv_delay_seconds
@@ -86,3 +89,10 @@ class SandboxConfig:
                                     "require_chain": False}
         settings.update(overrides)
         return cls(**settings)
+
+    @classmethod
+    def with_reference_deviations(cls, **kwargs: Any) -> SandboxConfig:
+        """A config that reproduces every security deviation of the reference services (for checkers)."""
+        from amp_tools.sandbox.deviations import REFERENCE_DEVIATIONS
+
+        return cls(deviations=REFERENCE_DEVIATIONS, **kwargs)

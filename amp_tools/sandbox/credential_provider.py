@@ -17,6 +17,7 @@ from amp_tools.errors import AmpToolsError
 from amp_tools.money import Money
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
+from amp_tools.sandbox.deviations import TOKENS_LISTED_TO_ALL
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.state import BindingToken, Context, CpSession, Mandate, PaymentToken
 from amp_tools.sandbox.timefmt import parse_time
@@ -76,6 +77,11 @@ class CredentialProvider:
                 raise Refusal(s.result_code or C.IDV_REJECTED, s.error or f"Session '{session_id}' FAILED.")
             return [st.binding_tokens[s.token_id]] if s.token_id in st.binding_tokens else []
         out = list(st.binding_tokens.values())
+        if not agent_id and TOKENS_LISTED_TO_ALL not in self.ctx.config.deviations:
+            # No caller authentication exists on this contract, so a listing must at least name its
+            # agent: the reference lists every user's bindings (and their L1s) to anyone asking.
+            raise Refusal(C.PARAM_ILLEGAL, "queryPaymentMethodList needs the enrollment sessionId or the agentId "
+                                           "whose wallet bindings to list; it never lists other agents' bindings")
         if token_id:
             out = [t for t in out if t.token_id == token_id]
         if wallet_name:

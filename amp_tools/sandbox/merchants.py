@@ -18,6 +18,7 @@ from amp_tools.money import Money, parse_rate
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.catalog import MerchantSeed, default_catalog
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
+from amp_tools.sandbox.deviations import TOKEN_AMOUNT_UNBOUND
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.state import Checkout, Context, MerchantRuntime, Quote
 from amp_tools.sandbox.timefmt import iso_z
@@ -286,9 +287,11 @@ class Merchants:
             # The same chain for the same checkout (a retry after a lost answer or a refused token) is
             # not a replay; the nonce cache only has to stop it being used for another checkout.
             return
-        request = {"totalAmount": co.total.to_cent(),
-                   "merchant": {"merchantId": rt.seed.merchant_id, "merchantName": rt.seed.name,
-                                "merchantMcc": rt.seed.mcc}}
+        request: dict[str, Any] | None = {"totalAmount": co.total.to_cent(),
+                                          "merchant": {"merchantId": rt.seed.merchant_id,
+                                                       "merchantName": rt.seed.name, "merchantMcc": rt.seed.mcc}}
+        if TOKEN_AMOUNT_UNBOUND in self.ctx.config.deviations:
+            request = None  # the reference merchant never compares the signed checkout with its order
         try:
             verify_chain(str(l1), str(l2), str(l3) if l3 else None, aplus_public_jwk=self.ctx.aplus_key.public_jwk(),
                          expected_iss=self.ctx.config.issuer, expected_aud=self.ctx.config.audience,

@@ -26,6 +26,12 @@ from amp_tools.money import ROUND_UP, Money, normalize_currency
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.canonical import checkout_hash, to_chain_checkout
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
+from amp_tools.sandbox.deviations import (
+    AUTONOMOUS_WITHOUT_L3,
+    BUDGET_NOT_RELEASED,
+    L3_KID_UNCHECKED,
+    MERCHANT_UNCHECKED,
+)
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.state import (
     AplusSession,
@@ -100,6 +106,8 @@ class Network:
 
     def check_merchant(self, merchant_id: str, name: str, mcc: str) -> None:
         """The checkout's merchant must be the registered one (the reference never cross-checks)."""
+        if MERCHANT_UNCHECKED in self.ctx.config.deviations:
+            return
         rt = self.ctx.state.merchants.get(merchant_id)
         if rt is None:
             raise Refusal(C.MERCHANT_INFO_MISMATCH, f"merchant {merchant_id!r} is not registered with the network")
@@ -161,7 +169,7 @@ class Network:
 
     def _release(self, t: PaymentToken, status: str, reason: str) -> None:
         m = self.ctx.state.mandates[t.mandate_id]
-        if t.status in ("ISSUED", "USED"):
+        if t.status in ("ISSUED", "USED") and BUDGET_NOT_RELEASED not in self.ctx.config.deviations:
             m.reserved = m.reserved - t.mandate_amount
         t.status, t.status_reason = status, reason
 
@@ -250,10 +258,13 @@ class Network:
         if m.mandate_type == "IMMEDIATE" and checkout_hash(claim) != m.checkout_hash:
             # Before the chain: the mandate record's hash is the reference's answer to a changed checkout.
             raise Refusal(C.CHECKOUT_HASH_INCONSISTENT, "checkout hash does not match mandate checkout_hash")
+        deviations = self.ctx.config.deviations
         try:
             result = verify_chain(l1, l2, l3, aplus_public_jwk=self.ctx.aplus_key.public_jwk(),
                                   expected_iss=self.ctx.config.issuer, expected_aud=self.ctx.config.audience,
-                                  now=now, request_checkout=claim, nonce_cache=self.nonces)
+                                  now=now, request_checkout=claim, nonce_cache=self.nonces,
+                                  require_l3_for_autonomous=AUTONOMOUS_WITHOUT_L3 not in deviations,
+                                  check_l3_kid=L3_KID_UNCHECKED not in deviations)
         except ChainError as exc:
             raise Refusal(C.CHAIN_INVALID, f"chain verification failed: {exc.reason}", check=exc.check) from None
         signed_cid = (result.checkout or {}).get("reference_checkout_id")

@@ -19,6 +19,7 @@ from amp_tools.errors import CurrencyMismatch
 from amp_tools.money import ROUND_UP, Money
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
+from amp_tools.sandbox.deviations import TOKEN_AMOUNT_UNBOUND
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.state import AplusSession, Context, MppAuth, PaymentToken
 from amp_tools.sandbox.timefmt import iso_z
@@ -236,7 +237,7 @@ class Wallet:
     def _s3(self, token: PaymentToken, amount: Money, *, merchant_id: str, checkout_id: str | None) -> None:
         bound_mid = token.checkout["merchant"]["reference_merchant_id"]
         problems = []
-        if amount != token.amount:
+        if amount != token.amount and TOKEN_AMOUNT_UNBOUND not in self.ctx.config.deviations:
             problems.append(f"amount {amount} != bound {token.amount}")
         if merchant_id != bound_mid:
             problems.append(f"merchant {merchant_id!r} != bound {bound_mid!r}")
