@@ -24,10 +24,12 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeAlias, runtime_checkable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
 from amp_tools.approvals.store import ApprovalStore
+from amp_tools.untrusted import clean_text
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import ApprovalPending
 
@@ -112,9 +114,11 @@ class ConsoleApprover:
         table.add_column("field", style="bold")
         table.add_column("value")
         table.add_row("Action", "refund" if request.action == "refund" else "payment")
-        table.add_row("Merchant", f"{request.merchant_name} ({request.merchant_id})")
+        # Merchant text is cleaned and bounded again here, and escaped so it cannot be rich markup.
+        table.add_row("Merchant", escape(f"{request.merchant_text()} ({clean_text(request.merchant_id)})"))
         for item in request.items:
-            table.add_row("Item", f"{item.quantity} x {item.name} [{item.product_id}] at {item.unit_amount}")
+            table.add_row("Item", escape(f"{item.quantity} x {clean_text(item.name)} [{clean_text(item.product_id)}] "
+                                         f"at {item.unit_amount}"))
         table.add_row("Amount", str(request.amount))
         if request.budget_amount.currency != request.amount.currency:
             table.add_row("From budget", str(request.budget_amount))
@@ -157,7 +161,7 @@ class OutOfBandApprover:
         record = await self.store.aopen_or_create(request, now)
         pending = record.request
         raise ApprovalPending(
-            f"this {pending.action} of {pending.amount_text()} to {pending.merchant_name or pending.merchant_id} "
+            f"this {pending.action} of {pending.amount_text()} to {pending.merchant_text()} "
             f"is waiting for a person's approval (approval id {pending.id}, expires "
             f"{pending.expires_at.isoformat()}). The person approves it by running "
             f"`amp-tools approvals approve {pending.id}`.",

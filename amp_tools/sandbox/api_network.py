@@ -149,6 +149,10 @@ def network_router(roles: Roles) -> APIRouter:
 
 def _fx(roles: Roles, src: str, dst: str) -> dict[str, Any]:
     ctx = roles.ctx
+    missing = [name for name, value in (("from", src), ("to", dst)) if not value.strip()]
+    if missing:
+        raise Refusal(C.PARAM_ILLEGAL, f"missing query parameter(s) {', '.join(missing)}: pass the ISO 4217 codes "
+                                       "to convert, e.g. /network/fxRate?from=MYR&to=USD")
     try:
         rate = ctx.fx.rate_str(src, dst)
     except AmpToolsError as exc:
