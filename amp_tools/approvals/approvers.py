@@ -29,9 +29,9 @@ from rich.table import Table
 
 from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
 from amp_tools.approvals.store import ApprovalStore
-from amp_tools.untrusted import clean_text
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import ApprovalPending
+from amp_tools.untrusted import clean_text
 
 __all__ = ["Answer", "Approver", "CallbackApprover", "ConsoleApprover", "DenyApprover", "OutOfBandApprover", "ask"]
 
