@@ -2,9 +2,9 @@
 
 A `ToolSpec` is a name, a description written for a model, a pydantic model of its
 arguments (amounts are decimal strings, never JSON numbers) and an async function that
-returns a compact, secret-free JSON-able dict (bounded in size by `amp_tools.tools.bound`). Adapters translate specs into their
-framework's tool type and map `ToolError` to that framework's error result; they decide
-nothing about money.
+returns a compact, secret-free JSON-able dict (bounded in size by `amp_tools.tools.bound`).
+Adapters translate specs into their framework's tool type and map `ToolError` to that
+framework's error result; they decide nothing about money.
 """
 
 from __future__ import annotations
