@@ -14,6 +14,7 @@ from amp_tools.approvals.approvers import (
     DenyApprover,
     OutOfBandApprover,
     ask,
+    ask_yes_no,
 )
 from amp_tools.approvals.request import (
     DEFAULT_TTL,
@@ -37,6 +38,7 @@ __all__ = [
     "DenyApprover",
     "OutOfBandApprover",
     "ask",
+    "ask_yes_no",
     "compute_binding",
     "make_request",
 ]

@@ -33,7 +33,8 @@ from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import ApprovalPending
 from amp_tools.untrusted import clean_text
 
-__all__ = ["Answer", "Approver", "CallbackApprover", "ConsoleApprover", "DenyApprover", "OutOfBandApprover", "ask"]
+__all__ = ["Answer", "Approver", "CallbackApprover", "ConsoleApprover", "DenyApprover", "OutOfBandApprover", "ask",
+           "ask_yes_no"]
 
 Answer: TypeAlias = bool | ApprovalDecision
 
@@ -96,6 +97,24 @@ class CallbackApprover:
         raise TypeError(f"approval callback answered {answer!r}; expected a bool or an ApprovalDecision")
 
 
+_YES, _NO = ("y", "yes"), ("n", "no", "")
+
+
+def ask_yes_no(reader: Callable[[str], str], question: str, console: Console, *, tries: int = 5) -> bool:
+    """Ask until the answer is yes or no (empty means no); anything else is asked again.
+
+    After `tries` unreadable answers the answer is no. EOF propagates as `EOFError`.
+    """
+    for _ in range(tries):
+        answer = reader(question).strip().lower()
+        if answer in _YES:
+            return True
+        if answer in _NO:
+            return False
+        console.print(f"Please answer y or n (got {clean_text(answer, 20)!r}).", markup=False, highlight=False)
+    return False
+
+
 class ConsoleApprover:
     """Shows the request as a table and asks ``Approve? [y/N]`` on the terminal.
 
@@ -134,10 +153,10 @@ class ConsoleApprover:
         reader = self.input_fn or input
         try:
             # A blocking prompt must not stall the event loop the rest of the agent runs on.
-            answer = await asyncio.to_thread(reader, "Approve this payment? [y/N] ")
+            yes = await asyncio.to_thread(ask_yes_no, reader, "Approve this payment? [y/N] ", self.console)
         except EOFError:
             return ApprovalDecision(False, "no answer (end of input)", self.name)
-        if answer.strip().lower() in ("y", "yes"):
+        if yes:
             return ApprovalDecision(True, "approved at the console", self.name)
         return ApprovalDecision(False, "declined at the console", self.name)
 
