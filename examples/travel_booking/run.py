@@ -80,8 +80,8 @@ def narrated(specs: list[ToolSpec], console: Console, log: list[dict[str, Any]],
         async def call(parsed: Any, _spec: ToolSpec = spec) -> dict[str, Any]:
             args = parsed.model_dump(exclude_none=True)
             shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
-            busy = console.status(f"[cyan]{_spec.name}[/]({escape(shown)}) ...") if spinner else contextlib.nullcontext()
-            with busy:
+            busy = console.status(f"[cyan]{_spec.name}[/]({escape(shown)}) ...") if spinner else None
+            with busy or contextlib.nullcontext():
                 try:
                     result = await _spec.func(parsed)
                 except ToolError as exc:

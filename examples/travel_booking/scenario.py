@@ -31,7 +31,8 @@ SYSTEM_PROMPT = (
 def user_request(now: datetime) -> str:
     until = (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return (f"Book my trip to Kuala Lumpur: a morning flight from Singapore, a 5-star hotel for 2 nights and "
-            f"a car for 3 days picked up at the Kuala Lumpur airport (KLIA). Total budget 1,200 USD. You may pay on my behalf until {until}.")
+            f"a car for 3 days picked up at the Kuala Lumpur airport (KLIA). Total budget 1,200 USD. "
+            f"You may pay on my behalf until {until}.")
 
 
 USER_REQUEST = user_request
