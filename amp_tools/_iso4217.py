@@ -3,8 +3,9 @@
 Source: the ISO 4217 maintenance agency's list one (current currencies and funds), as
 published for 2026-01-01: BGN withdrawn (Bulgaria adopted the euro on 2026-01-01), XAD (Arab
 Accounting Dinar) added. tests/test_iso4217_table.py compares this table with the `iso4217`
-package, so a later amendment shows up as a failing test rather than as silent drift. Codes whose minor unit is "N.A." in the standard
-(precious metals, SDR, testing codes, XXX) are deliberately absent: they are not money a
+package, so a later amendment shows up as a failing test rather than as silent drift. Codes
+whose minor unit is "N.A." in the standard (precious metals, SDR, testing codes, XXX) are
+deliberately absent: they are not money a
 wallet can pay with, so `Money` refuses them as unknown.
 """
 
