@@ -188,3 +188,28 @@ def test_version_and_error_sentences(tmp_path: Path) -> None:
     assert str(NotFound("done.", hint="Next.")) == "NOT_FOUND: done. Next."
     assert str(PolicyViolation("too much", rule="total_budget", hint="Ask less.")) == (
         "POLICY_VIOLATION: too much [policy: total_budget]. Ask less.")
+
+
+async def test_unknown_offer_hint_and_fx_rate_without_parameters(tmp_path: Path) -> None:
+    import httpx
+
+    from amp_tools.ledger import open_ledger
+    from amp_tools.policy import parse_policy
+    from amp_tools.sandbox import Sandbox
+    from amp_tools.toolkit import AmpToolkit
+
+    sandbox = Sandbox()
+    toolkit = AmpToolkit.for_sandbox(sandbox, parse_policy({"currency": "USD", "total_budget": "10.00"}),
+                                     ledger=open_ledger(tmp_path / "l.db"))
+    checkout = next(s for s in toolkit.specs() if s.name == "checkout")
+    with pytest.raises(NotFound) as unknown:
+        await checkout.ainvoke({"offer_id": "NOPE:NOPE"})
+    assert unknown.value.hint == "Use an offer_id returned by search_offers."
+    async with httpx.AsyncClient(transport=sandbox.transport(), base_url="http://sandbox") as http:
+        for query, missing in (("", "from, to"), ("?from=MYR", "to"), ("?to=USD", "from")):
+            body = (await http.get(f"/network/fxRate{query}")).json()
+            assert body["success"] is False and body["resultCode"] == "PARAM_ILLEGAL", body
+            assert f"missing query parameter(s) {missing}" in body["resultMessage"]
+        ok = (await http.get("/network/fxRate?from=MYR&to=USD")).json()
+        assert ok["success"] is True and ok["data"]["rate"].startswith("0.21")
+    await toolkit.aclose()
