@@ -1,8 +1,11 @@
 """The ISO 4217 table of active currency codes and their minor-unit exponents.
 
 Source: the ISO 4217 maintenance agency's list one (current currencies and funds), as
-amended through amendment 179 (2025). Codes whose minor unit is "N.A." in the standard
-(precious metals, SDR, testing codes, XXX) are deliberately absent: they are not money a
+published for 2026-01-01: BGN withdrawn (Bulgaria adopted the euro on 2026-01-01), XAD (Arab
+Accounting Dinar) added. tests/test_iso4217_table.py compares this table with the `iso4217`
+package, so a later amendment shows up as a failing test rather than as silent drift. Codes
+whose minor unit is "N.A." in the standard (precious metals, SDR, testing codes, XXX) are
+deliberately absent: they are not money a
 wallet can pay with, so `Money` refuses them as unknown.
 """
 
@@ -13,7 +16,7 @@ from types import MappingProxyType
 
 _TABLE: dict[str, int] = {
     "AED": 2, "AFN": 2, "ALL": 2, "AMD": 2, "AOA": 2, "ARS": 2, "AUD": 2, "AWG": 2,
-    "AZN": 2, "BAM": 2, "BBD": 2, "BDT": 2, "BGN": 2, "BHD": 3, "BIF": 0, "BMD": 2,
+    "AZN": 2, "BAM": 2, "BBD": 2, "BDT": 2, "BHD": 3, "BIF": 0, "BMD": 2,
     "BND": 2, "BOB": 2, "BOV": 2, "BRL": 2, "BSD": 2, "BTN": 2, "BWP": 2, "BYN": 2,
     "BZD": 2, "CAD": 2, "CDF": 2, "CHE": 2, "CHF": 2, "CHW": 2, "CLF": 4, "CLP": 0,
     "CNY": 2, "COP": 2, "COU": 2, "CRC": 2, "CUP": 2, "CVE": 2, "CZK": 2, "DJF": 0,
@@ -31,7 +34,7 @@ _TABLE: dict[str, int] = {
     "SRD": 2, "SSP": 2, "STN": 2, "SVC": 2, "SYP": 2, "SZL": 2, "THB": 2, "TJS": 2,
     "TMT": 2, "TND": 3, "TOP": 2, "TRY": 2, "TTD": 2, "TWD": 2, "TZS": 2, "UAH": 2,
     "UGX": 0, "USD": 2, "USN": 2, "UYI": 0, "UYU": 2, "UYW": 4, "UZS": 2, "VED": 2,
-    "VES": 2, "VND": 0, "VUV": 0, "WST": 2, "XAF": 0, "XCD": 2, "XCG": 2, "XOF": 0,
+    "VES": 2, "VND": 0, "VUV": 0, "WST": 2, "XAD": 2, "XAF": 0, "XCD": 2, "XCG": 2, "XOF": 0,
     "XPF": 0, "YER": 2, "ZAR": 2, "ZMW": 2, "ZWG": 2,
 }
 

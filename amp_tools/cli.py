@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from amp_tools import config
+from amp_tools import __version__, config
+from amp_tools.cli_paths import approvals_path, existing_ledger
 from amp_tools.cli_payments import payments_app
 from amp_tools.cli_serve import register as register_serve
 from amp_tools.errors import AmpToolsError
 from amp_tools.mcp.command import mcp_command
+from amp_tools.untrusted import clean_text
 
 app = typer.Typer(help="Budget-guarded AMP shopping and payment tools for AI agents.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -44,6 +47,18 @@ register_serve(app, approvals_app)
 
 out = Console()
 err = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"amp-tools {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Budget-guarded AMP shopping and payment tools for AI agents."""
 
 LedgerOpt = Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL (default: AMP_TOOLS_LEDGER_URL "
                                                                   "or $AMP_TOOLS_HOME/ledger.db).")]
@@ -141,8 +156,10 @@ def ledger_show(
     """List recent ledger entries."""
     from amp_tools.ledger import open_ledger
 
+    target = existing_ledger(ledger)
+
     async def fetch() -> list[Any]:
-        led = open_ledger(ledger or config.ledger_url())
+        led = open_ledger(target)
         try:
             return list(await led.entries(budget, limit=limit))
         finally:
@@ -150,13 +167,19 @@ def ledger_show(
 
     rows = asyncio.run(fetch())
     budgets = sorted({e.budget_id for e in rows})
-    table = Table(title=f"ledger: {len(rows)} entries, budget {', '.join(budgets) or '-'}")
-    for col in ("id", "status", "merchant", "paid", "from budget", "refunded", "checkout", "when (UTC)"):
-        table.add_column(col, no_wrap=col in ("id", "status", "paid", "from budget", "checkout"))
+    table = Table(title=f"ledger: {len(rows)} entries, budget {', '.join(budgets) or '-'}", box=box.SIMPLE_HEAD)
+    # Only the merchant column may wrap; amounts are never cut, so optional columns go first.
+    refunds = any(e.refunded.minor for e in rows)
+    wide = out.width >= 110
+    cols = ["id", "status", "merchant", "amount", "from budget", *(["refunded"] if refunds else []),
+            *(["checkout"] if wide else []), "when (UTC)"]
+    for col in cols:
+        table.add_column(col, no_wrap=col != "merchant", overflow="fold", min_width=8 if col == "merchant" else None)
     for e in rows:
-        table.add_row(str(e.id), e.status, e.merchant_name or e.merchant_id, str(e.amount), str(e.budget_amount),
-                      str(e.refunded) if e.refunded.minor else "", e.checkout_id,
-                      e.created_at.strftime("%m-%d %H:%M"))
+        cells = {"id": str(e.id), "status": e.status, "merchant": escape(clean_text(e.merchant_name or e.merchant_id)),
+                 "amount": str(e.amount), "from budget": str(e.budget_amount), "refunded": str(e.refunded),
+                 "checkout": escape(e.checkout_id), "when (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M")}
+        table.add_row(*(cells[c] for c in cols))
     out.print(table)
 
 
@@ -167,18 +190,26 @@ def _store() -> Any:
     return open_store()  # the ledger's database (an old approvals.db is imported)
 
 
+_STATUSES = ("pending", "approved", "denied", "consumed", "expired", "all")
+
+
 @approvals_app.command("list")
 def approvals_list(
-    status: Annotated[str | None, typer.Option(help="pending, approved, denied, consumed or expired.")] = "pending",
+    status: Annotated[str, typer.Option(help="pending, approved, denied, consumed, expired, or all.")] = "pending",
 ) -> None:
-    """List approval requests (pending ones by default)."""
-    store = _store()
-    records = store.list(None if status in (None, "all") else status)
-    table = Table(title=f"approvals ({status or 'all'})")
-    for col in ("id", "status", "request", "expires"):
-        table.add_column(col)
+    """List approval requests (pending ones by default; --status all for every one)."""
+    if status not in _STATUSES:
+        _fail(f"unknown --status {status!r}; expected one of {', '.join(_STATUSES)}")
+    if not approvals_path().is_file():
+        out.print(f"no approval requests yet (no approval store at {approvals_path()})", highlight=False)
+        return
+    records = _store().list(None if status == "all" else status)
+    table = Table(title=f"approvals ({status})")
+    for col in ("id", "status", "request", "expires (UTC)"):
+        table.add_column(col, no_wrap=col != "request", overflow="fold")
     for rec in records:
-        table.add_row(rec.id, rec.status, rec.request.summary(), rec.request.expires_at.strftime("%H:%M:%S"))
+        table.add_row(rec.id, rec.status, escape(rec.request.summary()),
+                      rec.request.expires_at.strftime("%Y-%m-%d %H:%M:%S"))
     out.print(table)
 
 
@@ -203,7 +234,7 @@ def audit_verify(ledger: LedgerOpt = None) -> None:
     """Recompute the hash chain; exit 1 if a record was edited, reordered or deleted."""
     from amp_tools.ledger import open_ledger
 
-    led = open_ledger(ledger or config.ledger_url())
+    led = open_ledger(existing_ledger(ledger))
     try:
         report = led.audit.verify_sync()
     finally:
@@ -222,7 +253,7 @@ def audit_export(target: Annotated[Path, typer.Argument(help="JSONL file to writ
     """Export the audit trail as JSON Lines."""
     from amp_tools.ledger import open_ledger
 
-    led = open_ledger(ledger or config.ledger_url())
+    led = open_ledger(existing_ledger(ledger))
     try:
         count = led.audit.export_jsonl_sync(target)
     finally:

@@ -16,6 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def _joined(text: str, hint: str) -> str:
+    """`text`, a full stop if it has none, then the hint: two sentences, not one run-on line."""
+    if not hint:
+        return text
+    return f"{text}{'' if text.rstrip().endswith(('.', '!', '?')) else '.'} {hint}"
+
+
 class AmpToolsError(Exception):
     """Base class of every error raised on purpose by amp-tools."""
 
@@ -31,10 +38,7 @@ class AmpToolsError(Exception):
         self.details: dict[str, Any] = dict(details or {})
 
     def __str__(self) -> str:
-        text = f"{self.code}: {self.message}"
-        if self.hint:
-            text += f" {self.hint}"
-        return text
+        return _joined(f"{self.code}: {self.message}", self.hint)
 
     def to_dict(self) -> dict[str, Any]:
         """A compact, secret-free form for tool results and logs."""
@@ -95,8 +99,7 @@ class PolicyViolation(ToolError):
     def __str__(self) -> str:
         # Adapters show the model only this text, not `details`: name the policy setting that
         # refused, so the model can tell the user which one to raise (or choose within it).
-        text = f"{self.code}: {self.message} [policy: {self.rule}]"
-        return f"{text} {self.hint}" if self.hint else text
+        return _joined(f"{self.code}: {self.message} [policy: {self.rule}]", self.hint)
 
 
 class ApprovalPending(ToolError):

@@ -12,12 +12,28 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from amp_tools.errors import ToolError
 from amp_tools.tools.spec import ToolSpec, validation_message
 
 __all__ = ["AmpLangChainToolkit", "interrupt_approver", "to_langchain_tools"]
+
+
+class _SpecTool(StructuredTool):
+    """A StructuredTool that also validates the input of a tool with no arguments.
+
+    LangChain skips validation when the schema has no fields, silently dropping whatever the
+    model passed; the core refuses unknown arguments, so this path must too.
+    """
+
+    def _to_args_and_kwargs(self, tool_input: str | dict[str, Any],
+                            tool_call_id: str | None) -> tuple[tuple[str, ...], dict[str, Any]]:
+        schema = self.args_schema
+        if isinstance(tool_input, dict) and isinstance(schema, type) and issubclass(schema, BaseModel) \
+                and not schema.model_fields:
+            schema.model_validate(tool_input)  # a ValidationError becomes the readable error result
+        return super()._to_args_and_kwargs(tool_input, tool_call_id)
 
 
 def _tool(spec: ToolSpec) -> BaseTool:
@@ -36,7 +52,7 @@ def _tool(spec: ToolSpec) -> BaseTool:
     def on_invalid(exc: ValidationError) -> str:
         return validation_message(spec.name, exc) + " Fix the named fields and call the tool again."
 
-    return StructuredTool.from_function(
+    return _SpecTool(
         func=run, coroutine=arun, name=spec.name, description=spec.description,
         args_schema=spec.args_model, handle_tool_error=True, handle_validation_error=on_invalid)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from amp_tools.untrusted import clean_text
+
 __all__ = ["HINTS", "RETRYABLE", "hint_for", "map_cp_error", "redact_text"]
 
 # Ordered: the first match wins, so the specific texts come before the general ones.
@@ -125,8 +127,9 @@ _HEX32 = re.compile(r"\b[0-9a-f]{32}\b")
 
 
 def redact_text(text: str, limit: int = 400) -> str:
-    """A peer's message with chain strings, payment tokens and 32-hex ids shortened."""
+    """A peer's message with chain strings, payment tokens and 32-hex ids shortened, cleaned and bounded."""
+    text = clean_text(text, 100_000)
     text = _JWT.sub("[redacted SD-JWT]", text)
     text = _PAYMENT_TOKEN.sub(lambda m: m.group(0)[:8] + "…", text)
     text = _HEX32.sub(lambda m: m.group(0)[:6] + "…", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clean_text(text, limit)

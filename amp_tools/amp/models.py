@@ -4,20 +4,27 @@ camelCase on the wire (aliases), snake_case in Python (`populate_by_name`). Resp
 ignore extra fields and accept the CP's envelope where every absent field is ``null``
 (amp-reference-wire.md 3). Secret fields (`tokenId`, `l1Serialized`, `l2Serialized`,
 `paymentToken`) are `Secret`s, so a result's repr and JSON dump never show them.
+
+Text a merchant writes (names, descriptions, categories, messages) is cleaned here, where it
+enters (`amp_tools.untrusted`): control and bidi characters removed, length bounded. Names and
+MCCs that are signed back into a checkout or a mandate scope stay exact underneath (`WireText`);
+`CpMerchant` and `Constraints` send those exact characters. Identifiers must be printable and
+at most 200 characters, or the response is refused as malformed.
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from amp_tools.amp.secret import Secret
 from amp_tools.errors import MoneyError
 from amp_tools.money import Money, normalize_currency, parse_rate
+from amp_tools.untrusted import WireText, clean_text, exact
 
 __all__ = [
     "AddPaymentMethodResult",
@@ -45,6 +52,24 @@ __all__ = [
 ]
 
 _CAMEL = re.compile(r"[A-Z]")
+_ID_LIMIT = 200
+
+
+def _identifier(value: str) -> str:
+    if len(value) > _ID_LIMIT or clean_text(value, _ID_LIMIT) != value:
+        raise ValueError(f"an identifier must be printable text of at most {_ID_LIMIT} characters")
+    return value
+
+
+# Text from the network: what the model and people see is clean; see the module docstring.
+Text = Annotated[str, AfterValidator(clean_text)]
+Desc = Annotated[str, AfterValidator(lambda v: clean_text(v, 1000))]
+Name = Annotated[str, AfterValidator(WireText)]
+Mcc = Annotated[str, AfterValidator(lambda v: WireText(v, 16))]
+Id = Annotated[str, AfterValidator(_identifier)]
+Tag = Annotated[str, AfterValidator(lambda v: clean_text(v, 40))]
+# What we send: the exact characters the merchant gave us.
+Exact = Annotated[str, BeforeValidator(lambda v: exact(v) if isinstance(v, str) else v)]
 
 
 class WireModel(BaseModel):
@@ -117,8 +142,8 @@ class PaymentMethodList(WireModel):
 
 class Constraints(WireModel):
     budget_amount: CentAmount
-    merchant_name_list: list[str] = Field(default_factory=list)
-    merchant_mcc_list: list[str] = Field(default_factory=list)
+    merchant_name_list: list[Exact] = Field(default_factory=list)
+    merchant_mcc_list: list[Exact] = Field(default_factory=list)
 
     @classmethod
     def build(cls, budget: Money, *, merchant_names: list[str] | None = None,
@@ -128,9 +153,9 @@ class Constraints(WireModel):
 
 
 class CpMerchant(WireModel):
-    merchant_id: str
-    merchant_name: str
-    merchant_mcc: str
+    merchant_id: Exact
+    merchant_name: Exact
+    merchant_mcc: Exact
 
 
 class CpCheckout(WireModel):
@@ -250,17 +275,17 @@ class IdvCompletion(WireModel):
 
 # ----------------------------------------------------------------------------- merchant
 class Product(WireModel):
-    id: str
-    name: str
+    id: Id
+    name: Text
     price: int = Field(strict=True, ge=0)
     currency: str
     image_url: str | None = None
-    description: str | None = None
-    category: str | None = None
+    description: Desc | None = None
+    category: Tag | None = None
     stock: int | None = None
-    merchant_id: str | None = None
-    merchant_name: str | None = None
-    merchant_mcc: str | None = None
+    merchant_id: Id | None = None
+    merchant_name: Name | None = None
+    merchant_mcc: Mcc | None = None
 
     @field_validator("currency")
     @classmethod
@@ -278,13 +303,13 @@ class CheckoutItem(WireModel):
 
 
 class Checkout(WireModel):
-    checkout_id: str
+    checkout_id: Id
     items: list[CheckoutItem] = Field(default_factory=list)
     total_amount: CentAmount
-    merchant_id: str | None = None
-    merchant_name: str | None = None
-    merchant_mcc: str | None = None
-    expires_at: str | None = None
+    merchant_id: Id | None = None
+    merchant_name: Name | None = None
+    merchant_mcc: Mcc | None = None
+    expires_at: Tag | None = None
 
     @property
     def total(self) -> Money:
@@ -295,10 +320,10 @@ class PaymentResult(WireModel):
     """startPayment's ``data``; `debited_amount` / `fx_rate` are sandbox extensions (None from the reference)."""
 
     success: bool = False
-    transaction_id: str | None = None
-    message: str | None = None
+    transaction_id: Id | None = None
+    message: Text | None = None
     idempotent: bool = False
-    status: str | None = None
+    status: Tag | None = None
     debited_amount: Money | None = None
     fx_rate: Decimal | None = None
 
@@ -320,28 +345,28 @@ class PaymentResult(WireModel):
 
 # ----------------------------------------------------------------------------- extensions
 class MerchantInfo(WireModel):
-    merchant_id: str
-    name: str
-    mcc: str | None = None
-    categories: list[str] = Field(default_factory=list)
-    regions: list[str] = Field(default_factory=list)
-    currencies: list[str] = Field(default_factory=list)
+    merchant_id: Id
+    name: Name
+    mcc: Mcc | None = None
+    categories: list[Tag] = Field(default_factory=list)
+    regions: list[Tag] = Field(default_factory=list)
+    currencies: list[Tag] = Field(default_factory=list)
     base_url: str | None = None
-    description: str | None = None
+    description: Desc | None = None
 
 
 class Quote(WireModel):
-    quote_id: str
-    merchant_id: str | None = None
+    quote_id: Id
+    merchant_id: Id | None = None
     items: list[CheckoutItem] = Field(default_factory=list)
     total_amount: CentAmount
     list_amount: CentAmount | None = None
-    expires_at: str | None = None
+    expires_at: Tag | None = None
     round: int | None = None
     max_rounds: int | None = None
-    status: str
+    status: Tag
     last_offer: CentAmount | None = None
-    message: str | None = None
+    message: Text | None = None
 
     @property
     def total(self) -> Money:
@@ -349,9 +374,9 @@ class Quote(WireModel):
 
 
 class OrderStatus(WireModel):
-    checkout_id: str
-    status: str
-    transaction_id: str | None = None
+    checkout_id: Id
+    status: Tag
+    transaction_id: Id | None = None
     amount: CentAmount | None = None
     refunded_amount: CentAmount | None = None
     debited_amount: Money | None = None
@@ -369,9 +394,9 @@ class OrderStatus(WireModel):
 
 
 class RefundResult(WireModel):
-    refund_id: str | None = None
-    checkout_id: str | None = None
-    status: str | None = None
+    refund_id: Id | None = None
+    checkout_id: Id | None = None
+    status: Tag | None = None
     refunded_amount: CentAmount | None = None
 
 

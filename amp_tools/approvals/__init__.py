@@ -15,6 +15,7 @@ from amp_tools.approvals.approvers import (
     DenyApprover,
     OutOfBandApprover,
     ask,
+    ask_yes_no,
 )
 from amp_tools.approvals.request import (
     DEFAULT_TTL,
@@ -41,6 +42,7 @@ __all__ = [
     "OutOfBandApprover",
     "WebhookApprover",
     "ask",
+    "ask_yes_no",
     "compute_binding",
     "make_request",
     "verify_signature",

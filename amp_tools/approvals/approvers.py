@@ -25,14 +25,17 @@ from dataclasses import replace
 from typing import Protocol, TypeAlias, runtime_checkable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
 from amp_tools.approvals.store import ApprovalRecord, ApprovalStore
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import ApprovalPending
+from amp_tools.untrusted import clean_text
 
-__all__ = ["Answer", "Approver", "CallbackApprover", "ConsoleApprover", "DenyApprover", "OutOfBandApprover", "ask"]
+__all__ = ["Answer", "Approver", "CallbackApprover", "ConsoleApprover", "DenyApprover", "OutOfBandApprover", "ask",
+           "ask_yes_no"]
 
 Answer: TypeAlias = bool | ApprovalDecision
 
@@ -95,6 +98,24 @@ class CallbackApprover:
         raise TypeError(f"approval callback answered {answer!r}; expected a bool or an ApprovalDecision")
 
 
+_YES, _NO = ("y", "yes"), ("n", "no", "")
+
+
+def ask_yes_no(reader: Callable[[str], str], question: str, console: Console, *, tries: int = 5) -> bool:
+    """Ask until the answer is yes or no (empty means no); anything else is asked again.
+
+    After `tries` unreadable answers the answer is no. EOF propagates as `EOFError`.
+    """
+    for _ in range(tries):
+        answer = reader(question).strip().lower()
+        if answer in _YES:
+            return True
+        if answer in _NO:
+            return False
+        console.print(f"Please answer y or n (got {clean_text(answer, 20)!r}).", markup=False, highlight=False)
+    return False
+
+
 class ConsoleApprover:
     """Shows the request as a table and asks ``Approve? [y/N]`` on the terminal.
 
@@ -113,9 +134,11 @@ class ConsoleApprover:
         table.add_column("field", style="bold")
         table.add_column("value")
         table.add_row("Action", "refund" if request.action == "refund" else "payment")
-        table.add_row("Merchant", f"{request.merchant_name} ({request.merchant_id})")
+        # Merchant text is cleaned and bounded again here, and escaped so it cannot be rich markup.
+        table.add_row("Merchant", escape(f"{request.merchant_text()} ({clean_text(request.merchant_id)})"))
         for item in request.items:
-            table.add_row("Item", f"{item.quantity} x {item.name} [{item.product_id}] at {item.unit_amount}")
+            table.add_row("Item", escape(f"{item.quantity} x {clean_text(item.name)} [{clean_text(item.product_id)}] "
+                                         f"at {item.unit_amount}"))
         table.add_row("Amount", str(request.amount))
         if request.budget_amount.currency != request.amount.currency:
             table.add_row("From budget", str(request.budget_amount))
@@ -131,10 +154,10 @@ class ConsoleApprover:
         reader = self.input_fn or input
         try:
             # A blocking prompt must not stall the event loop the rest of the agent runs on.
-            answer = await asyncio.to_thread(reader, "Approve this payment? [y/N] ")
+            yes = await asyncio.to_thread(ask_yes_no, reader, "Approve this payment? [y/N] ", self.console)
         except EOFError:
             return ApprovalDecision(False, "no answer (end of input)", self.name)
-        if answer.strip().lower() in ("y", "yes"):
+        if yes:
             return ApprovalDecision(True, "approved at the console", self.name)
         return ApprovalDecision(False, "declined at the console", self.name)
 
@@ -166,7 +189,7 @@ class OutOfBandApprover:
             await self.announce(found.record)
         pending = found.record.request
         raise ApprovalPending(
-            f"this {pending.action} of {pending.amount_text()} to {pending.merchant_name or pending.merchant_id} "
+            f"this {pending.action} of {pending.amount_text()} to {pending.merchant_text()} "
             f"is waiting for a person's approval (approval id {pending.id}, expires "
             f"{pending.expires_at.isoformat()}). The person approves it in the approval inbox or by running "
             f"`amp-tools approvals approve {pending.id}`.",

@@ -21,6 +21,7 @@ from typing import Any
 from amp_tools.clock import SYSTEM_CLOCK, Clock, utc
 from amp_tools.money import Money
 from amp_tools.policy.decide import Item, SpendIntent, Verdict
+from amp_tools.untrusted import clean_text
 
 __all__ = ["DEFAULT_TTL", "ApprovalDecision", "ApprovalRequest", "canonical_items", "compute_binding",
            "make_request"]
@@ -79,6 +80,10 @@ class ApprovalRequest:
         """True when `intent` is the very payment this request describes."""
         return compute_binding(intent.action, intent.merchant_id, intent.amount, intent.items) == self.binding
 
+    def merchant_text(self) -> str:
+        """The merchant's name for display: cleaned and bounded again, whoever built the request."""
+        return clean_text(self.merchant_name or self.merchant_id)
+
     def amount_text(self) -> str:
         if self.amount.currency == self.budget_amount.currency:
             return str(self.amount)
@@ -87,11 +92,11 @@ class ApprovalRequest:
     def summary(self) -> str:
         """A short text for a person: what, to whom, how much, why they are asked."""
         verb = "Refund of" if self.action == "refund" else "Pay"
-        who = self.merchant_name or self.merchant_id
+        who = self.merchant_text()
         lines = [f"{verb} {self.amount_text()} {'from' if self.action == 'refund' else 'to'} {who} "
-                 f"({self.merchant_id})"]
+                 f"({clean_text(self.merchant_id)})"]
         for item in self.items:
-            lines.append(f"  - {item.quantity} x {item.name} at {item.unit_amount}")
+            lines.append(f"  - {item.quantity} x {clean_text(item.name)} at {item.unit_amount}")
         if self.rules:
             lines.append("Asked because: " + "; ".join(self.rules))
         lines.append(f"Budget left after this payment: {self.budget_left}")
@@ -104,8 +109,8 @@ class ApprovalRequest:
             "id": self.id,
             "action": self.action,
             "merchant_id": self.merchant_id,
-            "merchant_name": self.merchant_name,
-            "items": [{"product_id": i.product_id, "name": i.name, "quantity": i.quantity,
+            "merchant_name": clean_text(self.merchant_name),
+            "items": [{"product_id": i.product_id, "name": clean_text(i.name), "quantity": i.quantity,
                        "unit_amount": i.unit_amount.to_public()} for i in self.items],
             "amount": self.amount.to_public(),
             "budget_amount": self.budget_amount.to_public(),

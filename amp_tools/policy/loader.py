@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from amp_tools.errors import ConfigError
+from amp_tools.policy._unique import DuplicateKey, json_loads, yaml_load
 from amp_tools.policy.model import BudgetPolicy
 
 __all__ = ["SUFFIXES", "check_policy_file", "load_policy", "parse_policy", "policy_json_schema"]
@@ -42,10 +43,12 @@ def _read(path: Path) -> Any:
         raise ConfigError(f"{path}: policy file is not UTF-8 text") from None
     try:
         if kind == "yaml":
-            return yaml.safe_load(text)
+            return yaml_load(text)
         if kind == "toml":
             return tomllib.loads(text)
-        return json.loads(text)
+        return json_loads(text)
+    except DuplicateKey as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -2,16 +2,29 @@
 
 ``Sandbox()`` runs in-process (``httpx.AsyncClient(transport=sandbox.transport())``);
 ``serve(host, port)`` runs it over TCP. The wire is described in docs/SANDBOX.md.
+
+The sandbox is an extra (``pip install "amp-tools[sandbox]"``): a program that talks to a real
+Credential Provider needs neither FastAPI nor uvicorn, so they are only imported here.
 """
 
 from __future__ import annotations
 
-from amp_tools.sandbox.app import Sandbox, create_app
-from amp_tools.sandbox.catalog import INJECTION_MERCHANT_ID
-from amp_tools.sandbox.config import IdvMode, SandboxConfig
-from amp_tools.sandbox.faults import FAULT_MODES, FAULT_TARGETS, Faults
-from amp_tools.sandbox.fx import DEFAULT_USD_RATES, FxTable
-from amp_tools.sandbox.server import build_server, serve
+import importlib.util
+
+from amp_tools.errors import ConfigError
+
+_MISSING = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+if _MISSING:
+    raise ConfigError(f"the AMP sandbox needs {' and '.join(_MISSING)}, which are not installed",
+                      hint="Install the sandbox extra: pip install \"amp-tools[sandbox]\" "
+                           "(or a framework extra together with it, e.g. \"amp-tools[langchain,sandbox]\").")
+
+from amp_tools.sandbox.app import Sandbox, create_app  # noqa: E402
+from amp_tools.sandbox.catalog import INJECTION_MERCHANT_ID  # noqa: E402
+from amp_tools.sandbox.config import IdvMode, SandboxConfig  # noqa: E402
+from amp_tools.sandbox.faults import FAULT_MODES, FAULT_TARGETS, Faults  # noqa: E402
+from amp_tools.sandbox.fx import DEFAULT_USD_RATES, FxTable  # noqa: E402
+from amp_tools.sandbox.server import build_server, serve  # noqa: E402
 
 __all__ = [
     "DEFAULT_USD_RATES",

@@ -154,6 +154,10 @@ def network_router(roles: Roles) -> APIRouter:
 
 
 def _fx(roles: Roles, src: str, dst: str) -> dict[str, Any]:
+    missing = [name for name, value in (("from", src), ("to", dst)) if not value.strip()]
+    if missing:
+        raise Refusal(C.PARAM_ILLEGAL, f"missing query parameter(s) {', '.join(missing)}: pass the ISO 4217 codes "
+                                       "to convert, e.g. /network/fxRate?from=MYR&to=USD")
     q = roles.network.quote_fx(src, dst)
     return {"from": q.src, "to": q.dst, "rate": format(q.rate, "f"), "rounding": "UP", "quotedAt": iso_z(q.quoted_at),
             "expiresAt": iso_z(q.expires_at), "quoteId": q.quote_id}

@@ -16,12 +16,16 @@ from amp_tools.toolkit.core import ToolkitCore
 from amp_tools.toolkit.paying import _complete_mandate, mandate_public, person_wait
 from amp_tools.toolkit.settling import settle_checkout
 from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
+from amp_tools.tools.bound import first_of
 
 __all__ = ["budget_status", "mandate_status", "order_status"]
 
 #: What order_status says from our own ledger when the merchant has no order-status extension.
 _FROM_LEDGER = {PaymentState.COMMITTED: "PAID", PaymentState.REFUNDED: "REFUNDED", PaymentState.RELEASED: "NOT_PAID",
                 PaymentState.UNKNOWN: "UNKNOWN"}
+
+_SHOWN_MANDATES = 5
+_SHOWN_MERCHANTS = 20
 
 
 async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, Any]:
@@ -30,12 +34,19 @@ async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, An
     if report.get("velocity"):
         out["velocity"] = report["velocity"]
     if report.get("merchants"):
-        out["merchants"] = report["merchants"]
+        shown, more = first_of(list(report["merchants"].items()), _SHOWN_MERCHANTS, "merchant(s)")
+        out["merchants"] = dict(shown)
+        if more:
+            out["merchants_not_shown"] = more
     if tk.policy.expires_at is not None:
         out["policy_expires_at"] = tk.policy.expires_at.isoformat()
-    active = [mandate_public(m) for m in tk.state.mandates if m.status == "ACTIVE"]
+    # The most recent active mandates only: a long session must not grow this result without bound.
+    active = [m for m in reversed(tk.state.mandates) if m.status == "ACTIVE"]
     if active:
-        out["mandates"] = active
+        shown_mandates, more = first_of(active, _SHOWN_MANDATES, "active mandate(s); ask mandate_status by id")
+        out["mandates"] = [mandate_public(m) for m in shown_mandates]
+        if more:
+            out["mandates_not_shown"] = more
     return out
 
 

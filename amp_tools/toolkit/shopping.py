@@ -127,7 +127,8 @@ async def search_offers(tk: ToolkitCore, args: SearchOffersArgs) -> dict[str, An
 def _known(table: Mapping[str, T], key: str, what: str, source: str) -> T:
     found = table.get(key)
     if found is None:
-        raise NotFound(f"{what} {key!r} is unknown", hint=f"Use a {what}_id returned by {source}.")
+        article = "an" if what[0] in "aeiou" else "a"
+        raise NotFound(f"{what} {key!r} is unknown", hint=f"Use {article} {what}_id returned by {source}.")
     return found
 
 

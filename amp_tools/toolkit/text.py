@@ -2,22 +2,18 @@
 
 Merchant names and descriptions come from servers we do not control and may carry hidden
 instructions. They are shown as data only: control characters removed, whitespace folded,
-length bounded. Nothing a merchant writes can reach the policy or an approval anyway.
+length bounded. The AMP wire models already clean them where they enter
+(`amp_tools.untrusted`); the toolkit bounds them again, tighter, for compact tool results.
+Nothing a merchant writes can reach the policy or an approval anyway.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from amp_tools.untrusted import clean_text
 
 __all__ = ["clean"]
-
-_SPACE = re.compile(r"\s+")
 
 
 def clean(value: object, limit: int = 160) -> str:
     """Printable, single-line, at most `limit` characters."""
-    text = "" if value is None else str(value)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in " \t\n")
-    text = _SPACE.sub(" ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clean_text(value, limit)

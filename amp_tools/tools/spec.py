@@ -2,9 +2,9 @@
 
 A `ToolSpec` is a name, a description written for a model, a pydantic model of its
 arguments (amounts are decimal strings, never JSON numbers) and an async function that
-returns a compact, secret-free JSON-able dict. Adapters translate specs into their
-framework's tool type and map `ToolError` to that framework's error result; they decide
-nothing about money.
+returns a compact, secret-free JSON-able dict (bounded in size by `amp_tools.tools.bound`).
+Adapters translate specs into their framework's tool type and map `ToolError` to that
+framework's error result; they decide nothing about money.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from amp_tools.errors import InvalidArguments
+from amp_tools.tools.bound import bound_result
 
 __all__ = ["ToolSpec", "run_sync", "validation_message"]
 
@@ -90,14 +91,14 @@ class ToolSpec:
                                    hint="Fix the named fields and call the tool again.") from None
 
     async def ainvoke(self, args: BaseModel | Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Validate `args` and run the tool. Business errors raise `ToolError`."""
-        return await self.func(self.parse_args(args))
+        """Validate `args` and run the tool. Business errors raise `ToolError`; results are bounded."""
+        return bound_result(await self.func(self.parse_args(args)))
 
     def invoke(self, args: BaseModel | Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Sync form of `ainvoke` for frameworks that call tools from plain threads."""
         parsed = self.parse_args(args)
         result: dict[str, Any] = run_sync(lambda: self.func(parsed))
-        return result
+        return bound_result(result)
 
     def json_schema(self) -> dict[str, Any]:
         return self.args_model.model_json_schema()

@@ -8,22 +8,24 @@ wallet. The model, scripted or real, only ever sees the tools.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import os
-import tempfile
+import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.table import Table
 
 from amp_examples.scripted.script import Script
 from amp_examples.travel_booking.scenario import SYSTEM_PROMPT, travel_brain, user_request
-from amp_tools.approvals import ApprovalDecision, ApprovalRequest, CallbackApprover, ConsoleApprover
+from amp_tools import config
+from amp_tools.approvals import ApprovalDecision, ApprovalRequest, CallbackApprover, ConsoleApprover, ask_yes_no
 from amp_tools.errors import AmpToolsError, ToolError
 from amp_tools.ledger import open_ledger
 from amp_tools.policy import load_policy
@@ -66,14 +68,20 @@ def _money(m: dict[str, Any]) -> str:
     return text + (f" (= {inner['amount']} {inner['currency']})" if inner else "")
 
 
-def narrated(specs: list[ToolSpec], console: Console, log: list[dict[str, Any]]) -> list[ToolSpec]:
-    """The same specs, printing each call and its outcome as it happens."""
+def narrated(specs: list[ToolSpec], console: Console, log: list[dict[str, Any]], *,
+             spinner: bool = True) -> list[ToolSpec]:
+    """The same specs, printing each call and its outcome as it happens.
+
+    Without `spinner` (when a person answers on this terminal) nothing is redrawn while a tool
+    runs, so a question it asks stays on the screen.
+    """
     wrapped = []
     for spec in specs:
         async def call(parsed: Any, _spec: ToolSpec = spec) -> dict[str, Any]:
             args = parsed.model_dump(exclude_none=True)
             shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
-            with console.status(f"[cyan]{_spec.name}[/]({shown}) ..."):
+            busy = console.status(f"[cyan]{_spec.name}[/]({escape(shown)}) ...") if spinner else None
+            with busy or contextlib.nullcontext():
                 try:
                     result = await _spec.func(parsed)
                 except ToolError as exc:
@@ -89,14 +97,23 @@ def narrated(specs: list[ToolSpec], console: Console, log: list[dict[str, Any]])
     return wrapped
 
 
-def build_toolkit(sandbox: Sandbox, *, approve: str, console: Console, ledger_path: str) -> AmpToolkit:
+def build_toolkit(sandbox: Sandbox, *, approve: str, console: Console, ledger_path: str,
+                  budget_id: str = "kl-trip") -> AmpToolkit:
     policy = load_policy(POLICY_FILE)
 
     async def wallet(action: WalletAction) -> None:
         # The person confirms in their wallet app: the sandbox's MPP, never a tool the model has.
-        console.print(f"  [magenta]👤 wallet[/]: {escape(action.summary)} -> confirmed by the user", highlight=False)
-        if sandbox.idv_mode == "manual":  # a reference-like wallet completes by itself a moment later
-            sandbox.complete_idv(action.auth_session_id)
+        if approve != "prompt":
+            console.print(f"  [magenta]👤 wallet[/]: {escape(action.summary)} -> confirmed by the user",
+                          highlight=False)
+            if sandbox.idv_mode == "manual":  # a reference-like wallet completes by itself a moment later
+                sandbox.complete_idv(action.auth_session_id)
+            return
+        console.print(f"  [magenta]👤 your wallet asks[/]: {escape(action.summary)}", highlight=False)
+        yes = sys.stdin.isatty() and await asyncio.to_thread(ask_yes_no, input, "Confirm in your wallet? [y/N] ",
+                                                             console)
+        console.print(f"  [magenta]👤 wallet[/]: {'confirmed' if yes else 'declined'} by you", highlight=False)
+        sandbox.complete_idv(action.auth_session_id, approve=yes)
 
     def scripted_person(request: ApprovalRequest) -> ApprovalDecision:
         yes = approve == "yes"
@@ -107,25 +124,23 @@ def build_toolkit(sandbox: Sandbox, *, approve: str, console: Console, ledger_pa
 
     approver = ConsoleApprover(console=console) if approve == "prompt" else CallbackApprover(scripted_person)
     return AmpToolkit.for_sandbox(sandbox, policy, ledger=open_ledger(ledger_path, clock=sandbox.clock),
-                                  approver=approver, wallet_prompt=wallet, budget_id="kl-trip")
+                                  approver=approver, wallet_prompt=wallet, budget_id=budget_id)
 
 
 async def run_trip(framework: str, *, approve: str = "yes", real_model: bool = False,
-                   console: Console | None = None, ledger_path: str | None = None,
-                   sandbox_config: SandboxConfig | None = None) -> dict[str, Any]:
-    """Run the whole scenario once; returns the final text, the tool log and the receipt data.
-
-    `sandbox_config` replaces the embedded network's settings, e.g. `SandboxConfig.reference_like()`
-    (no merchant registry, no order status, the wallet confirming half a second later)."""
-    console = console or Console()
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
-    module = importlib.import_module(f"amp_examples.travel_booking.{framework.replace('-', '_')}_agent")
-    sandbox = Sandbox(sandbox_config or SandboxConfig(idv_mode="manual", seed=7))
-    path = ledger_path or str(Path(tempfile.mkdtemp(prefix="amp-demo-")) / "ledger.db")
-    toolkit = build_toolkit(sandbox, approve=approve, console=console, ledger_path=path)
+        if approve != "prompt":
+            console.print(f"  [magenta]👤 wallet[/]: {escape(action.summary)} -> confirmed by the user",
+                          highlight=False)
+            if sandbox.idv_mode == "manual":  # a reference-like wallet completes by itself a moment later
+                sandbox.complete_idv(action.auth_session_id)
+            return
+        console.print(f"  [magenta]👤 your wallet asks[/]: {escape(action.summary)}", highlight=False)
+        yes = sys.stdin.isatty() and await asyncio.to_thread(ask_yes_no, input, "Confirm in your wallet? [y/N] ",
+                                                             console)
+        console.print(f"  [magenta]👤 wallet[/]: {'confirmed' if yes else 'declined'} by you", highlight=False)
+        sandbox.complete_idv(action.auth_session_id, approve=yes)
     log: list[dict[str, Any]] = []
-    specs = narrated(toolkit.specs(), console, log)
+    specs = narrated(toolkit.specs(), console, log, spinner=approve != "prompt")
     if real_model:
         from amp_examples.scripted.real import real_model as make_real
 
@@ -145,20 +160,40 @@ async def run_trip(framework: str, *, approve: str = "yes", real_model: bool = F
         await toolkit.ledger.close()
     return {"final": final, "log": log, "report": report, "entries": entries, "audit_ok": audit.ok,
             "audit_records": audit.records, "seconds": time.perf_counter() - started, "ledger": path,
-            "sandbox_payments": sandbox.payments()}
+            "budget_id": budget_id, "sandbox_payments": sandbox.payments()}
+
+
+_OUTCOME = {"committed": "paid", "refunded": "refunded", "partially_refunded": "partly refunded"}
+
+
+def receipt_lines(entries: list[Any]) -> tuple[list[str], list[str]]:
+    """(paid, not paid) lines of the receipt: a released payment is never listed as paid."""
+    paid, not_paid = [], []
+    for e in reversed(entries):
+        amounts = str(e.amount) + ("" if e.amount.currency == e.budget_amount.currency else f" (= {e.budget_amount})")
+        if e.status in _OUTCOME:
+            paid.append(f"{e.merchant_name}: {_OUTCOME[e.status]} {amounts}, transaction {e.external_ref or '-'}")
+        else:
+            why = {"APPROVAL_DENIED": "declined by the person"}.get(e.reason or "", e.reason or e.status)
+            not_paid.append(f"{e.merchant_name}: {amounts} not paid ({why})")
+    return paid, not_paid
 
 
 def _receipt(console: Console, outcome: dict[str, Any]) -> None:
-    table = Table(title="receipt")
-    for col in ("merchant", "paid", "from budget", "status", "transaction"):
-        table.add_column(col)
-    for e in reversed(outcome["entries"]):
-        table.add_row(e.merchant_name, str(e.amount), str(e.budget_amount), e.status, e.external_ref or "")
-    console.print(table)
+    # Lines, not a table: a narrow terminal wraps them between words and never cuts an amount.
+    paid, not_paid = receipt_lines(list(outcome["entries"]))
+    console.print("[bold]receipt[/]")
+    for title, lines in (("paid", paid), ("not paid", not_paid)):
+        if lines:
+            console.print(f"{title}:", highlight=False)
+            for line in lines:
+                console.print(f"  - {escape(line)}", highlight=False)
     total = outcome["report"]["total"]
     console.print(f"budget used {_money(total['used'])}, left {_money(total.get('left', {}))}; "
-                  f"audit chain {'ok' if outcome['audit_ok'] else 'BROKEN'} ({outcome['audit_records']} records); "
-                  f"ledger {outcome['ledger']}", highlight=False)
+                  f"audit chain {'ok' if outcome['audit_ok'] else 'BROKEN'} ({outcome['audit_records']} records)",
+                  highlight=False)
+    console.print(f"ledger {outcome['ledger']}: amp-tools ledger show --budget {outcome['budget_id']}",
+                  highlight=False, soft_wrap=True)
     console.print(Panel(escape(outcome["final"]), title="agent", border_style="green"), highlight=False)
 
 
@@ -171,7 +206,7 @@ def main(framework: str = "langchain", approve: str = "yes", real_model: bool = 
     os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
     os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
     try:
-        outcome = asyncio.run(run_trip(framework, approve=approve, real_model=real_model, console=console))
+        outcome = asyncio.run(run_trip(framework, approve=approve, real_model=real_model, console=console, seed=None))
     except ModuleNotFoundError as exc:
         console.print(f"[bold red]error:[/] {exc.name} is not installed; install the extra: "
                       + escape(f"pip install -e '.[{framework}]'"), highlight=False)

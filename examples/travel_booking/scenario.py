@@ -1,7 +1,8 @@
 """The travel-booking scenario, shared by every framework version.
 
-The user asks for a Kuala Lumpur trip (flight, two hotel nights, a car for three days) within
-one budget in US dollars; the merchants price in SGD, MYR and JPY. `travel_brain` is the
+The user asks for a Kuala Lumpur trip (flight, two hotel nights, a car picked up at the airport
+for three days) within one budget in US dollars; the merchants price in SGD and MYR (and the
+sandbox's Tokyo car rental in JPY is there to be passed over). `travel_brain` is the
 scripted model: it reads each tool result and decides the next call, the way a real model
 would, so the demo runs offline with no API key. With a real model the same tools and prompt
 are used and the model decides.
@@ -30,7 +31,8 @@ SYSTEM_PROMPT = (
 def user_request(now: datetime) -> str:
     until = (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return (f"Book my trip to Kuala Lumpur: a morning flight from Singapore, a 5-star hotel for 2 nights and "
-            f"a compact car for 3 days. Total budget 1,200 USD. You may pay on my behalf until {until}.")
+            f"a car for 3 days picked up at the Kuala Lumpur airport (KLIA). Total budget 1,200 USD. "
+            f"You may pay on my behalf until {until}.")
 
 
 USER_REQUEST = user_request
@@ -89,7 +91,7 @@ def travel_brain(conv: Conversation) -> Step:
     offers = [o for r in _results(conv, "search_offers") for o in r.get("offers", [])]
     flight = _cheapest(offers, ("sin->kul", "08:00"))
     hotel = _cheapest(offers, ("superior",))
-    car = _cheapest(offers, ("compact",))
+    car = _cheapest(offers, ("klia",))  # a car in Malaysia, picked up where the flight lands
     if not (flight and hotel and car):
         return Final("I could not find a flight, a hotel and a car for this trip; nothing was booked.")
 
@@ -138,15 +140,26 @@ def travel_brain(conv: Conversation) -> Step:
     return Final(_summary(conv))
 
 
+_CODE = re.compile(r"\b([A-Z][A-Z_]{3,}):")
+# What the person is told about a payment that did not go ahead: never the hint meant for the model.
+_NOT_BOOKED = {"APPROVAL_DENIED": "you declined it when asked", "POLICY_VIOLATION": "your budget policy refused it",
+               "APPROVAL_PENDING": "it is waiting for your approval"}
+
+
 def _summary(conv: Conversation) -> str:
     lines = ["Here is your Kuala Lumpur trip:"]
-    for p in _results(conv, "pay"):
+    paid = _results(conv, "pay")
+    for p in paid:
         amount = p["amount"]
         budget = p.get("budget_amount", amount)
         lines.append(f"- {p['merchant']}: paid {amount['amount']} {amount['currency']} "
-                     f"(= {budget['amount']} {budget['currency']}), transaction {p['transaction_id']}")
-    for err in _errors(conv, "pay"):
-        lines.append(f"- not booked: {err[:160]}")
+                     f"(= {budget['amount']} {budget['currency']}), transaction {p['transaction_id']}.")
+    done = {p["checkout_id"] for p in paid}
+    unpaid = [c for c in _results(conv, "checkout") + _results(conv, "accept_quote") if c["checkout_id"] not in done]
+    codes = [m.group(1) if (m := _CODE.search(err)) else "" for err in _errors(conv, "pay")]
+    for ck, code in zip(unpaid, codes, strict=False):
+        why = _NOT_BOOKED.get(code, f"the payment did not go through ({code or 'no reason given'})")
+        lines.append(f"- not booked: {ck['merchant']} ({ck['total']['amount']} {ck['total']['currency']}): {why}.")
     status = _results(conv, "budget_status")
     if status:
         total = status[-1]["total"]

@@ -46,3 +46,23 @@ def test_real_pay_schema_error_is_readable(specs: list[ToolSpec]) -> None:
     pay = next(t for t in to_langchain_tools(specs) if t.name == "pay")
     msg = pay.invoke({"name": "pay", "args": {}, "id": "c1", "type": "tool_call"})
     assert msg.status == "error" and msg.content.startswith("invalid arguments for pay: checkout_id: Field required")
+
+
+async def test_an_unknown_argument_to_a_tool_without_arguments_is_refused_on_every_path(
+        specs: list[ToolSpec]) -> None:
+    budget = [s.name for s in specs].index("budget_status")
+    lc = to_langchain_tools(specs)[budget]
+    crew = to_crewai_tools(specs)[budget]
+    ag = to_autogen_tools(specs)[budget]
+    said = []
+    msg = await lc.ainvoke({"name": "budget_status", "args": {"bogus": 1}, "id": "c1", "type": "tool_call"})
+    assert msg.status == "error"
+    said.append(msg.content)
+    said.append(lc.invoke({"bogus": 1}))
+    said.append(str(crew.run(bogus=1)))
+    try:
+        said.append(str(await ag.run_json({"bogus": 1}, CancellationToken())))
+    except Exception as exc:  # AutoGen reports tool errors by raising; its agent shows the text to the model
+        said.append(str(exc))
+    for text in said:
+        assert "invalid arguments for budget_status: bogus: Extra inputs are not permitted" in text, text

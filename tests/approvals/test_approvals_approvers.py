@@ -74,7 +74,9 @@ async def test_console_approver_with_fake_input(typed: str, approved: bool) -> N
     approver = ConsoleApprover(console=Console(file=out, width=120, color_system=None), input_fn=fake_input)
     decision = await ask(approver, request())
     assert decision.approved is approved and decision.approver == "console"
-    assert prompts == ["Approve this payment? [y/N] "]
+    # An unreadable answer is asked again (five times at most) rather than taken as a no.
+    unreadable = typed.strip().lower() not in ("y", "yes", "n", "no", "")
+    assert prompts == ["Approve this payment? [y/N] "] * (5 if unreadable else 1)
     shown = out.getvalue()
     for text in ("Marina Hotel (MARINA-HOTEL)", "Deluxe room, 1 night", "180.00 SGD", "134.29 USD",
                  "above the confirmation threshold", "865.71 USD", "2025-06-04T12:15:00"):

@@ -22,7 +22,7 @@ from amp_tools.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [str(Path(sys.executable).parent / "amp-tools")]  # the console script the venv installed
-MERCHANTS = ["Skylark Air", "KL Grand Hotel", "Zoom Car Rental"]
+MERCHANTS = ["Skylark Air", "KL Grand Hotel", "Malaya Car Rental"]
 
 
 async def _trip(framework: str, tmp_path: Path, approve: str = "yes") -> tuple[dict[str, Any], str]:
@@ -42,7 +42,7 @@ async def test_travel_demo_books_three_payments_within_budget(framework: str, tm
 
     entries = list(reversed(outcome["entries"]))
     assert [(e.merchant_name, e.status) for e in entries] == [(m, "committed") for m in MERCHANTS]
-    assert [str(e.amount) for e in entries] == ["189.00 SGD", "1102.00 MYR", "26400 JPY"]
+    assert [str(e.amount) for e in entries] == ["189.00 SGD", "1102.00 MYR", "390.00 MYR"]
     # The hotel was negotiated below its list price before it was paid.
     [negotiated] = [e["result"] for e in _logged(outcome, "negotiate")]
     assert Money.parse(negotiated["total"]["amount"], "MYR") < Money.parse(negotiated["list_total"]["amount"], "MYR")
@@ -54,11 +54,11 @@ async def test_travel_demo_books_three_payments_within_budget(framework: str, tm
     policy = load_policy(POLICY_FILE)
     spent = sum((e.budget_amount for e in entries), Money.zero("USD"))
     left = outcome["report"]["total"]["left"]
-    assert Money.parse(left["amount"], left["currency"]) == policy.total_budget - spent == Money.parse("651.84", "USD")
+    assert Money.parse(left["amount"], left["currency"]) == policy.total_budget - spent == Money.parse("746.82", "USD")
     assert outcome["audit_ok"] and outcome["audit_records"] >= 6
     assert sorted(p["merchantId"] for p in outcome["sandbox_payments"] if p["status"] == "SUCCESS") == [
-        "KL-GRAND-HOTEL", "SKYLARK-AIR", "ZOOM-CARS"]
-    assert "left 651.84 USD" in outcome["final"]
+        "KL-GRAND-HOTEL", "MALAYA-CARS", "SKYLARK-AIR"]
+    assert "left 746.82 USD" in outcome["final"]
 
 
 async def test_travel_demo_declined_hotel_pays_the_other_two(tmp_path: Path) -> None:
@@ -66,17 +66,19 @@ async def test_travel_demo_declined_hotel_pays_the_other_two(tmp_path: Path) -> 
 
     entries = list(reversed(outcome["entries"]))
     assert [(e.merchant_name, e.status) for e in entries] == [
-        ("Skylark Air", "committed"), ("KL Grand Hotel", "released"), ("Zoom Car Rental", "committed")]
+        ("Skylark Air", "committed"), ("KL Grand Hotel", "released"), ("Malaya Car Rental", "committed")]
     assert entries[1].reason == "APPROVAL_DENIED"
     [declined] = [e for e in _logged(outcome, "pay") if "error" in e]
     assert declined["error"] == "APPROVAL_DENIED" and "KL Grand Hotel" in declined["message"]
     assert "person: declines" in screen
     assert sorted(p["merchantId"] for p in outcome["sandbox_payments"] if p["status"] == "SUCCESS") == [
-        "SKYLARK-AIR", "ZOOM-CARS"]
+        "MALAYA-CARS", "SKYLARK-AIR"]
     left = outcome["report"]["total"]["left"]
-    assert left == {"amount": "883.26", "currency": "USD"}  # 1200.00 - 139.86 - 176.88
+    assert left == {"amount": "978.24", "currency": "USD"}  # 1200.00 - 139.86 - 81.90
     assert outcome["audit_ok"]
-    assert "not booked: APPROVAL_DENIED" in outcome["final"]
+    # The person reads what happened, not the hint meant for the model.
+    assert "- not booked: KL Grand Hotel (1102.00 MYR): you declined it when asked." in outcome["final"]
+    assert "retry" not in outcome["final"].lower() and "tell the user" not in outcome["final"].lower()
 
 
 # ---------------------------------------------------------------------- the command line
@@ -92,7 +94,7 @@ def test_demo_command_runs_and_prints_the_receipt(framework: str, tmp_path: Path
     assert "receipt" in done.stdout and "audit chain ok" in done.stdout
     for merchant in MERCHANTS:
         assert merchant in done.stdout
-    assert "left 651.84 USD" in done.stdout and "Traceback" not in done.stderr
+    assert "left 746.82 USD" in done.stdout and "Traceback" not in done.stderr
 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:

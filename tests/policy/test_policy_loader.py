@@ -217,3 +217,21 @@ def test_json_schema_describes_every_field_and_amounts_as_strings() -> None:
             assert prop.get("description"), name
     amount = props["total_budget"]["anyOf"][0]
     assert amount["type"] == "string" and "pattern" in amount
+
+
+@pytest.mark.parametrize(("suffix", "text", "key", "where"), [
+    (".yaml", 'currency: USD\ntotal_budget: "10.00"\ntotal_budget: "1000000.00"\n', "total_budget",
+     " (line 3, column 1)"),
+    (".json", '{"currency": "USD", "total_budget": "10.00", "total_budget": "1000000.00"}', "total_budget", ""),
+    (".yaml", 'currency: USD\ntotal_budget: "10.00"\nwindows:\n  day: {limit: "1.00"}\n  day: {limit: "9.00"}\n',
+     "day", " (line 5, column 3)"),
+    (".json", '{"currency": "USD", "total_budget": "10.00", "windows": {"day": {"limit": "1.00", "limit": "9.00"}}}',
+     "limit", ""),
+])
+def test_a_key_written_twice_is_an_error_naming_the_key(suffix: str, text: str, key: str, where: str,
+                                                         tmp_path: Path) -> None:
+    path = tmp_path / f"twice{suffix}"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_policy(path)
+    assert err.value.message == f"{path}: the key {key!r} appears twice{where}; keep one of them"

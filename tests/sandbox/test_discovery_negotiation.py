@@ -16,11 +16,12 @@ async def ids(flow: Flow, query: str) -> list[str]:
 
 
 async def test_registry_filters(flow: Flow) -> None:
-    assert await ids(flow, "") == ["SKYLARK-AIR", "MARINA-HOTEL", "KL-GRAND-HOTEL", "ZOOM-CARS", "SUNNY-TOURS"]
+    assert await ids(flow, "") == ["SKYLARK-AIR", "MARINA-HOTEL", "KL-GRAND-HOTEL", "ZOOM-CARS", "MALAYA-CARS",
+                                   "SUNNY-TOURS"]
     assert await ids(flow, "?category=hotel") == ["MARINA-HOTEL", "KL-GRAND-HOTEL"]
     assert await ids(flow, "?category=hotel&region=MY") == ["KL-GRAND-HOTEL"]
     assert await ids(flow, "?currency=JPY") == ["ZOOM-CARS"]
-    assert await ids(flow, "?query=kuala") == ["SKYLARK-AIR", "KL-GRAND-HOTEL", "SUNNY-TOURS"]
+    assert await ids(flow, "?query=kuala") == ["SKYLARK-AIR", "KL-GRAND-HOTEL", "MALAYA-CARS", "SUNNY-TOURS"]
     assert await ids(flow, "?query=submarine") == []
     prof = (await flow.get("/registry/merchants?currency=SGD&category=flight"))["data"][0]
     assert prof == {"merchantId": "SKYLARK-AIR", "name": "Skylark Air", "mcc": "3011", "categories": ["flight"],

@@ -1,0 +1,37 @@
+"""Where the read-only CLI commands look, without creating anything on the way.
+
+`ledger show`, `audit verify`, `audit export` and `approvals list` only read: a ledger or an
+approval store that does not exist is reported (naming the path), never created empty.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from amp_tools.errors import ConfigError
+
+__all__ = ["approvals_path", "existing_ledger", "home_path"]
+
+
+def home_path() -> Path:
+    """`$AMP_TOOLS_HOME` (default ``~/.amp-tools``), not created."""
+    raw = os.environ.get("AMP_TOOLS_HOME")
+    return Path(raw).expanduser() if raw else Path.home() / ".amp-tools"
+
+
+def approvals_path() -> Path:
+    return home_path() / "approvals.db"
+
+
+def existing_ledger(target: str | None) -> str:
+    """The ledger to read: `target`, `AMP_TOOLS_LEDGER_URL` or the default file, which must exist."""
+    text = target or os.environ.get("AMP_TOOLS_LEDGER_URL") or str(home_path() / "ledger.db")
+    if text.startswith(("postgresql://", "postgres://")) or text in (":memory:", "sqlite://", "sqlite:///:memory:"):
+        return text
+    path = Path(text.removeprefix("sqlite://").removeprefix("/") if text.startswith("sqlite://") else text)
+    if not path.is_file():
+        raise ConfigError(f"no ledger at {path}",
+                          hint="Nothing has been recorded there yet: run an agent or `amp-tools demo travel` first, "
+                               "or pass --ledger PATH (or set AMP_TOOLS_LEDGER_URL).")
+    return text
