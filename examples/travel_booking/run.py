@@ -128,17 +128,25 @@ def build_toolkit(sandbox: Sandbox, *, approve: str, console: Console, ledger_pa
 
 
 async def run_trip(framework: str, *, approve: str = "yes", real_model: bool = False,
-        if approve != "prompt":
-            console.print(f"  [magenta]👤 wallet[/]: {escape(action.summary)} -> confirmed by the user",
-                          highlight=False)
-            if sandbox.idv_mode == "manual":  # a reference-like wallet completes by itself a moment later
-                sandbox.complete_idv(action.auth_session_id)
-            return
-        console.print(f"  [magenta]👤 your wallet asks[/]: {escape(action.summary)}", highlight=False)
-        yes = sys.stdin.isatty() and await asyncio.to_thread(ask_yes_no, input, "Confirm in your wallet? [y/N] ",
-                                                             console)
-        console.print(f"  [magenta]👤 wallet[/]: {'confirmed' if yes else 'declined'} by you", highlight=False)
-        sandbox.complete_idv(action.auth_session_id, approve=yes)
+                   console: Console | None = None, ledger_path: str | None = None, budget_id: str | None = None,
+                   seed: int | None = 7, sandbox_config: SandboxConfig | None = None) -> dict[str, Any]:
+    """Run the whole scenario once; returns the final text, the tool log and the receipt data.
+
+    The ledger is the default one (`amp-tools ledger show` lists it) unless `ledger_path` names
+    another; each run books under its own budget id, so runs never share a budget.
+    `sandbox_config` replaces the embedded network's settings, e.g. `SandboxConfig.reference_like()`
+    (no merchant registry, no order status, the wallet confirming half a second later).
+    """
+    console = console or Console()
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
+    module = importlib.import_module(f"amp_examples.travel_booking.{framework.replace('-', '_')}_agent")
+    sandbox = Sandbox(sandbox_config or SandboxConfig(idv_mode="manual", seed=seed))
+    path = ledger_path or config.ledger_url()
+    budget_id = budget_id or f"kl-trip-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    console.print(f"ledger {path}, budget {budget_id} (see it later: amp-tools ledger show --budget {budget_id})",
+                  highlight=False, soft_wrap=True)
+    toolkit = build_toolkit(sandbox, approve=approve, console=console, ledger_path=path, budget_id=budget_id)
     log: list[dict[str, Any]] = []
     specs = narrated(toolkit.specs(), console, log, spinner=approve != "prompt")
     if real_model:
