@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import __version__, config
-from amp_tools.cli_paths import approvals_path, existing_ledger
+from amp_tools.cli_paths import approvals_path, existing_ledger, home_path
 from amp_tools.cli_payments import payments_app
 from amp_tools.cli_serve import register as register_serve
 from amp_tools.errors import AmpToolsError
@@ -200,9 +200,13 @@ def approvals_list(
     """List approval requests (pending ones by default; --status all for every one)."""
     if status not in _STATUSES:
         _fail(f"unknown --status {status!r}; expected one of {', '.join(_STATUSES)}")
-    if not approvals_path().is_file():
-        out.print(f"no approval requests yet (no approval store at {approvals_path()})", highlight=False)
-        return
+    try:
+        existing_ledger(None)  # approvals live in the ledger's database; reading creates nothing
+    except AmpToolsError:
+        if not approvals_path().is_file():  # nor an approvals.db of an earlier version to import
+            where = os.environ.get("AMP_TOOLS_LEDGER_URL") or str(home_path() / "ledger.db")
+            out.print(f"no approval requests yet (no ledger at {where})", highlight=False)
+            return
     records = _store().list(None if status == "all" else status)
     table = Table(title=f"approvals ({status})")
     for col in ("id", "status", "request", "expires (UTC)"):

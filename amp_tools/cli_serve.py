@@ -31,10 +31,12 @@ def open_store(ledger: str | None = None) -> Any:
     """The approval store in the ledger's database; an old ``approvals.db`` in the home is imported first
     and stale questions are expired."""
     from amp_tools.approvals import ApprovalStore
+    from amp_tools.approvals.store import has_legacy_table
 
     store = ApprovalStore(ledger or config.ledger_url())
     legacy = config.home_dir() / "approvals.db"
-    if legacy.exists() and legacy.resolve() != Path(str(getattr(store.ledger, "path", ""))).resolve():
+    if (legacy.exists() and legacy.resolve() != Path(str(getattr(store.ledger, "path", ""))).resolve()
+            and has_legacy_table(str(legacy))):
         store.import_legacy(legacy)  # idempotent: rows already imported are skipped
     store.expire_due()  # questions nobody answered in time are denied (and audited) before anyone looks
     return store

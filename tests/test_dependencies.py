@@ -41,7 +41,7 @@ def cp(request):
 async def main():
     policy = parse_policy({"currency": "USD", "total_budget": "100.00"})
     tk = AmpToolkit(AmpClient("https://cp.example.com", transport=httpx.MockTransport(cp)), policy,
-                    ledger=open_ledger(":memory:"))
+                    ledger=open_ledger(":memory:"), budget_id="no-sandbox")
     spec = next(s for s in tk.specs() if s.name == "discover_merchants")
     found = await spec.ainvoke({})
     print(json.dumps([m["name"] for m in found["merchants"]]))

@@ -291,7 +291,7 @@ class ApprovalStore:
         self.dialect = self.ledger.dialect
         self.ledger.run_write_sync(lambda: ensure_steps(self.dialect))
         path = getattr(self.ledger, "path", None)
-        if isinstance(path, str) and path != ":memory:" and _has_legacy_table(path):
+        if isinstance(path, str) and path != ":memory:" and has_legacy_table(path):
             self.import_legacy(path)  # an older store kept its `approvals` table in this very file
 
     def close(self) -> None:
@@ -469,7 +469,8 @@ class ApprovalStore:
         return await self.aw(lambda: _expire_steps(self.dialect, at))
 
 
-def _has_legacy_table(path: str) -> bool:
+def has_legacy_table(path: str) -> bool:
+    """Whether an SQLite file holds the approvals table of amp-tools before approvals moved into the ledger."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'approvals'").fetchone())

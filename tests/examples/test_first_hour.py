@@ -172,7 +172,7 @@ def test_approvals_list_shows_the_expiry_with_its_date(tmp_path: Path) -> None:
     home.mkdir()
     clock = ManualClock()
     request = approval_request(clock)
-    ApprovalStore(home / "approvals.db", clock=clock).open_or_create(request, clock.now())
+    ApprovalStore(home / "ledger.db", clock=clock).open_or_create(request, clock.now())  # in the ledger's database
     listed = cli("approvals", "list", home=home, columns=160)
     assert listed.returncode == 0, listed.stderr
     assert request.expires_at.strftime("%Y-%m-%d %H:%M:%S") in listed.stdout
@@ -200,7 +200,7 @@ async def test_unknown_offer_hint_and_fx_rate_without_parameters(tmp_path: Path)
 
     sandbox = Sandbox()
     toolkit = AmpToolkit.for_sandbox(sandbox, parse_policy({"currency": "USD", "total_budget": "10.00"}),
-                                     ledger=open_ledger(tmp_path / "l.db"))
+                                     ledger=open_ledger(tmp_path / "l.db"), budget_id="first-hour")
     checkout = next(s for s in toolkit.specs() if s.name == "checkout")
     with pytest.raises(NotFound) as unknown:
         await checkout.ainvoke({"offer_id": "NOPE:NOPE"})

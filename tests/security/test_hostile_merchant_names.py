@@ -85,7 +85,7 @@ def hostile_session(approver: Approver | None = None) -> tuple[Sandbox, AmpToolk
     tk = AmpToolkit.for_sandbox(sb, parse_policy(OPEN), ledger=open_ledger(str(folder / "ledger.db"), clock=sb.clock),
                                 approver=approver or CallbackApprover(person.approve, name="alice"),
                                 wallet_prompt=person.prompt, agent_key=AgentKey.generate(kid="hostile"),
-                                run_id="hostile-run")
+                                run_id="hostile-run", budget_id="hostile")
     return sb, tk, person
 
 
