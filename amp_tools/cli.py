@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import config
+from amp_tools.cli_budgets import ledger_tree, print_tree
 from amp_tools.cli_payments import payments_app
 from amp_tools.errors import AmpToolsError
 
@@ -37,6 +38,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
 app.add_typer(payments_app, name="payments")
+ledger_app.command("tree")(ledger_tree)
 
 out = Console()
 err = Console(stderr=True)
@@ -127,9 +129,15 @@ def ledger_show(
     ledger: LedgerOpt = None,
     limit: Annotated[int, typer.Option(help="How many recent entries.")] = 20,
     budget: Annotated[str | None, typer.Option(help="Only this budget id.")] = None,
+    tree: Annotated[bool, typer.Option("--tree", help="First the budget and its sub-budgets as a tree.")] = False,
 ) -> None:
     """List recent ledger entries."""
     from amp_tools.ledger import open_ledger
+
+    if tree:
+        if budget is None:
+            _fail("--tree needs --budget ID (the crew's budget id)")
+        print_tree(ledger, str(budget))
 
     async def fetch() -> list[Any]:
         led = open_ledger(ledger or config.ledger_url())

@@ -593,14 +593,14 @@ def totals_steps(budget_id: str) -> Steps[dict[str, Any]]:
     return {"budget": head[0] if head else None, "scopes": rows}
 
 
-def tree_steps(root_id: str) -> Steps[list[tuple[str, str | None, int, int]]]:
-    """(budget_id, parent, used_minor, used_count) of `root_id` and its sub-budgets, parents first
+def tree_steps(root_id: str) -> Steps[list[tuple[str, str | None, str, int, int]]]:
+    """(budget_id, parent, currency, used_minor, used_count) of `root_id` and its sub-budgets, parents first
     (sub-budget ids extend their parent's with ``/name``)."""
     pattern = root_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
-    rows = yield Q("SELECT budget_id, parent, used_minor, used_count FROM budgets WHERE budget_id = ? "
+    rows = yield Q("SELECT budget_id, parent, currency, used_minor, used_count FROM budgets WHERE budget_id = ? "
                    "OR budget_id LIKE ? ESCAPE '\\'", (root_id, pattern))
     # LIKE ignores case in SQLite: keep exactly the ids under this root, parents before children.
-    found = [(str(r[0]), None if r[1] is None else str(r[1]), int(r[2]), int(r[3])) for r in rows
+    found = [(str(r[0]), None if r[1] is None else str(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows
              if str(r[0]) == root_id or str(r[0]).startswith(root_id + "/")]
     return sorted(found, key=lambda row: row[0].split("/"))
 

@@ -212,8 +212,8 @@ class LedgerBase(abc.ABC):
         at, engine = self._now(now), self.engine
         return await self._run_read(lambda: _report_steps(engine, policy, budget_id, at, covers))
 
-    async def budget_tree(self, root_id: str) -> list[tuple[str, str | None, int, int]]:
-        """(budget_id, parent, used_minor, used_count) of a budget and every sub-budget below it."""
+    async def budget_tree(self, root_id: str) -> list[tuple[str, str | None, str, int, int]]:
+        """(budget_id, parent, currency, used_minor, used_count) of a budget and every sub-budget below it."""
         return await self._run_read(lambda: _ops.tree_steps(root_id))
 
     # -------------------------------------------------------------- sync twins
@@ -246,7 +246,7 @@ class LedgerBase(abc.ABC):
         at, engine = self._now(now), self.engine
         return self._run_read_sync(lambda: _report_steps(engine, policy, budget_id, at, covers))
 
-    def budget_tree_sync(self, root_id: str) -> list[tuple[str, str | None, int, int]]:
+    def budget_tree_sync(self, root_id: str) -> list[tuple[str, str | None, str, int, int]]:
         return self._run_read_sync(lambda: _ops.tree_steps(root_id))
 
 

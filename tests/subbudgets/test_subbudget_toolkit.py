@@ -79,7 +79,7 @@ async def test_agent_payment_counts_toward_the_crew_and_status_shows_both(crew: 
     assert _amount(research["total"]["used"]) == Money.zero("USD")
     assert _amount(research["can_spend"]) == Money.parse("5.00", "USD")
     tree = await crew.ledger.budget_tree("trip")
-    assert [(b, p, used) for b, p, used, _n in tree] == [("trip", None, spent.minor),
+    assert [(b, p, used) for b, p, _cur, used, _n in tree] == [("trip", None, spent.minor),
                                                          ("trip/flight_booker", "trip", spent.minor)]
 
 
