@@ -191,7 +191,8 @@ def _figure_part(tag: int, scope: str, key: str | None, since: datetime | None,
             return f"SELECT {tag}, used_minor, used_count FROM budgets WHERE budget_id = ?", ()
         return (f"SELECT {tag}, used_minor, used_count FROM usage_totals WHERE budget_id = ? AND scope = ? "
                 "AND key = ?", (scope, key))
-    sql = _window_sql(scope, covers).replace("SELECT COALESCE", f"SELECT {tag}, COALESCE", 1).replace(" AS w", f" AS w{tag}")
+    sql = _window_sql(scope, covers).replace("SELECT COALESCE", f"SELECT {tag}, COALESCE", 1)
+    sql = sql.replace(" AS w", f" AS w{tag}")
     return sql, ()
 
 

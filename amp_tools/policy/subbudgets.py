@@ -95,9 +95,10 @@ def _merchant_problems(parent: MerchantRules, child: MerchantRules, who: str, he
                        "does not; a sub-budget's allow list must stay within its parent's")
     for key, cap in child.caps.items():
         above = [value for name, value in parent.caps.items() if matches_merchant(name, key, key)]
-        if above and cap > min(above, key=lambda m: m.minor):
+        tightest = min(above, key=lambda m: m.minor) if above else None
+        if tightest is not None and cap > tightest:
             yield ((*here, "caps", key), cap.amount_str(),
-                   f"{who} cap {cap} for merchant {key!r} is above its parent's cap {min(above, key=lambda m: m.minor)}")
+                   f"{who} cap {cap} for merchant {key!r} is above its parent's cap {tightest}")
 
 
 def _covered(entry: str, parents: list[str]) -> bool:
@@ -243,11 +244,10 @@ class BudgetPath:
     def of(cls, policy: BudgetPolicy, root_budget_id: str, agent: str | Sequence[str] = ()) -> BudgetPath:
         """The path from the root budget `root_budget_id` (spent under `policy`) to `agent`
         (``"hotel_booker"``, ``"team/scout"`` or a sequence of names; empty for the root itself)."""
-        parts = [p for p in agent.split(SEPARATOR)] if isinstance(agent, str) else list(agent)
-        if isinstance(agent, str) and agent == "":
-            parts = []
+        parts = (agent.split(SEPARATOR) if agent else []) if isinstance(agent, str) else list(agent)
         levels = [BudgetLevel(root_budget_id, "", policy, _covers(root_budget_id, policy), None)]
-        current, budget_id, walked = policy, root_budget_id, []
+        current, budget_id = policy, root_budget_id
+        walked: list[str] = []
         for part in parts:
             child = current.agents.get(part)
             if child is None:

@@ -23,8 +23,8 @@ from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetPath
 from amp_tools.toolkit.core import ToolkitCore
 from amp_tools.toolkit.settling import reconcile
-from amp_tools.toolkit.state import SessionState
 from amp_tools.toolkit.specs import build_specs
+from amp_tools.toolkit.state import SessionState
 from amp_tools.tools.spec import ToolSpec
 
 if TYPE_CHECKING:

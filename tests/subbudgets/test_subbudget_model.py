@@ -152,7 +152,7 @@ def _run(backend: str, where: str, tree: dict[str, Any], ops: list[tuple[str, in
                     res = ledger.reserve_sync(spend, path.leaf.policy, budget_id=path.budget_id,
                                               idempotency_key=f"k{n}", now=now, path=path)
                 except PolicyViolation as exc:
-                    event(f"refused at {'root' if '.' not in exc.rule or not exc.rule.startswith('agents') else 'agent'}")
+                    event("refused by an agent's level" if exc.rule.startswith("agents.") else "refused by the crew")
                     assert exc.rule == expected, (exc.rule, expected, str(exc))
                     assert exc.details["budget_id"] in {level.budget_id for level in path.levels}
                 else:
