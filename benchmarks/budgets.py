@@ -4,9 +4,9 @@ of checking a crew's levels.
 ``python -m benchmarks.budgets [--pg URL] [--budgets 2000] [--samples 200]``
 
 * **Per end user**: one template policy, budgets ``user:<n>`` created by their first reservation
-  (no other setup). Reserve latency is sampled on fresh and on existing user budgets while the
-  ledger holds 0, then `--budgets` other users' budgets (each with a few payments); the ratio
-  ``reserve_ms(N budgets) / reserve_ms(0)`` should stay near 1.
+  (no other setup). Reserve latency on a fresh and on an existing user budget is sampled
+  alternately in a ledger holding one user and in one holding `--budgets` users (two payments
+  each); the ratios ``reserve_ms(N budgets) / reserve_ms(1)`` should stay near 1.
 * **Per agent**: a reserve of an agent of a crew (two levels checked and moved in one transaction)
   beside a reserve of a single-level budget, interleaved in one run.
 
@@ -72,13 +72,6 @@ def _reserve_release(ledger: LedgerBase, policy: BudgetPolicy, budget_id: str,
     return ms
 
 
-def _sample(ledger: LedgerBase, policy: BudgetPolicy, samples: int, existing: int) -> dict[str, float]:
-    fresh = [_reserve_release(ledger, policy, f"user:new-{uuid.uuid4().hex[:12]}") for _ in range(samples)]
-    old = [_reserve_release(ledger, policy, f"user:{n % max(existing, 1)}") for n in range(samples)]
-    return {"fresh_budget_ms": round(statistics.median(fresh), 3), "existing_budget_ms": round(statistics.median(old),
-                                                                                             3)}
-
-
 def _fill(ledger: LedgerBase, policy: BudgetPolicy, start: int, stop: int) -> None:
     for n in range(start, stop):
         for _ in range(2):
@@ -87,15 +80,21 @@ def _fill(ledger: LedgerBase, policy: BudgetPolicy, start: int, stop: int) -> No
             ledger.commit_sync(res.id, external_ref=f"tx-{uuid.uuid4().hex}")
 
 
-def _per_user(ledger: LedgerBase, budgets: int, samples: int) -> dict[str, Any]:
+def _per_user(empty: LedgerBase, full: LedgerBase, budgets: int, samples: int) -> dict[str, Any]:
+    """Two ledgers, one empty and one with `budgets` users, sampled alternately (same machine state)."""
     policy = BudgetPolicy.model_validate(TEMPLATE)
-    out: dict[str, Any] = {"budgets_0": _sample(ledger, policy, samples, 0)}
-    _fill(ledger, policy, 0, budgets)
-    out[f"budgets_{budgets}"] = _sample(ledger, policy, samples, budgets)
-    base = out["budgets_0"]["existing_budget_ms"] or out["budgets_0"]["fresh_budget_ms"]
-    out["ratio_existing"] = round(out[f"budgets_{budgets}"]["existing_budget_ms"] / base, 3)
-    out["ratio_fresh"] = round(out[f"budgets_{budgets}"]["fresh_budget_ms"] / out["budgets_0"]["fresh_budget_ms"], 3)
-    return out
+    _fill(full, policy, 0, budgets)
+    _fill(empty, policy, 0, 1)
+    times: dict[str, list[float]] = {"fresh_0": [], "fresh_n": [], "existing_0": [], "existing_n": []}
+    for n in range(samples):
+        times["fresh_0"].append(_reserve_release(empty, policy, f"user:new-{uuid.uuid4().hex[:12]}"))
+        times["fresh_n"].append(_reserve_release(full, policy, f"user:new-{uuid.uuid4().hex[:12]}"))
+        times["existing_0"].append(_reserve_release(empty, policy, "user:0"))
+        times["existing_n"].append(_reserve_release(full, policy, f"user:{n % budgets}"))
+    med = {name: round(statistics.median(values), 3) for name, values in times.items()}
+    return {"budgets": budgets, "reserve_ms": med,
+            "ratio_fresh": round(med["fresh_n"] / med["fresh_0"], 3),
+            "ratio_existing": round(med["existing_n"] / med["existing_0"], 3)}
 
 
 def _per_agent(ledger: LedgerBase, samples: int) -> dict[str, Any]:
@@ -112,15 +111,22 @@ def _per_agent(ledger: LedgerBase, samples: int) -> dict[str, Any]:
 
 
 def measure(engine: str, target: str, *, budgets: int, samples: int) -> dict[str, Any]:
-    options: dict[str, Any] = {"schema": f"bench_budgets_{uuid.uuid4().hex[:10]}"} if engine == "postgres" else {}
-    ledger = open_ledger(target, clock=ManualClock(NOW), **options)
+    schemas = [f"bench_budgets_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    if engine == "postgres":
+        empty = open_ledger(target, clock=ManualClock(NOW), schema=schemas[0])
+        full = open_ledger(target, clock=ManualClock(NOW), schema=schemas[1])
+    else:
+        empty = open_ledger(target + ".empty", clock=ManualClock(NOW))
+        full = open_ledger(target, clock=ManualClock(NOW))
     try:
-        return {"engine": engine, "per_user": _per_user(ledger, budgets, samples), "per_agent": _per_agent(ledger,
-                                                                                                         samples)}
+        return {"engine": engine, "per_user": _per_user(empty, full, budgets, samples),
+                "per_agent": _per_agent(empty, samples)}
     finally:
-        ledger.close_sync()
+        empty.close_sync()
+        full.close_sync()
         if engine == "postgres":
-            _drop(target, str(options["schema"]))
+            for schema in schemas:
+                _drop(target, schema)
 
 
 def _drop(url: str, schema: str) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _ledger_helpers import START, intent, open_backend, raw_sync
+from _ledger_helpers import START, downgrade_to_v3, intent, open_backend, raw_sync
 
 from amp_tools.errors import PolicyViolation
 from amp_tools.ledger import LedgerBase
@@ -112,10 +112,7 @@ def test_version_3_database_migrates_to_4(backend: str, target: str) -> None:
     led = open_backend(backend, target)
     try:
         old = led.reserve_sync(intent("5.00"), TEMPLATE, budget_id="solo", idempotency_key="old", now=START)
-        raw_sync(led, "ALTER TABLE entries DROP COLUMN parents")
-        raw_sync(led, "ALTER TABLE entries DROP COLUMN root_id")
-        raw_sync(led, "ALTER TABLE budgets DROP COLUMN parent")
-        raw_sync(led, "DELETE FROM schema_version WHERE version = 4")
+        downgrade_to_v3(led)
     finally:
         led.close_sync()
     led = open_backend(backend, target)
