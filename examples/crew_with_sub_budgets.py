@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from crewai import LLM, Agent, BaseLLM, Crew, Process, Task
 from crewai.crews.crew_output import CrewOutput
+from crewai.tools import BaseTool
 
 from amp_crewai import to_crewai_tools
 from amp_examples.scripted import Final, Script, ToolCall
@@ -37,8 +38,8 @@ POLICY = "examples/policies/crew_budgets.yaml"
 
 def build_crew(crew_toolkit: AmpToolkit, models: dict[str, BaseLLM | LLM]) -> Crew:
     """The crew; each agent's tools come from its own sub-budget of the crew's toolkit."""
-    def tools(name: str) -> list:  # type: ignore[type-arg]
-        return to_crewai_tools(crew_toolkit.for_agent(name).specs())
+    def tools(name: str) -> list[BaseTool]:
+        return list(to_crewai_tools(crew_toolkit.for_agent(name).specs()))
 
     flights = Agent(role="Flight booker", goal="Book the flight", backstory="Knows the airlines.",
                     llm=models["flight_booker"], tools=tools("flight_booker"), allow_delegation=False)
