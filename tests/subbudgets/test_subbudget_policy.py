@@ -85,7 +85,7 @@ def test_bad_agent_names_and_types_are_field_errors() -> None:
     assert _refused({"hotel/booker": {}})[0].startswith("crew.yaml: agents: agent name 'hotel/booker' is not usable")
     text = "\n".join(_refused({"a": {"total_budget": 12.5, "windowz": {}}}))
     assert "agents.a.total_budget: amount 12.5 is written as a float" in text
-    assert "agents.a.windowz: unknown field 'windowz'" in text
+    assert "agents.a.windowz: unknown field 'windowz' (did you mean 'windows'?); expected one of: agents," in text
 
 
 def test_json_schema_describes_sub_budgets() -> None:
