@@ -40,6 +40,15 @@ the audit head, the entry INSERT ... RETURNING (written with its audit seq, so n
 three aggregate upserts and two audit writes. A commit or release is 7 on SQLite, 8 on
 PostgreSQL. The aggregate and audit writes are marked ``nowait``: PostgreSQL pipelines them, so
 a reserve waits on 5 round trips plus the commit.
+
+Sub-budgets (a `PathLike`, see `amp_tools.policy.subbudgets`). An agent's entry is written once, in
+its own budget (``crew/agent``), with its ancestors in ``parents`` and the root in ``root_id``. A
+reserve locks every level's budget row root to leaf and answers each level's figures, the
+partial-hour rows summed over ``budget_id IN (the level and its descendants)`` (one index range
+each) and the rest from that level's own aggregates, which every entry below it moves too (one set
+of aggregate upserts per level, same transaction). Every later change of such an entry locks the
+root first (``COALESCE(root_id, budget_id)``), so the lock order stays root -> leaf -> entry ->
+audit head. A budget without sub-budgets runs exactly the statements described above.
 """
 
 from __future__ import annotations
@@ -59,7 +68,7 @@ from .records import ENTRY_COLUMNS, AlreadyCommitted, Entry, InvalidTransition, 
 from .schema import DAY_US, HOUR_US
 
 __all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "heartbeat_steps", "open_steps",
-           "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps"]
+           "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps", "tree_steps"]
 
 _ACTIONS = ("pay", "refund")
 _EPOCH_DT = from_us(0)  # any datetime: `_figure_part` only needs to know a window is windowed

@@ -190,12 +190,8 @@ def agent_names(policy: BudgetPolicy, prefix: str = "") -> list[str]:
     for name, child in policy.agents.items():
         path = f"{prefix}{name}"
         out.append(path)
-        out.extend(agent_names(_as_policy(policy, name, child), path + SEPARATOR))
+        out.extend(agent_names(effective_policy(policy, name, child), path + SEPARATOR))
     return out
-
-
-def _as_policy(parent: BudgetPolicy, name: str, child: AgentBudget) -> BudgetPolicy:
-    return effective_policy(parent, name, child)
 
 
 # ---------------------------------------------------------------------- the path of one agent
