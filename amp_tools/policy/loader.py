@@ -96,6 +96,11 @@ def check_policy_file(path: str | Path) -> str:
         parts.append(f"at most {policy.velocity.max_payments} payments per {policy.velocity.per}")
     if policy.expires_at is not None:
         parts.append(f"expires {policy.expires_at.isoformat()}")
+    if policy.agents:
+        from amp_tools.policy.subbudgets import BudgetPath, agent_names
+
+        shown = [f"{name} {BudgetPath.of(policy, '', name).leaf.policy.total_budget}" for name in agent_names(policy)]
+        parts.append(f"sub-budgets: {', '.join(shown)}")
     parts.append(f"snapshot {policy.snapshot_hash()[:12]}")
     return "; ".join(parts)
 

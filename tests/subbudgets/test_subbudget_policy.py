@@ -10,7 +10,7 @@ import pytest
 
 from amp_tools.errors import ConfigError
 from amp_tools.money import Money
-from amp_tools.policy import load_policy, parse_policy, policy_json_schema
+from amp_tools.policy import check_policy_file, load_policy, parse_policy, policy_json_schema
 from amp_tools.policy.subbudgets import BudgetPath, agent_names
 
 BASE: dict[str, Any] = {"name": "trip", "currency": "USD", "total_budget": "1000.00",
@@ -104,3 +104,9 @@ def test_a_policy_without_agents_keeps_its_hash() -> None:
     assert '"agents"' not in plain.canonical_json()
     with_agents = parse_policy({**BASE, "agents": {"a": {}}})
     assert with_agents.snapshot_hash() != plain.snapshot_hash()
+
+
+def test_policy_check_lists_the_sub_budgets() -> None:
+    summary = check_policy_file(Path(__file__).resolve().parents[2] / "examples" / "policies" / "crew_budgets.yaml")
+    assert "total budget 700.00 SGD" in summary
+    assert "sub-budgets: flight_booker 300.00 SGD, hotel_booker 400.00 SGD, researcher 20.00 SGD" in summary
