@@ -42,7 +42,8 @@ def _rows(ledger_url: str) -> dict[str, list[tuple[str, str, Money]]]:
 
 
 def _team_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)[2:]
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    return [block for block in blocks if "for_agent(" in block]
 
 
 def test_crewai_crew_with_a_sub_budget_per_agent_runs_as_a_script(tmp_path: Path) -> None:
