@@ -110,3 +110,25 @@ def test_policy_check_lists_the_sub_budgets() -> None:
     summary = check_policy_file(Path(__file__).resolve().parents[2] / "examples" / "policies" / "crew_budgets.yaml")
     assert "total budget 700.00 SGD" in summary
     assert "sub-budgets: flight_booker 300.00 SGD, hotel_booker 400.00 SGD, researcher 20.00 SGD" in summary
+
+
+def test_every_level_may_ask_a_person_and_the_smallest_room_is_reported() -> None:
+    from datetime import UTC, datetime
+
+    from amp_tools.policy import SpendIntent, Usage, UsageFigure, usage_queries
+
+    policy = parse_policy({"name": "trip", "currency": "USD", "total_budget": "1000.00",
+                           "approval": {"confirm_above": "500.00"},
+                           "agents": {"a": {"total_budget": "300.00",
+                                            "approval": {"confirm_above": "100.00", "confirm_new_merchants": True}}}})
+    path = BudgetPath.of(policy, "trip", "a")
+    amount = Money.parse("200.00", "USD")
+    spend = SpendIntent(action="pay", merchant_id="SHOP", merchant_name="Shop", mcc=None, amount=amount,
+                        budget_amount=amount, fx_rate=None, items=(), human_present=False, checkout_id="c",
+                        at=datetime(2025, 6, 11, tzinfo=UTC))
+    usages = [Usage({q.name: UsageFigure(q.name, Money.parse(used, "USD"), 1) for q in usage_queries(lv.policy, spend)},
+                    merchant_seen=True) for lv, used in zip(path.levels, ("650.00", "50.00"), strict=True)]
+    verdict = path.decide(spend, usages)
+    assert verdict.approval_reasons == ("the amount 200.00 USD is above the confirmation threshold 100.00 USD",)
+    assert verdict.budget_left == Money.parse("50.00", "USD")  # the agent has 50.00 left, the crew 150.00
+    assert "agents.a.total_budget" in verdict.checked_rules and "total_budget" in verdict.checked_rules
