@@ -131,3 +131,27 @@ def test_unknown_agent_is_refused_with_the_names_known(crew: AmpToolkit) -> None
     with pytest.raises(InvalidArguments):
         crew.for_agent("")
     assert crew.agents() == ["flight_booker", "hotel_booker", "researcher"]
+
+
+async def test_crew_reconcile_settles_its_agents_payments_whose_process_is_gone(crew: AmpToolkit) -> None:
+    from datetime import timedelta
+
+    from amp_tools.payments.owner import current_owner
+    from amp_tools.policy import SpendIntent
+
+    host = current_owner().split("|")[0]
+    hotels = crew.for_agent("hotel_booker")
+    assert hotels.path is not None
+    amount = Money.parse("30.00", "USD")
+    spend = SpendIntent(action="pay", merchant_id="KL-GRAND-HOTEL", merchant_name="KL Grand Hotel", mcc="7011",
+                        amount=amount, budget_amount=amount, fx_rate=None, items=(), human_present=False,
+                        checkout_id="CKO-LOST", at=crew.clock.now())
+    # Reserved by a process that died before sending anything: nothing can have left, so it is released.
+    held = await crew.ledger.reserve(spend, hotels.policy, budget_id=hotels.budget_id, idempotency_key="lost",
+                                     now=crew.clock.now(), owner=f"{host}|999999999|gone",
+                                     lease_until=crew.clock.now() - timedelta(seconds=1), path=hotels.path)
+    assert (await _call(crew, "budget_status"))["total"]["used"]["amount"] == "30.00"
+    report = await crew.reconcile()
+    assert report.released == [held.id] and not report.failed
+    assert (await crew.ledger.get(held.id)).status == "released"
+    assert (await _call(crew, "budget_status"))["total"]["used"]["amount"] == "0.00"
