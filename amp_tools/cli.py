@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import __version__, config
+from amp_tools.cli_budgets import ledger_tree, print_tree
 from amp_tools.cli_paths import approvals_path, existing_ledger, home_path
 from amp_tools.cli_payments import payments_app
 from amp_tools.cli_serve import register as register_serve
@@ -44,6 +45,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(payments_app, name="payments")
 app.command("mcp")(mcp_command)
 register_serve(app, approvals_app)
+ledger_app.command("tree")(ledger_tree)
 
 out = Console()
 err = Console(stderr=True)
@@ -152,11 +154,16 @@ def ledger_show(
     ledger: LedgerOpt = None,
     limit: Annotated[int, typer.Option(help="How many recent entries.")] = 20,
     budget: Annotated[str | None, typer.Option(help="Only this budget id.")] = None,
+    tree: Annotated[bool, typer.Option("--tree", help="First the budget and its sub-budgets as a tree.")] = False,
 ) -> None:
     """List recent ledger entries."""
     from amp_tools.ledger import open_ledger
 
     target = existing_ledger(ledger)
+    if tree:
+        if budget is None:
+            _fail("--tree needs --budget ID (the crew's budget id)")
+        print_tree(target, str(budget))
 
     async def fetch() -> list[Any]:
         led = open_ledger(target)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from amp_tools.money import Money
 
-__all__ = ["IntentLike", "PolicyEngine", "PolicyLike", "QueryLike", "default_engine"]
+__all__ = ["IntentLike", "LevelLike", "PathLike", "PolicyEngine", "PolicyLike", "QueryLike", "default_engine"]
 
 
 class PolicyLike(Protocol):
@@ -56,6 +56,32 @@ class QueryLike(Protocol):
     def key(self) -> str | None: ...
     @property
     def since(self) -> datetime | None: ...
+
+
+class LevelLike(Protocol):
+    """One level of a budget path (`amp_tools.policy.subbudgets.BudgetLevel`)."""
+
+    @property
+    def budget_id(self) -> str: ...
+    @property
+    def policy(self) -> Any: ...
+    @property
+    def covers(self) -> Sequence[str]: ...
+    @property
+    def parent(self) -> str | None: ...
+
+
+class PathLike(Protocol):
+    """The levels a payment of a sub-budget must fit, root first (`BudgetPath`)."""
+
+    @property
+    def levels(self) -> Sequence[LevelLike]: ...
+    @property
+    def budget_id(self) -> str: ...
+    @property
+    def parents(self) -> Sequence[str]: ...
+
+    def decide(self, intent: Any, usages: Sequence[Any]) -> Any: ...
 
 
 class PolicyEngine(Protocol):

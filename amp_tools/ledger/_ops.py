@@ -40,19 +40,28 @@ the audit head, the entry INSERT ... RETURNING (written with its audit seq, so n
 three aggregate upserts and two audit writes. A commit or release is 7 on SQLite, 8 on
 PostgreSQL. The aggregate and audit writes are marked ``nowait``: PostgreSQL pipelines them, so
 a reserve waits on 5 round trips plus the commit.
+
+Sub-budgets (a `PathLike`, see `amp_tools.policy.subbudgets`). An agent's entry is written once, in
+its own budget (``crew/agent``), with its ancestors in ``parents`` and the root in ``root_id``. A
+reserve locks every level's budget row root to leaf and answers each level's figures, the
+partial-hour rows summed over ``budget_id IN (the level and its descendants)`` (one index range
+each) and the rest from that level's own aggregates, which every entry below it moves too (one set
+of aggregate upserts per level, same transaction). Every later change of such an entry locks the
+root first (``COALESCE(root_id, budget_id)``), so the lock order stays root -> leaf -> entry ->
+audit head. A budget without sub-budgets runs exactly the statements described above.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, NotFound
 from amp_tools.money import Money
 
-from ._engine import IntentLike, PolicyEngine, PolicyLike, QueryLike
+from ._engine import IntentLike, PathLike, PolicyEngine, PolicyLike, QueryLike
 from ._sql import Dialect, Q, Steps, from_us, to_us
 from .audit import canonical_json, lock_head_steps, redact, write_record_steps
 from .controls import refuse_if_frozen_steps
@@ -60,7 +69,7 @@ from .records import ENTRY_COLUMNS, AlreadyCommitted, Entry, InvalidTransition, 
 from .schema import DAY_US, HOUR_US
 
 __all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "heartbeat_steps", "open_steps",
-           "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps"]
+           "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps", "tree_steps"]
 
 _ACTIONS = ("pay", "refund")
 _EPOCH_DT = from_us(0)  # any datetime: `_figure_part` only needs to know a window is windowed
@@ -136,9 +145,12 @@ def refunds_steps(entry_id: int) -> Steps[list[Refund]]:
 _SCOPE_COND = {"all": "", "merchant": " AND merchant_id = ?", "mcc": " AND mcc = ?"}
 
 
-def _window_sql(scope: str) -> str:
+def _window_sql(scope: str, covers: int = 1) -> str:
+    # A level with sub-budgets sums the partial hour over its own rows and every descendant's
+    # (`budget_id IN (...)`: one index range per budget); its buckets already hold theirs.
+    who = "budget_id = ?" if covers == 1 else f"budget_id IN ({', '.join('?' * covers)})"
     return ("SELECT COALESCE(SUM(m), 0), COALESCE(SUM(c), 0) FROM ("
-            f"SELECT counted_minor AS m, 1 AS c FROM entries WHERE budget_id = ? AND counts = 1{_SCOPE_COND[scope]} "
+            f"SELECT counted_minor AS m, 1 AS c FROM entries WHERE {who} AND counts = 1{_SCOPE_COND[scope]} "
             "AND created_at >= ? AND created_at < ? "
             "UNION ALL SELECT used_minor, used_count FROM usage_buckets WHERE budget_id = ? AND scope = ? AND key = ? "
             "AND width = ? AND start >= ? AND start < ? "
@@ -150,17 +162,21 @@ def _window_sql(scope: str) -> str:
 WINDOW_SQL = {scope: _window_sql(scope) for scope in _SCOPE_COND}
 
 
-def window_params(budget_id: str, scope: str, key: str | None, since_us: int) -> tuple[Any, ...]:
+def window_params(budget_id: str, scope: str, key: str | None, since_us: int,
+                  covers: tuple[str, ...] | None = None) -> tuple[Any, ...]:
     """Parameters of `WINDOW_SQL[scope]`: rows in [since, hour0), hour buckets in [hour0, day0), days >= day0."""
     hour0 = -(-since_us // HOUR_US) * HOUR_US  # ceilings: an aligned `since` reads no raw rows
     day0 = -(-since_us // DAY_US) * DAY_US
     bucket_key = key or ""
-    raw = (budget_id, since_us, hour0) if scope == "all" else (budget_id, key, since_us, hour0)
+    who = covers if covers else (budget_id,)
+    raw = (*who, since_us, hour0) if scope == "all" else (*who, key, since_us, hour0)
     return (*raw, budget_id, scope, bucket_key, HOUR_US, hour0, day0, budget_id, scope, bucket_key, DAY_US, day0)
 
 
-def figure_steps(budget_id: str, scope: str, key: str | None, since: datetime | None) -> Steps[tuple[int, int]]:
-    """(minor, count) of counting entries of a scope since `since` (None = all time)."""
+def figure_steps(budget_id: str, scope: str, key: str | None, since: datetime | None,
+                 covers: tuple[str, ...] | None = None) -> Steps[tuple[int, int]]:
+    """(minor, count) of counting entries of a scope since `since` (None = all time); `covers`: the
+    budget ids whose entries count here when the budget has sub-budgets (itself first)."""
     if scope not in WINDOW_SQL:
         raise ConfigError(f"usage query scope {scope!r} must be 'all', 'merchant' or 'mcc'")
     if scope != "all" and key is None:
@@ -172,26 +188,29 @@ def figure_steps(budget_id: str, scope: str, key: str | None, since: datetime | 
             rows = yield Q("SELECT used_minor, used_count FROM usage_totals WHERE budget_id = ? AND scope = ? "
                            "AND key = ?", (budget_id, scope, key))
     else:
-        rows = yield Q(WINDOW_SQL[scope], window_params(budget_id, scope, key, to_us(since)))
+        sql = WINDOW_SQL[scope] if not covers or len(covers) == 1 else _window_sql(scope, len(covers))
+        rows = yield Q(sql, window_params(budget_id, scope, key, to_us(since), covers))
     return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
 
-def _figure_part(tag: int, scope: str, key: str | None, since: datetime | None) -> tuple[str, tuple[Any, ...]]:
+def _figure_part(tag: int, scope: str, key: str | None, since: datetime | None,
+                 covers: int = 1) -> tuple[str, tuple[Any, ...]]:
     """One tagged SELECT of the usage batch: (tag, minor, count) of one figure."""
     if since is None:
         if scope == "all":
             return f"SELECT {tag}, used_minor, used_count FROM budgets WHERE budget_id = ?", ()
         return (f"SELECT {tag}, used_minor, used_count FROM usage_totals WHERE budget_id = ? AND scope = ? "
                 "AND key = ?", (scope, key))
-    sql = WINDOW_SQL[scope].replace("SELECT COALESCE", f"SELECT {tag}, COALESCE", 1).replace(" AS w", f" AS w{tag}")
+    sql = _window_sql(scope, covers).replace("SELECT COALESCE", f"SELECT {tag}, COALESCE", 1)
+    sql = sql.replace(" AS w", f" AS w{tag}")
     return sql, ()
 
 
-_BATCH_SQL: dict[tuple[tuple[str, bool], ...], str] = {}
+_BATCH_SQL: dict[tuple[int, tuple[tuple[str, bool], ...]], str] = {}
 
 
-def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: list[QueryLike],
-                 merchant_id: str) -> Steps[Any]:
+def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: Sequence[QueryLike],
+                 merchant_id: str, covers: tuple[str, ...] | None = None) -> Steps[Any]:
     """Every figure the policy asks for, plus `merchant_seen`, in one statement (one round trip)."""
     idents: list[tuple[str, str | None, datetime | None]] = []
     for query in queries:
@@ -200,20 +219,21 @@ def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: l
         ident = (query.scope, query.key, query.since)
         if ident not in idents and (query.scope == "all" or query.key is not None):
             idents.append(ident)
+    width = len(covers) if covers else 1
     shape = tuple((scope, since is None) for scope, _key, since in idents)
-    sql = _BATCH_SQL.get(shape)
+    sql = _BATCH_SQL.get((width, shape))
     if sql is None:  # the text depends only on the shape, so engines reuse their prepared statement
-        parts = [_figure_part(tag, scope, "", None if all_time else _EPOCH_DT)[0]
+        parts = [_figure_part(tag, scope, "", None if all_time else _EPOCH_DT, width)[0]
                  for tag, (scope, all_time) in enumerate(shape)]
         parts.append("SELECT -1, committed_count, 0 FROM usage_totals WHERE budget_id = ? AND scope = 'merchant' "
                      "AND key = ?")
-        sql = _BATCH_SQL.setdefault(shape, " UNION ALL ".join(parts))
+        sql = _BATCH_SQL.setdefault((width, shape), " UNION ALL ".join(parts))
     params: tuple[Any, ...] = ()
     for scope, key, since in idents:
         if since is None:
             params += (budget_id,) if scope == "all" else (budget_id, scope, key)
         else:
-            params += window_params(budget_id, scope, key, to_us(since))
+            params += window_params(budget_id, scope, key, to_us(since), covers)
     rows = yield Q(sql, (*params, budget_id, merchant_id))
     found = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
     figures: dict[str, Any] = {}
@@ -240,11 +260,19 @@ _BUCKETS_SQL = {n: _BUCKETS_UPSERT.format(values=", ".join(["(?, ?, ?, ?, ?, ?, 
 
 
 def _bump(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | None, created_us: int, minor: int,
-          count: int, committed: int) -> Steps[None]:
+          count: int, committed: int, parents: tuple[str, ...] = ()) -> Steps[None]:
     """Move the running aggregates by the given deltas (same transaction as the entry change).
 
     `created_us` is the entry's own creation time: its buckets are the ones it was counted in.
+    An entry of a sub-budget moves every ancestor's aggregates too (`parents`, root first), so
+    each level's figures include its descendants' spending.
     """
+    for level in (*parents, budget_id) if parents else (budget_id,):
+        yield from _bump_one(level, merchant_id, merchant_name, mcc, created_us, minor, count, committed)
+
+
+def _bump_one(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | None, created_us: int, minor: int,
+              count: int, committed: int) -> Steps[None]:
     yield Q("UPDATE budgets SET used_minor = used_minor + ?, used_count = used_count + ?, "
             "committed_count = committed_count + ? WHERE budget_id = ?", (minor, count, committed, budget_id),
             nowait=True)
@@ -262,8 +290,13 @@ def _bump(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | None,
     yield Q(_BUCKETS_SQL[len(buckets) // 7], buckets, nowait=True)
 
 
-def _lock_budget(dialect: Dialect, budget_id: str, currency: str, now_us: int, *, create: bool) -> Steps[None]:
-    if create:
+def _lock_budget(dialect: Dialect, budget_id: str, currency: str, now_us: int, *, create: bool,
+                 parent: str | None = None) -> Steps[None]:
+    if create and parent is not None:
+        rows = yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at, "
+                       "parent) VALUES (?, ?, 0, 0, 0, ?, ?) ON CONFLICT (budget_id) DO UPDATE SET "
+                       "parent = excluded.parent RETURNING currency", (budget_id, currency, now_us, parent))
+    elif create:
         # Create-or-lock in one statement: DO UPDATE (a no-op assignment) takes the row lock on
         # PostgreSQL like SELECT ... FOR UPDATE, and RETURNING hands back the stored currency.
         rows = yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
@@ -311,15 +344,28 @@ def _same_payment(entry: Entry, intent: IntentLike) -> None:
 # ------------------------------------------------------------------------------------------ writes
 def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, intent: IntentLike, *,
                   budget_id: str, idempotency_key: str, run_id: str, now: datetime, owner: str | None = None,
-                  lease_until: datetime | None = None) -> Steps[Reservation]:
+                  lease_until: datetime | None = None, path: PathLike | None = None) -> Steps[Reservation]:
     """Atomic check-and-reserve (see the module docstring); the new entry is in phase 'reserved',
-    held by `owner` until `lease_until` (renewed by `heartbeat_steps` while the owner works on it)."""
+    held by `owner` until `lease_until` (renewed by `heartbeat_steps` while the owner works on it).
+
+    With `path` (a budget with sub-budgets, `amp_tools.policy.subbudgets.BudgetPath`) every level is
+    locked root to leaf, checked on its own usage (its descendants' included) in this transaction,
+    and the entry is written once, in the leaf's budget, with its ancestors; every level's
+    aggregates move with it."""
     _text("budget_id", budget_id)
     _text("idempotency_key", idempotency_key)
     _text("run_id", run_id, allow_empty=True)
     _validate_intent(intent, policy)
     now_us, currency = to_us(now), policy.currency
-    yield from _lock_budget(dialect, budget_id, currency, now_us, create=True)
+    parents: tuple[str, ...] = ()
+    if path is None:
+        yield from _lock_budget(dialect, budget_id, currency, now_us, create=True)
+    else:
+        if path.budget_id != budget_id:
+            raise InvalidArguments(f"budget_id {budget_id!r} is not the budget path's own ({path.budget_id!r})")
+        parents = tuple(path.parents)
+        for level in path.levels:  # root to leaf, the one lock order of every level
+            yield from _lock_budget(dialect, level.budget_id, currency, now_us, create=True, parent=level.parent)
     existing = yield from _latest_by_key(budget_id, idempotency_key)
     if existing is not None:
         _same_payment(existing, intent)
@@ -329,9 +375,22 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     attempt = 1 if existing is None else existing.attempt + 1
     mcc = (intent.mcc or "").strip() or None  # the policy keys MCC caps by the stripped code
 
-    queries = list(engine.usage_queries(policy, intent))
-    usage = yield from _usage_steps(engine, budget_id, currency, queries, intent.merchant_id)
-    verdict = engine.decide(policy, intent, usage)  # PolicyViolation rolls the transaction back
+    if path is None:
+        queries = list(engine.usage_queries(policy, intent))
+        usage = yield from _usage_steps(engine, budget_id, currency, queries, intent.merchant_id)
+        verdict = engine.decide(policy, intent, usage)  # PolicyViolation rolls the transaction back
+        seen: dict[str, Any] = {}
+    else:
+        usages = []
+        for level in path.levels:
+            queries = list(engine.usage_queries(level.policy, intent))
+            usages.append((yield from _usage_steps(engine, level.budget_id, currency, queries, intent.merchant_id,
+                                                   tuple(level.covers))))
+        verdict = path.decide(intent, usages)  # a refusal names its level and rolls everything back
+        usage = usages[-1]
+        seen = {"levels": {level.budget_id: {name: {"minor": f.amount.minor, "count": f.count}
+                                             for name, f in u.figures.items()}
+                           for level, u in zip(path.levels[:-1], usages[:-1], strict=True)}}
 
     counts = 1 if intent.action == "pay" else 0
     counted = intent.budget_amount.minor * counts
@@ -345,24 +404,25 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
         "INSERT INTO entries (budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, "
         "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, counts, counted_minor, "
         "refunded_minor, refunded_budget_minor, decision, policy_hash, created_at, updated_at, audit_seq, "
-        "last_audit_seq, phase, owner, lease_until, reserved_minor) "
+        "last_audit_seq, phase, owner, lease_until, reserved_minor, parents, root_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, 'reserved', "
-        "?, ?, ?) "
+        "?, ?, ?, ?, ?) "
         f"RETURNING {ENTRY_COLUMNS}",
         (budget_id, idempotency_key, attempt, run_id, intent.action, intent.merchant_id, intent.merchant_name,
          mcc, intent.amount.minor, intent.amount.currency, intent.budget_amount.minor, currency,
          None if intent.fx_rate is None else str(intent.fx_rate), intent.checkout_id, counts, counted,
          canonical_json(decision), policy_hash, now_us, now_us, seq, seq, owner,
-         None if lease_until is None else to_us(lease_until), intent.budget_amount.minor))
+         None if lease_until is None else to_us(lease_until), intent.budget_amount.minor,
+         json.dumps(list(parents)) if parents else None, parents[0] if parents else None))
     entry = entry_from_row(rows[0])
     if counts:
-        yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, now_us, counted, 1, 0)
+        yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, now_us, counted, 1, 0, parents)
     yield from write_record_steps(prev_seq, prev_hash, "reserve", {
         "entry_id": entry.id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
         "action": intent.action, "merchant_id": intent.merchant_id, "mcc": mcc, "amount": intent.amount,
         "budget_amount": intent.budget_amount, "fx_rate": intent.fx_rate, "checkout_id": intent.checkout_id,
         "policy_hash": policy_hash, "decision": "allow", "decision_detail": decision, "owner": owner,
-        "usage": {name: {"minor": f.amount.minor, "count": f.count} for name, f in usage.figures.items()},
+        "usage": {name: {"minor": f.amount.minor, "count": f.count} for name, f in usage.figures.items()}, **seen,
     }, budget_id=budget_id, at=now, redacted=True)
     return Reservation(entry, replayed=False, verdict=verdict)
 
@@ -370,9 +430,10 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
 def _locked_entry(dialect: Dialect, entry_id: int) -> Steps[Entry]:
     """Lock budget then entry (the one lock order), returning the entry as locked."""
     if dialect.for_update:
-        # The budget of the entry, locked by one statement; a missing entry is reported just below.
-        yield Q("SELECT currency FROM budgets WHERE budget_id = (SELECT budget_id FROM entries WHERE id = ?) "
-                "FOR UPDATE", (entry_id,))
+        # The budget of the entry, locked by one statement; a missing entry is reported just below. An
+        # entry of a sub-budget locks its root: every write to any level of a tree holds the root first.
+        yield Q("SELECT currency FROM budgets WHERE budget_id = (SELECT COALESCE(root_id, budget_id) FROM entries "
+                "WHERE id = ?) FOR UPDATE", (entry_id,))
     # SQLite: BEGIN IMMEDIATE already holds the only write lock, so one plain read is enough.
     return (yield from _entry(dialect, entry_id, lock=True))
 
@@ -428,7 +489,7 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
         params = (debited.minor, delta)
     if entry.action == "pay":
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
-                         to_us(entry.created_at), delta, 0, 1)
+                         to_us(entry.created_at), delta, 0, 1, entry.parents)
     return (yield from _change(
         dialect, entry_id, assignments + ", external_ref = ?, outcome = ?, updated_at = ?",
         (*params, external_ref, canonical_json(clean), to_us(now)), "commit", payload, entry.budget_id, now))
@@ -444,7 +505,7 @@ def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime
     counted = entry.counted.minor
     if entry.action == "pay":
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
-                         to_us(entry.created_at), -counted, -1, 0)
+                         to_us(entry.created_at), -counted, -1, 0, entry.parents)
     return (yield from _change(
         dialect, entry_id, "status = 'released', counts = 0, counted_minor = 0, phase = NULL, owner = NULL, "
         "lease_until = NULL, resume = NULL, reason = ?, updated_at = ?",
@@ -517,7 +578,7 @@ def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref
     credit = new_budget - entry.refunded_budget.minor
     now_us = to_us(now)
     yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
-                     to_us(entry.created_at), -credit, 0, 0)
+                     to_us(entry.created_at), -credit, 0, 0, entry.parents)
     prev_seq, prev_hash = yield from lock_head_steps(dialect)
     seq = prev_seq + 1
     rows = yield Q("INSERT INTO refunds (entry_id, budget_id, amount_minor, currency, budget_minor, budget_currency, "
@@ -544,13 +605,29 @@ def totals_steps(budget_id: str) -> Steps[dict[str, Any]]:
     return {"budget": head[0] if head else None, "scopes": rows}
 
 
-def settlement_steps(budget_id: str) -> Steps[tuple[tuple[int, int], tuple[int, int]]]:
-    """(count, minor) of held payments, and of committed ones debited above what was reserved."""
-    held = yield Q("SELECT COUNT(*), COALESCE(SUM(counted_minor), 0) FROM entries WHERE budget_id = ? "
-                   "AND status = 'reserved'", (budget_id,))
+def tree_steps(root_id: str) -> Steps[list[tuple[str, str | None, str, int, int]]]:
+    """(budget_id, parent, currency, used_minor, used_count) of `root_id` and its sub-budgets, parents first
+    (sub-budget ids extend their parent's with ``/name``)."""
+    pattern = root_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+    rows = yield Q("SELECT budget_id, parent, currency, used_minor, used_count FROM budgets WHERE budget_id = ? "
+                   "OR budget_id LIKE ? ESCAPE '\\'", (root_id, pattern))
+    # LIKE ignores case in SQLite: keep exactly the ids under this root, parents before children.
+    found = [(str(r[0]), None if r[1] is None else str(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows
+             if str(r[0]) == root_id or str(r[0]).startswith(root_id + "/")]
+    return sorted(found, key=lambda row: row[0].split("/"))
+
+
+def settlement_steps(budget_id: str, covers: tuple[str, ...] | None = None
+                     ) -> Steps[tuple[tuple[int, int], tuple[int, int]]]:
+    """(count, minor) of held payments, and of committed ones debited above what was reserved
+    (of the budget and, with `covers`, of every budget listed there: its sub-budgets)."""
+    ids = covers or (budget_id,)
+    who = "budget_id = ?" if len(ids) == 1 else f"budget_id IN ({', '.join('?' * len(ids))})"
+    held = yield Q(f"SELECT COUNT(*), COALESCE(SUM(counted_minor), 0) FROM entries WHERE {who} "
+                   "AND status = 'reserved'", ids)
     over = yield Q("SELECT COUNT(*), COALESCE(SUM(budget_minor - reserved_minor), 0) FROM entries "
-                   "WHERE budget_id = ? AND status = 'committed' AND reserved_minor IS NOT NULL "
-                   "AND budget_minor > reserved_minor", (budget_id,))
+                   f"WHERE {who} AND status = 'committed' AND reserved_minor IS NOT NULL "
+                   "AND budget_minor > reserved_minor", ids)
     return (int(held[0][0]), int(held[0][1])), (int(over[0][0]), int(over[0][1]))
 
 

@@ -20,7 +20,7 @@ from amp_tools.errors import InvalidArguments
 from amp_tools.money import Money
 
 from . import _ops
-from ._engine import PolicyEngine, PolicyLike, default_engine
+from ._engine import PathLike, PolicyEngine, PolicyLike, default_engine
 from ._sql import Dialect, Steps, StepsFactory
 from .audit import AuditLog
 from .records import Entry, Refund, Reservation
@@ -38,7 +38,7 @@ class Ledger(Protocol):
 
     async def reserve(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
                       now: datetime | None = None, owner: str | None = None,
-                      lease_until: datetime | None = None) -> Reservation: ...
+                      lease_until: datetime | None = None, path: PathLike | None = None) -> Reservation: ...
     async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
                      debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> Entry: ...
     async def release(self, entry_id: int, *, reason: str) -> Entry: ...
@@ -47,7 +47,8 @@ class Ledger(Protocol):
     async def get_by_key(self, budget_id: str, key: str) -> Entry | None: ...
     async def open_reservations(self, older_than: datetime, *, limit: int = 1000) -> list[Entry]: ...
     async def entries(self, budget_id: str | None = None, limit: int = 100) -> list[Entry]: ...
-    async def usage_report(self, policy: Any, budget_id: str, now: datetime | None = None) -> dict[str, Any]: ...
+    async def usage_report(self, policy: Any, budget_id: str, now: datetime | None = None, *,
+                           covers: tuple[str, ...] | None = None) -> dict[str, Any]: ...
     async def close(self) -> None: ...
 
 
@@ -131,12 +132,12 @@ class LedgerBase(abc.ABC):
 
     # -------------------------------------------------------------- step factories
     def _reserve(self, intent: Any, policy: PolicyLike, budget_id: str, idempotency_key: str, run_id: str,
-                 now: datetime | None, owner: str | None = None, lease_until: datetime | None = None
-                 ) -> StepsFactory[Reservation]:
+                 now: datetime | None, owner: str | None = None, lease_until: datetime | None = None,
+                 path: PathLike | None = None) -> StepsFactory[Reservation]:
         at, engine = self._now(now), self.engine
         return lambda: _ops.reserve_steps(self.dialect, engine, policy, intent, budget_id=budget_id,
                                           idempotency_key=idempotency_key, run_id=run_id, now=at, owner=owner,
-                                          lease_until=lease_until)
+                                          lease_until=lease_until, path=path)
 
     def _commit(self, entry_id: int, external_ref: str | None, outcome: Mapping[str, Any] | None,
                 debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> StepsFactory[Entry]:
@@ -157,10 +158,11 @@ class LedgerBase(abc.ABC):
     # -------------------------------------------------------------- async API
     async def reserve(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
                       now: datetime | None = None, owner: str | None = None,
-                      lease_until: datetime | None = None) -> Reservation:
-        """Atomically check the policy against current usage and reserve; see `_ops.reserve_steps`."""
+                      lease_until: datetime | None = None, path: PathLike | None = None) -> Reservation:
+        """Atomically check the policy against current usage and reserve; see `_ops.reserve_steps`
+        (`path`: every level of a budget with sub-budgets, checked in the same transaction)."""
         return await self._run_write(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now,
-                                                   owner, lease_until))
+                                                   owner, lease_until, path))
 
     async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
                      debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> Entry:
@@ -213,15 +215,22 @@ class LedgerBase(abc.ABC):
     async def entries(self, budget_id: str | None = None, limit: int = 100) -> list[Entry]:
         return await self._run_read(lambda: _ops.entries_steps(budget_id, limit))
 
-    async def usage_report(self, policy: Any, budget_id: str, now: datetime | None = None) -> dict[str, Any]:
-        """Used / left overall and per window, per-merchant and per-MCC totals (feeds `budget_status`)."""
+    async def usage_report(self, policy: Any, budget_id: str, now: datetime | None = None, *,
+                           covers: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """Used / left overall and per window, per-merchant and per-MCC totals (feeds `budget_status`);
+        `covers`: the budget and its sub-budgets' ids when it has any (their spending counts here)."""
         at, engine = self._now(now), self.engine
-        return await self._run_read(lambda: _report_steps(engine, policy, budget_id, at))
+        return await self._run_read(lambda: _report_steps(engine, policy, budget_id, at, covers))
+
+    async def budget_tree(self, root_id: str) -> list[tuple[str, str | None, str, int, int]]:
+        """(budget_id, parent, currency, used_minor, used_count) of a budget and every sub-budget below it."""
+        return await self._run_read(lambda: _ops.tree_steps(root_id))
 
     # -------------------------------------------------------------- sync twins
     def reserve_sync(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
-                     now: datetime | None = None) -> Reservation:
-        return self._run_write_sync(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now))
+                     now: datetime | None = None, path: PathLike | None = None) -> Reservation:
+        return self._run_write_sync(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now,
+                                                  path=path))
 
     def commit_sync(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
                     debited: Money | None = None) -> Entry:
@@ -242,12 +251,17 @@ class LedgerBase(abc.ABC):
     def entries_sync(self, budget_id: str | None = None, limit: int = 100) -> list[Entry]:
         return self._run_read_sync(lambda: _ops.entries_steps(budget_id, limit))
 
-    def usage_report_sync(self, policy: Any, budget_id: str, now: datetime | None = None) -> dict[str, Any]:
+    def usage_report_sync(self, policy: Any, budget_id: str, now: datetime | None = None, *,
+                          covers: tuple[str, ...] | None = None) -> dict[str, Any]:
         at, engine = self._now(now), self.engine
-        return self._run_read_sync(lambda: _report_steps(engine, policy, budget_id, at))
+        return self._run_read_sync(lambda: _report_steps(engine, policy, budget_id, at, covers))
+
+    def budget_tree_sync(self, root_id: str) -> list[tuple[str, str | None, str, int, int]]:
+        return self._run_read_sync(lambda: _ops.tree_steps(root_id))
 
 
-def _report_steps(engine: PolicyEngine, policy: Any, budget_id: str, now: datetime) -> Steps[dict[str, Any]]:
+def _report_steps(engine: PolicyEngine, policy: Any, budget_id: str, now: datetime,
+                  covers: tuple[str, ...] | None = None) -> Steps[dict[str, Any]]:
     """The `budget_status` figures. Limits are read from the policy when it has them (duck-typed:
     `total_budget`, `windows.<period>.limit`, `merchants.caps`, `mccs.caps`, `velocity`)."""
     currency = str(policy.currency)
@@ -264,7 +278,7 @@ def _report_steps(engine: PolicyEngine, policy: Any, budget_id: str, now: dateti
             out["left"] = Money(max(0, limit.minor - used), currency).to_public()
         return out
 
-    held, over = yield from _ops.settlement_steps(budget_id)
+    held, over = yield from _ops.settlement_steps(budget_id, covers)
     report: dict[str, Any] = {
         "budget_id": budget_id, "currency": currency, "as_of": now.isoformat(),
         "policy": getattr(policy, "name", None), "policy_hash": policy.snapshot_hash(),
@@ -283,7 +297,7 @@ def _report_steps(engine: PolicyEngine, policy: Any, budget_id: str, now: dateti
     for query in engine.usage_queries(policy, _Probe(at=now, currency=currency)):
         if query.scope != "all" or query.since is None:
             continue  # the probe names no merchant; per-merchant usage is listed below
-        minor, count = yield from _ops.figure_steps(budget_id, "all", None, query.since)
+        minor, count = yield from _ops.figure_steps(budget_id, "all", None, query.since, covers)
         if query.name.startswith("windows."):
             cap = getattr(windows, query.name.removeprefix("windows."), None)
             report["windows"][query.name.removeprefix("windows.")] = {

@@ -22,7 +22,7 @@ ENTRY_COLUMNS = ("id, budget_id, idempotency_key, attempt, run_id, action, merch
                  "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, "
                  "refunded_minor, refunded_budget_minor, external_ref, outcome, reason, decision, policy_hash, "
                  "created_at, updated_at, audit_seq, last_audit_seq, phase, owner, lease_until, reserved_minor, "
-                 "resume, dup_of")
+                 "resume, dup_of, parents")
 
 
 class InvalidTransition(InvalidArguments):
@@ -81,6 +81,8 @@ class Entry:
     #: Sealed secrets for recovery (never shown; opened only with the agent key).
     resume: str | None = field(default=None, repr=False)
     dup_of: int | None = None
+    #: The ancestors' budget ids (root first) of an entry of a sub-budget; empty for a single-level budget.
+    parents: tuple[str, ...] = ()
 
     @property
     def refundable(self) -> Money:
@@ -121,7 +123,8 @@ def entry_from_row(row: Row) -> Entry:
         audit_seq=int(row[25] or 0), last_audit_seq=int(row[26] or 0),
         phase=row[27], owner=row[28], lease_until=None if row[29] is None else from_us(int(row[29])),
         reserved=Money(int(row[30]), budget_currency) if row[30] is not None else None,
-        resume=row[31], dup_of=None if row[32] is None else int(row[32]))
+        resume=row[31], dup_of=None if row[32] is None else int(row[32]),
+        parents=tuple(json.loads(row[33])) if row[33] else ())
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,12 @@ secrets a recovery needs to ask the merchant again) and ``dup_of``. A merchant t
 committed once per merchant (a unique index); committed duplicates written by earlier versions are
 marked with ``dup_of`` (the first entry of that transaction) instead of being changed. ``sessions``
 holds each agent session's durable state (checkouts, quotes, mandates, wallet binding; secrets sealed).
+
+Version 4 carries sub-budgets (`amp_tools.policy.subbudgets`): an entry of an agent's budget
+(``trip/hotel_booker``) is written once, with ``parents`` (its ancestors' budget ids, root first, as
+a JSON list) and ``root_id`` (the first of them), so a commit, release or refund moves the
+aggregates of every level and locks the root first; ``budgets.parent`` names a budget's parent for
+the tree view. Single-level entries leave all three NULL.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -184,7 +190,15 @@ def _v3(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}
+def _v4(dialect: Dialect) -> list[str]:
+    return [
+        "ALTER TABLE entries ADD COLUMN parents TEXT",
+        "ALTER TABLE entries ADD COLUMN root_id TEXT",
+        "ALTER TABLE budgets ADD COLUMN parent TEXT",
+    ]
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

@@ -32,6 +32,7 @@ from amp_tools.errors import AmpError, ApprovalDenied, InvalidArguments, Payment
 from amp_tools.ledger import AlreadyCommitted, Entry, LedgerBase
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy, SpendIntent, Verdict, static_check
+from amp_tools.policy.subbudgets import BudgetPath
 
 from .keys import payment_key
 from .lifecycle import DEFAULT_LEASE, Lifecycle
@@ -111,8 +112,11 @@ class Guard:
 
     def __init__(self, policy: BudgetPolicy, ledger: LedgerBase, *, approver: Approver | None = None,
                  clock: Clock = SYSTEM_CLOCK, budget_id: str = "default",
-                 approval_ttl: timedelta = timedelta(minutes=15), lease: timedelta = DEFAULT_LEASE) -> None:
+                 approval_ttl: timedelta = timedelta(minutes=15), lease: timedelta = DEFAULT_LEASE,
+                 path: BudgetPath | None = None) -> None:
         self.policy = policy
+        # A budget with sub-budgets: every level is checked (statically here, with usage in the ledger).
+        self.path = path
         self.ledger = ledger
         self.approver: Approver = approver if approver is not None else DenyApprover()
         self.clock = clock
@@ -146,7 +150,10 @@ class Guard:
         key = payment_key(intent)
         try:
             with telemetry.span("amp.decide", {"amp.rules": "static"}):
-                static_check(self.policy, intent)
+                if self.path is None:
+                    static_check(self.policy, intent)
+                else:
+                    self.path.static_check(intent)
         except PolicyViolation as exc:
             await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
             raise
@@ -155,7 +162,7 @@ class Guard:
         try:
             with telemetry.span("amp.reserve", {"amp.budget_id": self.budget_id}):
                 reservation = await self.lifecycle.reserve(intent, self.policy, budget_id=self.budget_id, key=key,
-                                                           run_id=run_id)
+                                                           run_id=run_id, path=self.path)
         except PolicyViolation as exc:
             await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
             raise

@@ -41,9 +41,11 @@ class Lifecycle:
     def lease_until(self) -> datetime:
         return self.clock.now() + self.lease
 
-    async def reserve(self, intent: Any, policy: Any, *, budget_id: str, key: str, run_id: str = "") -> Reservation:
+    async def reserve(self, intent: Any, policy: Any, *, budget_id: str, key: str, run_id: str = "",
+                      path: Any = None) -> Reservation:
         return await self.ledger.reserve(intent, policy, budget_id=budget_id, idempotency_key=key, run_id=run_id,
-                                         now=self.clock.now(), owner=self.owner, lease_until=self.lease_until())
+                                         now=self.clock.now(), owner=self.owner, lease_until=self.lease_until(),
+                                         path=path)
 
     async def awaiting_approval(self, entry_id: int) -> Entry:
         return await self._move(entry_id, S.AWAITING_APPROVAL, "a person is asked", own=True)

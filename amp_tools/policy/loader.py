@@ -11,7 +11,7 @@ import difflib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -99,6 +99,11 @@ def check_policy_file(path: str | Path) -> str:
         parts.append(f"at most {policy.velocity.max_payments} payments per {policy.velocity.per}")
     if policy.expires_at is not None:
         parts.append(f"expires {policy.expires_at.isoformat()}")
+    if policy.agents:
+        from amp_tools.policy.subbudgets import BudgetPath, agent_names
+
+        shown = [f"{name} {BudgetPath.of(policy, '', name).leaf.policy.total_budget}" for name in agent_names(policy)]
+        parts.append(f"sub-budgets: {', '.join(shown)}")
     parts.append(f"snapshot {policy.snapshot_hash()[:12]}")
     return "; ".join(parts)
 
@@ -172,12 +177,17 @@ def _unknown_field(loc: tuple[Any, ...]) -> str:
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     """The field names a mapping at `loc` may hold (following nested models)."""
     model: type[BaseModel] | None = BudgetPolicy
+    keyed = False  # the previous part was a mapping of models (`agents`): this part is a key, not a field
     for part in loc:
         if model is None:
             return []
+        if keyed:
+            keyed = False
+            continue
         info = model.model_fields.get(str(part))
         if info is None:
             return []
+        keyed = get_origin(info.annotation) is dict
         model = _model_of(info.annotation)
     if model is None:
         return []

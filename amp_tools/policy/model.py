@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -46,6 +47,7 @@ from amp_tools.money import Money, normalize_currency
 from amp_tools.policy.windows import PERIODS, Mode, Period, parse_duration, resolve_timezone
 
 __all__ = [
+    "AgentBudget",
     "ApprovalRules",
     "BudgetPolicy",
     "MccRules",
@@ -333,6 +335,48 @@ class NegotiationRules(_Section):
                                              "budget either, whichever is lowest.")
 
 
+_AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def _agent_names(agents: dict[str, Any]) -> dict[str, Any]:
+    for name in agents:
+        if not isinstance(name, str) or not _AGENT_NAME.match(name):
+            raise _custom("agent_name", f"agent name {name!r} is not usable; expected 1-64 letters, digits, '_', "
+                                        "'.', ':' or '-' starting with a letter or digit (a '/' separates levels "
+                                        "of a budget path, so it cannot be part of a name)")
+    return agents
+
+
+class AgentBudget(_Section):
+    """A sub-budget inside its parent's (a crew member, a team member): every limit only tightens.
+
+    Spending here counts toward every ancestor too, and a payment must fit every level. Leave a
+    limit out to be bound by the parent's alone.
+    """
+
+    description: str | None = Field(None, description="What this agent's budget is for, in words.")
+    total_budget: PositiveAmount | None = Field(None, description="Most this agent may spend in total; at most the "
+                                                "parent's total. Left out: only the parent's room limits it.")
+    per_transaction_max: PositiveAmount | None = Field(None, description="Most one payment of this agent may cost; "
+                                                       "at most the parent's per-payment max.")
+    windows: Windows = Field(default_factory=Windows, description="This agent's caps per hour / day / week / "
+                             "month; each at most the parent's cap for the same period.")
+    merchants: MerchantRules = Field(default_factory=MerchantRules, description="This agent's merchant lists and "
+                                     "caps; an allow list must stay within the parent's.")
+    mccs: MccRules = Field(default_factory=MccRules, description="This agent's MCC lists and caps; an allow list "
+                           "must stay within the parent's.")
+    velocity: VelocityLimit | None = Field(None, description="At most N payments per rolling window for this agent.")
+    approval: ApprovalRules = Field(default_factory=ApprovalRules, description="When a person must confirm this "
+                                    "agent's payments; the parent's rules apply too, and a rule here may only ask "
+                                    "more often, never less.")
+    agents: dict[str, AgentBudget] = Field(default_factory=dict, description="Sub-budgets inside this one.")
+
+    @field_validator("agents")
+    @classmethod
+    def _names(cls, agents: dict[str, AgentBudget]) -> dict[str, AgentBudget]:
+        return _agent_names(agents)
+
+
 class BudgetPolicy(BaseModel):
     """A user's budget policy: limits, allowed merchants and when to ask a person.
 
@@ -362,6 +406,9 @@ class BudgetPolicy(BaseModel):
                                                           "offset, e.g. \"2025-12-31T23:59:59+08:00\".")
     approval: ApprovalRules = Field(default_factory=ApprovalRules, description="When a person must confirm.")
     negotiation: NegotiationRules = Field(default_factory=NegotiationRules, description="Price negotiation limits.")
+    agents: dict[str, AgentBudget] = Field(default_factory=dict, description="Sub-budgets for the agents of a crew "
+                                           "or team, by agent name: each spends inside this budget, with limits "
+                                           "that may only tighten this policy's.")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -377,9 +424,18 @@ class BudgetPolicy(BaseModel):
         token = _CURRENCY.set(currency)
         try:
             result: BudgetPolicy = handler(data)
-            return result
         finally:
             _CURRENCY.reset(token)
+        if result.agents:
+            from amp_tools.policy.subbudgets import check_tree  # imports this module
+
+            check_tree(result)
+        return result
+
+    @field_validator("agents")
+    @classmethod
+    def _agent_names(cls, agents: dict[str, AgentBudget]) -> dict[str, AgentBudget]:
+        return _agent_names(agents)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -438,6 +494,8 @@ class BudgetPolicy(BaseModel):
     def canonical_json(self) -> str:
         """The policy as compact JSON with sorted keys: the input of `snapshot_hash`."""
         data = self.model_dump(mode="json", by_alias=True)
+        if not data.get("agents"):
+            data.pop("agents", None)  # a policy without sub-budgets keeps the hash it always had
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def snapshot_hash(self) -> str:

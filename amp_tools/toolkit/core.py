@@ -37,6 +37,7 @@ from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.money import ROUND_UP, Money
 from amp_tools.payments import Guard
 from amp_tools.policy import BudgetPolicy
+from amp_tools.policy.subbudgets import BudgetLevel, BudgetPath
 from amp_tools.toolkit.directory import MerchantDirectory
 from amp_tools.toolkit.state import SessionState, dump_state, load_state
 
@@ -88,6 +89,15 @@ def resolve_budget_id(budget_id: str | None, policy: BudgetPolicy) -> str:
     return str(chosen).strip()
 
 
+def _left_of(report: dict[str, Any], default: Money) -> Money:
+    left = report.get("total", {}).get("left") if isinstance(report.get("total"), dict) else None
+    if isinstance(left, Money):
+        return left
+    if isinstance(left, dict):
+        return Money.parse(str(left["amount"]), str(left["currency"]), allow_negative=True)
+    return default
+
+
 class ToolkitCore:
     """Everything one agent session needs to shop and pay through AMP under a budget policy."""
 
@@ -102,7 +112,12 @@ class ToolkitCore:
         self.policy = policy
         self.budget_id = resolve_budget_id(budget_id, policy)
         self.ledger = ledger if ledger is not None else open_ledger(clock=clock)
-        self.guard = Guard(policy, self.ledger, approver=approver, clock=clock, budget_id=self.budget_id)
+        # With sub-budgets (`agents:`) every payment is checked against the whole tree; `for_agent`
+        # narrows a toolkit to one agent's level. Without them the single-level path is unchanged.
+        self.crew_policy, self.crew_budget_id, self.agent = policy, self.budget_id, ""
+        self.path: BudgetPath | None = BudgetPath.of(policy, self.budget_id) if policy.agents else None
+        self.guard = Guard(policy, self.ledger, approver=approver, clock=clock, budget_id=self.budget_id,
+                           path=self.path)
         self.agent_key = agent_key or AgentKey.load_or_create(agent_key_path())
         self.sealer = Sealer(self.agent_key)
         self.wallet_prompt = wallet_prompt
@@ -238,13 +253,20 @@ class ToolkitCore:
         return amount.convert(self.policy.currency, quote.rate, rounding=ROUND_UP), quote.rate
 
     async def budget_left(self) -> Money:
-        report = await self.ledger.usage_report(self.policy, self.budget_id, self.clock.now())
-        left = report.get("total", {}).get("left") if isinstance(report.get("total"), dict) else None
-        if isinstance(left, Money):
-            return left
-        if isinstance(left, dict):
-            return Money.parse(str(left["amount"]), str(left["currency"]), allow_negative=True)
-        return self.policy.total_budget
+        """What this toolkit may still spend: with sub-budgets, the smallest room of its levels."""
+        if self.path is None:
+            report = await self.ledger.usage_report(self.policy, self.budget_id, self.clock.now())
+            return _left_of(report, self.policy.total_budget)
+        lefts = [_left_of(report, level.policy.total_budget) for level, report in await self.level_reports()]
+        return min(lefts, key=lambda money: money.minor)
+
+    async def level_reports(self) -> list[tuple[BudgetLevel, dict[str, Any]]]:
+        """The usage report of every level of this toolkit's budget path, root first (empty without one)."""
+        if self.path is None:
+            return []
+        now = self.clock.now()
+        return [(level, await self.ledger.usage_report(level.policy, level.budget_id, now, covers=level.covers))
+                for level in self.path.levels]
 
     async def notify_wallet(self, action: WalletAction) -> bool:
         """Tell the person what to do in the wallet; True when a wallet prompt handled it."""

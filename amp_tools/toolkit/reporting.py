@@ -29,8 +29,15 @@ _SHOWN_MERCHANTS = 20
 
 
 async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, Any]:
-    report = await tk.ledger.usage_report(tk.policy, tk.budget_id, tk.clock.now())
+    levels = await tk.level_reports()
+    report = levels[-1][1] if levels else await tk.ledger.usage_report(tk.policy, tk.budget_id, tk.clock.now())
     out: dict[str, Any] = {"currency": report["currency"], "total": report["total"], "windows": report["windows"]}
+    if levels:
+        # A sub-budget: its own room, each enclosing budget's room, and what it can really spend (the least).
+        out["budget"] = tk.budget_id
+        out["parents"] = [{"budget": level.budget_id, "agent": level.agent or None, "total": rep["total"],
+                           "windows": rep["windows"]} for level, rep in levels[:-1]]
+        out["can_spend"] = (await tk.budget_left()).to_public()
     if report.get("velocity"):
         out["velocity"] = report["velocity"]
     if report.get("merchants"):

@@ -9,16 +9,23 @@ and resumes after a restart; the agent key persists by default in its 0600 key f
 
 from __future__ import annotations
 
+import copy
+import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from amp_tools.amp.client import AmpClient
 from amp_tools.amp.keys import AgentKey
 from amp_tools.config import agent_key_path
-from amp_tools.payments import ReconcileReport
+from amp_tools.errors import InvalidArguments
+from amp_tools.payments import Guard, ReconcileReport
+from amp_tools.payments import reconcile as reconcile_payments
 from amp_tools.policy import BudgetPolicy
+from amp_tools.policy.subbudgets import BudgetPath
 from amp_tools.toolkit.core import ToolkitCore
-from amp_tools.toolkit.settling import reconcile
+from amp_tools.toolkit.settling import ask_counterparty, reconcile
 from amp_tools.toolkit.specs import build_specs
+from amp_tools.toolkit.state import SessionState
 from amp_tools.tools.spec import ToolSpec
 
 if TYPE_CHECKING:
@@ -43,6 +50,35 @@ class AmpToolkit(ToolkitCore):
             kwargs.setdefault("merchants", sandbox.merchant_directory())
         return cls(client, policy, agent_key=key, agent_id=agent_id, **kwargs)
 
+    def for_agent(self, agent: str, *, session_id: str | None = None, run_id: str | None = None) -> AmpToolkit:
+        """A toolkit for one agent's sub-budget (`agents:` in the policy), sharing this toolkit's client,
+        ledger, approver, agent key, wallet prompt, clock and merchant directory.
+
+        `agent` is a name under this toolkit's level (``"hotel_booker"``, or ``"team/scout"`` for a
+        deeper one). Its payments are checked against its own limits and every ancestor's in one
+        ledger transaction; adapters wrap its `specs()` like any toolkit's. Its session state is its
+        own (`session_id` makes it durable). Close the crew's toolkit, not the agents', when done.
+        """
+        if not isinstance(agent, str) or not agent.strip("/ "):
+            raise InvalidArguments(f"agent {agent!r} must be the name of a sub-budget under `agents:` in the policy")
+        joined = f"{self.agent}/{agent}" if self.agent else agent
+        path = BudgetPath.of(self.crew_policy, self.crew_budget_id, joined)
+        other = copy.copy(self)
+        other.policy, other.budget_id, other.agent, other.path = path.leaf.policy, path.budget_id, joined, path
+        other.guard = Guard(other.policy, self.ledger, approver=self.guard.approver, clock=self.clock,
+                            budget_id=path.budget_id, approval_ttl=self.guard.approval_ttl,
+                            lease=self.guard.lifecycle.lease, path=path)
+        other.run_id = run_id or uuid.uuid4().hex
+        other.session_id = session_id
+        other.state = SessionState()
+        other._loaded = session_id is None
+        other._locks, other._locks_guard = {}, threading.Lock()
+        return other
+
+    def agents(self) -> list[str]:
+        """The agent names directly under this toolkit's level (what `for_agent` accepts)."""
+        return list(self.policy.agents)
+
     def specs(self) -> list[ToolSpec]:
         """The tool list every adapter wraps."""
         return build_specs(self)
@@ -51,6 +87,17 @@ class AmpToolkit(ToolkitCore):
         """Settle this budget's payments that no live process is working on (run it at start-up).
 
         A payment still in flight in a live process (waiting for a person, or being sent) is never
-        touched, whatever its age; see `amp_tools.payments.recovery`.
+        touched, whatever its age; see `amp_tools.payments.recovery`. A toolkit whose budget has
+        sub-budgets (a crew's) settles theirs too.
         """
-        return await reconcile(self)
+        if self.path is None or len(self.path.leaf.covers) == 1:
+            return await reconcile(self)
+        # A crew's toolkit settles its own budget's payments and every sub-budget's below it.
+        report = ReconcileReport()
+        for budget_id in self.path.leaf.covers:
+            part = await reconcile_payments(self.guard.lifecycle, lambda e: ask_counterparty(self, e),
+                                            budget_id=budget_id)
+            for name in ("committed", "released", "unknown", "in_flight"):
+                getattr(report, name).extend(getattr(part, name))
+            report.failed.update(part.failed)
+        return report

@@ -170,8 +170,17 @@ def stress_worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
 V3_COLUMNS = ("phase", "owner", "lease_until", "reserved_minor", "resume", "dup_of")
 
 
+def downgrade_to_v3(ledger: LedgerBase) -> None:
+    """Take a ledger's schema back to version 3 (before sub-budgets)."""
+    raw_sync(ledger, "ALTER TABLE entries DROP COLUMN parents")
+    raw_sync(ledger, "ALTER TABLE entries DROP COLUMN root_id")
+    raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN parent")
+    raw_sync(ledger, "DELETE FROM schema_version WHERE version > 3")
+
+
 def downgrade_to_v2(ledger: LedgerBase) -> None:
     """Take a ledger's schema back to version 2 (what amp-tools before the payment lifecycle wrote)."""
+    downgrade_to_v3(ledger)
     raw_sync(ledger, "DROP INDEX entries_paid_ref")
     raw_sync(ledger, "DROP TABLE sessions")
     for column in V3_COLUMNS:

@@ -32,10 +32,10 @@ from _pool_support import (
 
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError, LedgerBusy, LedgerUnavailable, ToolError
-from amp_tools.guard import ExecutionOutcome, Guard
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.ledger._pgpool import pool_settings
 from amp_tools.ledger._sql import Q, Row, Steps, StepsFactory
+from amp_tools.payments import ExecutionOutcome, Guard
 
 pytestmark = pytest.mark.postgres
 
