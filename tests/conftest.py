@@ -35,3 +35,41 @@ settings.register_profile("ci", derandomize=True, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+# Shared helpers of several suites: the ledger tests' engine helpers (`_backends`, `_ledger_helpers`) and the
+# served sandbox (`_served`). Spawned workers inherit sys.path, so they import them too.
+import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+for _folder in ("ledger", "_shared"):
+    _path = str(Path(__file__).resolve().parent / _folder)
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from _backends import BACKENDS  # noqa: E402
+from _ledger_helpers import backend_target  # noqa: E402
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each backend-level test runs on SQLite and on PostgreSQL (the `postgres` mark)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def target(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A SQLite file path or a fresh PostgreSQL schema (dropped afterwards)."""
+    yield from backend_target(backend, tmp_path)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def ledger_target(engine_name: str, tmp_path: Path) -> Iterator[str]:
+    yield from backend_target(engine_name, tmp_path)

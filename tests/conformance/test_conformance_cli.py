@@ -4,52 +4,30 @@ and the safety rules that keep it off hosts the operator does not own."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _served import free_port, served_sandbox
 from typer.testing import CliRunner
 
 from amp_tools.cli import app
 from amp_tools.conformance import Target, is_safe_host, select_checks
 from amp_tools.errors import ConfigError
-from amp_tools.sandbox import Sandbox, SandboxConfig, build_server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(config: SandboxConfig) -> Iterator[tuple[Sandbox, str]]:
-    port = _free_port()
-    sandbox, server = build_server("127.0.0.1", port, config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield sandbox, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+from amp_tools.sandbox import Sandbox, SandboxConfig
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[Sandbox, str]]:
-    yield from _serve(SandboxConfig())
+    with served_sandbox(SandboxConfig()) as running:
+        yield running
 
 
 @pytest.fixture
 def served_reference_like() -> Iterator[tuple[Sandbox, str]]:
-    yield from _serve(SandboxConfig.with_reference_deviations())
+    with served_sandbox(SandboxConfig.with_reference_deviations()) as running:
+        yield running
 
 
 def _args(url: str, *extra: str) -> list[str]:
@@ -157,7 +135,7 @@ def test_docs_list_every_check_with_its_level_and_source() -> None:
 
 
 def test_an_unreachable_target_is_named_in_the_summary() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     res = CliRunner().invoke(app, ["conformance", "--cp", f"http://127.0.0.1:{port}", "--only", "cp.*",
                                    "--timeout", "2"], env={"COLUMNS": "200"})
     assert res.exit_code == 1

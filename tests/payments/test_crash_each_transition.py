@@ -13,19 +13,18 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _crash_child import BUDGET, SCENARIOS, build, crash_child
+from _served import served_sandbox
 
 from amp_tools.amp.keys import AgentKey
 from amp_tools.approvals import CallbackApprover
 from amp_tools.payments import PaymentState, state_of
-from amp_tools.sandbox import Sandbox, SandboxConfig, build_server
+from amp_tools.sandbox import Sandbox, SandboxConfig
 
 #: The state recovery finds, and what it makes of it.
 EXPECTED = {"reserved": (PaymentState.RESERVED, "released"),
@@ -35,27 +34,10 @@ EXPECTED = {"reserved": (PaymentState.RESERVED, "released"),
             "unknown": (PaymentState.UNKNOWN, "committed")}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served() -> Iterator[tuple[Sandbox, str]]:
-    port = _free_port()
-    sandbox, server = build_server("127.0.0.1", port, SandboxConfig.reference_like(seed=3))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield sandbox, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with served_sandbox(SandboxConfig.reference_like(seed=3)) as running:
+        yield running
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

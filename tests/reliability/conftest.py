@@ -1,31 +1,3 @@
-"""Fixtures of the reliability tests; the engine helpers are the ledger tests' own (`_ledger_helpers`).
-
-tests/ledger is put on sys.path so `_ledger_helpers` (PostgreSQL URL, CI=true rule, schema
-isolation) is shared rather than copied; spawned workers inherit the path.
-"""
-
-from __future__ import annotations
-
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-_LEDGER_TESTS = str(Path(__file__).resolve().parents[1] / "ledger")
-if _LEDGER_TESTS not in sys.path:
-    sys.path.insert(0, _LEDGER_TESTS)
-
-from _backends import BACKENDS  # noqa: E402
-from _ledger_helpers import backend_target  # noqa: E402
-
-
-@pytest.fixture(params=BACKENDS)
-def engine_name(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def ledger_target(engine_name: str, tmp_path: Path) -> Iterator[str]:
-    """A SQLite file path or a fresh PostgreSQL schema (dropped afterwards)."""
-    yield from backend_target(engine_name, tmp_path)
+"""The reliability tests use the shared engine fixtures (`engine_name`, `ledger_target`) of tests/conftest.py
+and the ledger tests' helpers (`_ledger_helpers`: PostgreSQL URL, the CI=true rule, schema isolation), which
+tests/conftest.py puts on sys.path (spawned workers inherit it)."""

@@ -10,8 +10,6 @@ ledger is compared with the sandbox's own record, ``GET /_admin/payments``.
 from __future__ import annotations
 
 import multiprocessing
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,34 +17,16 @@ from typing import Any
 import httpx
 import pytest
 from _ledger_helpers import open_backend, raw_sync
+from _served import served_sandbox
 from _tcp_support import MERCHANT, PRICE_MINOR, tcp_worker
-
-from amp_tools.sandbox import build_server
 
 AGENTS, PAYMENTS = 4, 8
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served() -> Iterator[str]:
-    port = _free_port()
-    _, server = build_server("127.0.0.1", port)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with served_sandbox() as (_sandbox, url):
+        yield url
 
 
 @pytest.mark.slow

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ledger"))
-
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
-from _backends import BACKENDS
-from _ledger_helpers import START, backend_target, open_backend
+from _ledger_helpers import START, open_backend
 from _server_helpers import World
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
-def where(backend: str, tmp_path: Path) -> Iterator[str]:
-    yield from backend_target(backend, tmp_path)
+def where(target: str) -> str:
+    return target
 
 
 @pytest.fixture
