@@ -316,14 +316,9 @@ class Checkout(WireModel):
         return self.total_amount.money
 
 
-class PaymentResult(WireModel):
-    """startPayment's ``data``; `debited_amount` / `fx_rate` are sandbox extensions (None from the reference)."""
+class _Debit(WireModel):
+    """What the wallet was debited (wallet currency) and at which rate: sandbox extensions, None from the reference."""
 
-    success: bool = False
-    transaction_id: Id | None = None
-    message: Text | None = None
-    idempotent: bool = False
-    status: Tag | None = None
     debited_amount: Money | None = None
     fx_rate: Decimal | None = None
 
@@ -336,6 +331,16 @@ class PaymentResult(WireModel):
     @classmethod
     def _fx(cls, v: Any) -> Decimal | None:
         return _rate(v)
+
+
+class PaymentResult(_Debit):
+    """startPayment's ``data``; `debited_amount` / `fx_rate` are sandbox extensions (None from the reference)."""
+
+    success: bool = False
+    transaction_id: Id | None = None
+    message: Text | None = None
+    idempotent: bool = False
+    status: Tag | None = None
 
     @field_validator("idempotent", mode="before")
     @classmethod
@@ -373,24 +378,12 @@ class Quote(WireModel):
         return self.total_amount.money
 
 
-class OrderStatus(WireModel):
+class OrderStatus(_Debit):
     checkout_id: Id
     status: Tag
     transaction_id: Id | None = None
     amount: CentAmount | None = None
     refunded_amount: CentAmount | None = None
-    debited_amount: Money | None = None
-    fx_rate: Decimal | None = None
-
-    @field_validator("debited_amount", mode="before")
-    @classmethod
-    def _debited(cls, v: Any) -> Money | None:
-        return _debit(v)
-
-    @field_validator("fx_rate", mode="before")
-    @classmethod
-    def _fx(cls, v: Any) -> Decimal | None:
-        return _rate(v)
 
 
 class RefundResult(WireModel):
