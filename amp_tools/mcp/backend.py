@@ -69,8 +69,8 @@ def open_backend(policy: Path, *, ledger: str | None = None, cp_url: str | None 
     if cp_url is not None and not cp_url.startswith(("http://", "https://")):
         raise ConfigError(f"--cp {cp_url!r} is not an http(s) URL",
                           hint="Pass the Credential Provider's base URL, e.g. https://cp.example.com.")
-    store = ApprovalStore(config.home_dir() / "approvals.db")
     led = open_ledger(ledger or config.ledger_url(), clock=SYSTEM_CLOCK)
+    store = ApprovalStore(led)  # in the ledger's database, where `amp-tools approvals` and the inbox answer
     if cp_url is None:
         # The wall clock, as the served sandbox uses: quotes and approvals expire in real time.
         sandbox = Sandbox(SandboxConfig(idv_mode="auto"), clock=SYSTEM_CLOCK)

@@ -47,7 +47,7 @@ async def test_policy_violation_is_an_error_text_and_the_run_continues(shop: Fak
     response = await agent.run("pay")
     refused, paid = _tool_results(script)
     assert refused["is_error"] and refused["content"].startswith(
-        "POLICY_VIOLATION: 900.00 EUR exceeds the per-payment limit of 500.00 EUR [policy: max_per_payment] Choose")
+        "POLICY_VIOLATION: 900.00 EUR exceeds the per-payment limit of 500.00 EUR [policy: max_per_payment]. Choose")
     assert not paid["is_error"] and json.loads(paid["content"])["payment_id"] == "pay_1"
     assert response.text == "ok" and shop.executed == 1
     # What the model was given is Agent Framework's own form of a failed call.

@@ -115,7 +115,10 @@ def test_feedback_text_decides_the_stored_approval(tmp_path: Path, feedback: str
     record = answer_from_feedback(store, request.id, HumanFeedbackResult(output="", feedback=feedback), by="alice")
     assert (record.status, record.decided_by, record.reason) == (status, "alice", reason)
     assert store.consume(request.binding) == ApprovalDecision(status == "approved", reason, "alice")
-    assert store.consume(request.binding) is None  # single use
+    if status == "approved":
+        assert store.consume(request.binding) is None  # a grant is single use
+    else:  # a denial stands until the owner reopens it, so the model cannot keep asking
+        assert store.consume(request.binding) == ApprovalDecision(False, reason, "alice")
 
 
 def test_feedback_on_an_unknown_or_decided_approval_is_refused(tmp_path: Path) -> None:

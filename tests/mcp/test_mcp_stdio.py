@@ -101,7 +101,7 @@ async def test_payment_over_the_limit_is_a_tool_error_naming_the_rule(tmp_path: 
 async def test_without_elicitation_the_payment_waits_for_the_cli(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = tmp_path / "ledger.db"
-    monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))  # the approvals file the server and the CLI share
+    monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))  # the ledger (and its approvals) the server and the CLI share
     async with stdio_session(write_policy(tmp_path, approval=CONFIRM), ledger, tmp_path) as session:
         hotel = await negotiated_hotel(session)
         pending = await error(session, "pay", {"checkout_id": hotel})
@@ -123,7 +123,7 @@ async def test_without_elicitation_the_payment_waits_for_the_cli(tmp_path: Path,
         "paid", "alice", {"amount": "768.58", "currency": "USD"})
     assert second.structuredContent is not None and second.structuredContent["error"] == "APPROVAL_PENDING"
     assert second.structuredContent["details"]["approval_id"] != approval_id
-    assert [r.status for r in ApprovalStore(tmp_path / "approvals.db").list()] == ["pending", "consumed"]
+    assert [r.status for r in ApprovalStore(ledger).list()] == ["pending", "consumed"]
     assert [r[:2] for r in await ledger_rows(ledger)] == [
         ("KL-GRAND-HOTEL", "released"), ("KL-GRAND-HOTEL", "released"), ("KL-GRAND-HOTEL", "committed"),
         ("KL-GRAND-HOTEL", "released")]
