@@ -16,6 +16,9 @@ secrets a recovery needs to ask the merchant again) and ``dup_of``. A merchant t
 committed once per merchant (a unique index); committed duplicates written by earlier versions are
 marked with ``dup_of`` (the first entry of that transaction) instead of being changed. ``sessions``
 holds each agent session's durable state (checkouts, quotes, mandates, wallet binding; secrets sealed).
+
+Version 5 gives each budget its own audit chain (``audit.n``, ``audit_heads``; see `audit`): the
+records written before it stay verifiable as the legacy chain under the frozen ``audit_head``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -183,7 +186,32 @@ def _v3(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}
+def _v4(dialect: Dialect) -> list[str]:
+    return []  # reserved for the sub-budgets schema (merged separately; renumbered at merge)
+
+
+def _v5(dialect: Dialect) -> list[str]:
+    statements = [
+        # The pre-version-5 records keep n NULL: they stay the legacy chain, checked against the
+        # now frozen `audit_head`; every later record belongs to its budget's chain.
+        "ALTER TABLE audit ADD COLUMN n BIGINT",
+        """CREATE TABLE audit_heads (
+            budget_id TEXT PRIMARY KEY,
+            n BIGINT NOT NULL,
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL)""",
+        # One record per chain position: a fork is refused by the database, and verify walks this index.
+        "CREATE UNIQUE INDEX audit_chain ON audit (budget_id, n) WHERE n IS NOT NULL",
+        "CREATE INDEX audit_legacy ON audit (seq) WHERE n IS NULL",
+    ]
+    if dialect.name == "postgresql":
+        # The global seq without a global lock (SQLite's single writer takes MAX(seq) + 1 instead).
+        statements += ["CREATE SEQUENCE audit_seq_gen",
+                       "SELECT setval('audit_seq_gen', (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit), false)"]
+    return statements
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:
