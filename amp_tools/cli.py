@@ -241,17 +241,21 @@ def approvals_deny(approval_id: str, reason: Annotated[str, typer.Option(help="W
 
 # ---------------------------------------------------------------------------- audit
 @audit_app.command("verify")
-def audit_verify(ledger: LedgerOpt = None) -> None:
-    """Recompute the hash chain; exit 1 if a record was edited, reordered or deleted."""
+def audit_verify(ledger: LedgerOpt = None,
+                 cross_check: Annotated[bool, typer.Option(help="Also check the ledger's entries, refunds and "
+                                                                 "totals against their audit records.")] = True
+                 ) -> None:
+    """Recompute every hash chain and cross-check the ledger; exit 1 if anything was edited, reordered or deleted."""
     from amp_tools.ledger import open_ledger
 
     led = open_ledger(existing_ledger(ledger))
     try:
-        report = led.audit.verify_sync()
+        report = led.audit.verify_sync(cross_check=cross_check)
     finally:
         led.close_sync()
     if report.ok:
-        out.print(f"audit chain ok: {report.records} records")
+        out.print(f"audit chain ok: {report.records} records, {report.chains} budget chains, "
+                  f"{report.entries} entries cross-checked", highlight=False)
         return
     err.print(f"[bold red]audit chain broken[/] at record {report.first_bad_seq}: {escape(str(report.problem))}",
               highlight=False)

@@ -5,25 +5,36 @@ Bare: exactly the client calls of a delegated payment (sign an L3, ``applyCreden
 which makes those calls inside the Guard (argument validation, static policy, ledger reserve with
 the policy decision, commit, audit records). Checkouts are created outside the timing for both.
 Samples alternate bare / guarded so drift in the sandbox's state hits both sides alike.
+
+`tcp=True` serves the same sandbox over loopback HTTP (uvicorn on 127.0.0.1 in a thread of this
+process) and points the client at it: the real client path, with its serialisation and sockets, on
+both sides. The durable SQLite commit latency (`floors`) is measured in the same run, so the
+guard's added time can be set beside ``2 x commit + 0.5 ms``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from amp_tools.amp.chain import build_l3
+from amp_tools.amp.client import AmpClient
+from amp_tools.amp.keys import AgentKey
 from amp_tools.amp.models import CpCheckout
 from amp_tools.amp.secret import Secret
 from amp_tools.ledger import open_ledger
 from amp_tools.policy import BudgetPolicy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit
+from benchmarks import floors
 
 __all__ = ["measure"]
 
@@ -33,12 +44,42 @@ POLICY = {"name": "bench", "currency": "USD", "total_budget": "1000000.00", "per
           "merchants": {"caps": {MERCHANT: "1000000.00"}}}
 
 
-async def _setup(tmp: str) -> tuple[Sandbox, AmpToolkit, dict[str, Any]]:
-    sandbox = Sandbox(SandboxConfig(seed=7))  # idv auto: the wallet confirms inside the call
+@contextlib.contextmanager
+def _served(sandbox: Sandbox) -> Iterator[str]:
+    """The sandbox's app on an ephemeral loopback port for the duration; yields its URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(sandbox.app, host="127.0.0.1", port=0, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, name="bench-sandbox", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the benchmark sandbox server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+async def _setup(tmp: str, url: str | None = None, sandbox: Sandbox | None = None
+                 ) -> tuple[Sandbox, AmpToolkit, dict[str, Any]]:
+    sandbox = sandbox or Sandbox(SandboxConfig(seed=7))  # idv auto: the wallet confirms inside the call
     sandbox.roles.merchants.set_stock(MERCHANT, PRODUCT, 1_000_000)
     policy = BudgetPolicy.model_validate(POLICY)
     ledger = open_ledger(str(Path(tmp) / "ledger.db"), clock=sandbox.clock)
-    tk = AmpToolkit.for_sandbox(sandbox, policy, ledger=ledger, budget_id="bench")
+    if url is None:
+        tk = AmpToolkit.for_sandbox(sandbox, policy, ledger=ledger, budget_id="bench")
+    else:  # as `for_sandbox`, but over the network
+        key = AgentKey.generate()
+        sandbox.register_agent("bench-agent", key.public_jwk())
+        client = AmpClient(url, agent_id="bench-agent", clock=sandbox.clock)
+        tk = AmpToolkit(client, policy, ledger=ledger, budget_id="bench", agent_key=key, agent_id="bench-agent",
+                        clock=sandbox.clock, merchants=sandbox.merchant_directory())
     specs = {s.name: s for s in tk.specs()}
     await specs["discover_merchants"].ainvoke({})
     end = sandbox.clock.now() + timedelta(days=30)
@@ -84,9 +125,10 @@ async def _guarded(specs: dict[str, Any]) -> float:
     return elapsed
 
 
-async def _measure(samples: int, warmup: int) -> dict[str, Any]:
+async def _measure(samples: int, warmup: int, url: str | None = None, sandbox: Sandbox | None = None
+                   ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="amp-bench-guard-") as tmp:
-        sandbox, tk, specs = await _setup(tmp)
+        sandbox, tk, specs = await _setup(tmp, url, sandbox)
         try:
             bare: list[float] = []
             guarded: list[float] = []
@@ -112,5 +154,15 @@ async def _measure(samples: int, warmup: int) -> dict[str, Any]:
             "guard_sandbox_payments": len(sandbox.payments())}
 
 
-def measure(samples: int = 60, warmup: int = 5) -> dict[str, Any]:
-    return asyncio.run(_measure(samples, warmup))
+def measure(samples: int = 60, warmup: int = 5, *, tcp: bool = True) -> dict[str, Any]:
+    out = asyncio.run(_measure(samples, warmup))
+    with tempfile.TemporaryDirectory(prefix="amp-bench-floor-") as tmp:
+        commit_ms = floors.sqlite_commit_ms(tmp)
+    out["sqlite_commit_ms"] = round(commit_ms, 4)
+    out["guard_added_vs_floor"] = round(out["guard_added_ms"] / (2 * commit_ms + 0.5), 3)
+    if tcp:
+        sandbox = Sandbox(SandboxConfig(seed=7))
+        with _served(sandbox) as url:
+            over_tcp = asyncio.run(_measure(samples, warmup, url, sandbox))
+        out.update({f"{key}_tcp": value for key, value in over_tcp.items()})
+    return out

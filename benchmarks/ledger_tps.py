@@ -7,10 +7,17 @@ repeated with ``durability="normal"`` (survives a process crash, not a power los
 8 processes on one shared budget and on 8 separate budgets. The total budget is sized so the
 last few attempts must be refused: the overspend count is the number of committed payments
 beyond what the budget allows (it must be 0), checked on the rows and on the running totals.
+
+Beside its floor, in the same run (`floors`): ``sqlite_tps_1p_vs_floor`` is one process with 32
+concurrent payers (asyncio tasks on the async API, which runs each transaction on a worker thread)
+over ``1 / (2 x durable SQLite commit)``; ``pg_scale_8p_separate`` is 8 processes on 8 separate
+budgets over 1 process; ``pg_shared_vs_floor`` is 8 processes on one budget over
+``1 / (2 x PostgreSQL commit)``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import time
 import uuid
@@ -22,6 +29,7 @@ from amp_tools.errors import PolicyViolation
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy, SpendIntent
+from benchmarks import floors
 
 __all__ = ["PG_URL", "measure"]
 
@@ -52,18 +60,19 @@ def _worker(target: str, schema: str | None, wid: int, ops: int, attempts: int, 
     policy = BudgetPolicy.model_validate(_policy(attempts))
     amount = Money(AMOUNT, "USD")
     refused = 0
+    budget_id = f"bench-{wid}" if separate else "bench"
     if barrier is not None:
         barrier.wait()
     start = time.perf_counter()
     for n in range(ops):
         intent = SpendIntent("pay", f"m{n % 4}", "M", "5812", amount, amount, None, (), False, f"c{wid}-{n}", AT)
         try:
-            res = ledger.reserve_sync(intent, policy, budget_id=f"bench-{wid}" if separate else "bench",
-                                      idempotency_key=f"{wid}-{n}", run_id="bench")
+            res = ledger.reserve_sync(intent, policy, budget_id=budget_id, idempotency_key=f"{wid}-{n}", run_id="bench")
         except PolicyViolation:
             refused += 1
             continue
-        ledger.commit_sync(res.id, external_ref=f"ref-{wid}-{n}")
+        # A merchant transaction id is committed once per merchant: the runs sharing a schema need their own.
+        ledger.commit_sync(res.id, external_ref=f"ref-{budget_id}-{wid}-{n}")
     elapsed = time.perf_counter() - start
     ledger.close_sync()
     return elapsed, refused
@@ -80,6 +89,33 @@ def _init(barrier: Any) -> None:
 def _pool_worker(args: tuple[str, str | None, int, int, int, bool]) -> tuple[float, int]:
     target, schema, wid, ops, attempts, separate = args
     return _worker(target, schema, wid, ops, attempts, _BARRIER, separate)
+
+
+async def _payers(target: str, payers: int, ops: int) -> tuple[float, int]:
+    """`payers` concurrent tasks sharing `ops` payments on one budget, one ledger object."""
+    ledger = _open(target, None)
+    policy = BudgetPolicy.model_validate(_policy(ops))
+    amount = Money(AMOUNT, "USD")
+    refused = 0
+    counter = iter(range(ops))
+
+    async def payer(wid: int) -> None:
+        nonlocal refused
+        for n in counter:  # shared: each payment is taken by exactly one task
+            intent = SpendIntent("pay", f"m{n % 4}", "M", "5812", amount, amount, None, (), False, f"c-{n}", AT)
+            try:
+                res = await ledger.reserve(intent, policy, budget_id="bench", idempotency_key=f"{wid}-{n}",
+                                           run_id="bench")
+            except PolicyViolation:
+                refused += 1
+                continue
+            await ledger.commit(res.id, external_ref=f"ref-{n}")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(payer(w) for w in range(payers)))
+    elapsed = time.perf_counter() - start
+    await ledger.close()
+    return elapsed, refused
 
 
 def _overspend(target: str, schema: str | None, attempts: int, budget_id: str = "bench") -> tuple[int, int]:
@@ -102,12 +138,15 @@ def _overspend(target: str, schema: str | None, attempts: int, budget_id: str = 
 
 
 def _run(target: str, schema: str | None, procs: int, ops: int, *, separate: bool = False,
-         durability: str = "full") -> dict[str, Any]:
-    """`separate`: each process pays from its own budget (sized for its own `ops`) instead of one shared one."""
+         durability: str = "full", payers: int = 0) -> dict[str, Any]:
+    """`separate`: each process pays from its own budget (sized for its own `ops`) instead of one shared one.
+    `payers`: one process with that many concurrent tasks sharing `ops` payments."""
     attempts = ops if separate else procs * ops
     _open(target, schema).close_sync()  # create the schema once, outside the timing
-    if procs == 1:
-        elapsed, refused = _worker(target, schema, 0, ops, attempts, None, durability=durability)
+    if payers:
+        elapsed, refused = asyncio.run(_payers(target, payers, ops))
+    elif procs == 1:
+        elapsed, refused = _worker(target, schema, 0, ops, attempts, None, separate, durability)
     else:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(procs, initializer=_init, initargs=(ctx.Barrier(procs),)) as pool:
@@ -130,9 +169,15 @@ def measure(tmp: str, *, ops_1p: int, ops_np: int, procs: int = 8, pg_url: str |
     one = _run(f"{tmp}/tps-1p.db", None, 1, ops_1p)
     normal = _run(f"{tmp}/tps-1p-normal.db", None, 1, ops_1p, durability="normal")
     many = _run(f"{tmp}/tps-np.db", None, procs, ops_np)
+    concurrent = _run(f"{tmp}/tps-1p-32.db", None, 1, ops_1p, payers=32)
+    commit_ms = floors.sqlite_commit_ms(tmp)
+    floor_tps = 1000 / (2 * commit_ms)
     results.update({"sqlite_tps_1p": round(one["tps"], 1), "sqlite_tps_1p_normal": round(normal["tps"], 1),
-                    "sqlite_tps_8p": round(many["tps"], 1), "ledger_procs": procs})
-    overspend = one["overspend"] + many["overspend"] + normal["overspend"]
+                    "sqlite_tps_8p": round(many["tps"], 1), "ledger_procs": procs,
+                    "sqlite_tps_1p_32_payers": round(concurrent["tps"], 1),
+                    "sqlite_commit_ms_ledger_run": round(commit_ms, 4), "sqlite_floor_tps": round(floor_tps, 1),
+                    "sqlite_tps_1p_vs_floor": round(concurrent["tps"] / floor_tps, 3)})
+    overspend = one["overspend"] + many["overspend"] + normal["overspend"] + concurrent["overspend"]
     results["pg_tps_8p"] = None
     if pg_url:
         schema = f"amp_bench_{uuid.uuid4().hex[:10]}"
@@ -143,10 +188,19 @@ def measure(tmp: str, *, ops_1p: int, ops_np: int, procs: int = 8, pg_url: str |
             pg_sep = _run(pg_url, schema, procs, ops_np, separate=True)
             results["pg_tps_8p_separate_budgets"] = round(pg_sep["tps"], 1)
             overspend += pg_sep["overspend"]
+            pg_one = _run(pg_url, schema + "_1p", 1, ops_np, separate=True)  # fresh: bench-0 is taken above
+            results["pg_tps_1p"] = round(pg_one["tps"], 1)
+            overspend += pg_one["overspend"]
+            results["pg_scale_8p_separate"] = round(pg_sep["tps"] / pg_one["tps"], 3)
+            pg_ms = floors.pg_commit_ms(pg_url)
+            results["pg_commit_ms"] = round(pg_ms, 4)
+            results["pg_floor_tps"] = round(1000 / (2 * pg_ms), 1)
+            results["pg_shared_vs_floor"] = round(pg["tps"] / (1000 / (2 * pg_ms)), 3)
         except Exception as exc:  # report, do not hide: the PostgreSQL figure is simply missing
             results["pg_error"] = f"{type(exc).__name__}: {exc}"
         finally:
             _drop_schema(pg_url, schema)
+            _drop_schema(pg_url, schema + "_1p")
     results["overspend"] = overspend
     return results
 

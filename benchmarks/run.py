@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import demo, guard_overhead, imports, ledger_tps, scale
+from benchmarks import demo, guard_overhead, imports, ledger_tps, memory, pg_budgets, scale
 
 __all__ = ["TARGETS", "main", "run_once"]
 
@@ -37,6 +37,14 @@ TARGETS: dict[str, tuple[str, float]] = {
     "overspend": ("<=", 0),
     "scale_ratio_1e6_vs_1e3": ("<=", 1.2),
     "import_ms_core": ("<=", 150),
+    # Each figure beside its floor, measured in the same run.
+    "guard_added_vs_floor": ("<=", 1.0),
+    "guard_overhead_ratio_tcp": ("<=", 1.10),
+    "sqlite_tps_1p_vs_floor": (">=", 1.0),
+    "pg_scale_8p_separate": (">=", 4.0),
+    "pg_shared_vs_floor": (">=", 0.8),
+    "pg_reserve_ratio_1e4_budgets": ("<=", 1.2),
+    "rss_growth_1e5_vs_1e3": ("<=", 1.2),
 }
 
 
@@ -73,6 +81,9 @@ def run_once(*, quick: bool = False, pg_url: str | None = ledger_tps.PG_URL, wit
                                                   procs=2 if quick else 8, pg_url=pg_url)),
             ("scale", lambda: scale.measure(tmp, sizes=(10, 100, 1000) if quick else (1_000, 100_000, 1_000_000),
                                             samples=10 if quick else 200)),
+            ("budgets", lambda: pg_budgets.measure(pg_url, budgets=100 if quick else 10_000,
+                                                samples=5 if quick else 200)),
+            ("memory", lambda: memory.measure(tmp, small=10 if quick else 1_000, big=50 if quick else 100_000)),
             ("imports", lambda: imports.measure(repeats=1 if quick else 5, adapter_repeats=1, adapters=() if quick else
                                                 ("amp_langchain", "amp_crewai", "amp_autogen"))),
         ]
@@ -103,11 +114,11 @@ def _write(result: dict[str, Any], path: Path) -> None:
 
 
 def _table(result: dict[str, Any]) -> str:
-    lines = [f"{'figure':<26}{'value':>14}  target      met"]
+    lines = [f"{'figure':<30}{'value':>14}  target      met"]
     for key, info in result["targets"].items():
         met = {True: "yes", False: "NO", None: "n/a"}[info["met"]]
-        lines.append(f"{key:<26}{info['value']!s:>14}  {info['target']:<10}  {met}")
-    lines.append(f"{'import_framework_modules':<26}{json.dumps(result.get('import_framework_modules'))!s:>14}"
+        lines.append(f"{key:<30}{info['value']!s:>14}  {info['target']:<10}  {met}")
+    lines.append(f"{'import_framework_modules':<30}{json.dumps(result.get('import_framework_modules'))!s:>14}"
                  "  none        " + ("yes" if result.get("import_framework_modules") == [] else "NO"))
     return "\n".join(lines)
 

@@ -30,9 +30,10 @@ a full refund returns exactly ``budget_minor``, so no rounding residue is left b
 Idempotency. At most one *live* (reserved or committed) entry exists per (budget, key), enforced
 by a partial unique index. A released key may be reserved again: the new row keeps the key with
 ``attempt`` + 1, so the released history stays in place. Lock order is always
-budget row -> entry row -> audit head, so PostgreSQL transactions cannot deadlock (a reserve
-takes the head before inserting its entry: a new row nobody else can hold, as the unique keys
-all start with the budget already locked).
+budget row -> entry row -> the budget's audit head, so PostgreSQL transactions cannot deadlock (a
+reserve takes the head before inserting its entry: a new row nobody else can hold, as the unique
+keys all start with the budget already locked). Each budget has its own audit chain and head
+(see `audit`), so writes to separate budgets share no lock.
 
 Statements. A reserve is 10 statements: create-or-lock the budget (one upsert with RETURNING),
 the key's latest attempt, every usage figure plus ``merchant_seen`` in one UNION ALL statement,
@@ -398,8 +399,8 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     policy_hash = _policy_hash(policy)
     # The audit head first (lock order budget -> entry -> head holds: the entry row is new), so the
     # entry is written with its audit seq and read back by RETURNING: no UPDATE and no re-read after.
-    prev_seq, prev_hash = yield from lock_head_steps(dialect)
-    seq = prev_seq + 1
+    head = yield from lock_head_steps(dialect, budget_id)
+    seq = head.seq
     rows = yield Q(
         "INSERT INTO entries (budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, "
         "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, counts, counted_minor, "
@@ -417,7 +418,7 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     entry = entry_from_row(rows[0])
     if counts:
         yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, now_us, counted, 1, 0, parents)
-    yield from write_record_steps(prev_seq, prev_hash, "reserve", {
+    yield from write_record_steps(head, "reserve", {
         "entry_id": entry.id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
         "action": intent.action, "merchant_id": intent.merchant_id, "mcc": mcc, "amount": intent.amount,
         "budget_amount": intent.budget_amount, "fx_rate": intent.fx_rate, "checkout_id": intent.checkout_id,
@@ -441,10 +442,10 @@ def _locked_entry(dialect: Dialect, entry_id: int) -> Steps[Entry]:
 def _change(dialect: Dialect, entry_id: int, assignments: str, params: tuple[Any, ...], kind: str,
             payload: Mapping[str, Any], budget_id: str, now: datetime) -> Steps[Entry]:
     """Apply `assignments` to the entry together with its new ``last_audit_seq``, then append the record."""
-    prev_seq, prev_hash = yield from lock_head_steps(dialect)
+    head = yield from lock_head_steps(dialect, budget_id)
     rows = yield Q(f"UPDATE entries SET {assignments}, last_audit_seq = ? WHERE id = ? RETURNING {ENTRY_COLUMNS}",
-                   (*params, prev_seq + 1, entry_id))
-    yield from write_record_steps(prev_seq, prev_hash, kind, payload, budget_id=budget_id, at=now, redacted=True)
+                   (*params, head.seq, entry_id))
+    yield from write_record_steps(head, kind, payload, budget_id=budget_id, at=now, redacted=True)
     return entry_from_row(rows[0])
 
 
@@ -579,8 +580,8 @@ def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref
     now_us = to_us(now)
     yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
                      to_us(entry.created_at), -credit, 0, 0, entry.parents)
-    prev_seq, prev_hash = yield from lock_head_steps(dialect)
-    seq = prev_seq + 1
+    head = yield from lock_head_steps(dialect, entry.budget_id)
+    seq = head.seq
     rows = yield Q("INSERT INTO refunds (entry_id, budget_id, amount_minor, currency, budget_minor, budget_currency, "
                    "external_ref, created_at, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                    (entry_id, entry.budget_id, amount.minor, amount.currency, credit, entry.budget_amount.currency,
@@ -589,7 +590,7 @@ def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref
     updated = yield Q("UPDATE entries SET refunded_minor = ?, refunded_budget_minor = ?, "
                       "counted_minor = counted_minor - ?, updated_at = ?, last_audit_seq = ? WHERE id = ? "
                       f"RETURNING {ENTRY_COLUMNS}", (new_refunded, new_budget, credit, now_us, seq, entry_id))
-    yield from write_record_steps(prev_seq, prev_hash, "refund", {
+    yield from write_record_steps(head, "refund", {
         "entry_id": entry_id, "refund_id": refund_id, "external_ref": external_ref, "amount": amount,
         "credited": Money(credit, entry.budget_amount.currency),
         "refunded_total": Money(new_refunded, amount.currency)}, budget_id=entry.budget_id, at=now, redacted=True)

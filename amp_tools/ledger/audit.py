@@ -1,15 +1,24 @@
 """The hash-chained audit trail, kept in the ledger's database.
 
-Each record is ``(seq, ts, kind, budget_id, payload, prev_hash, hash)`` with
-``hash = sha256(prev_hash + canonical_json({seq, ts, kind, budget_id, payload}))`` and the genesis
-``prev_hash`` 64 zeros. A one-row ``audit_head`` table holds the last seq and hash and is
-updated in the same transaction as every append; it is also the lock that orders appends.
+Each budget has its own chain (schema version 5). A record is ``(seq, n, ts, kind, budget_id,
+payload, prev_hash, hash)``: ``seq`` is unique across the database (the global order, what entries
+refer to), ``n`` the record's position in its budget's chain (1, 2, ...), ``prev_hash`` the hash of
+record ``n - 1`` of the same budget (64 zeros for the first) and
+``hash = sha256(prev_hash + canonical_json({seq, n, ts, kind, budget_id, payload}))``. The table
+``audit_heads`` holds per budget the last ``n``, seq and hash, updated in the same transaction as
+every append; its row is the lock that orders one budget's appends, so separate budgets never wait
+on each other. (A global seq with per-budget links, rather than a per-budget seq alone, keeps one
+total order for export and keeps the entries' ``audit_seq`` references unique.)
 
-`verify()` detects an edited record (hash mismatch), a reordered or deleted record (seq gap or
-``prev_hash`` mismatch) and a truncated tail (the head points past the last record). It cannot
-detect a writer with database access who rewrites the whole chain *and* the head consistently,
-or who deletes the tail and rewinds the head: the chain is not signed. Keep `head()` somewhere
-else (a log, a ticket, a second system) when that matters; comparing it later closes the gap.
+Records written before version 5 form the *legacy chain*: ``n`` NULL, linked in seq order, hashed
+without ``n``, its head frozen in the one-row ``audit_head`` table. It stays verifiable as it was.
+
+`verify()` (see `audit_verify`) detects an edited record (hash mismatch), a reordered or deleted
+record (a gap in ``n`` or a ``prev_hash`` mismatch), a truncated tail (a head points past the last
+record) and, by default, a ledger entry, refund or budget total that differs from what its audit
+records say. It cannot detect a writer with database access who rewrites a whole chain *and* its
+head (and the ledger rows) consistently: the chain is not signed. Keep `heads()` somewhere else (a
+log, a ticket, a second system) when that matters; comparing them later closes the gap.
 
 Payloads never carry secrets: `redact` replaces values under secret-looking keys before hashing,
 and unknown objects are written with `str()` (the AMP `Secret` type prints redacted).
@@ -26,15 +35,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 
 from amp_tools.clock import utc
 from amp_tools.money import Money
 
 from ._sql import Dialect, Q, Row, Steps, StepsFactory
 
-__all__ = ["GENESIS", "AuditLog", "AuditRecord", "VerifyReport", "append_steps", "canonical_json", "lock_head_steps",
-           "redact", "write_record_steps"]
+__all__ = ["GENESIS", "AuditLog", "AuditRecord", "ChainHead", "VerifyReport", "append_steps", "canonical_json",
+           "lock_head_steps", "record_hash", "redact", "write_record_steps"]
 
 T = TypeVar("T")
 GENESIS = "0" * 64
@@ -79,15 +88,20 @@ def _ts(value: datetime) -> str:
     return utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record_hash(prev_hash: str, seq: int, ts: str, kind: str, budget_id: str, payload: Any) -> str:
-    body = canonical_json({"seq": seq, "ts": ts, "kind": kind, "budget_id": budget_id, "payload": payload})
-    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+def record_hash(prev_hash: str, seq: int, ts: str, kind: str, budget_id: str, payload: Any,
+                n: int | None = None) -> str:
+    """The digest of a record; `n` (its position in its budget's chain) is hashed too, except in the
+    legacy chain (records written before per-budget chains, `n` None)."""
+    fields: dict[str, Any] = {"seq": seq, "ts": ts, "kind": kind, "budget_id": budget_id, "payload": payload}
+    if n is not None:
+        fields["n"] = n
+    return hashlib.sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest()
 
 
-def _text_hash(prev_hash: str, seq: int, ts: str, kind: str, budget_id: str, payload_text: str) -> str:
+def _text_hash(prev_hash: str, seq: int, ts: str, kind: str, budget_id: str, payload_text: str, n: int) -> str:
     """`record_hash` with the payload already in canonical JSON (keys in sorted order, as dumps writes them)."""
     # A JSON string literal is the same whatever dumps' sort/separator options: the C encoder suffices.
-    body = (f'{{"budget_id":{_jstr(budget_id)},"kind":{_jstr(kind)},"payload":{payload_text},'
+    body = (f'{{"budget_id":{_jstr(budget_id)},"kind":{_jstr(kind)},"n":{n},"payload":{payload_text},'
             f'"seq":{seq},"ts":{_jstr(ts)}}}')
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
@@ -101,10 +115,15 @@ class AuditRecord:
     payload: dict[str, Any]
     prev_hash: str
     hash: str
+    #: Position in its budget's chain (1, 2, ...); None for a record of the legacy (pre-version-5) chain.
+    n: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "kind": self.kind, "budget_id": self.budget_id,
-                "payload": self.payload, "prev_hash": self.prev_hash, "hash": self.hash}
+        out = {"seq": self.seq, "ts": self.ts, "kind": self.kind, "budget_id": self.budget_id,
+               "payload": self.payload, "prev_hash": self.prev_hash, "hash": self.hash}
+        if self.n is not None:
+            out["n"] = self.n
+        return out
 
 
 @dataclass(frozen=True)
@@ -115,29 +134,44 @@ class VerifyReport:
     problem: str = ""
     head_seq: int = 0
     head_hash: str = GENESIS
+    #: Budget chains checked (the legacy chain not counted) and ledger entries cross-checked.
+    chains: int = 0
+    entries: int = 0
+    #: The ledger entry found inconsistent with its audit records, if that was the problem.
+    entry_id: int | None = None
+
+
+class ChainHead(NamedTuple):
+    """A budget chain's head as locked by `lock_head_steps`: its last position and hash, and the
+    global seq the next record of this transaction gets."""
+
+    n: int
+    hash: str
+    seq: int
 
 
 def append_steps(dialect: Dialect, kind: str, payload: Mapping[str, Any], *, budget_id: str,
                  at: datetime) -> Steps[int]:
-    """Append one record inside the caller's transaction; returns its seq."""
-    prev_seq, prev_hash = yield from lock_head_steps(dialect)
-    yield from write_record_steps(prev_seq, prev_hash, kind, payload, budget_id=budget_id, at=at)
-    return prev_seq + 1
+    """Append one record to the budget's chain inside the caller's transaction; returns its seq."""
+    head = yield from lock_head_steps(dialect, budget_id)
+    yield from write_record_steps(head, kind, payload, budget_id=budget_id, at=at)
+    return head.seq
 
 
-def lock_head_steps(dialect: Dialect) -> Steps[tuple[int, str]]:
-    """Lock the chain head and return (last seq, last hash); the next record gets seq + 1.
+def lock_head_steps(dialect: Dialect, budget_id: str) -> Steps[ChainHead]:
+    """Lock the head of `budget_id`'s chain (creating it) and return it with the next global seq.
 
     Split from `write_record_steps` so the ledger can learn the seq before it writes the row
-    that refers to it (the entry carries its audit seq without a second UPDATE).
+    that refers to it (the entry carries its audit seq without a second UPDATE). Only this
+    budget's head is locked: appends to other budgets' chains proceed in parallel.
     """
-    head = yield Q(_HEAD_SQL[dialect.name])
-    return int(head[0][0]), str(head[0][1])
+    rows = yield Q(_HEAD_SQL[dialect.name], (budget_id, GENESIS))
+    return ChainHead(int(rows[0][0]), str(rows[0][1]), int(rows[0][2]))
 
 
-def write_record_steps(prev_seq: int, prev_hash: str, kind: str, payload: Mapping[str, Any], *, budget_id: str,
+def write_record_steps(head: ChainHead, kind: str, payload: Mapping[str, Any], *, budget_id: str,
                        at: datetime, redacted: bool = False) -> Steps[None]:
-    """Write record ``prev_seq + 1`` after a `lock_head_steps` in the same transaction.
+    """Write the record after `head` (position ``head.n + 1``, seq ``head.seq``) in the same transaction.
 
     `redacted=True` skips `redact`: only for the ledger's own payloads, whose keys are fixed and
     whose one free-form part (a commit's outcome) was redacted already.
@@ -147,62 +181,38 @@ def write_record_steps(prev_seq: int, prev_hash: str, kind: str, payload: Mappin
     # Serialized once: canonical JSON of the parsed text is the text itself, so the stored payload and
     # the hashed body reuse it (`record_hash` over the parsed payload gives the same digest; verify uses it).
     text = canonical_json(payload if redacted else redact(dict(payload)))
-    seq, ts = prev_seq + 1, _ts(at)
-    digest = _text_hash(prev_hash, seq, ts, kind, budget_id, text)
-    yield Q("INSERT INTO audit (seq, ts, kind, budget_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (seq, ts, kind, budget_id, text, prev_hash, digest), nowait=True)
-    yield Q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest), nowait=True)
+    n, seq, ts = head.n + 1, head.seq, _ts(at)
+    digest = _text_hash(head.hash, seq, ts, kind, budget_id, text, n)
+    yield Q("INSERT INTO audit (seq, n, ts, kind, budget_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, n, ts, kind, budget_id, text, head.hash, digest), nowait=True)
+    yield Q("INSERT INTO audit_heads (budget_id, n, seq, hash) VALUES (?, ?, ?, ?) ON CONFLICT (budget_id) "
+            "DO UPDATE SET n = excluded.n, seq = excluded.seq, hash = excluded.hash", (budget_id, n, seq, digest),
+            nowait=True)
 
 
-_HEAD_SQL = {"sqlite": "SELECT seq, hash FROM audit_head WHERE id = 1",
-             "postgresql": "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"}
+# SQLite: BEGIN IMMEDIATE already holds the only write lock, so a read (the head may not exist yet)
+# suffices, and the next seq is the largest + 1. PostgreSQL: create-or-lock the budget's head in one
+# upsert (DO UPDATE takes the row lock) and draw the seq from a sequence, which never blocks; a
+# rolled-back transaction leaves a gap in the global seq, which is why chains link by position `n`.
+_HEAD_SQL = {
+    "sqlite": "SELECT COALESCE(h.n, 0), COALESCE(h.hash, g.genesis), (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit) "
+              "FROM (SELECT ? AS budget_id, ? AS genesis) g LEFT JOIN audit_heads h ON h.budget_id = g.budget_id",
+    "postgresql": "INSERT INTO audit_heads (budget_id, n, seq, hash) VALUES (?, 0, 0, ?) ON CONFLICT (budget_id) "
+                  "DO UPDATE SET n = audit_heads.n RETURNING n, hash, nextval('audit_seq_gen')",
+}
 
 
 def _record(row: Row) -> AuditRecord:
     return AuditRecord(int(row[0]), str(row[1]), str(row[2]), str(row[3]), json.loads(row[4]), str(row[5]),
-                       str(row[6]))
+                       str(row[6]), None if row[7] is None else int(row[7]))
 
 
-_COLS = "seq, ts, kind, budget_id, payload, prev_hash, hash"
+_COLS = "seq, ts, kind, budget_id, payload, prev_hash, hash, n"
 
 
 def _records_steps(since_seq: int, limit: int) -> Steps[list[AuditRecord]]:
     rows = yield Q(f"SELECT {_COLS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (since_seq, limit))
     return [_record(r) for r in rows]
-
-
-def _verify_steps() -> Steps[VerifyReport]:
-    head = yield Q("SELECT seq, hash FROM audit_head WHERE id = 1")
-    head_seq, head_hash = int(head[0][0]), str(head[0][1])
-    expected, prev, count, last = 1, GENESIS, 0, 0
-
-    def bad(seq: int, problem: str) -> VerifyReport:
-        return VerifyReport(False, count, seq, problem, head_seq, head_hash)
-
-    while True:
-        rows = yield Q(f"SELECT {_COLS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (last, _BATCH))
-        for row in rows:
-            seq = int(row[0])
-            if seq != expected:
-                return bad(expected, f"record {expected} is missing (next stored record is {seq}): deleted")
-            if str(row[5]) != prev:
-                return bad(seq, f"record {seq} does not link to record {seq - 1} (prev_hash differs): "
-                                "reordered, replaced or a predecessor was deleted")
-            try:
-                payload = json.loads(row[4])
-            except ValueError:
-                return bad(seq, f"record {seq} has a payload that is not JSON: edited")
-            if record_hash(prev, seq, str(row[1]), str(row[2]), str(row[3]), payload) != str(row[6]):
-                return bad(seq, f"record {seq} does not match its hash: edited")
-            prev, expected, count, last = str(row[6]), seq + 1, count + 1, seq
-        if len(rows) < _BATCH:
-            break
-    if head_seq != last or head_hash != prev:
-        if head_seq > last:
-            return bad(last + 1, f"the head says {head_seq} records but only {last} remain: tail truncated")
-        return bad(head_seq + 1, f"records after {head_seq} are not covered by the head, or the head hash "
-                                 "differs: appended outside the ledger or head edited")
-    return VerifyReport(True, count, None, "", head_seq, head_hash)
 
 
 class AuditLog:
@@ -239,17 +249,28 @@ class AuditLog:
         seq: int = self._write_sync(lambda: append_steps(self._dialect, kind, payload, budget_id=budget_id, at=at))
         return seq
 
-    async def verify(self) -> VerifyReport:
-        report: VerifyReport = await self._read(_verify_steps)
+    async def verify(self, *, cross_check: bool = True) -> VerifyReport:
+        """Check every chain (the legacy one and one per budget) and, with `cross_check`, that the
+        ledger's entries, refunds and budget totals are what their audit records say."""
+        from .audit_verify import verify_steps
+
+        report: VerifyReport = await self._read(lambda: verify_steps(self._dialect, cross_check))
         return report
 
-    def verify_sync(self) -> VerifyReport:
-        report: VerifyReport = self._read_sync(_verify_steps)
+    def verify_sync(self, *, cross_check: bool = True) -> VerifyReport:
+        from .audit_verify import verify_steps
+
+        report: VerifyReport = self._read_sync(lambda: verify_steps(self._dialect, cross_check))
         return report
 
     async def head(self) -> tuple[int, str]:
-        """(last seq, last hash): store it elsewhere to detect a consistent rewrite later."""
+        """(seq, hash) of the newest record of any chain."""
         return await self._read(_head_steps)  # type: ignore[no-any-return]
+
+    async def heads(self) -> dict[str, tuple[int, str]]:
+        """Per budget, (records in its chain, last hash): store them elsewhere to detect a consistent
+        rewrite of a chain later (see the module docstring)."""
+        return await self._read(_heads_steps)  # type: ignore[no-any-return]
 
     async def records(self, *, since_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
         return await self._read(lambda: _records_steps(since_seq, limit))  # type: ignore[no-any-return]
@@ -300,5 +321,10 @@ def _open(target: str | Path | IO[str]) -> tuple[IO[str], bool]:
 
 
 def _head_steps() -> Steps[tuple[int, str]]:
-    rows = yield Q("SELECT seq, hash FROM audit_head WHERE id = 1")
-    return int(rows[0][0]), str(rows[0][1])
+    rows = yield Q("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+    return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
+
+
+def _heads_steps() -> Steps[dict[str, tuple[int, str]]]:
+    rows = yield Q("SELECT budget_id, n, hash FROM audit_heads WHERE n > 0 ORDER BY budget_id")
+    return {str(r[0]): (int(r[1]), str(r[2])) for r in rows}

@@ -22,6 +22,9 @@ Version 4 carries sub-budgets (`amp_tools.policy.subbudgets`): an entry of an ag
 a JSON list) and ``root_id`` (the first of them), so a commit, release or refund moves the
 aggregates of every level and locks the root first; ``budgets.parent`` names a budget's parent for
 the tree view. Single-level entries leave all three NULL.
+
+Version 5 gives each budget its own audit chain (``audit.n``, ``audit_heads``; see `audit`): the
+records written before it stay verifiable as the legacy chain under the frozen ``audit_head``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -198,7 +201,28 @@ def _v4(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+def _v5(dialect: Dialect) -> list[str]:
+    statements = [
+        # The pre-version-5 records keep n NULL: they stay the legacy chain, checked against the
+        # now frozen `audit_head`; every later record belongs to its budget's chain.
+        "ALTER TABLE audit ADD COLUMN n BIGINT",
+        """CREATE TABLE audit_heads (
+            budget_id TEXT PRIMARY KEY,
+            n BIGINT NOT NULL,
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL)""",
+        # One record per chain position: a fork is refused by the database, and verify walks this index.
+        "CREATE UNIQUE INDEX audit_chain ON audit (budget_id, n) WHERE n IS NOT NULL",
+        "CREATE INDEX audit_legacy ON audit (seq) WHERE n IS NULL",
+    ]
+    if dialect.name == "postgresql":
+        # The global seq without a global lock (SQLite's single writer takes MAX(seq) + 1 instead).
+        statements += ["CREATE SEQUENCE audit_seq_gen",
+                       "SELECT setval('audit_seq_gen', (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit), false)"]
+    return statements
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

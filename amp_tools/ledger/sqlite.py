@@ -18,7 +18,9 @@ Durability (``durability=`` of `SqliteLedger` / `open_ledger`), never changed si
   under-reports that payment until reconciliation. Choose it only where that risk is accepted.
 
 Async calls run on a small dedicated thread pool, each thread with its own connection, so the
-event loop never blocks. Sync twins use a connection of the calling thread. ``:memory:`` uses
+event loop never blocks. Async *writes* of a file ledger go through group commit (`_group`):
+concurrent ones share one transaction and one fsync, each in its own savepoint, and none returns
+before that commit is durable. Sync twins use a connection of the calling thread. ``:memory:`` uses
 one shared connection behind a lock (threads must see the same data; SQLite's shared cache
 would fail fast with "table is locked" instead of waiting).
 """
@@ -37,6 +39,7 @@ from amp_tools.clock import Clock
 from amp_tools.errors import ConfigError
 
 from ._engine import PolicyEngine
+from ._group import GroupCommitter
 from ._sql import SQLITE, Q, Row, Steps, StepsFactory, drive_sync
 from .base import LedgerBase
 from .schema import migrate_steps
@@ -69,6 +72,7 @@ class SqliteLedger(LedgerBase):
         self._executor = ThreadPoolExecutor(max_workers=1 if self.memory else threads,
                                             thread_name_prefix="amp-ledger-sqlite")
         self._closed = False
+        self._group = None if self.memory else GroupCommitter(self._conn)
         self._run_write_sync(lambda: migrate_steps(SQLITE))
 
     # -------------------------------------------------------------- connections
@@ -126,6 +130,10 @@ class SqliteLedger(LedgerBase):
         return self._transaction(factory, "BEGIN")
 
     async def _run_write(self, factory: StepsFactory[T]) -> T:
+        if self._group is not None:
+            if self._closed:
+                raise ConfigError("the ledger is closed")
+            return await self._group.run(factory)
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._run_write_sync, factory)
 
     async def _run_read(self, factory: StepsFactory[T]) -> T:
@@ -136,6 +144,8 @@ class SqliteLedger(LedgerBase):
         if self._closed:
             return
         self._closed = True
+        if self._group is not None:
+            self._group.close()
         self._executor.shutdown(wait=True)
         with self._all_lock:
             conns, self._all = self._all, []

@@ -1,5 +1,5 @@
-"""The audit chain: every ledger change appends a linked record; verify() finds edits,
-reorders, deletions and a truncated tail; export writes a chain anyone can recheck."""
+"""The audit chains: every ledger change appends a record linked into its budget's chain; verify()
+finds edits, reorders, deletions and a truncated tail; export writes chains anyone can recheck."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ async def test_every_change_is_linked_and_verifies(ledger: LedgerBase) -> None:
     records = await ledger.audit.records()
     assert [r.kind for r in records] == ["reserve", "commit", "refund", "reserve", "release", "approval"]
     assert [r.seq for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r.n for r in records] == [1, 2, 3, 4, 5, 6]  # one budget: its chain is every record
     assert records[0].prev_hash == GENESIS
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
     reserve = records[0].payload
@@ -46,7 +47,9 @@ async def test_every_change_is_linked_and_verifies(ledger: LedgerBase) -> None:
     assert [r.audit_seq for r in await ledger.refunds(entries["k1"].id)] == [3]
     report = await ledger.audit.verify()
     assert (report.ok, report.records, report.first_bad_seq, report.head_seq) == (True, 6, None, 6)
+    assert (report.chains, report.entries) == (1, 2)
     assert report.head_hash == records[-1].hash == (await ledger.audit.head())[1]
+    assert await ledger.audit.heads() == {"b": (6, records[-1].hash)}
 
 
 async def test_edit_is_detected(ledger: LedgerBase) -> None:
@@ -66,32 +69,43 @@ async def test_edited_kind_is_detected(ledger: LedgerBase) -> None:
 
 async def test_reorder_is_detected(ledger: LedgerBase) -> None:
     await _history(ledger)
+    await raw(ledger, "UPDATE audit SET n = 100 WHERE seq = 2")
+    await raw(ledger, "UPDATE audit SET n = 2 WHERE seq = 3")
+    await raw(ledger, "UPDATE audit SET n = 3 WHERE seq = 2")
+    report = await ledger.audit.verify()
+    assert (report.ok, report.first_bad_seq) == (False, 3)  # now second in the chain, it links to record 2
+    assert "does not link" in report.problem
+
+
+async def test_renumbered_seq_is_detected(ledger: LedgerBase) -> None:
+    await _history(ledger)
     await raw(ledger, "UPDATE audit SET seq = 100 WHERE seq = 2")
     await raw(ledger, "UPDATE audit SET seq = 2 WHERE seq = 3")
     await raw(ledger, "UPDATE audit SET seq = 3 WHERE seq = 100")
     report = await ledger.audit.verify()
-    assert (report.ok, report.first_bad_seq) == (False, 2)
-    assert "does not link" in report.problem
+    assert (report.ok, report.first_bad_seq) == (False, 3)  # the seq is hashed
+    assert "edited" in report.problem
 
 
 async def test_deleted_record_is_detected(ledger: LedgerBase) -> None:
     await _history(ledger)
     await raw(ledger, "DELETE FROM audit WHERE seq = 3")
     report = await ledger.audit.verify()
-    assert (report.ok, report.first_bad_seq) == (False, 3)
-    assert "missing" in report.problem
-    # Renumbering to hide the gap breaks the link instead.
-    for seq in (4, 5, 6):
-        await raw(ledger, "UPDATE audit SET seq = ? WHERE seq = ?", seq - 1, seq)
+    assert (report.ok, report.first_bad_seq) == (False, 4)
+    assert "record 3 of budget 'b'" in report.problem and "missing" in report.problem
+    # Renumbering the chain to hide the gap breaks the link instead.
+    for n in (4, 5, 6):
+        await raw(ledger, "UPDATE audit SET n = ? WHERE n = ?", n - 1, n)
     report = await ledger.audit.verify()
-    assert (report.ok, report.first_bad_seq) == (False, 3)
+    assert (report.ok, report.first_bad_seq) == (False, 4)
+    assert "does not link" in report.problem
 
 
 async def test_truncated_tail_is_detected(ledger: LedgerBase) -> None:
     await _history(ledger)
     await raw(ledger, "DELETE FROM audit WHERE seq >= 5")
     report = await ledger.audit.verify()
-    assert (report.ok, report.records, report.first_bad_seq) == (False, 4, 5)
+    assert (report.ok, report.records, report.first_bad_seq) == (False, 4, 6)  # the head names record 6
     assert "truncated" in report.problem
 
 
@@ -103,6 +117,18 @@ async def test_record_added_behind_the_ledgers_back_is_detected(ledger: LedgerBa
                       "VALUES (7, ?, 'commit', 'b', '{}', ?, ?)", last.ts, last.hash, forged)
     report = await ledger.audit.verify()
     assert (report.ok, report.first_bad_seq) == (False, 7)
+    assert "outside the ledger" in report.problem
+
+
+async def test_record_added_to_a_chain_without_its_head_is_detected(ledger: LedgerBase) -> None:
+    await _history(ledger)
+    last = (await ledger.audit.records())[-1]
+    forged = record_hash(last.hash, 7, last.ts, "commit", "b", {}, 7)
+    await raw(ledger, "INSERT INTO audit (seq, n, ts, kind, budget_id, payload, prev_hash, hash) "
+                      "VALUES (7, 7, ?, 'commit', 'b', '{}', ?, ?)", last.ts, last.hash, forged)
+    report = await ledger.audit.verify()
+    assert (report.ok, report.first_bad_seq) == (False, 7)
+    assert "past its head" in report.problem
 
 
 async def test_export_jsonl_rechecks_offline(ledger: LedgerBase, tmp_path: Path) -> None:
@@ -111,11 +137,12 @@ async def test_export_jsonl_rechecks_offline(ledger: LedgerBase, tmp_path: Path)
     assert await ledger.audit.export_jsonl(path) == 6
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     prev = GENESIS
-    for rec in lines:
-        assert rec["prev_hash"] == prev
-        assert record_hash(prev, rec["seq"], rec["ts"], rec["kind"], rec["budget_id"], rec["payload"]) == rec["hash"]
+    for n, rec in enumerate(lines, start=1):
+        assert rec["prev_hash"] == prev and rec["n"] == n
+        assert record_hash(prev, rec["seq"], rec["ts"], rec["kind"], rec["budget_id"], rec["payload"],
+                           rec["n"]) == rec["hash"]
         prev = rec["hash"]
-    assert prev == (await ledger.audit.head())[1]
+    assert prev == (await ledger.audit.head())[1] == (await ledger.audit.heads())["b"][1]
     assert "t0p" not in path.read_text(encoding="utf-8") and "eyJ" not in path.read_text(encoding="utf-8")
     stream = io.StringIO()
     assert ledger.audit.export_jsonl_sync(stream) == 6

@@ -5,6 +5,7 @@ Also imported by spawned worker processes, so it must stay importable without py
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -178,8 +179,30 @@ def downgrade_to_v3(ledger: LedgerBase) -> None:
     raw_sync(ledger, "DELETE FROM schema_version WHERE version > 3")
 
 
+def downgrade_audit_to_legacy(ledger: LedgerBase) -> None:
+    """Take the audit back to one global chain (what amp-tools before per-budget chains wrote): the
+    records are relinked in seq order and rehashed without their chain position, as that version did."""
+    from amp_tools.ledger.audit import GENESIS, record_hash
+
+    prev = GENESIS
+    rows = raw_sync(ledger, "SELECT seq, ts, kind, budget_id, payload FROM audit ORDER BY seq")
+    for seq, ts, kind, budget_id, payload in rows:
+        digest = record_hash(prev, int(seq), str(ts), str(kind), str(budget_id), json.loads(payload))
+        raw_sync(ledger, "UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", prev, digest, seq)
+        prev = digest
+    raw_sync(ledger, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", int(rows[-1][0]) if rows else 0, prev)
+    raw_sync(ledger, "DROP INDEX audit_chain")
+    raw_sync(ledger, "DROP INDEX audit_legacy")
+    raw_sync(ledger, "ALTER TABLE audit DROP COLUMN n")
+    raw_sync(ledger, "DROP TABLE audit_heads")
+    if ledger.dialect.name == "postgresql":
+        raw_sync(ledger, "DROP SEQUENCE audit_seq_gen")
+    raw_sync(ledger, "DELETE FROM schema_version WHERE version > 4")
+
+
 def downgrade_to_v2(ledger: LedgerBase) -> None:
     """Take a ledger's schema back to version 2 (what amp-tools before the payment lifecycle wrote)."""
+    downgrade_audit_to_legacy(ledger)
     downgrade_to_v3(ledger)
     raw_sync(ledger, "DROP INDEX entries_paid_ref")
     raw_sync(ledger, "DROP TABLE sessions")
