@@ -220,7 +220,7 @@ def _chains_steps(state: _Progress, replay: _Replay | None) -> Steps[None]:
 
 
 _ENTRY_COLS = ("id, budget_id, idempotency_key, action, amount_minor, currency, budget_minor, budget_currency, status, "
-               "external_ref, refunded_minor, refunded_budget_minor, counts, counted_minor, last_audit_seq")
+               "external_ref, refunded_minor, refunded_budget_minor, counts, counted_minor, last_audit_seq, parents")
 
 
 def _cross_check_steps(state: _Progress, replay: _Replay) -> Steps[None]:
@@ -231,10 +231,12 @@ def _cross_check_steps(state: _Progress, replay: _Replay) -> Steps[None]:
         for row in rows:
             _compare_entry(row, replay.entries.pop(int(row[0]), None))
             state.entries += 1
-            sums = totals.setdefault(str(row[1]), [0, 0, 0])
-            sums[0] += int(row[13])
-            sums[1] += int(row[12])
-            sums[2] += 1 if str(row[8]) == "committed" and str(row[3]) == "pay" else 0
+            # A sub-budget's entry counts in its own budget and in every ancestor's (schema v4 `parents`).
+            for budget in (str(row[1]), *(json.loads(row[15]) if row[15] else ())):
+                sums = totals.setdefault(str(budget), [0, 0, 0])
+                sums[0] += int(row[13])
+                sums[1] += int(row[12])
+                sums[2] += 1 if str(row[8]) == "committed" and str(row[3]) == "pay" else 0
             last = int(row[0])
         if len(rows) < _BATCH:
             break

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -76,6 +77,22 @@ class SqliteLedger(LedgerBase):
         self._run_write_sync(lambda: migrate_steps(SQLITE))
 
     # -------------------------------------------------------------- connections
+    def _ensure_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching the journal mode can answer "database is locked" at once, without the busy handler,
+        # while another process opens or checkpoints the file: check first, and retry within busy_timeout.
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode").fetchone()
+                if mode and str(mode[0]).lower() == "wal":
+                    return
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None,
@@ -84,7 +101,7 @@ class SqliteLedger(LedgerBase):
             raise ConfigError(f"cannot open the ledger database {self.path!r}: {exc}") from exc
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
         if not self.memory:
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._ensure_wal(conn)
         conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[self.durability]}")
         conn.execute("PRAGMA foreign_keys = ON")
         with self._all_lock:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _ledger_helpers import START, downgrade_to_v3, intent, open_backend, raw_sync
+from _ledger_helpers import START, downgrade_audit_to_legacy, downgrade_to_v3, intent, open_backend, raw_sync
 
 from amp_tools.errors import PolicyViolation
 from amp_tools.ledger import LedgerBase
@@ -112,13 +112,13 @@ def test_version_3_database_migrates_to_4(backend: str, target: str) -> None:
     led = open_backend(backend, target)
     try:
         old = led.reserve_sync(intent("5.00"), TEMPLATE, budget_id="solo", idempotency_key="old", now=START)
+        downgrade_audit_to_legacy(led)  # version 5 first (per-budget audit chains), then 4
         downgrade_to_v3(led)
     finally:
         led.close_sync()
     led = open_backend(backend, target)
     try:
-        assert SCHEMA_VERSION == 4
-        assert raw_sync(led, "SELECT MAX(version) FROM schema_version")[0][0] == 4
+        assert raw_sync(led, "SELECT MAX(version) FROM schema_version")[0][0] == SCHEMA_VERSION == 5
         assert led.get_sync(old.id).parents == ()
         booker = BudgetPath.of(CREW, "crew", "booker")
         res = led.reserve_sync(intent("5.00", checkout="n"), booker.leaf.policy, budget_id=booker.budget_id,
