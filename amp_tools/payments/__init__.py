@@ -8,13 +8,13 @@ payment's state), `guard` (the one guarded path), `owner` (who holds a payment i
 from __future__ import annotations
 
 from .guard import UNKNOWN_OUTCOME_CODES, Execute, ExecutionOutcome, Guard, GuardResult, PaymentHandle
-from .keys import payment_key
+from .keys import checkout_key, payment_key
 from .lifecycle import DEFAULT_LEASE, Lifecycle
 from .owner import current_owner, owner_alive
-from .recovery import Counterparty, ReconcileReport, Resolution, in_flight, reconcile, resolve, settle, unresolved
+from .recovery import Ask, ReconcileReport, Resolution, in_flight, reconcile, resolve, settle, unresolved
 from .states import HELD, LIVE, TRANSITIONS, PaymentState, allowed_from, can_move, state_of
 
-__all__ = ["DEFAULT_LEASE", "HELD", "LIVE", "TRANSITIONS", "UNKNOWN_OUTCOME_CODES", "Counterparty", "Execute",
+__all__ = ["DEFAULT_LEASE", "HELD", "LIVE", "TRANSITIONS", "UNKNOWN_OUTCOME_CODES", "Ask", "Execute",
            "ExecutionOutcome", "Guard", "GuardResult", "Lifecycle", "PaymentHandle", "PaymentState",
-           "ReconcileReport", "Resolution", "allowed_from", "can_move", "current_owner", "in_flight", "owner_alive",
-           "payment_key", "reconcile", "resolve", "settle", "state_of", "unresolved"]
+           "ReconcileReport", "Resolution", "allowed_from", "can_move", "checkout_key", "current_owner", "in_flight",
+           "owner_alive", "payment_key", "reconcile", "resolve", "settle", "state_of", "unresolved"]

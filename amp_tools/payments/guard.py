@@ -184,11 +184,9 @@ class Guard:
             with contextlib.suppress(BaseException):
                 await beat
 
-    async def paid_before(self, intent: SpendIntent) -> GuardResult | None:
-        """The first result of this very payment if it is already committed (by any toolkit or process)."""
-        entry = await self.ledger.get_by_key(self.budget_id, payment_key(intent))
-        return self._result_from_entry(entry, "already_paid") if entry is not None and entry.status == "committed" \
-            else None
+    def already_paid(self, entry: Entry) -> GuardResult:
+        """The first result of a payment already committed (by any toolkit or process), for a repeated call."""
+        return self._result_from_entry(entry, "already_paid")
 
     async def _run(self, intent: SpendIntent, verdict: Verdict, execute: Execute, handle: PaymentHandle,
                    key: str) -> GuardResult:

@@ -10,10 +10,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-__all__ = ["payment_key"]
+from amp_tools.money import Money
+
+__all__ = ["checkout_key", "payment_key"]
+
+
+def checkout_key(merchant_id: str, checkout_id: str, amount: Money, *, action: str = "pay") -> str:
+    raw = "|".join([action, merchant_id, checkout_id, str(amount.minor), amount.currency])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def payment_key(intent: Any) -> str:
-    raw = "|".join([intent.action, intent.merchant_id, intent.checkout_id, str(intent.amount.minor),
-                    intent.amount.currency])
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return checkout_key(intent.merchant_id, intent.checkout_id, intent.amount, action=intent.action)

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from amp_tools.clock import SYSTEM_CLOCK, Clock
-from amp_tools.errors import InvalidArguments, NotFound
+from amp_tools.errors import InvalidArguments
 from amp_tools.ledger import Entry, LedgerBase
 from amp_tools.money import Money
 
@@ -27,7 +27,7 @@ from .lifecycle import Lifecycle
 from .owner import owner_alive
 from .states import HELD, LIVE, PaymentState, state_of
 
-__all__ = ["Counterparty", "ReconcileReport", "Resolution", "in_flight", "reconcile", "resolve", "settle",
+__all__ = ["Ask", "ReconcileReport", "Resolution", "in_flight", "reconcile", "resolve", "settle",
            "unresolved"]
 
 S = PaymentState
@@ -53,12 +53,7 @@ class ReconcileReport:
     failed: dict[int, str] = field(default_factory=dict)
 
 
-class Counterparty(Protocol):
-    """Asks the AMP side what happened to a payment that may have been sent."""
-
-    async def __call__(self, entry: Entry) -> Resolution: ...
-
-
+#: Asks the AMP side what happened to a payment that may have been sent.
 Ask = Callable[[Entry], Awaitable[Resolution]]
 
 
@@ -142,10 +137,3 @@ async def resolve(lifecycle: Lifecycle, entry_id: int, *, paid: bool, by: str, r
         return await lifecycle.commit(entry_id, external_ref=transaction_id,
                                       outcome={"resolved_by": by, "reason": reason})
     return await lifecycle.release(entry_id, f"resolved as not paid by {by}: {reason}")
-
-
-def find_entry(entries: list[Entry], entry_id: int) -> Entry:
-    for entry in entries:
-        if entry.id == entry_id:
-            return entry
-    raise NotFound(f"payment {entry_id} is not held", hint="List them with `amp-tools payments unresolved`.")

@@ -107,6 +107,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
             return HTMLResponse(views.login_page(message), 401)
         return HTMLResponse(f"<!doctype html><title>Refused</title><p>{views.h(message)}</p>", status)
 
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return refuse(request, exc.status, exc.message)
+
+    # Every handler raises `Refused` (unauthenticated, cross-site, bad CSRF or form) and this one answer says so.
+    app.add_exception_handler(Refused, refused)
+
     async def writer(request: Request) -> tuple[Session, dict[str, str]]:
         """Authenticate, refuse cross-site requests, check CSRF; then the validated form."""
         session = session_of(request)
@@ -127,10 +134,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     async def act(request: Request, back: str,
                   work: Callable[[Session, dict[str, str]], Awaitable[tuple[str, dict[str, Any]]]]) -> Response:
-        try:
-            session, form = await writer(request)
-        except Refused as exc:
-            return refuse(request, exc.status, exc.message)
+        session, form = await writer(request)
         try:
             message, data = await work(session, form)
         except NotFound as exc:
@@ -174,10 +178,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             return refuse(request, 403, "cross-site request refused")
         if sessions.throttled():
             return refuse(request, 429, "too many failed logins; wait a minute")
-        try:
-            form = await form_of(request)
-        except Refused as exc:
-            return refuse(request, exc.status, exc.message)
+        form = await form_of(request)
         given = form.get("passphrase", "")
         if not given or len(given) > 200 or not await asyncio.to_thread(verify_secret, given,
                                                                          settings.passphrase_hash):
@@ -194,10 +195,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
-        try:
-            await writer(request)
-        except Refused as exc:
-            return refuse(request, exc.status, exc.message)
+        await writer(request)
         sessions.drop(request.cookies.get(COOKIE))
         response = RedirectResponse("/login", 303)
         response.delete_cookie(COOKIE, path="/")
@@ -251,10 +249,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/api/approvals")
     async def api_approvals(request: Request, status: str = "pending") -> Response:
-        try:
-            authed(request)
-        except Refused as exc:
-            return refuse(request, exc.status, exc.message)
+        authed(request)
         if status not in ("pending", "approved", "denied", "consumed", "expired", "reopened", "all"):
             return JSONResponse({"error": "INVALID_ARGUMENTS", "message": f"status {status[:20]!r} must be pending, "
                                  "approved, denied, consumed, expired, reopened or all"}, 400)
@@ -265,19 +260,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/api/approvals/version")
     async def api_version(request: Request) -> Response:
-        try:
-            authed(request)
-        except Refused as exc:
-            return refuse(request, exc.status, exc.message)
+        authed(request)
         ver, count = await version()
         return JSONResponse({"version": ver, "pending": count})
 
     @app.get("/api/budgets")
     async def api_budgets(request: Request) -> Response:
-        try:
-            authed(request)
-        except Refused as exc:
-            return refuse(request, exc.status, exc.message)
+        authed(request)
         controls = await list_controls(ledger)
         out = []
         for report, entries in await budget_data(ledger, settings.policy):
@@ -291,10 +280,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/api/events")
     async def events(request: Request) -> Response:
-        try:
-            authed(request)
-        except Refused as exc:
-            return refuse(request, exc.status, exc.message)
+        authed(request)
 
         async def stream() -> AsyncIterator[str]:
             last, waited = "", 0.0

@@ -33,9 +33,9 @@ from amp_tools.approvals import Approver
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.config import agent_key_path
 from amp_tools.errors import AmpError, ConfigError, InvalidArguments, MoneyError, NotFound, ToolError
-from amp_tools.ledger import LedgerBase, open_ledger
+from amp_tools.ledger import Entry, LedgerBase, open_ledger
 from amp_tools.money import ROUND_UP, Money
-from amp_tools.payments import Guard
+from amp_tools.payments import Guard, checkout_key
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetLevel, BudgetPath
 from amp_tools.toolkit.directory import MerchantDirectory
@@ -247,10 +247,19 @@ class ToolkitCore:
 
     async def to_budget(self, amount: Money, *, fresh: bool = False) -> tuple[Money, Decimal | None]:
         """`amount` in the policy currency, rounded up so a spend is never understated."""
+        converted, quote = await self.budget_quote(amount, fresh=fresh)
+        return converted, None if quote is None else quote.rate
+
+    async def budget_quote(self, amount: Money, *, fresh: bool = False) -> tuple[Money, FxQuote | None]:
+        """`amount` in the policy currency (rounded up) and the quote it was converted at (None: same currency)."""
         if amount.currency == self.policy.currency:
             return amount, None
         quote = await self.fx_quote(amount.currency, self.policy.currency, fresh=fresh)
-        return amount.convert(self.policy.currency, quote.rate, rounding=ROUND_UP), quote.rate
+        return amount.convert(self.policy.currency, quote.rate, rounding=ROUND_UP), quote
+
+    async def checkout_entry(self, merchant_id: str, checkout_id: str, amount: Money) -> Entry | None:
+        """This budget's latest ledger entry for paying this checkout (any toolkit, process or restart)."""
+        return await self.ledger.get_by_key(self.budget_id, checkout_key(merchant_id, checkout_id, amount))
 
     async def budget_left(self) -> Money:
         """What this toolkit may still spend: with sub-budgets, the smallest room of its levels."""

@@ -314,16 +314,12 @@ async def pay(tk: ToolkitCore, args: PayArgs) -> dict[str, Any]:
         raise NotFound(f"checkout {args.checkout_id!r} is unknown",
                        hint="Use a checkout_id returned by checkout or accept_quote.")
     async with tk.lock(f"checkout:{ck.checkout_id}"):
-        done = await tk.guard.paid_before(SpendIntent(
-            action="pay", merchant_id=ck.merchant_id, merchant_name=ck.merchant_name, mcc=ck.mcc or None,
-            amount=ck.amount, budget_amount=ck.amount, fx_rate=None, items=ck.items, human_present=False,
-            checkout_id=ck.checkout_id, at=tk.clock.now()))
-        if done is not None:  # paid already, from this session or any other: never charged twice
-            return _paid_result(ck, done)
+        done = await tk.checkout_entry(ck.merchant_id, ck.checkout_id, ck.amount)
+        if done is not None and done.status == "committed":  # paid already, here or anywhere: never twice
+            return _paid_result(ck, tk.guard.already_paid(done))
         # A fresh quote: the payment reserves at the rate whose quote id locks the charge.
-        budget_amount, rate = await tk.to_budget(ck.amount, fresh=True)
-        quote = tk._fx.get((ck.amount.currency, tk.policy.currency)) if rate is not None else None
-        fx_quote_id = quote.quote_id if quote is not None else None
+        budget_amount, quote = await tk.budget_quote(ck.amount, fresh=True)
+        rate, fx_quote_id = (None, None) if quote is None else (quote.rate, quote.quote_id)
         await _refresh_pending(tk, ck)
         mandate = _covering_mandate(tk, ck, budget_amount)
         autonomous = [m for m in tk.state.mandates if m.mandate_type == "AUTONOMOUS"

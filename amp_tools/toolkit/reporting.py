@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from amp_tools.errors import AmpError, NotFound
-from amp_tools.payments import PaymentState, payment_key, state_of
-from amp_tools.policy import SpendIntent
+from amp_tools.payments import PaymentState, state_of
 from amp_tools.toolkit.core import ToolkitCore
 from amp_tools.toolkit.paying import _complete_mandate, mandate_public, person_wait
-from amp_tools.toolkit.settling import settle_checkout
+from amp_tools.toolkit.settling import settle_entry
 from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
 from amp_tools.tools.bound import first_of
 
@@ -81,17 +80,16 @@ async def order_status(tk: ToolkitCore, args: OrderStatusArgs) -> dict[str, Any]
     # Under the checkout's lock: this session's own pay cannot be in flight meanwhile; one in flight in
     # another live process is left alone by the lifecycle (it is never settled while its owner works on it).
     async with tk.lock(f"checkout:{ck.checkout_id}"):
-        settled = await settle_checkout(tk, ck.checkout_id, ck.amount, ck.merchant_id)
+        entry = await tk.checkout_entry(ck.merchant_id, ck.checkout_id, ck.amount)
+        settled = None
+        if entry is not None:
+            entry, settled = await settle_entry(tk, entry)
         merchant_status = None
         try:
             merchant_status = await tk.client.order_status(tk.merchant_base(info), ck.checkout_id)
         except AmpError as exc:
             if exc.code != "NOT_FOUND":
                 raise
-        entry = await tk.ledger.get_by_key(tk.budget_id, payment_key(SpendIntent(
-            action="pay", merchant_id=ck.merchant_id, merchant_name=ck.merchant_name, mcc=None, amount=ck.amount,
-            budget_amount=ck.amount, fx_rate=None, items=(), human_present=False, checkout_id=ck.checkout_id,
-            at=tk.clock.now())))
     out: dict[str, Any] = {"checkout_id": ck.checkout_id, "merchant": ck.merchant_name, "amount": ck.amount.to_public()}
     state = state_of(entry) if entry is not None else None
     if merchant_status is not None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 from amp_tools.amp.secret import Secret
 from amp_tools.errors import AmpError, ConfigError
 from amp_tools.ledger import Entry
-from amp_tools.money import Money
-from amp_tools.payments import ReconcileReport, Resolution, payment_key, settle
+from amp_tools.payments import ReconcileReport, Resolution, settle
 from amp_tools.payments import reconcile as reconcile_payments
 from amp_tools.toolkit.core import ToolkitCore, debited_in_budget
 
-__all__ = ["ask_counterparty", "reconcile", "settle_checkout"]
+__all__ = ["ask_counterparty", "reconcile", "settle_entry"]
 
 _PAID = ("PAID", "REFUNDED", "PARTIALLY_REFUNDED")
 _NOT_PAID = ("FAILED", "CREATED")
@@ -74,31 +73,26 @@ async def _replay(tk: ToolkitCore, entry: Entry, base: str) -> Resolution:
                                "idempotent": paid.idempotent})
 
 
-async def settle_checkout(tk: ToolkitCore, checkout_id: str, amount: Money, merchant_id: str) -> str | None:
-    """Settle this checkout's held payment if no live process works on it; a sentence for the model."""
-    from amp_tools.policy import SpendIntent
-
-    probe = SpendIntent(action="pay", merchant_id=merchant_id, merchant_name="", mcc=None, amount=amount,
-                        budget_amount=amount, fx_rate=None, items=(), human_present=False, checkout_id=checkout_id,
-                        at=tk.clock.now())
-    entry = await tk.ledger.get_by_key(tk.budget_id, payment_key(probe))
-    if entry is None or entry.status != "reserved":
-        return None
+async def settle_entry(tk: ToolkitCore, entry: Entry) -> tuple[Entry, str | None]:
+    """Settle a checkout's held payment if no live process works on it: the entry after, and a sentence
+    for the model (None when there was nothing to settle)."""
+    if entry.status != "reserved":
+        return entry, None
     result = await settle(tk.guard.lifecycle, entry, lambda e: ask_counterparty(tk, e))
-    ck = tk.state.checkouts.get(checkout_id)
-    if result == "committed":
-        done = await tk.ledger.get(entry.id)
-        if ck is not None:
-            ck.entry_id, ck.transaction_id = done.id, done.external_ref
-        return "the payment went through; the ledger now records it as paid"
-    if result == "released":
-        return "the payment did not go through; the reserved amount was released"
-    if result == "in_flight":
-        return "the payment is still being processed; the amount stays reserved"
-    if result == "unknown":
-        return ("the merchant could not say whether the payment went through; the amount stays reserved until a "
-                "person resolves it")
-    return None
+    after = await tk.ledger.get(entry.id)
+    ck = tk.state.checkouts.get(entry.checkout_id)
+    if result == "committed" and ck is not None:
+        ck.entry_id, ck.transaction_id = after.id, after.external_ref
+    return after, _SETTLED.get(result)
+
+
+_SETTLED = {
+    "committed": "the payment went through; the ledger now records it as paid",
+    "released": "the payment did not go through; the reserved amount was released",
+    "in_flight": "the payment is still being processed; the amount stays reserved",
+    "unknown": "the merchant could not say whether the payment went through; the amount stays reserved until a "
+               "person resolves it",
+}
 
 
 async def reconcile(tk: ToolkitCore) -> ReconcileReport:
