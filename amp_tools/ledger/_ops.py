@@ -627,8 +627,7 @@ def settlement_steps(budget_id: str, covers: tuple[str, ...] | None = None
     held = yield Q(f"SELECT COUNT(*), COALESCE(SUM(counted_minor), 0) FROM entries WHERE {who} "
                    "AND status = 'reserved'", ids)
     over = yield Q("SELECT COUNT(*), COALESCE(SUM(budget_minor - reserved_minor), 0) FROM entries "
-                   f"WHERE {who} AND status = 'committed' AND reserved_minor IS NOT NULL "
-                   "AND budget_minor > reserved_minor", ids)
+                   f"WHERE {who} AND status = 'committed' AND budget_minor > reserved_minor", ids)
     return (int(held[0][0]), int(held[0][1])), (int(over[0][0]), int(over[0][1]))
 
 

@@ -182,6 +182,9 @@ def _v3(dialect: Dialect) -> list[str]:
         "WHERE status = 'committed' AND action = 'pay' AND external_ref IS NOT NULL AND id > (SELECT MIN(o.id) "
         "FROM entries o WHERE o.merchant_id = entries.merchant_id AND o.external_ref = entries.external_ref "
         "AND o.status = 'committed' AND o.action = 'pay')",
+        # budget_status's held and debited-above-hold figures read only these few rows, not the budget's history.
+        "CREATE INDEX entries_held ON entries (budget_id) WHERE status = 'reserved'",
+        "CREATE INDEX entries_over ON entries (budget_id) WHERE status = 'committed' AND budget_minor > reserved_minor",
         "CREATE UNIQUE INDEX entries_paid_ref ON entries (merchant_id, external_ref) "
         "WHERE status = 'committed' AND action = 'pay' AND external_ref IS NOT NULL AND dup_of IS NULL",
         """CREATE TABLE sessions (

@@ -205,6 +205,8 @@ def downgrade_to_v2(ledger: LedgerBase) -> None:
     downgrade_audit_to_legacy(ledger)
     downgrade_to_v3(ledger)
     raw_sync(ledger, "DROP INDEX entries_paid_ref")
+    raw_sync(ledger, "DROP INDEX entries_held")
+    raw_sync(ledger, "DROP INDEX entries_over")
     raw_sync(ledger, "DROP TABLE sessions")
     for column in V3_COLUMNS:
         raw_sync(ledger, f"ALTER TABLE entries DROP COLUMN {column}")
