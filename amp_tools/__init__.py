@@ -3,6 +3,7 @@
 The core imports no agent framework. The public surface is re-exported here.
 """
 
+from amp_tools._version import __version__
 from amp_tools.errors import (
     AmpError,
     AmpToolsError,
@@ -16,8 +17,6 @@ from amp_tools.errors import (
     ToolError,
 )
 from amp_tools.money import Money
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AmpError",
