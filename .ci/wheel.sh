@@ -26,10 +26,14 @@ wheel=$(ls "$root"/dist/*.whl)
 # Never import the checkout: everything below runs from an empty folder outside it.
 cd "$root"
 
+quiet_pip() {  # pip, without the warnings a machine's pip configuration may print for every package
+    "$@" 2> >(grep -v "^WARNING: Location" >&2)
+}
+
 fresh() {  # fresh NAME SPEC...: a new venv with the given requirements
     local venv="$root/$1"; shift
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "$@"
+    quiet_pip "$venv/bin/pip" install -q "$@"
 }
 
 run_demo() {  # run_demo VENV FRAMEWORK
@@ -65,7 +69,7 @@ for order in "crewai autogen" "autogen crewai"; do
     name="order-$1-then-$2"
     echo "+ [$name] $(basename "$wheel")[langchain,sandbox,$1] then [$2]"
     fresh "$name" "$wheel[langchain,sandbox,$1]"
-    "$root/$name/bin/pip" install -q "$wheel[$2]"
+    quiet_pip "$root/$name/bin/pip" install -q "$wheel[$2]"
     "$root/$name/bin/pip" check
     not_from_checkout "$root/$name"
     for framework in langchain crewai autogen; do
