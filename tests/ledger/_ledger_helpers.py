@@ -178,6 +178,7 @@ def downgrade_to_v5(ledger: LedgerBase) -> None:
     raw_sync(ledger, "DROP TABLE budget_policies")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_version")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN signature")
+    raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_hash")
     raw_sync(ledger, "DELETE FROM schema_version WHERE version > 5")
 
 
