@@ -21,6 +21,7 @@ from rich.table import Table
 
 from amp_tools import __version__, config
 from amp_tools.cli_budgets import ledger_tree, print_tree
+from amp_tools.cli_owner import owner_app
 from amp_tools.cli_paths import approvals_path, existing_ledger, home_path
 from amp_tools.cli_payments import payments_app
 from amp_tools.cli_serve import register as register_serve
@@ -43,6 +44,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
 app.add_typer(payments_app, name="payments")
+app.add_typer(owner_app, name="owner")
 app.command("mcp")(mcp_command)
 register_serve(app, approvals_app)
 ledger_app.command("tree")(ledger_tree)
