@@ -9,14 +9,22 @@
   compared row by row: a zeroed bucket or total is named with its budget, scope, key and window;
 * ``budget_controls`` (freeze) must equal the last freeze / unfreeze record of its budget's chain;
 * ``approval_requests`` must be in the state its audit records put it in (``consumed`` follows
-  ``approved``): a row forged from pending to approved, or a deleted denial, is named by its id.
+  ``approved``): a row forged from pending to approved, or a deleted denial, is named by its id;
+* ``budget_policies`` rows must match their audit records (version, hash), their text must hash to
+  their ``policy_hash``, and ``budgets.policy_version`` must be the newest audited version.
+
+With a `SignatureCheck` (``audit verify --owner-key``) the owner's signatures are verified too: the
+policy version in force of every budget, every grant (approved or consumed approval) and every
+unfreeze. The check is given by the caller (`amp_tools.owner`): the ledger does not depend on it.
 
 Every check reads in batches or aggregates in SQL; nothing here costs a statement per row.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +32,12 @@ from typing import Any
 from ._sql import Dialect, Q, Steps
 from .schema import DAY_US, HOUR_US
 
-__all__ = ["Authority", "Tamper", "enforced_steps"]
+__all__ = ["Authority", "SignatureCheck", "Tamper", "enforced_steps"]
+
+#: (what is signed: 'policy' | 'control' | 'approval', the stored JWS or None, the row's fields) -> a
+#: problem ("" when the signature holds).
+SignatureCheck = Callable[[str, str | None, dict[str, Any]], str]
+_POLICY_KINDS = ("budget_create", "budget_adopt", "budget_policy")
 
 _APPROVAL_STATES = {"approval_request": "pending", "approval_expired": "expired", "approval_reopened": "reopened"}
 _CONTROL_KINDS = ("budget_freeze", "budget_unfreeze")
@@ -53,9 +66,12 @@ class Authority:
     approvals: dict[str, _Approval] = field(default_factory=dict)
     controls: dict[str, tuple[bool, str, str, str, int]] = field(default_factory=dict)  # frozen, reason, by, ts, seq
     imported: int = 0
+    policies: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)  # (budget, version) -> hash, seq
 
     def feed(self, seq: int, ts: str, kind: str, budget_id: str, payload: dict[str, Any]) -> None:
-        if kind in _CONTROL_KINDS:
+        if kind in _POLICY_KINDS and isinstance(payload.get("version"), int):
+            self.policies[(budget_id, int(payload["version"]))] = (str(payload.get("policy_hash", "")), seq)
+        elif kind in _CONTROL_KINDS:
             self.controls[budget_id] = (kind == "budget_freeze", str(payload.get("reason", "")),
                                         str(payload.get("by", "")), ts, seq)
         elif kind == "approvals_imported":
@@ -75,12 +91,13 @@ class Authority:
                 known.status, known.seq = status, seq
 
 
-def enforced_steps(dialect: Dialect, authority: Authority) -> Steps[None]:
+def enforced_steps(dialect: Dialect, authority: Authority, check: SignatureCheck | None = None) -> Steps[None]:
     yield from _totals_steps()
     yield from _buckets_steps()
-    yield from _controls_steps(authority)
+    yield from _policies_steps(authority, check)
+    yield from _controls_steps(authority, check)
     if (yield from _table_exists(dialect, "approval_requests")):
-        yield from _approvals_steps(authority)
+        yield from _approvals_steps(authority, check)
     elif authority.approvals:
         approval_id, exp = min(authority.approvals.items())
         raise Tamper(exp.seq, f"approval {approval_id!r} has audit records but the approval_requests table is "
@@ -163,10 +180,46 @@ def _buckets_steps() -> Steps[None]:
                                f"{exp[1]}: edited outside the ledger (the guard reads these to decide)")
 
 
-def _controls_steps(authority: Authority) -> Steps[None]:
-    rows = yield Q("SELECT budget_id, frozen, reason, changed_by FROM budget_controls ORDER BY budget_id")
+def _policies_steps(authority: Authority, check: SignatureCheck | None) -> Steps[None]:
+    rows = yield Q("SELECT p.budget_id, p.version, p.policy, p.policy_hash, p.signature, b.policy_version "
+                   "FROM budget_policies p LEFT JOIN budgets b ON b.budget_id = p.budget_id "
+                   "ORDER BY p.budget_id, p.version")
+    newest: dict[str, int] = {}
+    in_force: dict[str, int | None] = {}
+    for budget_id, version, text, digest, token, current in rows:
+        budget, number = str(budget_id), int(version)
+        what = f"policy version {number} of budget {budget!r}"
+        exp = authority.policies.pop((budget, number), None)
+        if exp is None:
+            raise Tamper(None, f"{what} has no audit record: written outside the ledger")
+        if str(digest) != exp[0]:
+            raise Tamper(exp[1], f"{what} has policy_hash {str(digest)[:12]}... but its audit record (seq {exp[1]}) "
+                                 f"says {exp[0][:12]}...: edited outside the ledger")
+        if hashlib.sha256(str(text).encode("utf-8")).hexdigest() != exp[0]:
+            raise Tamper(exp[1], f"{what}: its policy text does not hash to its audited policy_hash: limits edited "
+                                 "outside the ledger")
+        newest[budget] = max(newest.get(budget, 0), number)
+        in_force[budget] = None if current is None else int(current)
+        if check is not None and current is not None and int(current) == number:
+            problem = check("policy", None if token is None else str(token),
+                            {"budget_id": budget, "version": number, "policy_hash": exp[0]})
+            if problem:
+                raise Tamper(exp[1], f"{what} (in force) {problem}")
+    if authority.policies:
+        (budget, number), exp = min(authority.policies.items())
+        raise Tamper(exp[1], f"policy version {number} of budget {budget!r} has an audit record (seq {exp[1]}) but "
+                             "its row is missing: deleted outside the ledger")
+    for budget, number in sorted(newest.items()):
+        if in_force[budget] != number:
+            raise Tamper(None, f"budget {budget!r} is set to policy version {in_force[budget]} but its newest audited "
+                               f"version is {number}: rolled back outside the ledger")
+
+
+def _controls_steps(authority: Authority, check: SignatureCheck | None) -> Steps[None]:
+    rows = yield Q("SELECT c.budget_id, c.frozen, c.reason, c.changed_by, c.changed_at, b.signature "
+                   "FROM budget_controls c LEFT JOIN budgets b ON b.budget_id = c.budget_id ORDER BY c.budget_id")
     seen: set[str] = set()
-    for budget_id, frozen, reason, by in rows:
+    for budget_id, frozen, reason, by, changed_at, token in rows:
         budget = str(budget_id)
         seen.add(budget)
         exp = authority.controls.get(budget)
@@ -177,16 +230,23 @@ def _controls_steps(authority: Authority) -> Steps[None]:
             raise Tamper(exp[4], f"the control row of budget {budget!r} says frozen={bool(frozen)} (reason "
                                  f"{str(reason)!r}, by {str(by)!r}) but its last audit record (seq {exp[4]}) says "
                                  f"frozen={exp[0]} (reason {exp[1]!r}, by {exp[2]!r}): edited outside the ledger")
+        if check is not None and not frozen:
+            problem = check("control", None if token is None else str(token),
+                            {"budget_id": budget, "frozen": False, "reason": str(reason), "at": int(changed_at)})
+            if problem:
+                raise Tamper(exp[4], f"the unfreeze of budget {budget!r} {problem}")
     for budget, exp in sorted(authority.controls.items()):
         if budget not in seen and exp[0]:
             raise Tamper(exp[4], f"budget {budget!r} was frozen (audit seq {exp[4]}) but its control row is "
                                  "missing: deleted outside the ledger")
 
 
-def _approvals_steps(authority: Authority) -> Steps[None]:
-    rows = yield Q("SELECT id, budget_id, binding, status FROM approval_requests ORDER BY id")
+def _approvals_steps(authority: Authority, check: SignatureCheck | None) -> Steps[None]:
+    rows = yield Q("SELECT r.id, r.budget_id, r.binding, r.status, r.request, r.expires_us, s.signature "
+                   "FROM approval_requests r LEFT JOIN approval_signatures s ON s.approval_id = r.id "
+                   "AND s.decision = 'approve' ORDER BY r.id")
     unaudited = 0
-    for approval_id, budget_id, binding, status in rows:
+    for approval_id, budget_id, binding, status, request, expires_us, token in rows:
         key = str(approval_id)
         exp = authority.approvals.pop(key, None)
         if exp is None:
@@ -203,6 +263,12 @@ def _approvals_steps(authority: Authority) -> Steps[None]:
             raise Tamper(exp.seq, f"approval {key!r} belongs to budget {str(budget_id)!r} with binding "
                                   f"{str(binding)[:12]}... but its audit records say budget {exp.budget_id!r}, "
                                   f"binding {exp.binding[:12]}...: edited outside the ledger")
+        if check is not None and str(status) in ("approved", "consumed"):
+            problem = check("approval", None if token is None else str(token),
+                            {"approval_id": key, "budget_id": exp.budget_id, "request": json.loads(str(request)),
+                             "expires_us": int(expires_us)})
+            if problem:
+                raise Tamper(exp.seq, f"the grant of approval {key!r} (budget {exp.budget_id!r}) {problem}")
     if authority.approvals:
         approval_id, exp = min(authority.approvals.items())
         raise Tamper(exp.seq, f"approval {approval_id!r} of budget {exp.budget_id!r} ({exp.status}) has audit "

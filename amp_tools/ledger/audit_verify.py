@@ -24,7 +24,7 @@ from typing import Any
 
 from ._sql import Dialect, Q, Row, Steps
 from .audit import GENESIS, VerifyReport, record_hash
-from .audit_enforced import Authority, Tamper, enforced_steps
+from .audit_enforced import Authority, SignatureCheck, Tamper, enforced_steps
 
 __all__ = ["verify_steps"]
 
@@ -107,7 +107,8 @@ class _Replay:
                     self.refunds[int(payload["refund_id"])] = (entry_id, amount[0], credit[0], seq)
 
 
-def verify_steps(dialect: Dialect, cross_check: bool = True) -> Steps[VerifyReport]:
+def verify_steps(dialect: Dialect, cross_check: bool = True,
+                 signatures: SignatureCheck | None = None) -> Steps[VerifyReport]:
     if dialect.name == "postgresql":
         yield Q("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     replay = _Replay() if cross_check else None
@@ -117,7 +118,7 @@ def verify_steps(dialect: Dialect, cross_check: bool = True) -> Steps[VerifyRepo
         yield from _chains_steps(state, replay)
         if replay is not None:
             yield from _cross_check_steps(state, replay)
-            yield from enforced_steps(dialect, replay.authority)
+            yield from enforced_steps(dialect, replay.authority, signatures)
     except _Bad as bad:
         return VerifyReport(False, state.records, bad.seq, bad.problem, state.last_seq, state.last_hash,
                             state.chains, state.entries, bad.entry_id)
