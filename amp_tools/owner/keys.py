@@ -24,10 +24,12 @@ from jwcrypto import jwk
 from amp_tools.amp.keys import public_key_from_jwk
 from amp_tools.errors import ConfigError
 
-__all__ = ["OWNER_KEY_ENV", "OwnerKey", "OwnerPublicKey", "default_owner_key_path", "load_owner_signer",
-           "resolve_owner_key"]
+__all__ = ["OWNER_KEY_ENV", "OWNER_KEY_FILE_ENV", "OwnerKey", "OwnerPublicKey", "default_owner_key_path",
+           "load_owner_signer", "resolve_owner_key"]
 
 OWNER_KEY_ENV = "AMP_TOOLS_OWNER_KEY"
+#: The owner's private key file, on the owner's side (CLI, `serve`), when not at the default location.
+OWNER_KEY_FILE_ENV = "AMP_TOOLS_OWNER_KEY_FILE"
 _KEY_FILE = "owner-key.jwk"
 
 
@@ -198,8 +200,11 @@ def resolve_owner_key(value: Any = None, env: Mapping[str, str] | None = None) -
 
 
 def load_owner_signer(path: str | os.PathLike[str] | None = None) -> OwnerKey | None:
-    """The owner's private key at `path`, or at the default location if it exists there; None when no
-    path was given and no key was created (`amp-tools owner init` not run): decisions stay unsigned."""
+    """The owner's private key at `path` (else ``AMP_TOOLS_OWNER_KEY_FILE``), or at the default location
+    if it exists there; None when none was named and none was created (`amp-tools owner init` not run):
+    decisions stay unsigned."""
+    if path is None and os.environ.get(OWNER_KEY_FILE_ENV, "").strip():
+        path = os.environ[OWNER_KEY_FILE_ENV].strip()
     if path is not None:
         return OwnerKey.load(path)
     default = default_owner_key_path()

@@ -14,13 +14,19 @@ from _ledger_helpers import START, intent, policy, raw_sync, usd
 from amp_tools.approvals import ApprovalStore, make_request
 from amp_tools.ledger import LedgerBase
 from amp_tools.ledger.controls import freeze_steps
-from amp_tools.policy import Verdict
+from amp_tools.owner import OwnerKey
+from amp_tools.owner.decisions import freeze_signed_steps, sign_policy_steps
+from amp_tools.owner.enforce import signature_check
+from amp_tools.policy import BudgetPolicy, Verdict
+
+OWNER = OwnerKey.generate()
 
 
 def _scenario(ledger: LedgerBase) -> dict[str, Any]:
     """Payments at two merchants (one committed, one refunded in part, one released, one at a
     sub-budget), a freeze, one pending and one denied approval: the rows the guard reads."""
     pol, ids = policy(), {}
+    ledger.create_budget_sync("team", pol, by="owner")
     for n, (amount, merchant, mcc) in enumerate((("30.00", "shop-1", "5812"), ("45.50", "shop-1", "5812"),
                                                  ("12.00", "shop-2", "5411"), ("7.00", "shop-2", None))):
         res = ledger.reserve_sync(intent(amount, merchant=merchant, mcc=mcc, checkout=f"c{n}",
@@ -156,3 +162,85 @@ def test_edited_counting_figures_are_named(ledger: LedgerBase, column: str) -> N
     entry = facts["ids"]["k0"]
     problem = _tamper_and_verify(ledger, (f"UPDATE entries SET {column} = 1 WHERE id = ?", (entry,)))
     assert f"ledger entry {entry}: {column} is 1" in problem
+
+
+def _loose() -> BudgetPolicy:
+    return policy(total_budget="100000.00")
+
+
+def test_policy_loosened_in_its_stored_version_is_named(ledger: LedgerBase) -> None:
+    _scenario(ledger)
+    problem = _tamper_and_verify(ledger, ("UPDATE budget_policies SET policy = ? WHERE budget_id = 'team'",
+                                          (_loose().canonical_json(),)))
+    assert "policy version 1 of budget 'team': its policy text does not hash to its audited policy_hash" in problem
+
+
+def test_policy_loosened_with_its_hash_is_named(ledger: LedgerBase) -> None:
+    _scenario(ledger)
+    loose = _loose()
+    problem = _tamper_and_verify(ledger, ("UPDATE budget_policies SET policy = ?, policy_hash = ? WHERE budget_id = "
+                                          "'team'", (loose.canonical_json(), loose.snapshot_hash())))
+    assert f"policy version 1 of budget 'team' has policy_hash {loose.snapshot_hash()[:12]}... but its audit " \
+           "record" in problem
+
+
+def test_rolled_back_or_deleted_policy_version_is_named(ledger: LedgerBase) -> None:
+    _scenario(ledger)
+    ledger.set_policy_sync("team", policy(total_budget="50.00"), by="owner", expected_version=1)
+    problem = _tamper_and_verify(ledger, ("UPDATE budgets SET policy_version = 1 WHERE budget_id = 'team'", ()))
+    assert "budget 'team' is set to policy version 1 but its newest audited version is 2: rolled back" in problem
+    raw_sync(ledger, "DELETE FROM budget_policies WHERE version = 2")
+    report = ledger.audit.verify_sync()
+    assert "policy version 2 of budget 'team' has an audit record" in report.problem and "deleted" in report.problem
+
+
+def test_with_the_owner_key_unsigned_or_forged_authority_is_named(ledger: LedgerBase) -> None:
+    facts = _scenario(ledger)
+    check = signature_check(OWNER.public())
+    report = ledger.audit.verify_sync(signatures=check)
+    assert not report.ok and f"policy version 1 of budget 'team' (in force) is not signed by the owner key " \
+        f"{OWNER.kid}" in report.problem
+    now = ledger.clock.now()
+    ledger.run_write_sync(lambda: sign_policy_steps(ledger.dialect, OWNER, "team", None, now=now))
+    ledger.run_write_sync(lambda: freeze_signed_steps(ledger.dialect, OWNER, "team", False, by="owner", reason="",
+                                                      now=now))
+    assert ledger.audit.verify_sync(signatures=check).ok  # signed by the owner: holds
+    # A grant the owner signed for another approval, copied onto a pending one flipped to approved.
+    owner_inbox = ApprovalStore(ledger, budget_id="team", owner_signer=OWNER)
+    verdict = Verdict(approval_reasons=("above 20.00",), budget_left=usd("10.00"), checked_rules=("x",))
+    other = owner_inbox.create(make_request(replace(intent("27.00", checkout="c7"), items=()), verdict,
+                                            ttl=timedelta(hours=1), clock=ledger.clock))
+    owner_inbox.approve(other.id, "owner")
+    assert ledger.audit.verify_sync(signatures=check).ok
+    genuine = raw_sync(ledger, "SELECT signature FROM approval_signatures WHERE approval_id = ?", other.id)[0][0]
+    raw_sync(ledger, "INSERT INTO approval_signatures (approval_id, decision, signature, signed_at) "
+                     "VALUES (?, 'approve', ?, 0)", facts["pending"], genuine)
+    raw_sync(ledger, "UPDATE approval_requests SET status = 'approved' WHERE id = ?", facts["pending"])
+    # Without the key the state edit is named; with it, so is the signature (it is checked per row).
+    assert f"approval {facts['pending']!r} of budget 'team' is 'approved'" in ledger.audit.verify_sync().problem
+    raw_sync(ledger, "UPDATE budget_controls SET reason = 'x'")
+    report = ledger.audit.verify_sync(signatures=check)
+    assert not report.ok and "the control row of budget 'team'" in report.problem
+
+
+def test_with_the_owner_key_an_approval_made_without_it_is_named(ledger: LedgerBase) -> None:
+    """The attacker runs the ledger's own code (no owner key): the rows and audit agree, the signature is missing."""
+    facts = _scenario(ledger)
+    now = ledger.clock.now()
+    ledger.run_write_sync(lambda: sign_policy_steps(ledger.dialect, OWNER, "team", None, now=now))
+    ledger.run_write_sync(lambda: freeze_signed_steps(ledger.dialect, OWNER, "team", False, by="owner", reason="",
+                                                      now=now))
+    ApprovalStore(ledger, budget_id="team").approve(facts["pending"], "owner")  # unsigned, but audited
+    assert ledger.audit.verify_sync().ok
+    report = ledger.audit.verify_sync(signatures=signature_check(OWNER.public()))
+    assert not report.ok
+    assert f"the grant of approval {facts['pending']!r} (budget 'team') is not signed by the owner key" \
+        in report.problem
+    # And an unfreeze made without the key.
+    ledger.run_write_sync(lambda: freeze_signed_steps(ledger.dialect, OWNER, "team", True, by="owner", reason="r",
+                                                      now=now))
+    ledger.run_write_sync(lambda: freeze_signed_steps(ledger.dialect, None, "team", False, by="owner", reason="",
+                                                      now=now))
+    raw_sync(ledger, "DELETE FROM approval_signatures")
+    report = ledger.audit.verify_sync(signatures=signature_check(OWNER.public()))
+    assert "the unfreeze of budget 'team' is not signed by the owner key" in report.problem
