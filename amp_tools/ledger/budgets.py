@@ -209,7 +209,7 @@ def _insert_version(budget_id: str, version: int, text: str, digest: str, by: st
     yield Q("INSERT INTO budget_policies (budget_id, version, policy, policy_hash, created_at, created_by, note, "
             "signature, diff) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
             (budget_id, version, text, digest, now_us, by, note, json.dumps(diff, ensure_ascii=False)))
-    yield Q("UPDATE budgets SET policy_version = ? WHERE budget_id = ?", (version, budget_id))
+    yield Q("UPDATE budgets SET policy_version = ?, policy_hash = ? WHERE budget_id = ?", (version, digest, budget_id))
 
 
 def create_steps(dialect: Dialect, budget_id: str, policy: Any, *, by: str, parent: str | None, note: str,

@@ -29,7 +29,8 @@ records written before it stay verifiable as the legacy chain under the frozen `
 Version 6 makes a budget an object held by its owner (`budgets`): ``budget_policies`` keeps every
 version of each budget's policy (canonical JSON, sha256, who, when, note, the diff from the version
 before, and the owner's ``signature``, NULL while unsigned); ``budgets.policy_version`` names the version
-in force (NULL for a budget seen only in entries, until a process adopts it) and ``budgets.signature``
+in force (NULL for a budget seen only in entries, until a process adopts it), ``budgets.policy_hash``
+its hash (a reserve under any other policy is refused, rule ``budget.policy_changed``), and ``budgets.signature``
 holds the owner's signature over the budget's controls (NULL while unsigned).
 
 Version 7 adds ``approval_signatures``: the owner's signature over each approval decision (see
@@ -248,6 +249,8 @@ def _v6(dialect: Dialect) -> list[str]:
             diff TEXT,
             PRIMARY KEY (budget_id, version))""",
         "ALTER TABLE budgets ADD COLUMN policy_version BIGINT",
+        # The version in force's hash beside it: the reserve reads it with the budget row lock it takes anyway.
+        "ALTER TABLE budgets ADD COLUMN policy_hash TEXT",
         "ALTER TABLE budgets ADD COLUMN signature TEXT",
     ]
 

@@ -179,6 +179,7 @@ def downgrade_to_v5(ledger: LedgerBase) -> None:
     raw_sync(ledger, "DROP TABLE IF EXISTS approval_signatures")  # schema v7 (owner signatures)
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_version")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN signature")
+    raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_hash")
     raw_sync(ledger, "DELETE FROM schema_version WHERE version > 5")
 
 
