@@ -342,7 +342,7 @@ class Guard:
                       entry_id: int) -> ApprovalDecision:
         """The approval, if the owner signed it for exactly this payment; else refused (and audited)."""
         assert self.owner is not None
-        request = make_request(intent, verdict, ttl=self.approval_ttl, clock=self.clock)
+        request = make_request(intent, verdict, budget_id=self.budget_id, ttl=self.approval_ttl, clock=self.clock)
         try:
             self.owner.check_approval(decision, request, self.budget_id)
         except ToolError as exc:

@@ -39,8 +39,10 @@ def test_owner_commands_sign_and_audit_verify_checks_them(tmp_path: Path, monkey
                                                                 "total_budget": "100.00"}), by="owner")
     verdict = Verdict(approval_reasons=("above",), budget_left=Money.parse("1.00", "USD"), checked_rules=("x",))
     agent_side = ApprovalStore(led, budget_id="team")
-    first = agent_side.create(make_request(replace(_intent("20.00", "c1")), verdict, ttl=timedelta(days=1)))
-    second = agent_side.create(make_request(replace(_intent("30.00", "c2")), verdict, ttl=timedelta(days=1)))
+    first = agent_side.create(make_request(replace(_intent("20.00", "c1")), verdict, budget_id="team",
+                                                     ttl=timedelta(days=1)))
+    second = agent_side.create(make_request(replace(_intent("30.00", "c2")), verdict, budget_id="team",
+                                                     ttl=timedelta(days=1)))
     led.close_sync()
 
     unsigned = runner.invoke(app, ["audit", "verify", "--owner-key", str(pub)])
