@@ -11,7 +11,9 @@ checked first: `verify` must pass on them, so they are what the ledger would hav
 
 Measured: one full `audit.verify_sync()` (chains, entries, refunds, totals, usage buckets and
 totals, controls, approvals, policy versions) per size; the ratio of the per-payment times shows
-whether verify stays linear.
+whether verify stays linear. Beside it, the median time of the check an agent with a pinned owner
+key runs before each payment (`pay_check_ms`: the signed policy version, the control, and the last
+31 days of usage buckets against the entries: at one payment a minute, 44,640 entries).
 """
 
 from __future__ import annotations
@@ -107,6 +109,34 @@ def _ledger(count: int, pg: str | None) -> LedgerBase:
     return led
 
 
+def _pay_check_ms(led: LedgerBase, samples: int = 30) -> float:
+    """Median time of the pinned-key check a payment runs before reserving (signed policy, control,
+    the last 31 days of usage buckets against the entries), on this ledger."""
+    from amp_tools.owner import OwnerKey
+    from amp_tools.owner.decisions import sign_policy_steps
+    from amp_tools.owner.enforce import OwnerAuthority
+    from amp_tools.policy import BudgetPolicy
+
+    policy = BudgetPolicy.model_validate({"name": BUDGET, "currency": "USD", "total_budget": "100000000.00"})
+    key = OwnerKey.generate()
+    stored = led.create_budget_sync(BUDGET, policy, by="bench")  # adopts the bulk budget
+    led.run_write_sync(lambda: sign_policy_steps(led.dialect, key, BUDGET, None, now=START))
+    authority = OwnerAuthority(key.public())
+    now = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(led.run_read_sync(_last_us)))
+    times = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        led.run_read_sync(lambda: authority.check_steps(policy_budget=BUDGET, budget_id=BUDGET,
+                                                        enforced_hash=stored.policy_hash, merchant_id="m07", now=now))
+        times.append(time.perf_counter() - t0)
+    return round(sorted(times)[len(times) // 2] * 1000, 2)
+
+
+def _last_us() -> Steps[int]:
+    rows = yield Q("SELECT MAX(created_at) FROM entries")
+    return int(rows[0][0])
+
+
 def measure(sizes: tuple[int, ...] = (10_000, 100_000), pg: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"engine": "postgresql" if pg else "sqlite"}
     for size in sizes:
@@ -115,6 +145,7 @@ def measure(sizes: tuple[int, ...] = (10_000, 100_000), pg: str | None = None) -
             t0 = time.perf_counter()
             report = led.audit.verify_sync()
             took = time.perf_counter() - t0
+            out[f"pay_check_ms_{size}"] = _pay_check_ms(led)
         finally:
             led.close_sync()
         if not report.ok or report.entries != size:
