@@ -38,7 +38,8 @@ from .keys import OwnerPublicKey, resolve_owner_key
 from .payloads import control_payload, policy_payload
 from .signing import OwnerSignatureInvalid, UnsignedAuthority, verify
 
-__all__ = ["LedgerTampered", "OwnerAuthority", "authority_status_steps", "owner_authority", "signature_check"]
+__all__ = ["LedgerTampered", "OwnerAuthority", "authority_status_steps", "owner_authority", "signature_check",
+           "signature_status"]
 
 _USAGE_DAYS = 31
 
@@ -92,6 +93,13 @@ def authority_status_steps(budget_id: str) -> Steps[dict[str, Any]]:
     control = None if row[7] is None else row[6] is not None
     return {"signed": row[4] is not None and control is not False, "policy_signed": row[4] is not None,
             "control_signed": control}
+
+
+async def signature_status(ledger: Any, budget_id: str) -> dict[str, Any]:
+    """For a display (the console's budget view): ``{"signed", "policy_signed", "control_signed"}``, whether
+    the version in force and the control carry an owner signature (present, not verified here)."""
+    result: dict[str, Any] = await ledger.run_read(lambda: authority_status_steps(budget_id))
+    return result
 
 
 class OwnerAuthority:
