@@ -115,12 +115,14 @@ class OwnerAuthority:
 
     # --------------------------------------------------------------------------- before reserving
     def check_steps(self, *, policy_budget: str, budget_id: str, enforced_hash: str, merchant_id: str,
-                    now: datetime) -> Steps[None]:
+                    now: datetime, levels: tuple[str, ...] = ()) -> Steps[None]:
+        """`levels`: every budget whose freeze stops this payment (a sub-budget's ancestors and itself)."""
         rows = yield Q(_BUDGET_SQL, (policy_budget,))
         self._check_policy(policy_budget, rows[0] if rows else None, enforced_hash)
-        if budget_id != policy_budget:
-            rows = yield Q(_BUDGET_SQL, (budget_id,))
-        self._check_control(budget_id, rows[0] if rows else None)
+        for level in dict.fromkeys((*levels, budget_id)):
+            if level != policy_budget:
+                rows = yield Q(_BUDGET_SQL, (level,))
+            self._check_control(level, rows[0] if rows else None)
         now_us = to_us(now)
         since = now_us - now_us % DAY_US - _USAGE_DAYS * DAY_US
         figures = yield from _usage_steps(budget_id, merchant_id, since)

@@ -321,7 +321,8 @@ class Guard:
         try:
             await self.ledger.run_read(lambda: owner.check_steps(
                 policy_budget=policy_budget, budget_id=self.budget_id, enforced_hash=enforced,
-                merchant_id=intent.merchant_id, now=now))
+                merchant_id=intent.merchant_id, now=now,
+                levels=tuple(level.budget_id for level in self.path.levels) if self.path is not None else ()))
         except ToolError as exc:
             await self._audit("owner_authority_refused", intent, key, code=exc.code, reason=exc.message)
             raise
