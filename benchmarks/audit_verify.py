@@ -12,8 +12,9 @@ checked first: `verify` must pass on them, so they are what the ledger would hav
 Measured: one full `audit.verify_sync()` (chains, entries, refunds, totals, usage buckets and
 totals, controls, approvals, policy versions) per size; the ratio of the per-payment times shows
 whether verify stays linear. Beside it, the median time of the check an agent with a pinned owner
-key runs before each payment (`pay_check_ms`: the signed policy version, the control, and the last
-31 days of usage buckets against the entries: at one payment a minute, 44,640 entries).
+key runs before each payment (`pay_check_ms`: the signed policy version, the control, and the usage
+buckets against the entries over the span the policy reaches back: two UTC days for a day cap,
+32 for a month cap; at one payment a minute, 2,880 and 46,080 entries).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _ledger(count: int, pg: str | None) -> LedgerBase:
     return led
 
 
-def _pay_check_ms(led: LedgerBase, samples: int = 30) -> float:
+def _pay_check_ms(led: LedgerBase, samples: int = 30, days: int = 32) -> float:
     """Median time of the pinned-key check a payment runs before reserving (signed policy, control,
     the last 31 days of usage buckets against the entries), on this ledger."""
     from amp_tools.owner import OwnerKey
@@ -127,7 +128,8 @@ def _pay_check_ms(led: LedgerBase, samples: int = 30) -> float:
     for _ in range(samples):
         t0 = time.perf_counter()
         led.run_read_sync(lambda: authority.check_steps(policy_budget=BUDGET, budget_id=BUDGET,
-                                                        enforced_hash=stored.policy_hash, merchant_id="m07", now=now))
+                                                        enforced_hash=stored.policy_hash, merchant_id="m07", now=now,
+                                                        days=days))
         times.append(time.perf_counter() - t0)
     return round(sorted(times)[len(times) // 2] * 1000, 2)
 
@@ -145,7 +147,8 @@ def measure(sizes: tuple[int, ...] = (10_000, 100_000), pg: str | None = None) -
             t0 = time.perf_counter()
             report = led.audit.verify_sync()
             took = time.perf_counter() - t0
-            out[f"pay_check_ms_{size}"] = _pay_check_ms(led)
+            out[f"pay_check_ms_{size}_day_cap"] = _pay_check_ms(led, days=2)
+            out[f"pay_check_ms_{size}_month_cap"] = _pay_check_ms(led, days=32)
         finally:
             led.close_sync()
         if not report.ok or report.entries != size:
