@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from amp_tools.approvals import ApprovalStore
+from amp_tools.approvals.outbox import list_steps as list_deliveries
 from amp_tools.errors import AmpToolsError, InvalidArguments, NotFound
 from amp_tools.ledger import LedgerBase
 
@@ -263,6 +264,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
         authed(request)
         ver, count = await version()
         return JSONResponse({"version": ver, "pending": count})
+
+    @app.get("/api/deliveries")
+    async def api_deliveries(request: Request, status: str = "all") -> Response:
+        """How each approval notification stands (queued, delivered, failed and why); no body, no URL."""
+        authed(request)
+        if status not in ("pending", "delivered", "failed", "all"):
+            return JSONResponse({"error": "INVALID_ARGUMENTS", "message": f"status {status[:20]!r} must be pending, "
+                                 "delivered, failed or all"}, 400)
+        rows = await ledger.run_read(lambda: list_deliveries(200, status=None if status == "all" else status))
+        return JSONResponse({"deliveries": [d.to_public() for d in rows]})
 
     @app.get("/api/budgets")
     async def api_budgets(request: Request) -> Response:
