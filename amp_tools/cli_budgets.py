@@ -13,12 +13,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.tree import Tree
 
 from amp_tools import config
 from amp_tools.errors import ConfigError
 from amp_tools.money import Money
+from amp_tools.terminal import terminal_safe
 
 __all__ = ["ledger_tree", "print_tree"]
 
@@ -52,10 +52,10 @@ def print_tree(ledger: str | None, budget: str, policy_file: Path | None = None)
         raise ConfigError(f"budget {budget!r} has no payments in this ledger yet; nothing to show")
     limits = _limits(policy_file, budget)
     nodes: dict[str, Tree] = {}
-    root = Tree(f"[bold]budgets under {escape(budget)}[/bold]")
+    root = Tree(f"[bold]budgets under {terminal_safe(budget)}[/bold]")
     for budget_id, parent, currency, used, count in rows:
         name = budget_id if parent is None else budget_id.rsplit("/", 1)[-1]
-        text = f"{escape(name)}  used {Money(used, currency)} ({count} payments)"
+        text = f"{terminal_safe(name)}  used {Money(used, currency)} ({count} payments)"
         limit = limits.get(budget_id)
         if limit is not None:
             left = Money(max(0, limit.minor - used), currency)
