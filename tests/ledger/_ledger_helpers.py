@@ -179,10 +179,19 @@ def downgrade_to_v3(ledger: LedgerBase) -> None:
     raw_sync(ledger, "DELETE FROM schema_version WHERE version > 3")
 
 
+def downgrade_from_v6(ledger: LedgerBase) -> None:
+    """Take a ledger's schema back to version 5 (before the webhook outbox and the login links)."""
+    raw_sync(ledger, "DROP TABLE webhook_outbox")
+    raw_sync(ledger, "DROP TABLE login_links")
+    raw_sync(ledger, "DELETE FROM schema_version WHERE version > 5")
+
+
 def downgrade_audit_to_legacy(ledger: LedgerBase) -> None:
     """Take the audit back to one global chain (what amp-tools before per-budget chains wrote): the
     records are relinked in seq order and rehashed without their chain position, as that version did."""
     from amp_tools.ledger.audit import GENESIS, record_hash
+
+    downgrade_from_v6(ledger)
 
     prev = GENESIS
     rows = raw_sync(ledger, "SELECT seq, ts, kind, budget_id, payload FROM audit ORDER BY seq")
