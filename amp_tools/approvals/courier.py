@@ -80,7 +80,7 @@ class Courier:
                 error = "" if status < 300 else f"HTTP {status}"
             except TimeoutError:
                 error = f"no complete answer within {budget:g} s"
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # a network error, or a stored body this version cannot send
                 error = type(exc).__name__  # never str(exc): it may quote the URL
         now = self.clock.now()
         outcome: DeliveryStatus = "delivered" if not error else "pending"

@@ -162,9 +162,10 @@ class WebhookApprover(OutOfBandApprover):
         self.background = BackgroundCourier(self.courier) if background else None
 
     def render(self, request: ApprovalRequest) -> str:
-        """The stored body of a notification (the text itself for ntfy, JSON otherwise)."""
+        """The stored body of a notification: the JSON payload, or for ntfy its text and headers (no secrets)."""
         if self.fmt == "ntfy":
-            return render_ntfy(request, self.inbox_url)[0].decode("utf-8")
+            text, headers = render_ntfy(request, self.inbox_url)
+            return json.dumps({"text": text.decode("utf-8"), "headers": headers}, sort_keys=True, ensure_ascii=False)
         return json.dumps(render_payload(request, self.inbox_url, self.fmt), sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False)
 
@@ -185,15 +186,15 @@ class WebhookApprover(OutOfBandApprover):
             self.background.close()
 
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> int:
+        extra = {"Content-Type": "application/json"}
         body = delivery.body.encode("utf-8")
+        if delivery.format == "ntfy":
+            stored = json.loads(delivery.body)
+            body, extra = str(stored["text"]).encode("utf-8"), {k: _ascii_header(str(v))
+                                                                 for k, v in stored["headers"].items()}
         ts = int(time.time())
         headers = {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(self._secret, ts, body),
-                   "User-Agent": "amp-tools-webhook"}
-        if delivery.format == "ntfy":
-            record = await self.store.aget(delivery.approval_id)
-            headers.update({k: _ascii_header(v) for k, v in render_ntfy(record.request, self.inbox_url)[1].items()})
-        else:
-            headers["Content-Type"] = "application/json"
+                   "User-Agent": "amp-tools-webhook", **extra}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         resp = await client.post(self.url, content=body, headers=headers)

@@ -83,7 +83,7 @@ class LoginThrottle:
 
     `admit` counts a check before it runs (a check in flight holds its slot), so a burst of concurrent
     guesses cannot all pass the test before any of them is counted. A successful check gives its slot
-    back and clears its address's failures; a failed one keeps it for the window.
+    back; a failed one keeps it for the window.
     """
 
     def __init__(self, per_address: int = 5, overall: int = 20, window: float = 60.0,
@@ -112,7 +112,7 @@ class LoginThrottle:
     def done(self, slot: tuple[float, str], ok: bool) -> None:
         with self._lock:
             if ok:
-                self._slots = [s for s in self._slots if s is not slot and s[1] != slot[1]]
+                self._slots = [s for s in self._slots if s is not slot]
 
 
 class SessionStore:
