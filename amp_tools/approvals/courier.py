@@ -127,17 +127,18 @@ class BackgroundCourier:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
+        self._idle.set()  # nothing owed yet
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def kick(self) -> None:
         """Something new is owed: start the thread if needed and let it look now."""
+        self._idle.clear()  # before the thread can finish a round: `close` must wait for this work
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._stop.clear()
                 self._thread = threading.Thread(target=self._main, name="amp-webhook-courier", daemon=True)
                 self._thread.start()
-        self._idle.clear()
         self._wake.set()
 
     def wait_idle(self, timeout: float) -> bool:
@@ -160,7 +161,9 @@ class BackgroundCourier:
             self._wake.wait(pause)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop after the attempt in flight (each is bounded by its deadline)."""
+        """Give what is due up to `timeout` seconds to go out, then stop after the attempt in flight (each is
+        bounded by its deadline). Whatever is still owed stays in the outbox."""
+        self._idle.wait(timeout)
         self._stop.set()
         self._wake.set()
         thread = self._thread

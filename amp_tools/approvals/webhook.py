@@ -180,10 +180,11 @@ class WebhookApprover(OutOfBandApprover):
         """One attempt at each notification due now, in the calling task; returns them as they stand."""
         return await self.courier.run_once()
 
-    def close(self) -> None:
-        """Stop the background worker (what is still owed stays in the outbox for the next run)."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Give due notifications up to `timeout` seconds, then stop the background worker (what is still owed
+        stays in the outbox for ``amp-tools approvals deliver`` or the console)."""
         if self.background is not None:
-            self.background.close()
+            self.background.close(timeout)
 
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> int:
         extra = {"Content-Type": "application/json"}

@@ -112,3 +112,26 @@ async def test_the_console_lists_deliveries(backend: str, where: str, tmp_path: 
         assert "body" not in item
     finally:
         await world.close()
+
+
+async def test_the_background_worker_delivers_and_close_lets_it_finish(backend: str, where: str,
+                                                                      tmp_path: Path) -> None:
+    got: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        got.append(request.content)
+        return httpx.Response(204)
+
+    world, approver = _world(backend, where, tmp_path, handler)
+    background = WebhookApprover(world.agent_store, URL, SECRET, budget_id="trip",
+                                 transport=httpx.MockTransport(handler))
+    world.toolkit.guard.approver = background  # type: ignore[attr-defined]
+    try:
+        asked = await world.try_pay(await world.flight_checkout())
+        assert isinstance(asked, ApprovalPending)
+        await asyncio.to_thread(background.close, 30)  # waits until nothing due is left, then stops
+        assert len(got) == 1
+        [row] = await world.inbox_ledger.run_read(lambda: list_steps())
+        assert (row.status, row.attempts, row.http_status) == ("delivered", 1, 204)
+    finally:
+        await world.close()
