@@ -122,7 +122,7 @@ async def test_the_background_worker_delivers_and_close_lets_it_finish(backend: 
         got.append(request.content)
         return httpx.Response(204)
 
-    world, approver = _world(backend, where, tmp_path, handler)
+    world, _ = _world(backend, where, tmp_path, handler)
     background = WebhookApprover(world.agent_store, URL, SECRET, budget_id="trip",
                                  transport=httpx.MockTransport(handler))
     world.toolkit.guard.approver = background  # type: ignore[attr-defined]
