@@ -106,3 +106,12 @@ def test_the_ok_line_says_every_rule(tmp_path: Path) -> None:
     bare = tmp_path / "bare.yaml"
     bare.write_text('currency: USD\ntotal_budget: "10.00"\n')
     assert "any merchants; any MCCs; no person is asked (no approval rule)" in check_policy_file(bare)
+
+
+def test_a_merchant_directory_file_is_parsed_as_safely(tmp_path: Path) -> None:
+    from amp_tools.toolkit.directory import MerchantDirectory
+
+    path = tmp_path / "merchants.yaml"
+    path.write_text(LAUGHS)
+    with pytest.raises(ConfigError, match=f"more than {MAX_NODES:,} nodes"):
+        MerchantDirectory.load(path)
