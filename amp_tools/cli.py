@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import config
@@ -28,6 +27,7 @@ from amp_tools.cli_payments import payments_app
 from amp_tools.cli_serve import register as register_serve
 from amp_tools.errors import AmpToolsError
 from amp_tools.mcp.command import mcp_command
+from amp_tools.terminal import terminal_safe
 from amp_tools.untrusted import clean_text
 
 app = typer.Typer(help="Budget-guarded AMP shopping and payment tools for AI agents.", no_args_is_help=True,
@@ -71,7 +71,7 @@ LedgerOpt = Annotated[str | None, typer.Option("--ledger", help="Ledger path or 
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {terminal_safe(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -141,7 +141,7 @@ def policy_check(path: Annotated[Path, typer.Argument(help="A .yaml, .yml, .toml
     """Exit 0 when the policy file is valid, 2 with a field-level message when it is not."""
     from amp_tools.policy import check_policy_file
 
-    out.print(check_policy_file(path), highlight=False, soft_wrap=True)
+    out.print(terminal_safe(check_policy_file(path)), highlight=False, soft_wrap=True)
 
 
 @policy_app.command("schema")
@@ -178,7 +178,8 @@ def ledger_show(
 
     rows = asyncio.run(fetch())
     budgets = sorted({e.budget_id for e in rows})
-    table = Table(title=f"ledger: {len(rows)} entries, budget {', '.join(budgets) or '-'}", box=box.SIMPLE_HEAD)
+    table = Table(title=f"ledger: {len(rows)} entries, budget {terminal_safe(', '.join(budgets)) or '-'}",
+                  box=box.SIMPLE_HEAD)
     # Only the merchant column may wrap; amounts are never cut, so optional columns go first.
     refunds = any(e.refunded.minor for e in rows)
     wide = out.width >= 110
@@ -187,9 +188,10 @@ def ledger_show(
     for col in cols:
         table.add_column(col, no_wrap=col != "merchant", overflow="fold", min_width=8 if col == "merchant" else None)
     for e in rows:
-        cells = {"id": str(e.id), "status": e.status, "merchant": escape(clean_text(e.merchant_name or e.merchant_id)),
+        cells = {"id": str(e.id), "status": e.status,
+                 "merchant": terminal_safe(clean_text(e.merchant_name or e.merchant_id)),
                  "amount": str(e.amount), "from budget": str(e.budget_amount), "refunded": str(e.refunded),
-                 "checkout": escape(e.checkout_id), "when (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M")}
+                 "checkout": terminal_safe(e.checkout_id), "when (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M")}
         table.add_row(*(cells[c] for c in cols))
     out.print(table)
 
@@ -223,7 +225,7 @@ def approvals_list(
     for col in ("id", "status", "request", "expires (UTC)"):
         table.add_column(col, no_wrap=col != "request", overflow="fold")
     for rec in records:
-        table.add_row(rec.id, rec.status, escape(rec.request.summary()),
+        table.add_row(terminal_safe(rec.id), rec.status, terminal_safe(rec.request.summary()),
                       rec.request.expires_at.strftime("%Y-%m-%d %H:%M:%S"))
     out.print(table)
 
@@ -232,7 +234,8 @@ def approvals_list(
 def approvals_approve(approval_id: str, by: Annotated[str, typer.Option(help="Who approves.")] = "cli") -> None:
     """Approve a pending payment (single use, bound to its exact amount and merchant)."""
     rec = _store().approve(approval_id, by)
-    out.print(f"approved {rec.id}: {rec.request.summary().splitlines()[0]}", highlight=False)
+    out.print(f"approved {terminal_safe(rec.id)}: {terminal_safe(rec.request.summary().splitlines()[0])}",
+              highlight=False)
 
 
 @approvals_app.command("deny")
@@ -240,7 +243,8 @@ def approvals_deny(approval_id: str, reason: Annotated[str, typer.Option(help="W
                    by: Annotated[str, typer.Option(help="Who denies.")] = "cli") -> None:
     """Deny a pending payment."""
     rec = _store().deny(approval_id, by, reason)
-    out.print(f"denied {rec.id}: {rec.request.summary().splitlines()[0]}", highlight=False)
+    out.print(f"denied {terminal_safe(rec.id)}: {terminal_safe(rec.request.summary().splitlines()[0])}",
+              highlight=False)
 
 
 # ---------------------------------------------------------------------------- audit
@@ -271,7 +275,7 @@ def audit_verify(ledger: LedgerOpt = None,
                   + (f"; owner signatures verified (key {key.kid})" if key is not None and cross_check else ""),
                   highlight=False)
         return
-    err.print(f"[bold red]audit chain broken[/] at record {report.first_bad_seq}: {escape(str(report.problem))}",
+    err.print(f"[bold red]audit chain broken[/] at record {report.first_bad_seq}: {terminal_safe(str(report.problem))}",
               highlight=False)
     raise typer.Exit(1)
 
@@ -287,7 +291,7 @@ def audit_export(target: Annotated[Path, typer.Argument(help="JSONL file to writ
         count = led.audit.export_jsonl_sync(target)
     finally:
         led.close_sync()
-    out.print(f"wrote {count} audit records to {target}")
+    out.print(f"wrote {count} audit records to {terminal_safe(target)}", highlight=False)
 
 
 # ---------------------------------------------------------------------------- key
@@ -324,4 +328,4 @@ def main() -> None:
 
 
 def _print_error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {terminal_safe(message)}", highlight=False, soft_wrap=True)

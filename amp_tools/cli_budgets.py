@@ -26,6 +26,7 @@ from rich.tree import Tree
 from amp_tools import config
 from amp_tools.errors import ConfigError, NotFound
 from amp_tools.money import Money
+from amp_tools.terminal import terminal_safe
 from amp_tools.untrusted import clean_text
 
 __all__ = ["budgets_app", "ledger_tree", "print_tree"]
@@ -43,7 +44,7 @@ IdArg = Annotated[str, typer.Argument(help="The budget id, e.g. alice or team.")
 
 def _safe(value: object) -> str:
     """Untrusted text for the terminal: printable, one line, rich markup escaped."""
-    return escape(clean_text(value))
+    return terminal_safe(clean_text(value))
 
 
 def _by(by: str | None) -> str:

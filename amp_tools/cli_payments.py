@@ -13,11 +13,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import config
 from amp_tools.errors import InvalidArguments
+from amp_tools.terminal import terminal_safe
 
 __all__ = ["payments_app"]
 
@@ -58,8 +58,9 @@ def payments_unresolved(ledger: LedgerOpt = None,
     for col in ("id", "state", "budget", "merchant", "amount", "held", "checkout", "since (UTC)"):
         table.add_column(col, no_wrap=col not in ("merchant",), overflow="fold")
     for e in rows:
-        table.add_row(str(e.id), str(state_of(e)), e.budget_id, escape(e.merchant_name or e.merchant_id),
-                      str(e.amount), str(e.budget_amount), e.checkout_id, e.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(str(e.id), str(state_of(e)), terminal_safe(e.budget_id),
+                      terminal_safe(e.merchant_name or e.merchant_id), str(e.amount), str(e.budget_amount),
+                      terminal_safe(e.checkout_id), e.created_at.strftime("%Y-%m-%d %H:%M"))
     _out.print(table)
     if rows:
         _out.print("Check each with the merchant or the wallet statement, then: "
@@ -91,5 +92,6 @@ def payments_resolve(
 
     entry = asyncio.run(run())
     what = f"paid (transaction {entry.external_ref})" if entry.status == "committed" else "not paid (released)"
-    _out.print(f"payment {entry.id} resolved as {escape(what)}; {entry.budget_amount} "
-               f"{'counts against' if entry.status == 'committed' else 'returned to'} budget {escape(entry.budget_id)}")
+    _out.print(f"payment {entry.id} resolved as {terminal_safe(what)}; {entry.budget_amount} "
+               f"{'counts against' if entry.status == 'committed' else 'returned to'} budget "
+               f"{terminal_safe(entry.budget_id)}")

@@ -87,6 +87,8 @@ async def run(*, ledger_url: str, port: int, token: str, webhook_url: str | None
                 return exc.to_dict()
     finally:
         server.should_exit = True
+        if isinstance(approver, WebhookApprover):
+            approver.close()  # what is still owed stays in the outbox for `amp-tools approvals deliver`
         await toolkit.aclose()
         await agent_ledger.close()
         await inbox_ledger.close()

@@ -25,13 +25,13 @@ from dataclasses import replace
 from typing import Protocol, TypeAlias, runtime_checkable
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest, compute_binding
 from amp_tools.approvals.store import ApprovalRecord, ApprovalStore
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import ApprovalPending
+from amp_tools.terminal import terminal_safe
 from amp_tools.untrusted import clean_text
 
 __all__ = ["Answer", "Approver", "CallbackApprover", "ConsoleApprover", "DenyApprover", "OutOfBandApprover", "ask",
@@ -130,19 +130,19 @@ class ConsoleApprover:
         self.input_fn = input_fn
 
     def render(self, request: ApprovalRequest) -> Table:
-        table = Table(title=f"Approval needed ({request.id})", show_header=False, expand=False)
+        table = Table(title=f"Approval needed ({terminal_safe(request.id)})", show_header=False, expand=False)
         table.add_column("field", style="bold")
         table.add_column("value")
         table.add_row("Action", "refund" if request.action == "refund" else "payment")
         # Merchant text is cleaned and bounded again here, and escaped so it cannot be rich markup.
-        table.add_row("Merchant", escape(f"{request.merchant_text()} ({clean_text(request.merchant_id)})"))
+        table.add_row("Merchant", terminal_safe(f"{request.merchant_text()} ({clean_text(request.merchant_id)})"))
         for item in request.items:
-            table.add_row("Item", escape(f"{item.quantity} x {clean_text(item.name)} [{clean_text(item.product_id)}] "
-                                         f"at {item.unit_amount}"))
+            table.add_row("Item", terminal_safe(f"{item.quantity} x {clean_text(item.name)} "
+                                                f"[{clean_text(item.product_id)}] at {item.unit_amount}"))
         table.add_row("Amount", str(request.amount))
         if request.budget_amount.currency != request.amount.currency:
             table.add_row("From budget", str(request.budget_amount))
-        table.add_row("Why asked", "\n".join(request.rules) or "-")
+        table.add_row("Why asked", terminal_safe("\n".join(request.rules)) or "-")
         table.add_row("Budget left after", str(request.budget_left))
         table.add_row("Expires", request.expires_at.isoformat())
         return table

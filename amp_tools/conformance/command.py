@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from amp_tools.errors import ConfigError
+from amp_tools.terminal import terminal_safe
 
 __all__ = ["conformance"]
 
@@ -39,7 +39,7 @@ def _list(console: Console) -> None:
     for col in ("level", "spec", "what it checks"):
         table.add_column(col)
     for spec, _ in select_checks():
-        table.add_row(escape(spec.id), spec.level, escape(spec.source), escape(spec.title))
+        table.add_row(terminal_safe(spec.id), spec.level, terminal_safe(spec.source), terminal_safe(spec.title))
     console.print(table)
 
 
@@ -117,6 +117,6 @@ def conformance(
         print_summary(out, report)
     if junit is not None:
         junit.write_text(to_junit(report), encoding="utf-8")
-        err.print(f"JUnit report: {escape(str(junit))}", highlight=False)
+        err.print(f"JUnit report: {terminal_safe(str(junit))}", highlight=False)
     passed = report.must_all_pass() or (allow_skipped and not report.must_failed())
     raise typer.Exit(0 if passed else 1)

@@ -7,12 +7,12 @@ from types import TracebackType
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.markup import escape
 from rich.panel import Panel
 from rich.spinner import Spinner
 from rich.table import Table
 
 from amp_tools.conformance.model import CheckResult, CheckSpec, Outcome, Report
+from amp_tools.terminal import terminal_safe
 
 __all__ = ["LiveTable", "print_evidence", "print_summary"]
 
@@ -27,8 +27,8 @@ def _table(results: list[CheckResult], total: int) -> Table:
     table.add_column("spec", ratio=1)
     table.add_column("detail", ratio=2)
     for r in results:
-        table.add_row(f"[{_STYLE[r.outcome]}]{r.outcome.value}[/]", r.spec.level, escape(r.spec.id),
-                      escape(r.spec.source), escape(r.reason))
+        table.add_row(f"[{_STYLE[r.outcome]}]{r.outcome.value}[/]", r.spec.level, terminal_safe(r.spec.id),
+                      terminal_safe(r.spec.source), terminal_safe(r.reason))
     return table
 
 
@@ -73,14 +73,14 @@ def print_evidence(console: Console, report: Report) -> None:
     for r in report.results:
         if r.outcome is not Outcome.FAIL:
             continue
-        lines = [f"[bold]{escape(r.spec.title)}[/]", f"{r.spec.level}, {escape(r.spec.source)}",
-                 f"[red]{escape(r.reason)}[/]"]
+        lines = [f"[bold]{terminal_safe(r.spec.title)}[/]", f"{r.spec.level}, {terminal_safe(r.spec.source)}",
+                 f"[red]{terminal_safe(r.reason)}[/]"]
         for e in r.exchanges:
-            lines.append(f"\n{e.method} {escape(e.url)}" + (f"  ({escape(e.note)})" if e.note else ""))
+            lines.append(f"\n{e.method} {terminal_safe(e.url)}" + (f"  ({terminal_safe(e.note)})" if e.note else ""))
             if e.request is not None:
-                lines.append(escape(json.dumps(e.request, ensure_ascii=False)))
-            lines.append(f"-> HTTP {e.status}: " + escape(json.dumps(e.response, ensure_ascii=False)))
-        console.print(Panel("\n".join(lines), title=f"FAIL {escape(r.spec.id)}", border_style="red"))
+                lines.append(terminal_safe(json.dumps(e.request, ensure_ascii=False)))
+            lines.append(f"-> HTTP {e.status}: " + terminal_safe(json.dumps(e.response, ensure_ascii=False)))
+        console.print(Panel("\n".join(lines), title=f"FAIL {terminal_safe(r.spec.id)}", border_style="red"))
 
 
 def print_summary(console: Console, report: Report) -> None:
@@ -91,4 +91,4 @@ def print_summary(console: Console, report: Report) -> None:
                   f"{report.count(Outcome.SKIPPED)} skipped; {verdict}; {report.requests_sent} requests in "
                   f"{report.elapsed_ms / 1000:.1f} s", highlight=False)
     for note in report.notes:
-        console.print(f"[dim]{escape(note)}[/]", highlight=False)
+        console.print(f"[dim]{terminal_safe(note)}[/]", highlight=False)

@@ -35,6 +35,10 @@ holds the owner's signature over the budget's controls (NULL while unsigned).
 
 Version 7 adds ``approval_signatures``: the owner's signature over each approval decision (see
 `amp_tools.owner.decisions`), one row per (approval, decision).
+
+Version 8 adds ``webhook_outbox`` (approval notifications waiting for, or done with, delivery; see
+`amp_tools.approvals.outbox`: the body, the endpoint's host and a keyed hash of its URL, never the URL)
+and ``login_links`` (the owner console's one-time recovery links, by the SHA-256 of their token).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -268,7 +272,37 @@ def _v7(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
+def _v8(dialect: Dialect) -> list[str]:
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if dialect.name == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    return [
+        f"""CREATE TABLE webhook_outbox (
+            id {serial},
+            approval_id TEXT NOT NULL,
+            budget_id TEXT NOT NULL,
+            dest TEXT NOT NULL,
+            host TEXT NOT NULL,
+            format TEXT NOT NULL,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL,
+            next_us BIGINT NOT NULL,
+            lease_us BIGINT,
+            created_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL,
+            http_status INTEGER,
+            error TEXT NOT NULL,
+            UNIQUE (approval_id, dest))""",
+        # The worker's scan: only the deliveries still owed, by when they are due.
+        "CREATE INDEX webhook_outbox_due ON webhook_outbox (dest, next_us) WHERE status = 'pending'",
+        """CREATE TABLE login_links (
+            token_hash TEXT PRIMARY KEY,
+            created_us BIGINT NOT NULL,
+            expires_us BIGINT NOT NULL,
+            used_us BIGINT)""",
+    ]
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

@@ -26,6 +26,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from amp_tools.approvals import ApprovalStore
+from amp_tools.approvals.courier import Courier
+from amp_tools.approvals.outbox import list_steps as list_deliveries
 from amp_tools.errors import AmpToolsError, InvalidArguments, NotFound
 from amp_tools.ledger import LedgerBase
 
@@ -35,7 +37,8 @@ from .auth import COOKIE, Session, SessionStore, csrf_ok, verify_secret
 from .chart import spend_chart
 from .control import freeze, list_controls, resolvable, resolve_unknown, revoke_mandate
 from .data import budget_data
-from .web import HEADERS, Refused, form_of, host_of, same_site, valid_id, wants_json
+from .recovery import link_page, spend_link
+from .web import HEADERS, MAX_BODY, Refused, declared_too_large, form_of, host_of, same_site, valid_id, wants_json
 
 __all__ = ["ServeSettings", "create_app"]
 
@@ -55,6 +58,7 @@ class ServeSettings:
     events_for: float = 25.0
     network_transport: httpx.AsyncBaseTransport | None = None
     sessions: SessionStore = field(default_factory=SessionStore)
+    courier: Courier | None = None  # delivers queued approval notifications while the console runs
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -71,13 +75,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
                     await store.aexpire_due()
                 await asyncio.sleep(settings.expire_every)
 
-        task = asyncio.create_task(sweep())
+        tasks = [asyncio.create_task(sweep())]
+        if settings.courier is not None:
+            tasks.append(asyncio.create_task(settings.courier.serve(poll=settings.expire_every)))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = FastAPI(title="amp-tools owner console", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -89,6 +96,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if host not in settings.allowed_hosts:
             response: Response = JSONResponse({"error": "HOST_NOT_ALLOWED",
                                                "message": f"host {host[:60]!r} is not served here"}, 421)
+        elif declared_too_large(request):
+            # Refused on the headers alone: not one byte of an oversized body is read.
+            response = JSONResponse({"error": "BODY_TOO_LARGE",
+                                     "message": f"the request body is larger than {MAX_BODY} bytes"}, 413,
+                                    headers={"Connection": "close"})
         else:
             response = await call_next(request)
         for key, value in HEADERS.items():
@@ -171,26 +183,49 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def login_form() -> Response:
         return HTMLResponse(views.login_page())
 
-    @app.post("/login")
-    async def login(request: Request) -> Response:
-        if not same_site(request):
-            return refuse(request, 403, "cross-site request refused")
-        if sessions.throttled():
-            return refuse(request, 429, "too many failed logins; wait a minute")
-        form = await form_of(request)
-        given = form.get("passphrase", "")
-        if not given or len(given) > 200 or not await asyncio.to_thread(verify_secret, given,
-                                                                         settings.passphrase_hash):
-            sessions.failed()
-            if wants_json(request):
-                return JSONResponse({"error": "UNAUTHENTICATED", "message": "wrong passphrase"}, 401)
-            return HTMLResponse(views.login_page("Wrong passphrase."), 401)
+    def signed_in(request: Request) -> Response:
         cookie, session = sessions.create(settings.owner)
         response: Response = (JSONResponse({"csrf": session.csrf}) if wants_json(request)
                               else RedirectResponse("/inbox", 303))
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=settings.secure_cookies,
                             max_age=int(sessions.ttl), path="/")
         return response
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        if not same_site(request):
+            return refuse(request, 403, "cross-site request refused")
+        form = await form_of(request)
+        given = form.get("passphrase", "")
+        wrong: Response = (JSONResponse({"error": "UNAUTHENTICATED", "message": "wrong passphrase"}, 401)
+                           if wants_json(request) else HTMLResponse(views.login_page("Wrong passphrase."), 401))
+        if not given or len(given) > 200:
+            return wrong  # nothing to check: no scrypt run, no slot taken
+        # Counted before the check runs, under one lock: concurrent guesses cannot all slip in.
+        slot = sessions.throttle.admit(request.client.host if request.client else "")
+        if slot is None:
+            return refuse(request, 429, "too many failed logins; wait a minute, or log in with a one-time link "
+                                        "(`amp-tools serve --login-link`)")
+        ok = False
+        try:
+            ok = await asyncio.to_thread(verify_secret, given, settings.passphrase_hash)
+        finally:
+            sessions.throttle.done(slot, ok)
+        return signed_in(request) if ok else wrong
+
+    @app.get("/login/link/{token}")
+    async def login_link_page(token: str) -> Response:
+        return HTMLResponse(link_page(token))
+
+    @app.post("/login/link")
+    async def login_link(request: Request) -> Response:
+        if not same_site(request):
+            return refuse(request, 403, "cross-site request refused")
+        form = await form_of(request)
+        if not await spend_link(ledger, form.get("token", "")):
+            return refuse(request, 401, "this login link is unknown, used or expired; make a new one with "
+                                        "`amp-tools serve --login-link`")
+        return signed_in(request)
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
@@ -262,6 +297,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
         authed(request)
         ver, count = await version()
         return JSONResponse({"version": ver, "pending": count})
+
+    @app.get("/api/deliveries")
+    async def api_deliveries(request: Request, status: str = "all") -> Response:
+        """How each approval notification stands (queued, delivered, failed and why); no body, no URL."""
+        authed(request)
+        if status not in ("pending", "delivered", "failed", "all"):
+            return JSONResponse({"error": "INVALID_ARGUMENTS", "message": f"status {status[:20]!r} must be pending, "
+                                 "delivered, failed or all"}, 400)
+        rows = await ledger.run_read(lambda: list_deliveries(200, status=None if status == "all" else status))
+        return JSONResponse({"deliveries": [d.to_public() for d in rows]})
 
     @app.get("/api/budgets")
     async def api_budgets(request: Request) -> Response:

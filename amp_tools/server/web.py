@@ -15,7 +15,8 @@ from fastapi import Request
 
 from amp_tools.errors import InvalidArguments
 
-__all__ = ["HEADERS", "MAX_BODY", "Refused", "form_of", "host_of", "same_site", "valid_id", "wants_json"]
+__all__ = ["HEADERS", "MAX_BODY", "Refused", "bounded_body", "declared_too_large", "form_of", "host_of", "same_site",
+           "valid_id", "wants_json"]
 
 MAX_BODY = 16 * 1024
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
@@ -66,11 +67,31 @@ def same_site(request: Request) -> bool:
     return parts.netloc == request.headers.get("host", "") and parts.scheme == request.url.scheme
 
 
+def declared_too_large(request: Request) -> bool:
+    """True when the request announces a body over `MAX_BODY` (or a length that is not a number)."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return False
+    return not declared.strip().isdigit() or int(declared) > MAX_BODY
+
+
+async def bounded_body(request: Request) -> bytes:
+    """The body, read only while it stays within `MAX_BODY`: a declared length over it is refused before a
+    byte is read, and a chunked body is cut off as soon as it passes the limit."""
+    if declared_too_large(request):
+        raise Refused(413, f"the request body is larger than {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Refused(413, f"the request body is larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def form_of(request: Request) -> dict[str, str]:
     """The body as a flat dict of strings: url-encoded form or a JSON object, at most `MAX_BODY` bytes."""
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise Refused(413, f"the request body is larger than {MAX_BODY} bytes")
+    body = await bounded_body(request)
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if not body:
         return {}

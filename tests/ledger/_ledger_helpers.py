@@ -171,12 +171,17 @@ def stress_worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
 V3_COLUMNS = ("phase", "owner", "lease_until", "reserved_minor", "resume", "dup_of")
 
 
+LATER_TABLES = ("approval_signatures", "webhook_outbox", "login_links", "mcp_tokens")
+
+
 def downgrade_to_v5(ledger: LedgerBase) -> None:
     """Take a ledger's schema back to version 5 (before stored budgets); a no-op when it is already older."""
     if raw_sync(ledger, "SELECT MAX(version) FROM schema_version")[0][0] < 6:
         return
     raw_sync(ledger, "DROP TABLE budget_policies")
-    raw_sync(ledger, "DROP TABLE IF EXISTS approval_signatures")  # schema v7 (owner signatures)
+    # the tables of later versions (owner signatures, webhook outbox, login links, MCP tokens)
+    for table in LATER_TABLES:
+        raw_sync(ledger, f"DROP TABLE IF EXISTS {table}")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_version")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN signature")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_hash")
