@@ -32,7 +32,11 @@ def daily_totals(points: Iterable[tuple[datetime, int]], now: datetime, days: in
 
 
 def spend_chart(points: Iterable[tuple[datetime, int]], currency: str, now: datetime, *, days: int = 30) -> str:
-    """An accessible SVG bar chart of daily spend in `currency` minor units."""
+    """An accessible SVG bar chart of daily spend in `currency` minor units: the last `days` days, or
+    fewer (at least a week) when spending began more recently, so the bars fill the chart."""
+    points = list(points)
+    first = min((utc(at) for at, _ in points), default=utc(now))
+    days = max(7, min(days, (utc(now) - first).days + 1))
     totals = daily_totals(points, now, days)
     top = max((minor for _, minor in totals), default=0)
     total = sum(minor for _, minor in totals)

@@ -15,13 +15,15 @@ from fastapi import Request
 
 from amp_tools.errors import InvalidArguments
 
-__all__ = ["HEADERS", "MAX_BODY", "Refused", "form_of", "host_of", "same_site", "valid_id", "wants_json"]
+__all__ = ["HEADERS", "MAX_BODY", "Refused", "form_of", "host_of", "same_site", "valid_budget_id", "valid_id",
+           "wants_json"]
 
 MAX_BODY = 16 * 1024
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
 HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+                                "connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                                "base-uri 'none'"),
     # same-origin (not no-referrer): with no-referrer, browsers send `Origin: null` on the console's own forms.
     "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store", "Cross-Origin-Opener-Policy": "same-origin",
@@ -39,6 +41,17 @@ class Refused(Exception):
 def valid_id(value: str, what: str) -> str:
     if not value or len(value) > 128 or not set(value) <= _ID_CHARS:
         raise InvalidArguments(f"{what} {value[:40]!r} is not a valid id (letters, digits and _-.: only)")
+    return value
+
+
+def valid_budget_id(value: str) -> str:
+    """A budget id as the console accepts it in a path: an id, or a sub-budget's ``parent/agent`` path."""
+    parts = value.split("/")
+    if len(value) > 200 or not all(parts):
+        raise InvalidArguments(f"budget id {value[:40]!r} is not a valid budget id (parts of letters, digits and "
+                               "_-.: joined by /)")
+    for part in parts:
+        valid_id(part, "budget id")
     return value
 
 

@@ -1,0 +1,144 @@
+"""Which limits apply to a budget, and the figures of every budget the console lists.
+
+`policy_for` is the one place the console asks "what are this budget's limits": every page and
+the JSON API go through it, so the source of the limits (today the policy given to
+``amp-tools serve --policy``, resolved per level for a crew's sub-budgets) changes in one place.
+
+`overview` reads one row per budget (used, limit, left, frozen, pending approvals, last
+payment) from the ledger's running aggregates: a crew's row counts its agents' spending, as
+`amp-tools ledger tree` and `budget_status` do. All figures stay in integer minor units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from amp_tools.errors import ConfigError
+from amp_tools.ledger import LedgerBase
+from amp_tools.ledger._sql import Q, Steps, from_us
+from amp_tools.money import Money
+from amp_tools.policy.subbudgets import SEPARATOR, BudgetPath
+
+from .control import list_controls
+
+__all__ = ["BudgetRow", "Limits", "overview", "policy_for", "subtree"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The policy that limits one budget (None: no limits known) and where it comes from."""
+
+    policy: Any
+    source: str
+    version: str | None = None
+    signed: bool | None = None
+
+
+def policy_for(ledger: LedgerBase, budget_id: str, currency: str | None, fallback: Any) -> Limits:
+    """The limits of `budget_id` (in `currency`). A sub-budget (``trip/hotel_booker``) gets its
+    level's effective policy (tightened by every level above it), as the payment path does."""
+    del ledger  # the stored policy of each budget will be read from here
+    if fallback is None or (currency is not None and str(fallback.currency) != currency):
+        return Limits(None, "no policy: the console was started without --policy (or in another currency)")
+    root, _, agent = budget_id.partition(SEPARATOR)
+    try:
+        policy = BudgetPath.of(fallback, root, agent).leaf.policy if agent else fallback
+    except ConfigError:
+        return Limits(None, f"the console's policy names no sub-budget {agent!r}")
+    return Limits(policy, "the policy file given to amp-tools serve --policy (not stored in the ledger)",
+                  version=getattr(policy, "version", None), signed=None)
+
+
+@dataclass
+class BudgetRow:
+    """One budget's figures as the overview lists them (amounts in minor units of `currency`)."""
+
+    budget_id: str
+    parent: str | None
+    currency: str | None
+    used: int
+    count: int
+    limit: int | None = None
+    frozen: bool = False
+    frozen_reason: str = ""
+    pending: int = 0
+    last_payment: datetime | None = None
+    name: str | None = None
+    children: list[BudgetRow] = field(default_factory=list)
+
+    @property
+    def left(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+    def money(self, minor: int | None) -> Money | None:
+        return None if minor is None or self.currency is None else Money(minor, self.currency)
+
+    def to_public(self) -> dict[str, Any]:
+        def shown(minor: int | None) -> dict[str, Any] | None:
+            value = self.money(minor)
+            return None if value is None else value.to_public()
+        return {"budget_id": self.budget_id, "name": self.name, "parent": self.parent, "currency": self.currency,
+                "used": shown(self.used), "limit": shown(self.limit), "left": shown(self.left),
+                "payments": self.count, "frozen": self.frozen, "frozen_reason": self.frozen_reason or None,
+                "pending_approvals": self.pending,
+                "last_payment": None if self.last_payment is None else self.last_payment.isoformat(),
+                "sub_budgets": [child.budget_id for child in self.children]}
+
+
+def _rows_steps() -> Steps[tuple[list[Any], dict[str, int]]]:
+    rows = yield Q("SELECT budget_id, parent, currency, used_minor, used_count FROM budgets ORDER BY budget_id")
+    # The newest entry of each budget: one index-only pass over (budget_id, id).
+    last = yield Q("SELECT budget_id, MAX(id) FROM entries WHERE action = 'pay' GROUP BY budget_id")
+    return list(rows), {str(r[0]): int(r[1]) for r in last}
+
+
+def _created_steps(ids: list[int]) -> Steps[dict[int, int]]:
+    if not ids:
+        return {}
+    rows = yield Q(f"SELECT id, created_at FROM entries WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids))
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+async def overview(ledger: LedgerBase, fallback: Any, pending: dict[str, int]) -> list[BudgetRow]:
+    """Every budget, parents before their sub-budgets (each row's `children` filled), with its limit,
+    freeze state, pending approvals (`pending`: count per budget id) and newest payment."""
+    rows, last_ids = await ledger.run_read(_rows_steps)
+    created = await ledger.run_read(lambda: _created_steps(sorted(set(last_ids.values()))))
+    controls = await list_controls(ledger)
+    out: dict[str, BudgetRow] = {}
+    for budget_id, parent, currency, used, count in rows:
+        out[str(budget_id)] = BudgetRow(str(budget_id), None if parent is None else str(parent), str(currency),
+                                        int(used), int(count))
+    for budget_id in controls:
+        if budget_id not in out:  # frozen before its first payment: no ledger row yet
+            parent = budget_id.rpartition(SEPARATOR)[0] or None
+            out[budget_id] = BudgetRow(budget_id, parent if parent in out else None, None, 0, 0)
+    for row in out.values():
+        limits = policy_for(ledger, row.budget_id, row.currency, fallback)
+        if limits.policy is not None:
+            row.name = getattr(limits.policy, "name", None)
+            row.limit = limits.policy.total_budget.minor
+            row.currency = row.currency or str(limits.policy.currency)
+        control = controls.get(row.budget_id)
+        row.frozen, row.frozen_reason = bool(control and control.frozen), (control.reason if control else "") or ""
+        row.pending = pending.get(row.budget_id, 0)
+        newest = last_ids.get(row.budget_id)
+        if newest is not None and newest in created:
+            row.last_payment = from_us(created[newest])
+        if row.parent is not None and row.parent in out:
+            out[row.parent].children.append(row)
+    # A crew's newest payment is its agents' newest too (deepest first, so it climbs every level).
+    for row in sorted(out.values(), key=lambda r: -r.budget_id.count(SEPARATOR)):
+        parent = out.get(row.parent or "")
+        if parent is not None and row.last_payment is not None and (
+                parent.last_payment is None or row.last_payment > parent.last_payment):
+            parent.last_payment = row.last_payment
+    return list(out.values())
+
+
+def subtree(rows: list[BudgetRow], budget_id: str) -> tuple[str, ...]:
+    """`budget_id` and every budget below it (whose spending counts in its figures)."""
+    return tuple(r.budget_id for r in rows if r.budget_id == budget_id
+                 or r.budget_id.startswith(budget_id + SEPARATOR))
