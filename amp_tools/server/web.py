@@ -45,13 +45,13 @@ def valid_id(value: str, what: str) -> str:
 
 
 def valid_budget_id(value: str) -> str:
-    """A budget id as the console accepts it in a path: an id, or a sub-budget's ``parent/agent`` path."""
-    parts = value.split("/")
-    if len(value) > 200 or not all(parts):
-        raise InvalidArguments(f"budget id {value[:40]!r} is not a valid budget id (parts of letters, digits and "
-                               "_-.: joined by /)")
-    for part in parts:
-        valid_id(part, "budget id")
+    """A budget id as it came in a path. The ledger accepts any text as an id (and every page escapes
+    it), so only what cannot be one is refused: empty, over 200 characters, control characters or
+    an empty ``/`` part (a sub-budget's id is ``parent/agent``)."""
+    if not value or len(value) > 200 or any(ord(ch) < 32 or ord(ch) == 127 for ch in value) or \
+            not all(value.split("/")):
+        raise InvalidArguments(f"budget id {value[:40]!r} is not a valid budget id (1 to 200 printable "
+                               "characters; a sub-budget is parent/agent)")
     return value
 
 
