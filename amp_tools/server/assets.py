@@ -143,6 +143,11 @@ th[aria-sort=ascending] a::after { content: " \\2191"; } th[aria-sort=descending
 td time { white-space: nowrap; }
 tr.depth-1 td:first-child { padding-left: 1.2rem; } tr.depth-2 td:first-child { padding-left: 2.2rem; }
 tr.subs > td { padding-top: 0; } table.sub { margin: 0; background: #fafbfc; }
+table.budgets, table.sub { table-layout: fixed; }
+table.budgets td:nth-child(1), table.budgets th:nth-child(1) { width: 22%; }
+table.budgets td:nth-child(2), table.budgets th:nth-child(2) { width: 26%; }
+table.budgets td:nth-child(4), table.budgets th:nth-child(4),
+table.budgets td:nth-child(5), table.budgets th:nth-child(5) { width: 10%; }
 meter { display: block; width: 100%; max-width: 12rem; height: .5rem; margin-top: .2rem; }
 .actions { display: flex; gap: .6rem; flex-wrap: wrap; align-items: center; margin: .4rem 0 .6rem; }
 .actions form { display: flex; gap: .5rem; flex-wrap: wrap; }
@@ -167,7 +172,9 @@ button.link { background: none; border: none; color: inherit; padding: 0; text-d
 .empty { color: var(--muted); padding: 1rem 0; }
 .count { background: var(--accent); color: #fff; border-radius: 999px; padding: 0 .55rem; font-size: .9rem; }
 time.expired { color: var(--bad); font-weight: 600; }
-.chart { width: 100%; height: auto; max-height: 180px; margin: .4rem 0; }
+.chart { width: 100%; height: auto; max-height: 160px; margin: .4rem 0 0; display: block; }
+.chart-caption { display: flex; justify-content: space-between; gap: .5rem; margin: .2rem 0 .6rem;
+  color: var(--muted); font-size: .82rem; }
 .chart .bar { fill: #528bff; } .chart .axis { stroke: #98a2b3; } .chart .tick { font-size: 13px; fill: #667085; }
 code { font-size: .8rem; word-break: break-all; }
 details summary { cursor: pointer; color: var(--accent); }
@@ -184,10 +191,11 @@ td.detail { font-size: .84rem; }
   table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%; }
   table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   table.stack tr { border-bottom: 1px solid var(--line); padding: .45rem 0; }
-  table.stack td { border: 0; padding: .15rem 0; display: grid; grid-template-columns: 6.5rem minmax(0, 1fr);
-    gap: .5rem; }
-  table.stack td::before { content: attr(data-label); color: var(--muted); font-size: .85rem; }
-  table.stack tr.subs > td { display: block; } table.stack tr.subs > td::before { content: none; }
+  table.stack td { border: 0; padding: .15rem 0 .15rem 7rem; position: relative; min-height: 1.5rem; }
+  table.stack td::before { content: attr(data-label); color: var(--muted); font-size: .85rem; position: absolute;
+    left: 0; top: .2rem; width: 6.5rem; }
+  table.stack tr.subs > td { padding-left: 0; } table.stack tr.subs > td::before { content: none; }
+  table.stack td[data-label=""] { padding-left: 0; }
   tr.depth-1 td:first-child, tr.depth-2 td:first-child { padding-left: 0; }
   table.sub { padding-left: .6rem; border-left: 3px solid var(--line); }
   .totals { grid-template-columns: max-content minmax(0, 1fr); }

@@ -40,8 +40,10 @@ def policy_for(ledger: LedgerBase, budget_id: str, currency: str | None, fallbac
     """The limits of `budget_id` (in `currency`). A sub-budget (``trip/hotel_booker``) gets its
     level's effective policy (tightened by every level above it), as the payment path does."""
     del ledger  # the stored policy of each budget will be read from here
-    if fallback is None or (currency is not None and str(fallback.currency) != currency):
-        return Limits(None, "no policy: the console was started without --policy (or in another currency)")
+    if fallback is None:
+        return Limits(None, "the console was started without --policy")
+    if currency is not None and str(fallback.currency) != currency:
+        return Limits(None, f"the console's --policy is in {fallback.currency}, this budget in {currency}")
     root, _, agent = budget_id.partition(SEPARATOR)
     try:
         policy = BudgetPath.of(fallback, root, agent).leaf.policy if agent else fallback

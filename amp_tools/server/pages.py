@@ -17,7 +17,7 @@ from amp_tools.ledger import AuditRecord, Entry, VerifyReport
 from .budgets import BudgetRow, Limits
 from .data import Detail
 from .views import csrf_field, layout
-from .words import approval_state, budget_href, h, money, payment_state, policy_words, when
+from .words import approval_state, budget_href, h, money, payment_state, policy_words, released_why, when
 
 __all__ = ["PAGE_SIZE", "Listing", "budget_page", "overview_page"]
 
@@ -76,7 +76,9 @@ def _state(row: BudgetRow) -> str:
 
 def _row(row: BudgetRow, depth: int = 0) -> str:
     name = h(row.budget_id if depth == 0 else row.budget_id.rsplit("/", 1)[-1])
-    label = f' <span class=muted>{h(row.name)}</span>' if row.name and row.name != row.budget_id else ""
+    shown_name = row.budget_id.rsplit("/", 1)[-1]
+    label = (f' <span class=muted>{h(row.name)}</span>' if row.name and row.name not in (row.budget_id, shown_name)
+             else "")
     waiting = (f'<a href="/inbox" class="badge pending">{row.pending}</a>' if row.pending else "0")
     cells = (f'<td data-label="Budget"><a href="{budget_href(row.budget_id)}">{name}</a>{label}</td>'
              f'<td data-label="Used / limit">{_figures(row)}</td>'
@@ -211,7 +213,7 @@ def _payments(detail: Detail, csrf: str, resolvable: Callable[[Entry], bool], cr
                        '<input name="transaction_id" placeholder="Transaction id (if paid)" maxlength="128">'
                        '<input name="reason" placeholder="What the wallet says" required maxlength="500">'
                        "<button>Resolve</button></form></details>")
-        why = f'<p class="muted">{h(e.reason)}</p>' if e.reason and e.status == "released" else ""
+        why = f'<p class="muted">{h(released_why(e.reason))}</p>' if e.reason and e.status == "released" else ""
         who = f'<br><span class="muted">{h(e.budget_id)}</span>' if crew else ""
         rows.append(f'<tr data-entry="{e.id}"><td data-label="When">{when(e.created_at, rel=True)}'
                     f'<br><span class=muted>#{e.id}</span></td>'

@@ -19,7 +19,8 @@ from amp_tools.ledger import Entry
 from amp_tools.money import Money
 from amp_tools.payments import state_of
 
-__all__ = ["approval_state", "budget_href", "h", "money", "payment_state", "policy_words", "when"]
+__all__ = ["approval_state", "budget_href", "h", "money", "payment_state", "policy_words",
+           "released_why", "when"]
 
 
 def h(value: object) -> str:
@@ -67,6 +68,19 @@ def payment_state(entry: Entry) -> tuple[str, str]:
     elif state == "released" and entry.action == "refund":
         words = "refund not made"
     return words, badge
+
+
+_RELEASED = {"APPROVAL_PENDING": "set aside while you were asked; the agent pays again once you approve",
+             "APPROVAL_DENIED": "you denied it", "APPROVAL_EXPIRED": "your approval expired unanswered",
+             "PAYMENT_NOT_SENT": "never sent to the wallet"}
+
+
+def released_why(reason: str) -> str:
+    """Why a payment was not made, in words (the ledger stores some reasons as error codes)."""
+    code = reason.strip()
+    if code in _RELEASED:
+        return _RELEASED[code]
+    return code.replace("_", " ").lower() if code.isupper() and " " not in code else code
 
 
 def approval_state(rec: ApprovalRecord, entry: Entry | None) -> tuple[str, str]:

@@ -240,3 +240,155 @@ async def test_unauthenticated_and_cross_site_requests_are_refused(world: World,
         assert answer.status in (401, 403)
     assert (await world.agent_store.aget(approval_id)).status == "pending"
     assert world.paid() == []
+
+
+CREW_POLICY: dict[str, Any] = {
+    "name": "KL trip", "currency": "USD", "total_budget": "1000.00", "windows": {"day": {"limit": "800.00"}},
+    "merchants": {"deny": ["Casino Royale"]}, "approval": {"confirm_above": "100.00"},
+    "agents": {"flight_booker": {"total_budget": "600.00"}, "ground": {"total_budget": "200.00"}},
+}
+WIDTHS = ((390, 844), (1280, 900))
+
+
+@pytest.fixture
+async def crew_world(tmp_path: Path) -> AsyncIterator[World]:
+    made = World(tmp_path, policy=CREW_POLICY)
+    yield made
+    await made.close()
+
+
+async def _spend_like_a_crew(world: World) -> str:
+    """A car for the ground agent (refunded in part), a car for the crew, the flight waiting for approval;
+    a second budget with a hostile merchant name. Returns the pending approval's id."""
+    from amp_tools.money import Money
+    from amp_tools.policy import SpendIntent, parse_policy
+
+    ground = world.toolkit.for_agent("ground")
+    for tk in (ground, world.toolkit):
+        spec = {s.name: s for s in tk.specs()}
+        car = await spec["search_offers"].ainvoke({"query": "car", "category": "car"})
+        offer = next(o["offer_id"] for o in car["offers"] if "Compact" in o["name"])
+        checkout = await spec["checkout"].ainvoke({"offer_id": offer})
+        assert (await spec["pay"].ainvoke({"checkout_id": checkout["checkout_id"]}))["status"] == "paid"
+    [car_entry] = [e for e in await world.agent_ledger.entries("trip/ground") if e.status == "committed"]
+    await world.agent_ledger.refund(car_entry.id, Money(car_entry.amount.minor // 4, car_entry.amount.currency),
+                                    external_ref="rf-car")
+    flights = world.toolkit.for_agent("flight_booker")
+    spec = {s.name: s for s in flights.specs()}
+    found = await spec["search_offers"].ainvoke({"query": "flight Kuala Lumpur", "category": "flight"})
+    offer = next(o["offer_id"] for o in found["offers"] if "08:00" in o["name"])
+    checkout = await spec["checkout"].ainvoke({"offer_id": offer})
+    try:
+        await spec["pay"].ainvoke({"checkout_id": checkout["checkout_id"]})
+    except ApprovalPending as asked:
+        approval_id = str(asked.details["approval_id"])
+    else:
+        raise AssertionError("the flight should wait for the owner")
+    other = parse_policy({"name": "<b>Team</b> offsite", "currency": "EUR", "total_budget": "50.00"})
+    evil = "<img src=x onerror=alert(1)> Very Long Merchant Name Without Any Breaks AAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    intent = SpendIntent(action="pay", merchant_id="EVIL-LONG-MERCHANT-ID-0123456789", merchant_name=evil, mcc="5812",
+                         amount=Money.parse("12.40", "EUR"), budget_amount=Money.parse("12.40", "EUR"), fx_rate=None,
+                         items=(), human_present=False, checkout_id="co-evil", at=world.clock.now())
+    res = await world.agent_ledger.reserve(intent, other, budget_id="offsite-2026", idempotency_key="evil")
+    await world.agent_ledger.commit(res.id, external_ref="TX-EVIL-0000000000000000000000000000000000000000")
+    return approval_id
+
+
+async def test_every_page_fits_a_phone_and_a_desktop(crew_world: World, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    world = crew_world
+    approval_id = await _spend_like_a_crew(world)
+    shots = _shots()
+    with Served(world.app) as served:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                               args=["--no-sandbox", "--disable-dev-shm-usage"])
+            problems: list[str] = []
+            for width, height in WIDTHS:
+                context = await browser.new_context(viewport={"width": width, "height": height},
+                                                    timezone_id="Asia/Kuala_Lumpur", locale="en-GB")
+                page = await context.new_page()
+                page.on("pageerror", lambda exc: problems.append(str(exc)))
+                page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning")
+                        else None)
+                page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+                await page.goto(f"{served.url}/login")
+                await _measure(page, width, "login", shots)
+                await page.fill("input[name=passphrase]", PASSPHRASE)
+                await page.click("button[type=submit]")
+                await page.wait_for_url(f"{served.url}/")
+                pages = [("budgets", "/budgets"), ("inbox", "/inbox"), ("budget", "/budgets/trip"),
+                         ("sub-budget", "/budgets/trip/ground"), ("other-budget", "/budgets/offsite-2026")]
+                for name, path in pages:
+                    await page.goto(served.url + path)
+                    await _measure(page, width, name, shots)
+                # The crew's row opens onto its agents' rooms.
+                await page.goto(f"{served.url}/budgets")
+                await page.locator("tr.subs summary").first.click()
+                sub = page.locator('tr[data-budget="trip/flight_booker"]')
+                assert await sub.is_visible()
+                assert "of 600.00 USD" in await sub.inner_text()
+                await _measure(page, width, "budgets-open", shots)
+                # Times read in the owner's zone (the browser's): Kuala Lumpur is UTC+8.
+                await page.goto(f"{served.url}/budgets/trip")
+                stamp = page.locator("table.audit time").first
+                assert "UTC" not in await stamp.inner_text() and "GMT+8" in (await stamp.get_attribute("title") or "")
+                # Approve and deny are on the first screen, large enough for a thumb, without zooming.
+                await page.goto(f"{served.url}/inbox")
+                card = page.locator(f'article[data-approval="{approval_id}"]')
+                for button in ("button.approve", "button.deny"):
+                    box = await card.locator(button).bounding_box()
+                    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+                    assert box["y"] + box["height"] <= height and box["height"] >= 40, (width, button, box)
+                await context.close()
+            await browser.close()
+    # Nothing failed in the browser: no script error, no CSP report, no 4xx (the login page included).
+    assert problems == []
+
+
+async def _measure(page: Any, width: int, name: str, shots: Path | None) -> None:
+    sizes = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert sizes[0] <= sizes[1] == width, (name, width, sizes)
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(full_page=True, path=str(shots / f"{name}-{width}.png"))
+
+
+async def test_background_tab_gets_the_count_in_its_title_and_a_notification(world: World, served: Served) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=["--no-sandbox", "--disable-dev-shm-usage"])
+        context = await browser.new_context(viewport={"width": 390, "height": 844})
+        await context.grant_permissions(["notifications"], origin=served.url)
+        # The tab is in the background, and notifications are recorded instead of shown.
+        await context.add_init_script("""
+            Object.defineProperty(document, "hidden", {get: function () { return true; }});
+            window.__told = [];
+            window.Notification = function (title, options) { window.__told.push(title); };
+            window.Notification.permission = "granted";
+            if (window.ServiceWorkerRegistration) {
+                ServiceWorkerRegistration.prototype.showNotification = function (title) {
+                    window.__told.push(title); return Promise.resolve();
+                };
+            }
+        """)
+        page = await context.new_page()
+        await page.goto(f"{served.url}/login")
+        await page.fill("input[name=passphrase]", PASSPHRASE)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{served.url}/")
+        assert not (await page.title()).startswith("(")
+        asked = await world.try_pay(await world.flight_checkout())
+        assert isinstance(asked, ApprovalPending)
+        for _ in range(300):  # the strict CSP forbids wait_for_function's eval: poll the title instead
+            if (await page.title()).startswith("(1) "):
+                break
+            await asyncio.sleep(0.05)
+        assert (await page.title()).startswith("(1) Budgets")
+        told = await page.evaluate("window.__told")
+        assert told == ["1 payment is waiting for your approval"]
+        assert page.url == f"{served.url}/"  # not reloaded while hidden: it reloads when the owner looks
+        await browser.close()
