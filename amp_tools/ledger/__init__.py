@@ -27,11 +27,13 @@ from amp_tools.clock import Clock
 from ._engine import PolicyEngine
 from .audit import AuditLog, AuditRecord, VerifyReport
 from .base import Ledger, LedgerBase
+from .budgets import BudgetExists, PolicyVersion, StaleVersion, StoredBudget
 from .records import AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation
 from .sqlite import SqliteLedger
 
-__all__ = ["AlreadyCommitted", "AuditLog", "AuditRecord", "Entry", "InvalidTransition", "Ledger", "LedgerBase",
-           "Refund", "Reservation", "SqliteLedger", "VerifyReport", "default_home", "open_ledger"]
+__all__ = ["AlreadyCommitted", "AuditLog", "AuditRecord", "BudgetExists", "Entry", "InvalidTransition", "Ledger",
+           "LedgerBase", "PolicyVersion", "Refund", "Reservation", "SqliteLedger", "StaleVersion", "StoredBudget",
+           "VerifyReport", "default_home", "open_ledger"]
 
 
 def default_home() -> Path:

@@ -25,6 +25,13 @@ the tree view. Single-level entries leave all three NULL.
 
 Version 5 gives each budget its own audit chain (``audit.n``, ``audit_heads``; see `audit`): the
 records written before it stay verifiable as the legacy chain under the frozen ``audit_head``.
+
+Version 6 makes a budget an object held by its owner (`budgets`): ``budget_policies`` keeps every
+version of each budget's policy (canonical JSON, sha256, who, when, note, the diff from the version
+before, and the owner's ``signature``, NULL while unsigned); ``budgets.policy_version`` names the version
+in force (NULL for a budget seen only in entries, until a process adopts it), ``budgets.policy_hash``
+its hash (a reserve under any other policy is refused, rule ``budget.policy_changed``), and ``budgets.signature``
+holds the owner's signature over the budget's controls (NULL while unsigned).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -225,7 +232,27 @@ def _v5(dialect: Dialect) -> list[str]:
     return statements
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
+def _v6(dialect: Dialect) -> list[str]:
+    return [
+        """CREATE TABLE budget_policies (
+            budget_id TEXT NOT NULL,
+            version BIGINT NOT NULL CHECK (version > 0),
+            policy TEXT NOT NULL,
+            policy_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            created_by TEXT NOT NULL,
+            note TEXT NOT NULL,
+            signature TEXT,
+            diff TEXT,
+            PRIMARY KEY (budget_id, version))""",
+        "ALTER TABLE budgets ADD COLUMN policy_version BIGINT",
+        # The version in force's hash beside it: the reserve reads it with the budget row lock it takes anyway.
+        "ALTER TABLE budgets ADD COLUMN policy_hash TEXT",
+        "ALTER TABLE budgets ADD COLUMN signature TEXT",
+    ]
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:
