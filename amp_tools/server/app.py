@@ -33,7 +33,7 @@ from amp_tools.ledger import Entry, LedgerBase
 from . import data, pages, views
 from .assets import APP_CSS, APP_JS, SW_JS
 from .auth import COOKIE, Session, SessionStore, csrf_ok, verify_secret
-from .budgets import BudgetRow, overview, policy_for, subtree
+from .budgets import BudgetRow, overview, policy_for, stored_budgets, subtree
 from .chart import spend_chart
 from .control import freeze, resolvable, resolve_unknown, revoke_mandate
 from .icons import ICON_SVG, MANIFEST, SIZES, icon_png
@@ -274,7 +274,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             return HTMLResponse(views.layout("Not found", f'<p class="error">{views.h(exc.message)}</p>'
                                              '<p><a href="/budgets">All budgets</a></p>', csrf=session.csrf), 404)
         covers = subtree(rows, row.budget_id)
-        limits = policy_for(ledger, row.budget_id, row.currency, settings.policy)
+        limits = policy_for(await stored_budgets(ledger), row.budget_id, row.currency, settings.policy)
         report = await data.report(ledger, row.budget_id, row.currency, limits, covers)
         detail = await data.detail(ledger, store, covers)
         verify = await ledger.audit.verify()
@@ -330,10 +330,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def api_budgets(request: Request) -> Response:
         authed(request)
         rows = await overview(ledger, settings.policy, await pending_by_budget())
+        stored = await stored_budgets(ledger)
         out = []
         for row in rows:
             covers = subtree(rows, row.budget_id)
-            limits = policy_for(ledger, row.budget_id, row.currency, settings.policy)
+            limits = policy_for(stored, row.budget_id, row.currency, settings.policy)
             report = await data.report(ledger, row.budget_id, row.currency, limits, covers)
             entries = await ledger.entries(row.budget_id, limit=100)
             out.append({**report, **row.to_public(), "total": report.get("total", {}),

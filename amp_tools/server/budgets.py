@@ -1,8 +1,9 @@
 """Which limits apply to a budget, and the figures of every budget the console lists.
 
 `policy_for` is the one place the console asks "what are this budget's limits": every page and
-the JSON API go through it, so the source of the limits (today the policy given to
-``amp-tools serve --policy``, resolved per level for a crew's sub-budgets) changes in one place.
+the JSON API go through it. The source is the policy stored in the ledger (``amp-tools budgets``);
+a crew's sub-budget gets its level of the crew's stored policy, exactly as payments are checked.
+Only a budget with no stored policy falls back to the file given to ``amp-tools serve --policy``.
 
 `overview` reads one row per budget (used, limit, left, frozen, pending approvals, last
 payment) from the ledger's running aggregates: a crew's row counts its agents' spending, as
@@ -11,19 +12,20 @@ payment) from the ledger's running aggregates: a crew's row counts its agents' s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from amp_tools.errors import ConfigError
-from amp_tools.ledger import LedgerBase
+from amp_tools.ledger import LedgerBase, StoredBudget
 from amp_tools.ledger._sql import Q, Steps, from_us
 from amp_tools.money import Money
 from amp_tools.policy.subbudgets import SEPARATOR, BudgetPath
 
 from .control import list_controls
 
-__all__ = ["BudgetRow", "Limits", "overview", "policy_for", "subtree"]
+__all__ = ["BudgetRow", "Limits", "overview", "policy_for", "stored_budgets", "subtree"]
 
 
 @dataclass(frozen=True)
@@ -36,17 +38,46 @@ class Limits:
     signed: bool | None = None
 
 
-def policy_for(ledger: LedgerBase, budget_id: str, currency: str | None, fallback: Any) -> Limits:
-    """The limits of `budget_id` (in `currency`). A sub-budget (``trip/hotel_booker``) gets its
-    level's effective policy (tightened by every level above it), as the payment path does."""
-    del ledger  # the stored policy of each budget will be read from here
+async def stored_budgets(ledger: LedgerBase) -> dict[str, StoredBudget]:
+    """Every budget's stored policy, by budget id (one read for a whole page)."""
+    return {b.budget_id: b for b in await ledger.list_budgets()}
+
+
+def _root_of(stored: Mapping[str, StoredBudget], budget_id: str) -> StoredBudget | None:
+    """The top stored ancestor of `budget_id` (itself when it has no stored parent)."""
+    current, seen = stored.get(budget_id), set()
+    while current is not None and current.parent and current.parent in stored and current.budget_id not in seen:
+        seen.add(current.budget_id)
+        current = stored[current.parent]
+    return current
+
+
+def policy_for(stored: Mapping[str, StoredBudget], budget_id: str, currency: str | None, fallback: Any) -> Limits:
+    """The limits of `budget_id` (in `currency`): its stored policy, or for a crew's sub-budget
+    (``trip/hotel_booker``) its level of the crew's stored policy (tightened by every level above it),
+    as the payment path enforces them; else the console's ``--policy`` file, resolved the same way."""
+    own, root = stored.get(budget_id), _root_of(stored, budget_id)
+    if root is None and SEPARATOR in budget_id:
+        root = stored.get(budget_id.partition(SEPARATOR)[0])
+    if root is not None:
+        agent = budget_id[len(root.budget_id) + 1:] if budget_id != root.budget_id else ""
+        try:
+            policy = BudgetPath.of(root.policy, root.budget_id, agent).leaf.policy if agent else root.policy
+        except ConfigError:
+            policy = own.policy if own is not None else None
+        if policy is not None:
+            shown = own or root
+            where = ("stored in the ledger" if shown is root else
+                     f"stored in the ledger, the level of {root.budget_id}'s policy version {root.policy_version}")
+            return Limits(policy, f"{where}, set by {shown.updated_by}", version=str(shown.policy_version),
+                          signed=shown.signed)
     if fallback is None:
         return Limits(None, "the console was started without --policy")
     if currency is not None and str(fallback.currency) != currency:
         return Limits(None, f"the console's --policy is in {fallback.currency}, this budget in {currency}")
-    root, _, agent = budget_id.partition(SEPARATOR)
+    top, _, agent = budget_id.partition(SEPARATOR)
     try:
-        policy = BudgetPath.of(fallback, root, agent).leaf.policy if agent else fallback
+        policy = BudgetPath.of(fallback, top, agent).leaf.policy if agent else fallback
     except ConfigError:
         return Limits(None, f"the console's policy names no sub-budget {agent!r}")
     return Limits(policy, "the policy file given to amp-tools serve --policy (not stored in the ledger)",
@@ -109,16 +140,20 @@ async def overview(ledger: LedgerBase, fallback: Any, pending: dict[str, int]) -
     rows, last_ids = await ledger.run_read(_rows_steps)
     created = await ledger.run_read(lambda: _created_steps(sorted(set(last_ids.values()))))
     controls = await list_controls(ledger)
+    stored = await stored_budgets(ledger)
     out: dict[str, BudgetRow] = {}
     for budget_id, parent, currency, used, count in rows:
         out[str(budget_id)] = BudgetRow(str(budget_id), None if parent is None else str(parent), str(currency),
                                         int(used), int(count))
-    for budget_id in controls:
-        if budget_id not in out:  # frozen before its first payment: no ledger row yet
+    for budget_id in [*stored, *controls]:
+        if budget_id not in out:  # stored or frozen before its first payment: no spending yet
             parent = budget_id.rpartition(SEPARATOR)[0] or None
-            out[budget_id] = BudgetRow(budget_id, parent if parent in out else None, None, 0, 0)
+            known = stored.get(budget_id)
+            parent = known.parent if known is not None else parent
+            out[budget_id] = BudgetRow(budget_id, parent if parent in out or parent in stored else None,
+                                       known.currency if known is not None else None, 0, 0)
     for row in out.values():
-        limits = policy_for(ledger, row.budget_id, row.currency, fallback)
+        limits = policy_for(stored, row.budget_id, row.currency, fallback)
         if limits.policy is not None:
             row.name = getattr(limits.policy, "name", None)
             row.limit = limits.policy.total_budget.minor

@@ -140,6 +140,8 @@ def policy_words(policy: Any) -> list[str]:
     if rules.confirm_refunds:
         asks.append("a refund")
     out.append("You are asked before " + "; ".join(asks) + "." if asks else "Nobody is asked before a payment.")
+    if policy.agents:
+        out.append(f"Agents with a sub-budget of their own inside it: {_names(list(policy.agents))}.")
     if policy.expires_at is not None:
         out.append(f"Every payment is refused after {when(policy.expires_at)}.")
     return out

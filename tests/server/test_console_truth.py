@@ -111,6 +111,15 @@ async def test_console_budget_status_and_ledger_tree_agree(crew: Crew, tmp_path:
         api = {b["budget_id"]: b for b in (await client.get("/api/budgets")).json()["budgets"]}
         overview = (await client.get("/budgets")).text
         pages = {b: (await client.get(f"/budgets/{b}")).text for b in LEVELS}
+    # A console started without --policy reads the same limits: the policy stored in the ledger.
+    bare = create_app(ServeSettings(ledger=crew.ledger, passphrase_hash=PASSPHRASE_HASH))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url=BASE) as client:
+        await login(client)
+        stored = {b["budget_id"]: b for b in (await client.get("/api/budgets")).json()["budgets"]}
+        root_page = (await client.get("/budgets/trip")).text
+    assert {b: (r["used"], r["limit"], r["left"]) for b, r in stored.items()} == {
+        b: (r["used"], r["limit"], r["left"]) for b, r in api.items()}
+    assert "stored in the ledger" in root_page and "Version 1; not signed" in root_page
 
     for budget_id in LEVELS:
         used, limit = tree[budget_id]
