@@ -64,8 +64,9 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
                                                    "AMP_TOOLS_LEDGER_URL or $AMP_TOOLS_HOME/ledger.db).")] = None,
         host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="TCP port.")] = 8787,
-        policy: Annotated[Path | None, typer.Option(help="The budget policy file, to show limits and what is "
-                                                         "left.")] = None,
+        policy: Annotated[Path | None, typer.Option(help="A policy file for the limits of budgets that have no "
+                                                         "policy stored in the ledger (stored ones always win).")
+                          ] = None,
         passphrase_hash: Annotated[str | None, typer.Option(help="scrypt hash of the login passphrase (see "
                                                                  "--hash-passphrase).")] = None,
         hash_passphrase: Annotated[bool, typer.Option("--hash-passphrase", help="Ask for a passphrase, print its "
@@ -76,7 +77,7 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
                                                              "by (behind a proxy).")] = None,
         secure_cookies: Annotated[bool, typer.Option(help="Mark cookies Secure (when served over HTTPS).")] = False,
     ) -> None:
-        """Serve the approval inbox and spending dashboard for the budget owner."""
+        """Serve the owner console: every budget at a glance, each budget's page, the approval inbox."""
         from amp_tools.server.auth import hash_secret
 
         if hash_passphrase:
