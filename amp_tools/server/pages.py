@@ -159,6 +159,13 @@ def _window_rows(title: str, figures: Mapping[str, Any], label: str) -> str:
             f"<th>Left</th><th>Payments</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
+_LEGS = (("mandate_charge", "Mandate charge"), ("wallet_debit", "Wallet debit"), ("debited", "Debited"),
+         ("locked_rate", "Locked rate"), ("quote_id", "Quote"), ("budget_rate", "Budget rate"),
+         ("basis", "Counted from"))
+_BASIS = {"checkout": "the checkout amount", "mandate_charge": "the mandate charge",
+          "wallet_debit": "the wallet debit", "locked_quote": "the locked quote"}
+
+
 def _legs(entry: Entry) -> str:
     """Every leg the entry records: what the merchant asked, what left the budget, the rate and ids."""
     parts = [f"<dt>Checkout</dt><dd>{money(entry.amount)}</dd>"]
@@ -168,13 +175,18 @@ def _legs(entry: Entry) -> str:
         parts.append(f"<dt>Held</dt><dd>{money(entry.reserved)}</dd>")
     if entry.fx_rate is not None:
         parts.append(f"<dt>Rate</dt><dd>{h(entry.fx_rate)}</dd>")
-    # Legs recorded with the outcome by newer payment paths (mandate charge, wallet debit, quote).
-    for key, label in (("mandate_charge", "Mandate charge"), ("wallet_debit", "Wallet debit"),
-                       ("debited", "Debited"), ("quote_id", "Quote"), ("rate", "Rate (network)")):
-        value = (entry.outcome or {}).get(key)
-        if isinstance(value, Mapping):
+    # The legs as the network reported them, when the payment path recorded them with the outcome
+    # (``outcome["legs"]``); only what is there is shown, each value escaped (it came from the network).
+    outcome = entry.outcome or {}
+    legs = outcome.get("legs")
+    recorded: Mapping[str, Any] = legs if isinstance(legs, Mapping) else outcome
+    for key, label in _LEGS:
+        value = recorded.get(key)
+        if key == "basis" and isinstance(value, str):
+            value = _BASIS.get(value, value)
+        if isinstance(value, Mapping) and "currency" in value:
             parts.append(f"<dt>{label}</dt><dd>{money(value)}</dd>")
-        elif isinstance(value, str | int) and value != "":
+        elif isinstance(value, str | int) and not isinstance(value, bool) and value != "":
             parts.append(f"<dt>{label}</dt><dd>{h(value)}</dd>")
     if entry.external_ref:
         parts.append(f"<dt>Transaction</dt><dd><code>{h(entry.external_ref)}</code></dd>")

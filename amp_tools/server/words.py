@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from amp_tools.approvals import ApprovalRecord
+from amp_tools.errors import AmpToolsError
 from amp_tools.ledger import Entry
 from amp_tools.money import Money
 from amp_tools.payments import state_of
@@ -39,7 +40,10 @@ def money(value: Money | Mapping[str, Any] | None) -> str:
     if isinstance(value, Money):
         return h(str(value))
     if "minor" in value and "amount" not in value:
-        return h(str(Money(int(value["minor"]), str(value.get("currency", "")))))
+        try:
+            return h(str(Money(int(value["minor"]), str(value.get("currency", "")))))
+        except (TypeError, ValueError, AmpToolsError):
+            return h(f"{value.get('minor')} (minor units) {value.get('currency', '')}")
     return h(f"{value.get('amount')} {value.get('currency', '')}")
 
 

@@ -133,3 +133,28 @@ async def test_manifest_icons_and_service_worker_need_no_session(ledger: LedgerB
         assert "notificationclick" in (await anon.get("/sw.js")).text
         assert "manifest-src 'self'" in manifest.headers["content-security-policy"]
         assert (await anon.get("/budgets")).headers["location"] == "/login"
+
+
+async def test_payment_legs_recorded_by_the_network_are_shown_escaped(ledger: LedgerBase, clock: ManualClock) -> None:
+    paid = await ledger.reserve(intent("100.00", currency="SGD", rate="0.74", checkout="legs", at=clock.now()),
+                                TEMPLATE, budget_id="legs", idempotency_key="legs")
+    legs = {"checkout": {"amount": "100.00", "currency": "SGD"}, "budget": {"amount": "74.00", "currency": "USD"},
+            "basis": "wallet_debit", "mandate_charge": {"amount": "74.10", "currency": "USD"},
+            "wallet_debit": {"amount": "612.55", "currency": "MYR"}, "locked_rate": "3.24100000",
+            "quote_id": "<q>QUOTE-1", "budget_rate": "0.74000000"}
+    await ledger.commit(paid.id, external_ref="tx-legs", outcome={"legs": legs})
+    odd = await ledger.reserve(intent("5.00", checkout="odd", merchant="shop-2", at=clock.now()), TEMPLATE, budget_id="legs",
+                               idempotency_key="odd")
+    await ledger.commit(odd.id, external_ref="tx-odd", outcome={"legs": {"wallet_debit": {"minor": "lots",
+                                                                                            "currency": "USD"}}})
+    app = create_app(ServeSettings(ledger=ledger, passphrase_hash=PASSPHRASE_HASH, policy=TEMPLATE))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await login(client)
+        page = await client.get("/budgets/legs")
+    assert page.status_code == 200
+    row = re.search(rf'<tr data-entry="{paid.id}".*?</tr>', page.text)
+    assert row is not None
+    for words in ("100.00 SGD", "74.00 USD", "Mandate charge", "74.10 USD", "Wallet debit", "612.55 MYR",
+                  "3.24100000", "&lt;q&gt;QUOTE-1", "the wallet debit", "tx-legs"):
+        assert words in row.group(0), words
+    assert "<q>" not in page.text and "lots (minor units) USD" in page.text

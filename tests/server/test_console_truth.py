@@ -111,8 +111,9 @@ async def test_console_budget_status_and_ledger_tree_agree(crew: Crew, tmp_path:
         api = {b["budget_id"]: b for b in (await client.get("/api/budgets")).json()["budgets"]}
         overview = (await client.get("/budgets")).text
         pages = {b: (await client.get(f"/budgets/{b}")).text for b in LEVELS}
-    # A console started without --policy reads the same limits: the policy stored in the ledger.
-    bare = create_app(ServeSettings(ledger=crew.ledger, passphrase_hash=PASSPHRASE_HASH))
+    # A console started with a stale policy file reads the same limits: the policy stored in the ledger wins.
+    stale = parse_policy({**CREW, "total_budget": "999.00", "agents": {"flight_booker": {"total_budget": "1.00"}}})
+    bare = create_app(ServeSettings(ledger=crew.ledger, passphrase_hash=PASSPHRASE_HASH, policy=stale))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url=BASE) as client:
         await login(client)
         stored = {b["budget_id"]: b for b in (await client.get("/api/budgets")).json()["budgets"]}
