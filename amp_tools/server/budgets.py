@@ -121,10 +121,12 @@ class BudgetRow:
 
 
 def _rows_steps() -> Steps[tuple[list[Any], dict[str, int]]]:
-    rows = yield Q("SELECT budget_id, parent, currency, used_minor, used_count FROM budgets ORDER BY budget_id")
-    # The newest entry of each budget: one index-only pass over (budget_id, id).
-    last = yield Q("SELECT budget_id, MAX(id) FROM entries WHERE action = 'pay' GROUP BY budget_id")
-    return list(rows), {str(r[0]): int(r[1]) for r in last}
+    # Each budget's newest entry: one descent of the (budget_id, id) index per budget, never a scan
+    # of every entry.
+    rows = yield Q("SELECT b.budget_id, b.parent, b.currency, b.used_minor, b.used_count, "
+                   "(SELECT MAX(e.id) FROM entries e WHERE e.budget_id = b.budget_id) FROM budgets b "
+                   "ORDER BY b.budget_id")
+    return [r[:5] for r in rows], {str(r[0]): int(r[5]) for r in rows if r[5] is not None}
 
 
 def _created_steps(ids: list[int]) -> Steps[dict[int, int]]:
