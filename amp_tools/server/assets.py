@@ -129,6 +129,8 @@ h1 { font-size: 1.45rem; margin: .6rem 0; } h2 { font-size: 1.12rem; margin: 0 0
 h3 { font-size: 1rem; margin: 1rem 0 .4rem; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 1rem 1.2rem; margin: 0 0 1rem; }
 .narrow { max-width: 420px; margin: 3rem auto; }
+.narrow form { display: flex; flex-direction: column; gap: .7rem; }
+.narrow label { flex-direction: column; align-items: stretch; margin: 0; }
 .muted, .hint { color: var(--muted); font-size: .9rem; }
 .amount { font-variant-numeric: tabular-nums; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: .6rem 0; }
