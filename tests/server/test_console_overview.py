@@ -143,8 +143,8 @@ async def test_payment_legs_recorded_by_the_network_are_shown_escaped(ledger: Le
             "wallet_debit": {"amount": "612.55", "currency": "MYR"}, "locked_rate": "3.24100000",
             "quote_id": "<q>QUOTE-1", "budget_rate": "0.74000000"}
     await ledger.commit(paid.id, external_ref="tx-legs", outcome={"legs": legs})
-    odd = await ledger.reserve(intent("5.00", checkout="odd", merchant="shop-2", at=clock.now()), TEMPLATE, budget_id="legs",
-                               idempotency_key="odd")
+    odd = await ledger.reserve(intent("5.00", checkout="odd", merchant="shop-2", at=clock.now()), TEMPLATE,
+                               budget_id="legs", idempotency_key="odd")
     await ledger.commit(odd.id, external_ref="tx-odd", outcome={"legs": {"wallet_debit": {"minor": "lots",
                                                                                             "currency": "USD"}}})
     app = create_app(ServeSettings(ledger=ledger, passphrase_hash=PASSPHRASE_HASH, policy=TEMPLATE))
