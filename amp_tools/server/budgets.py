@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from amp_tools.errors import ConfigError
+from amp_tools.errors import AmpToolsError, ConfigError
 from amp_tools.ledger import LedgerBase, StoredBudget
 from amp_tools.ledger._sql import Q, Steps, from_us
+from amp_tools.ledger.budgets import _SELECT as stored_select
+from amp_tools.ledger.budgets import _budget as stored_budget
 from amp_tools.money import Money
 from amp_tools.policy.subbudgets import SEPARATOR, BudgetPath
 
@@ -38,27 +40,56 @@ class Limits:
     signed: bool | None = None
 
 
-async def stored_budgets(ledger: LedgerBase) -> dict[str, StoredBudget]:
-    """Every budget's stored policy, by budget id (one read for a whole page)."""
-    return {b.budget_id: b for b in await ledger.list_budgets()}
+#: A budget's stored policy, or why it could not be read.
+Stored = dict[str, StoredBudget | str]
 
 
-def _root_of(stored: Mapping[str, StoredBudget], budget_id: str) -> StoredBudget | None:
+def _stored_steps() -> Steps[Stored]:
+    rows = yield Q(stored_select + " ORDER BY b.budget_id")
+    out: Stored = {}
+    for row in rows:
+        try:
+            budget = stored_budget(row)
+        except (AmpToolsError, ValueError) as exc:
+            # One unreadable stored policy (a bug, or someone writing the database) must not take every
+            # page down: that budget says why it shows no limits.
+            out[str(row[0])] = str(exc.message if isinstance(exc, AmpToolsError) else exc)[:300]
+            continue
+        out[budget.budget_id] = budget
+    return out
+
+
+async def stored_budgets(ledger: LedgerBase) -> Stored:
+    """Every budget's stored policy (or the problem reading it), by budget id: one read for a page."""
+    return await ledger.run_read(_stored_steps)
+
+
+def _found(stored: Mapping[str, StoredBudget | str], budget_id: str) -> StoredBudget | None:
+    found = stored.get(budget_id)
+    return found if isinstance(found, StoredBudget) else None
+
+
+def _root_of(stored: Mapping[str, StoredBudget | str], budget_id: str) -> StoredBudget | None:
     """The top stored ancestor of `budget_id` (itself when it has no stored parent)."""
-    current, seen = stored.get(budget_id), set()
-    while current is not None and current.parent and current.parent in stored and current.budget_id not in seen:
+    current, seen = _found(stored, budget_id), set()
+    while current is not None and current.parent and _found(stored, current.parent) and \
+            current.budget_id not in seen:
         seen.add(current.budget_id)
-        current = stored[current.parent]
+        current = _found(stored, current.parent)
     return current
 
 
-def policy_for(stored: Mapping[str, StoredBudget], budget_id: str, currency: str | None, fallback: Any) -> Limits:
+def policy_for(stored: Mapping[str, StoredBudget | str], budget_id: str, currency: str | None,
+               fallback: Any) -> Limits:
     """The limits of `budget_id` (in `currency`): its stored policy, or for a crew's sub-budget
     (``trip/hotel_booker``) its level of the crew's stored policy (tightened by every level above it),
     as the payment path enforces them; else the console's ``--policy`` file, resolved the same way."""
-    own, root = stored.get(budget_id), _root_of(stored, budget_id)
+    problem = stored.get(budget_id)
+    if isinstance(problem, str):
+        return Limits(None, f"its stored policy could not be read ({problem})")
+    own, root = _found(stored, budget_id), _root_of(stored, budget_id)
     if root is None and SEPARATOR in budget_id:
-        root = stored.get(budget_id.partition(SEPARATOR)[0])
+        root = _found(stored, budget_id.partition(SEPARATOR)[0])
     if root is not None:
         agent = budget_id[len(root.budget_id) + 1:] if budget_id != root.budget_id else ""
         try:
@@ -150,7 +181,7 @@ async def overview(ledger: LedgerBase, fallback: Any, pending: dict[str, int]) -
     for budget_id in [*stored, *controls]:
         if budget_id not in out:  # stored or frozen before its first payment: no spending yet
             parent = budget_id.rpartition(SEPARATOR)[0] or None
-            known = stored.get(budget_id)
+            known = _found(stored, budget_id)
             parent = known.parent if known is not None else parent
             out[budget_id] = BudgetRow(budget_id, parent if parent in out or parent in stored else None,
                                        known.currency if known is not None else None, 0, 0)

@@ -158,3 +158,24 @@ async def test_payment_legs_recorded_by_the_network_are_shown_escaped(ledger: Le
                   "3.24100000", "&lt;q&gt;QUOTE-1", "the wallet debit", "tx-legs"):
         assert words in row.group(0), words
     assert "<q>" not in page.text and "lots (minor units) USD" in page.text
+
+
+async def test_an_unreadable_stored_policy_takes_down_no_page(ledger: LedgerBase, clock: ManualClock) -> None:
+    from _ledger_helpers import raw
+
+    await ledger.create_budget("stored-1", TEMPLATE, by="owner")
+    await ledger.create_budget("stored-2", TEMPLATE, by="owner")
+    # Someone who can write the database breaks one budget's stored policy.
+    await raw(ledger, "UPDATE budget_policies SET policy = ? WHERE budget_id = ?", '{"currency": 5}', "stored-1")
+    app = create_app(ServeSettings(ledger=ledger, passphrase_hash=PASSPHRASE_HASH))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await login(client)
+        overview = await client.get("/budgets")
+        broken = await client.get("/budgets/stored-1")
+        fine = await client.get("/budgets/stored-2")
+        api = await client.get("/api/budgets")
+    assert overview.status_code == broken.status_code == fine.status_code == api.status_code == 200
+    assert "its stored policy could not be read" in broken.text
+    assert "At most 100.00 USD in total." in fine.text and "Version 1; not signed" in fine.text
+    limits = {b["budget_id"]: b["limit"] for b in api.json()["budgets"]}
+    assert limits == {"stored-1": None, "stored-2": {"amount": "100.00", "currency": "USD"}}
