@@ -145,11 +145,14 @@ th[aria-sort=ascending] a::after { content: " \\2191"; } th[aria-sort=descending
 td time { white-space: nowrap; }
 tr.depth-1 td:first-child { padding-left: 1.2rem; } tr.depth-2 td:first-child { padding-left: 2.2rem; }
 tr.subs > td { padding-top: 0; } table.sub { margin: 0; background: #fafbfc; }
-table.budgets, table.sub { table-layout: fixed; }
-table.budgets td:nth-child(1), table.budgets th:nth-child(1) { width: 22%; }
-table.budgets td:nth-child(2), table.budgets th:nth-child(2) { width: 26%; }
-table.budgets td:nth-child(4), table.budgets th:nth-child(4),
-table.budgets td:nth-child(5), table.budgets th:nth-child(5) { width: 10%; }
+@media (min-width: 701px) {
+  /* The crew's sub-budget rows line up under its own columns. */
+  table.budgets, table.sub { table-layout: fixed; }
+  table.budgets td:nth-child(1), table.budgets th:nth-child(1) { width: 22%; }
+  table.budgets td:nth-child(2), table.budgets th:nth-child(2) { width: 26%; }
+  table.budgets td:nth-child(4), table.budgets th:nth-child(4),
+  table.budgets td:nth-child(5), table.budgets th:nth-child(5) { width: 10%; }
+}
 meter { display: block; width: 100%; max-width: 12rem; height: .5rem; margin-top: .2rem; }
 .actions { display: flex; gap: .6rem; flex-wrap: wrap; align-items: center; margin: .4rem 0 .6rem; }
 .actions form { display: flex; gap: .5rem; flex-wrap: wrap; }
@@ -198,7 +201,7 @@ td.detail { font-size: .84rem; }
     left: 0; top: .2rem; width: 6.5rem; }
   table.stack tr.subs > td { padding-left: 0; } table.stack tr.subs > td::before { content: none; }
   table.stack td[data-label=""] { padding-left: 0; }
-  tr.depth-1 td:first-child, tr.depth-2 td:first-child { padding-left: 0; }
+  tr.depth-1 td:first-child, tr.depth-2 td:first-child { padding-left: 7rem; }
   table.sub { padding-left: .6rem; border-left: 3px solid var(--line); }
   .totals { grid-template-columns: max-content minmax(0, 1fr); }
   .actions form, .actions button, .freeze button { flex: 1 1 auto; }

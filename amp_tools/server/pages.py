@@ -107,13 +107,15 @@ def overview_page(rows: list[BudgetRow], listing: Listing, csrf: str, version: s
         needle = listing.q.casefold()
         chosen = [r for r in rows if needle in r.budget_id.casefold() or needle in (r.name or "").casefold()]
     else:
-        chosen = [r for r in rows if r.parent is None or r.parent not in {x.budget_id for x in rows}]
+        ids = {r.budget_id for r in rows}
+        chosen = [r for r in rows if r.parent is None or r.parent not in ids]  # sub-budgets open under these
     chosen = listing.order(chosen)
     pages = max(1, -(-len(chosen) // PAGE_SIZE))
     page = min(listing.page, pages)
     shown = chosen[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     waiting = (f'<p class="flash inbox-count"><a href="/inbox">{pending} payment(s) waiting for your approval</a>'
                "</p>" if pending else '<p class="muted inbox-count">Nothing is waiting for your approval.</p>')
+
     def head(key: str) -> str:
         if key not in SORTS:
             return f"<th>{key}</th>"

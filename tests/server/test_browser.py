@@ -352,6 +352,13 @@ async def test_every_page_fits_a_phone_and_a_desktop(crew_world: World, tmp_path
 async def _measure(page: Any, width: int, name: str, shots: Path | None) -> None:
     sizes = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert sizes[0] <= sizes[1] == width, (name, width, sizes)
+    if width < 700:
+        # Fitting is not enough: on a phone every shown table cell is a readable line, not a sliver.
+        narrow = await page.evaluate(
+            "Array.from(document.querySelectorAll('table.stack td'))"
+            ".filter(function (td) { return td.offsetParent !== null && td.textContent.trim(); })"
+            ".map(function (td) { return td.clientWidth; }).filter(function (w) { return w < 250; }).length")
+        assert narrow == 0, (name, narrow)
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
         await page.screenshot(full_page=True, path=str(shots / f"{name}-{width}.png"))
