@@ -49,7 +49,6 @@ class ServeSettings:
     ledger: LedgerBase
     passphrase_hash: str
     store: ApprovalStore | None = None
-    policy: Any = None
     owner: str = "owner"
     network_url: str | None = None
     secure_cookies: bool = False
@@ -248,7 +247,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                                page: str = "1") -> Response:
         session = page_session(request)
         await store.aexpire_due()
-        rows = await overview(ledger, settings.policy, await pending_by_budget())
+        rows = await overview(ledger, await pending_by_budget())
         ver, count = await version()
         listing = pages.Listing.parse(q, sort, order, page)
         return HTMLResponse(pages.overview_page(rows, listing, session.csrf, ver, count, pop_flash(session),
@@ -259,7 +258,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return RedirectResponse("/budgets", 303)  # the page's old address
 
     async def one_budget(budget_id: str) -> tuple[BudgetRow, list[BudgetRow]]:
-        rows = await overview(ledger, settings.policy, await pending_by_budget())
+        rows = await overview(ledger, await pending_by_budget())
         found = next((r for r in rows if r.budget_id == budget_id), None)
         if found is None:
             raise NotFound(f"no budget {budget_id[:80]!r} in this ledger")
@@ -274,7 +273,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             return HTMLResponse(views.layout("Not found", f'<p class="error">{views.h(exc.message)}</p>'
                                              '<p><a href="/budgets">All budgets</a></p>', csrf=session.csrf), 404)
         covers = subtree(rows, row.budget_id)
-        limits = policy_for(await stored_budgets(ledger), row.budget_id, row.currency, settings.policy)
+        limits = policy_for(await stored_budgets(ledger), row.budget_id)
         report = await data.report(ledger, row.budget_id, row.currency, limits, covers)
         detail = await data.detail(ledger, store, covers)
         verify = await ledger.audit.verify()
@@ -329,12 +328,12 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/api/budgets")
     async def api_budgets(request: Request) -> Response:
         authed(request)
-        rows = await overview(ledger, settings.policy, await pending_by_budget())
+        rows = await overview(ledger, await pending_by_budget())
         stored = await stored_budgets(ledger)
         out = []
         for row in rows:
             covers = subtree(rows, row.budget_id)
-            limits = policy_for(stored, row.budget_id, row.currency, settings.policy)
+            limits = policy_for(stored, row.budget_id)
             report = await data.report(ledger, row.budget_id, row.currency, limits, covers)
             entries = await ledger.entries(row.budget_id, limit=100)
             out.append({**report, **row.to_public(), "total": report.get("total", {}),

@@ -3,7 +3,7 @@
 `policy_for` is the one place the console asks "what are this budget's limits": every page and
 the JSON API go through it. The source is the policy stored in the ledger (``amp-tools budgets``);
 a crew's sub-budget gets its level of the crew's stored policy, exactly as payments are checked.
-Only a budget with no stored policy falls back to the file given to ``amp-tools serve --policy``.
+No file given to the server decides any budget's limits; a budget with no stored policy has none.
 
 `overview` reads one row per budget (used, limit, left, frozen, pending approvals, last
 payment) from the ledger's running aggregates: a crew's row counts its agents' spending, as
@@ -79,40 +79,29 @@ def _root_of(stored: Mapping[str, StoredBudget | str], budget_id: str) -> Stored
     return current
 
 
-def policy_for(stored: Mapping[str, StoredBudget | str], budget_id: str, currency: str | None,
-               fallback: Any) -> Limits:
-    """The limits of `budget_id` (in `currency`): its stored policy, or for a crew's sub-budget
-    (``trip/hotel_booker``) its level of the crew's stored policy (tightened by every level above it),
-    as the payment path enforces them; else the console's ``--policy`` file, resolved the same way."""
+def policy_for(stored: Mapping[str, StoredBudget | str], budget_id: str) -> Limits:
+    """The limits of `budget_id`: its stored policy, or for a crew's sub-budget (``trip/hotel_booker``)
+    its level of the crew's stored policy (tightened by every level above it), as payments are checked."""
     problem = stored.get(budget_id)
     if isinstance(problem, str):
         return Limits(None, f"its stored policy could not be read ({problem})")
     own, root = _found(stored, budget_id), _root_of(stored, budget_id)
     if root is None and SEPARATOR in budget_id:
         root = _found(stored, budget_id.partition(SEPARATOR)[0])
-    if root is not None:
-        agent = budget_id[len(root.budget_id) + 1:] if budget_id != root.budget_id else ""
-        try:
-            policy = BudgetPath.of(root.policy, root.budget_id, agent).leaf.policy if agent else root.policy
-        except ConfigError:
-            policy = own.policy if own is not None else None
-        if policy is not None:
-            shown = own or root
-            where = ("stored in the ledger" if shown is root else
-                     f"stored in the ledger, the level of {root.budget_id}'s policy version {root.policy_version}")
-            return Limits(policy, f"{where}, set by {shown.updated_by}", version=str(shown.policy_version),
-                          signed=shown.signed)
-    if fallback is None:
-        return Limits(None, "the console was started without --policy")
-    if currency is not None and str(fallback.currency) != currency:
-        return Limits(None, f"the console's --policy is in {fallback.currency}, this budget in {currency}")
-    top, _, agent = budget_id.partition(SEPARATOR)
+    if root is None:
+        return Limits(None, "no policy is stored for it (amp-tools budgets create)")
+    agent = budget_id[len(root.budget_id) + 1:] if budget_id != root.budget_id else ""
     try:
-        policy = BudgetPath.of(fallback, top, agent).leaf.policy if agent else fallback
+        policy = BudgetPath.of(root.policy, root.budget_id, agent).leaf.policy if agent else root.policy
     except ConfigError:
-        return Limits(None, f"the console's policy names no sub-budget {agent!r}")
-    return Limits(policy, "the policy file given to amp-tools serve --policy (not stored in the ledger)",
-                  version=getattr(policy, "version", None), signed=None)
+        policy = own.policy if own is not None else None
+    if policy is None:
+        return Limits(None, f"{root.budget_id}'s stored policy names no sub-budget {agent!r}")
+    shown = own or root
+    where = ("stored in the ledger" if shown is root else
+             f"stored in the ledger, the level of {root.budget_id}'s policy version {root.policy_version}")
+    return Limits(policy, f"{where}, set by {shown.updated_by}", version=str(shown.policy_version),
+                  signed=shown.signed)
 
 
 @dataclass
@@ -167,7 +156,7 @@ def _created_steps(ids: list[int]) -> Steps[dict[int, int]]:
     return {int(r[0]): int(r[1]) for r in rows}
 
 
-async def overview(ledger: LedgerBase, fallback: Any, pending: dict[str, int]) -> list[BudgetRow]:
+async def overview(ledger: LedgerBase, pending: dict[str, int]) -> list[BudgetRow]:
     """Every budget, parents before their sub-budgets (each row's `children` filled), with its limit,
     freeze state, pending approvals (`pending`: count per budget id) and newest payment."""
     rows, last_ids = await ledger.run_read(_rows_steps)
@@ -186,7 +175,7 @@ async def overview(ledger: LedgerBase, fallback: Any, pending: dict[str, int]) -
             out[budget_id] = BudgetRow(budget_id, parent if parent in out or parent in stored else None,
                                        known.currency if known is not None else None, 0, 0)
     for row in out.values():
-        limits = policy_for(stored, row.budget_id, row.currency, fallback)
+        limits = policy_for(stored, row.budget_id)
         if limits.policy is not None:
             row.name = getattr(limits.policy, "name", None)
             row.limit = limits.policy.total_budget.minor

@@ -34,10 +34,12 @@ USERS = 60
 async def client(ledger: LedgerBase, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
     for n in range(USERS):
         clock.advance(minutes=1)
+        await ledger.create_budget(f"user:{n:02d}", TEMPLATE, by="owner")
         res = await ledger.reserve(intent(f"{n + 1}.00", checkout=f"c{n}", at=clock.now()), TEMPLATE,
                                    budget_id=f"user:{n:02d}", idempotency_key=f"k{n}")
         await ledger.commit(res.id, external_ref=f"tx-{n}")
     clock.advance(minutes=1)
+    await ledger.create_budget(EVIL_BUDGET, TEMPLATE, by="owner")
     res = await ledger.reserve(intent("7.50", merchant=EVIL_MERCHANT, checkout="evil", at=clock.now()), TEMPLATE,
                                budget_id=EVIL_BUDGET, idempotency_key="evil")
     await ledger.commit(res.id, external_ref="tx-evil")
@@ -45,8 +47,8 @@ async def client(ledger: LedgerBase, clock: ManualClock) -> AsyncIterator[httpx.
     ask = intent("60.00", merchant=EVIL_MERCHANT, checkout="ask", at=clock.now())
     await store.acreate(make_request(ask, Verdict(approval_reasons=(f"because {EVIL_NAME}",),
                                                   budget_left=Money.parse("32.00", "USD"), checked_rules=()),
-                                     clock=clock))
-    app = create_app(ServeSettings(ledger=ledger, passphrase_hash=PASSPHRASE_HASH, policy=TEMPLATE, store=store))
+                                     budget_id="user:07", clock=clock))
+    app = create_app(ServeSettings(ledger=ledger, passphrase_hash=PASSPHRASE_HASH, store=store))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as made:
         await login(made)
         yield made
@@ -136,6 +138,7 @@ async def test_manifest_icons_and_service_worker_need_no_session(ledger: LedgerB
 
 
 async def test_payment_legs_recorded_by_the_network_are_shown_escaped(ledger: LedgerBase, clock: ManualClock) -> None:
+    await ledger.create_budget("legs", TEMPLATE, by="owner")
     paid = await ledger.reserve(intent("100.00", currency="SGD", rate="0.74", checkout="legs", at=clock.now()),
                                 TEMPLATE, budget_id="legs", idempotency_key="legs")
     legs = {"checkout": {"amount": "100.00", "currency": "SGD"}, "budget": {"amount": "74.00", "currency": "USD"},
@@ -147,7 +150,7 @@ async def test_payment_legs_recorded_by_the_network_are_shown_escaped(ledger: Le
                                budget_id="legs", idempotency_key="odd")
     await ledger.commit(odd.id, external_ref="tx-odd", outcome={"legs": {"wallet_debit": {"minor": "lots",
                                                                                             "currency": "USD"}}})
-    app = create_app(ServeSettings(ledger=ledger, passphrase_hash=PASSPHRASE_HASH, policy=TEMPLATE))
+    app = create_app(ServeSettings(ledger=ledger, passphrase_hash=PASSPHRASE_HASH))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         await login(client)
         page = await client.get("/budgets/legs")

@@ -60,7 +60,8 @@ async def test_every_route_needs_a_login_and_nothing_changes(world: World) -> No
         assert wrong_json.status_code == 401 and "amp_session" not in wrong_json.headers.get("set-cookie", "")
     assert (await world.agent_store.aget(approval_id)).status == "pending"
     assert world.paid() == []
-    assert not any(r.kind in ("budget_freeze", "budget_unfreeze") for r in await world.agent_ledger.audit.records())
+    assert not any(r.kind in ("budget_freeze", "budget_unfreeze", "budget_policy")
+                   for r in await world.agent_ledger.audit.records())
 
 
 async def test_cross_site_and_csrf_less_requests_are_refused(world: World) -> None:
@@ -358,7 +359,7 @@ async def test_text_from_merchants_is_escaped(world: World) -> None:
                          items=(Item("P-1", f'"><img src=x onerror=alert(2)>{evil}', 1, Money.parse("120.00", "USD")),),
                          human_present=False, checkout_id="co-evil", at=world.clock.now())
     verdict = Verdict(approval_reasons=(f"rule {evil}",), budget_left=Money.parse("880.00", "USD"), checked_rules=())
-    await world.agent_store.acreate(make_request(intent, verdict, clock=world.clock))
+    await world.agent_store.acreate(make_request(intent, verdict, budget_id="default", clock=world.clock))
     async with world.client() as client:
         await login(client)
         page = (await client.get("/inbox")).text
