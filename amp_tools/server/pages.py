@@ -276,13 +276,14 @@ def audit_detail(payload: Mapping[str, Any]) -> str:
     return " · ".join(parts)[:600]
 
 
-def audit_table(verify: VerifyReport, records: list[AuditRecord]) -> str:
+def audit_table(verify: VerifyReport, records: list[AuditRecord], crew: bool = False) -> str:
     verdict = (f'<p class="ok" id="audit-verify">Audit chain verified: {verify.records} records, head '
                f"{h(verify.head_hash[:16])}…</p>" if verify.ok else
                f'<p class="error" id="audit-verify">Audit chain BROKEN at record {h(verify.first_bad_seq)}: '
                f"{h(verify.problem)}</p>")
     rows = "".join(f'<tr><td data-label="When">{when(r.ts)}<br><span class=muted>#{r.seq}</span></td>'
-                   f'<td data-label="What">{h(r.kind.replace("_", " "))}</td>'
+                   f'<td data-label="What">{h(r.kind.replace("_", " "))}'
+                   f'{"<br><span class=muted>" + h(r.budget_id) + "</span>" if crew else ""}</td>'
                    f'<td data-label="Detail" class="detail">{audit_detail(r.payload)}</td></tr>' for r in records)
     table = (f'<table class="stack audit"><thead><tr><th>When</th><th>What</th><th>Detail</th></tr></thead>'
              f"<tbody>{rows}</tbody></table>" if rows else '<p class="muted">No audit record yet.</p>')
@@ -346,5 +347,6 @@ def budget_page(row: BudgetRow, limits: Limits, report: Mapping[str, Any], detai
             f'<section class="card"><h2>Payments</h2>{_payments(detail, csrf, resolvable, bool(row.children))}'
             "</section>"
             f'<section class="card"><h2>Approvals</h2>{_approvals(detail)}</section>'
-            f'<section class="card"><h2>Audit trail</h2>{audit_table(verify, detail.audit)}</section>')
+            f'<section class="card"><h2>Audit trail</h2>{audit_table(verify, detail.audit, bool(row.children))}'
+            "</section>")
     return layout(title, body, csrf=csrf, active="budgets", flash=flash, pending=pending)
