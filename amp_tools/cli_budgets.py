@@ -211,6 +211,7 @@ def budgets_set_policy(budget_id: IdArg, policy: PolicyOpt, ledger: LedgerOpt = 
     led = _open(ledger, existing=True)
     try:
         stored = _stored(led, budget_id)
+        _refuse_derived(led, stored)
         lines = diff_policies(stored.policy_json, loaded)
         if not lines:
             _out.print(f"budget {_safe(budget_id)} already has this policy (version {stored.policy_version}); "
@@ -230,6 +231,18 @@ def budgets_set_policy(budget_id: IdArg, policy: PolicyOpt, ledger: LedgerOpt = 
                    f"({newer.policy_hash[:12]}), by {_safe(who)}", highlight=False)
     finally:
         led.close_sync()
+
+
+def _refuse_derived(led: Any, stored: Any) -> None:
+    """A sub-budget declared under its parent's `agents:` is governed by the parent's policy: changing it
+    alone would show limits nobody enforces."""
+    if stored.parent is None:
+        return
+    parent = led.get_budget_sync(stored.parent)
+    name = stored.budget_id.removeprefix(stored.parent + "/")
+    if parent is not None and name in parent.policy.agents:
+        raise ConfigError(f"budget {stored.budget_id!r} is the sub-budget agents.{name} of {stored.parent!r}'s policy; "
+                          f"change it there: amp-tools budgets set-policy {stored.parent} --policy FILE")
 
 
 @budgets_app.command("history")

@@ -114,6 +114,8 @@ def test_unknown_budget_and_retired_options_are_refused(url: str, tmp_path: Path
                  ("budgets", "freeze", "ghost", "--reason", "x"), ("ledger", "tree", "ghost")):
         code, _, exc = _run(*args, "--ledger", url)
         assert code != 0 and isinstance(exc, NotFound), args
+    code, _, exc = _run("budgets", "set-policy", "team/hotel", "--policy", str(first), "--ledger", url, "--yes")
+    assert isinstance(exc, ConfigError) and "budgets set-policy team --policy FILE" in str(exc)
     code, _, exc = _run("ledger", "tree", "team", "--ledger", url, "--policy", str(first))
     assert isinstance(exc, ConfigError) and "stored policy" in str(exc)
 
