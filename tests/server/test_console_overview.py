@@ -182,3 +182,32 @@ async def test_an_unreadable_stored_policy_takes_down_no_page(ledger: LedgerBase
     assert "At most 100.00 USD in total." in fine.text and "Version 1; not signed" in fine.text
     limits = {b["budget_id"]: b["limit"] for b in api.json()["budgets"]}
     assert limits == {"stored-1": None, "stored-2": {"amount": "100.00", "currency": "USD"}}
+
+
+async def test_answered_approvals_say_what_became_of_the_payment(ledger: LedgerBase, clock: ManualClock) -> None:
+    """An owner reads "failed after approval" or "approved and paid", never the store's "consumed"."""
+    await ledger.create_budget("b1", TEMPLATE, by="owner")
+    store = ApprovalStore(ledger, budget_id="b1")
+    verdict = Verdict(approval_reasons=("above 5.00 USD",), budget_left=Money.parse("90.00", "USD"), checked_rules=())
+    asked = {}
+    for merchant in ("shop-fails", "shop-pays"):
+        ask = intent("10.00", merchant=merchant, checkout=merchant, at=clock.now())
+        asked[merchant] = await store.acreate(make_request(ask, verdict, budget_id="b1", clock=clock))
+        await store.aapprove(asked[merchant].id, "alice")
+        assert await store.aconsume(asked[merchant].request.binding) is not None  # the agent's retry takes it
+        res = await ledger.reserve(ask, TEMPLATE, budget_id="b1", idempotency_key=merchant)
+        if merchant == "shop-fails":
+            await ledger.release(res.id, reason="card declined by the wallet")
+        else:
+            await ledger.commit(res.id, external_ref="tx-ok")
+    app = create_app(ServeSettings(ledger=ledger, passphrase_hash=PASSPHRASE_HASH, store=store))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await login(client)
+        pages = [(await client.get(path)).text for path in ("/budgets/b1", "/inbox")]
+    for page in pages:
+        failed = re.search(rf'<tr data-approval="{asked["shop-fails"].id}".*?</tr>', page)
+        paid = re.search(rf'<tr data-approval="{asked["shop-pays"].id}".*?</tr>', page)
+        assert failed is not None and paid is not None
+        assert "failed after approval" in failed.group(0) and "alice" in failed.group(0)
+        assert "approved and paid" in paid.group(0)
+        assert ">consumed<" not in page
