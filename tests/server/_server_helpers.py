@@ -27,11 +27,12 @@ POLICY: dict[str, Any] = {"name": "trip", "currency": "USD", "total_budget": "10
 class World:
     """The agent on one ledger handle, the inbox on another handle of the same database file."""
 
-    def __init__(self, tmp: Path, *, ledger_url: str | None = None, approver: Any = None, **options: Any) -> None:
+    def __init__(self, tmp: Path, *, ledger_url: str | None = None, approver: Any = None,
+                 policy: dict[str, Any] | None = None, **options: Any) -> None:
         self.sandbox = Sandbox(SandboxConfig(seed=11))
         self.clock = self.sandbox.clock
         self.url = ledger_url or str(tmp / "ledger.db")
-        self.policy = parse_policy(POLICY)
+        self.policy = parse_policy(policy or POLICY)
         self.agent_ledger: LedgerBase = open_ledger(self.url, clock=self.clock, **options)
         self.agent_store = ApprovalStore(self.agent_ledger, budget_id="trip")
         self.approver = approver or OutOfBandApprover(self.agent_store, budget_id="trip")

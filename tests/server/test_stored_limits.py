@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _ledger_helpers import intent, open_backend, policy
@@ -14,7 +15,8 @@ from typer.testing import CliRunner
 from amp_tools.cli import app
 from amp_tools.errors import ConfigError
 from amp_tools.ledger import LedgerBase
-from amp_tools.server.data import budget_data, governing_policy
+from amp_tools.server.budgets import overview, policy_for, stored_budgets, subtree
+from amp_tools.server.data import detail, report
 
 
 @pytest.fixture
@@ -36,7 +38,19 @@ def test_each_budget_shows_its_own_stored_limits(ledger: LedgerBase) -> None:
     ledger.reserve_sync(intent("40.00"), path.leaf.policy, budget_id="crew/booker", idempotency_key="k", path=path)
     ledger.reserve_sync(intent("7.00", checkout="c2"), policy(total_budget="500.00"), budget_id="alice",
                         idempotency_key="k")
-    reports = {str(r["budget_id"]): (r, entries) for r, entries in asyncio.run(budget_data(ledger))}
+    from amp_tools.approvals import ApprovalStore
+
+    async def read() -> dict[str, tuple[dict[str, Any], list[Any]]]:
+        rows = await overview(ledger, {})
+        stored = await stored_budgets(ledger)
+        out = {}
+        for row in rows:
+            covers = subtree(rows, row.budget_id)
+            figures = await report(ledger, row.budget_id, row.currency, policy_for(stored, row.budget_id), covers)
+            out[row.budget_id] = (figures, (await detail(ledger, ApprovalStore(ledger), covers)).entries)
+        return out
+
+    reports = asyncio.run(read())
     assert reports["alice"][0]["total"]["limit"]["amount"] == "500.00"
     assert reports["alice"][0]["total"]["left"]["amount"] == "493.00"
     assert reports["bob"][0]["total"]["limit"]["amount"] == "1200.00"
@@ -44,9 +58,9 @@ def test_each_budget_shows_its_own_stored_limits(ledger: LedgerBase) -> None:
     crew_report, crew_entries = reports["crew"]
     assert crew_report["total"]["used"]["amount"] == "40.00" and crew_report["total"]["limit"]["amount"] == "300.00"
     assert [e.budget_id for e in crew_entries] == ["crew/booker"]
-    governing = asyncio.run(governing_policy(ledger, "crew"))
-    assert governing is not None and governing[1] == ("crew", "crew/booker")
-    assert asyncio.run(governing_policy(ledger, "nobody")) is None
+    stored = asyncio.run(stored_budgets(ledger))
+    assert policy_for(stored, "crew/booker").policy.total_budget.amount_str() == "100.00"
+    assert policy_for(stored, "nobody").policy is None
 
 
 def test_serve_policy_is_refused(tmp_path: Path) -> None:
