@@ -73,7 +73,7 @@ async def test_300_guesses_from_300_addresses_hit_the_backstop_and_the_owner_get
         page = await owner.get(f"/login/link/{token}")
         assert page.status_code == 200 and 'action=/login/link' in page.text
         entered = await owner.post("/login/link", data={"token": token})
-        assert entered.status_code == 303 and entered.headers["location"] == "/inbox"
+        assert entered.status_code == 303 and entered.headers["location"] == "/"
         assert (await owner.get("/api/approvals")).status_code == 200
     assert len(checks) == 10  # the link runs no passphrase check
     async with _client(app, "10.0.0.8") as thief:
