@@ -112,15 +112,21 @@ def sandbox(
     reference_like: Annotated[bool, typer.Option(
         "--reference-like", help="Behave like the AMP reference services: no registry, no orderStatus, "
                                  "IDV approved 0.5 s after the request, no chain check at merchants.")] = False,
+    reference_deviations: Annotated[bool, typer.Option(
+        "--reference-deviations", help="Also reproduce the eleven security deviations of the AMP reference "
+                                       "services (docs/CONFORMANCE.md), for testing checkers and clients.")] = False,
 ) -> None:
     """Serve the local AMP network (all roles, OpenAPI docs at /docs)."""
     if idv not in ("auto", "manual", "reject"):
         _fail(f"unknown --idv {idv!r}; expected auto, manual or reject")
     from amp_tools.sandbox import SandboxConfig, serve
+    from amp_tools.sandbox.deviations import REFERENCE_DEVIATIONS
 
-    config = (SandboxConfig.reference_like(idv_mode=idv) if reference_like
-              else SandboxConfig(idv_mode=idv))  # type: ignore[arg-type]
+    deviations = REFERENCE_DEVIATIONS if reference_deviations else frozenset()
+    config = (SandboxConfig.reference_like(idv_mode=idv, deviations=deviations) if reference_like
+              else SandboxConfig(idv_mode=idv, deviations=deviations))  # type: ignore[arg-type]
     mode = ", reference-like" if reference_like else ""
+    mode += ", reference deviations" if reference_deviations else ""
     out.print(f"AMP sandbox on http://{host}:{port}  (docs: http://{host}:{port}/docs, idv={idv}{mode})")
     serve(host=host, port=port, config=config)
 
