@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from amp_tools import config
+from amp_tools.cli_help import LedgerOpt
 from amp_tools.errors import ConfigError
 from amp_tools.money import Money
 
@@ -66,10 +67,11 @@ def print_tree(ledger: str | None, budget: str, policy_file: Path | None = None)
 
 
 def ledger_tree(
-    budget: Annotated[str, typer.Argument(help="The crew's (root) budget id, e.g. trip or user:42.")],
-    ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL (default: AMP_TOOLS_LEDGER_URL "
-                                                                "or $AMP_TOOLS_HOME/ledger.db).")] = None,
-    policy: Annotated[Path | None, typer.Option(help="The policy file, to show each level's total and room.")] = None,
+    budget: Annotated[str, typer.Argument(metavar="ID", help="The crew's (root) budget id, e.g. trip or user:42.",
+                                          show_default=False)],
+    ledger: LedgerOpt = None,
+    policy: Annotated[Path | None, typer.Option(metavar="PATH", help="The policy file, to show each level's total "
+                                                                     "and room.")] = None,
 ) -> None:
     """Show a budget and its sub-budgets as a tree: used, and with --policy the limit and what is left."""
     print_tree(ledger, budget, policy)

@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 
 from amp_tools import config
+from amp_tools.cli_help import LedgerOpt, examples
+from amp_tools.cli_ports import require_free_port
 from amp_tools.errors import ConfigError
 
 __all__ = ["open_store", "register"]
@@ -58,23 +60,29 @@ def _passphrase_hash(given: str | None) -> tuple[str, str | None]:
 
 
 def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
-    @app.command("serve")
+    @app.command("serve", epilog=examples("amp-tools serve", "amp-tools serve --port 8787 --policy policy.yaml",
+                                          "amp-tools serve --hash-passphrase"))
     def serve(
-        ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL (default: "
-                                                   "AMP_TOOLS_LEDGER_URL or $AMP_TOOLS_HOME/ledger.db).")] = None,
-        host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="TCP port.")] = 8787,
-        policy: Annotated[Path | None, typer.Option(help="The budget policy file, to show limits and what is "
-                                                         "left.")] = None,
-        passphrase_hash: Annotated[str | None, typer.Option(help="scrypt hash of the login passphrase (see "
-                                                                 "--hash-passphrase).")] = None,
+        ledger: LedgerOpt = None,
+        host: Annotated[str, typer.Option(metavar="HOST", help="Interface to bind; loopback by default.")]
+        = "127.0.0.1",
+        port: Annotated[int, typer.Option(metavar="PORT", help="TCP port.")] = 8787,
+        policy: Annotated[Path | None, typer.Option(metavar="PATH", help="The budget policy file, to show limits "
+                                                                         "and what is left.")] = None,
+        passphrase_hash: Annotated[str | None, typer.Option(metavar="HASH", help="scrypt hash of the login "
+                                                                                 "passphrase (see "
+                                                                                 "--hash-passphrase).")] = None,
         hash_passphrase: Annotated[bool, typer.Option("--hash-passphrase", help="Ask for a passphrase, print its "
                                                       "hash and exit.")] = False,
-        network_url: Annotated[str | None, typer.Option(help="The wallet network's base URL, to revoke mandates "
-                                                        "(the sandbox: http://127.0.0.1:8765/network).")] = None,
-        allow_host: Annotated[list[str] | None, typer.Option(help="Another host name this app may be reached "
-                                                             "by (behind a proxy).")] = None,
-        secure_cookies: Annotated[bool, typer.Option(help="Mark cookies Secure (when served over HTTPS).")] = False,
+        network_url: Annotated[str | None, typer.Option(metavar="URL", help="The wallet network's base URL, to "
+                                                                            "revoke mandates (the sandbox: "
+                                                                            "http://127.0.0.1:8765/network).")]
+        = None,
+        allow_host: Annotated[list[str] | None, typer.Option(metavar="HOST", help="Another host name this app may "
+                                                                                  "be reached by (behind a proxy; "
+                                                                                  "repeatable).")] = None,
+        secure_cookies: Annotated[bool, typer.Option("--secure-cookies", help="Mark cookies Secure (when served "
+                                                                              "over HTTPS).")] = False,
     ) -> None:
         """Serve the approval inbox and spending dashboard for the budget owner."""
         from amp_tools.server.auth import hash_secret
@@ -91,6 +99,7 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
 
         if not 1 <= port <= 65535:
             raise ConfigError(f"--port {port} must be between 1 and 65535")
+        require_free_port(host, port)  # before anything is printed: no login token for a server that cannot start
         digest, token = _passphrase_hash(passphrase_hash)
         loaded = load_policy(policy) if policy is not None else None
         led = open_ledger(ledger or config.ledger_url())
@@ -111,16 +120,20 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
             store.close()
             led.close_sync()
 
-    @approvals_app.command("reopen")
-    def approvals_reopen(approval_id: str, by: Annotated[str, typer.Option(help="Who reopens.")] = "cli") -> None:
+    @approvals_app.command("reopen", epilog=examples("amp-tools approvals reopen apr-3f9c2a --by alice"))
+    def approvals_reopen(approval_id: Annotated[str, typer.Argument(metavar="ID", help="The denied request's id, "
+                                                                                       "from `amp-tools approvals "
+                                                                                       "list --status denied`.")],
+                         ledger: LedgerOpt = None,
+                         by: Annotated[str, typer.Option(metavar="NAME", help="Who reopens (kept in the audit "
+                                                                              "trail).")] = "cli") -> None:
         """Lift a denial so the agent may ask again about the same payment."""
-        rec = open_store().reopen(approval_id, by)
+        rec = open_store(ledger).reopen(approval_id, by)
         out.print(f"reopened {rec.id}: the agent may ask again", highlight=False)
 
-    @approvals_app.command("import")
-    def approvals_import(path: Annotated[Path, typer.Argument(help="An old approvals.db file.")],
-                         ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL.")] = None
-                         ) -> None:
+    @approvals_app.command("import", epilog=examples("amp-tools approvals import ~/.amp-tools/approvals.db"))
+    def approvals_import(path: Annotated[Path, typer.Argument(metavar="PATH", help="An old approvals.db file.")],
+                         ledger: LedgerOpt = None) -> None:
         """Copy the requests of an old standalone approvals.db into the ledger's database."""
         count = open_store(ledger).import_legacy(path)
         out.print(f"imported {count} approval request(s) from {path}", highlight=False)
