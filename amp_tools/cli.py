@@ -91,15 +91,36 @@ def demo_travel(
         "--real-model/--scripted", help="Use the OpenAI-compatible model named by AMP_TOOLS_MODEL (with "
         "OPENAI_BASE_URL / OPENAI_API_KEY) or the offline scripted model. Default: real when AMP_TOOLS_MODEL "
         "is set, scripted otherwise.")] = None,
+    cp: Annotated[str | None, typer.Option("--cp", metavar="URL", help="Run on a real AMP network: its Credential "
+                                                                       "Provider (with --merchants).")] = None,
+    merchants: Annotated[str | None, typer.Option(metavar="PATH", help="The network's merchants (YAML or JSON: id, "
+                                                                       "name, MCC, base URL), for a CP without a "
+                                                                       "merchant registry.")] = None,
+    wallet: Annotated[str | None, typer.Option(metavar="URL", help="A TEST wallet's base URL where the demo "
+                                                                   "confirms identity verification as the person "
+                                                                   "(POST /completeIdv); without it, confirm in "
+                                                                   "your wallet app.")] = None,
+    agent_id: Annotated[str | None, typer.Option(metavar="ID", help="The agent id the network knows your key under "
+                                                                    "(default amp-tools-agent).")] = None,
+    agent_key: Annotated[str | None, typer.Option(metavar="PATH", help="The agent's private JWK (default "
+                                                                       "$AMP_TOOLS_HOME/agent-key.jwk; see "
+                                                                       "`amp-tools key show`).")] = None,
 ) -> None:
-    """Book a flight, a hotel and a car within one budget on the embedded sandbox (offline by default)."""
+    """Book a flight, a hotel and a car within one budget: on the embedded sandbox, or a real network (--cp)."""
     if real_model is None:
         real_model = bool(os.environ.get("AMP_TOOLS_MODEL", "").strip())
     if framework not in ("langchain", "crewai", "autogen", "agent-framework"):
         _fail(f"unknown framework {framework!r}; expected langchain, crewai, autogen or agent-framework")
     if approve not in ("yes", "no", "prompt"):
         _fail(f"unknown --approve {approve!r}; expected yes, no or prompt")
-    raise typer.Exit(_run_demo("travel", framework=framework, approve=approve, real_model=real_model, console=out))
+    if bool(cp) != bool(merchants):
+        _fail("--cp and --merchants go together: the network's Credential Provider and the file listing its "
+              "merchants (id, name, MCC, base URL)")
+    if merchants and not Path(merchants).is_file():
+        _fail(f"--merchants {merchants}: no such file (a YAML or JSON list of merchants)")
+    network = {"cp": cp, "merchants": merchants, "wallet": wallet, "agent_id": agent_id, "agent_key": agent_key}
+    raise typer.Exit(_run_demo("travel", framework=framework, approve=approve, real_model=real_model, console=out,
+                               **({k: v for k, v in network.items() if v} if cp else {})))
 
 
 def _run_demo(name: str, **kwargs: Any) -> int:
@@ -327,6 +348,39 @@ def key_show(path: Annotated[Path | None, typer.Option(metavar="PATH", help="Key
 
     key = AgentKey.load_or_create(path or config.agent_key_path())
     sys.stdout.write(json.dumps(key.public_jwk(), indent=2) + "\n")
+
+
+@key_app.command("register", epilog=examples(
+    "amp-tools key register --network http://127.0.0.1:8765/network --agent-id travel-agent"))
+def key_register(
+    network: Annotated[str, typer.Option(metavar="URL", help="The network's base URL where it registers agent keys "
+                                                             "(POST /agents/register; the sandbox: "
+                                                             "http://127.0.0.1:8765/network).")],
+    agent_id: Annotated[str, typer.Option(metavar="ID", help="The agent id to register the key under.")]
+    = "amp-tools-agent",
+    path: Annotated[Path | None, typer.Option(metavar="PATH", help="Key file (default "
+                                                                   "$AMP_TOOLS_HOME/agent-key.jwk).")] = None,
+) -> None:
+    """Register the agent's PUBLIC key with a network that offers registration; creates the key if absent."""
+    import httpx
+
+    from amp_tools.amp.keys import AgentKey
+
+    if not network.startswith(("http://", "https://")):
+        _fail(f"--network {network!r} is not an http(s) URL; expected e.g. http://127.0.0.1:8765/network")
+    key = AgentKey.load_or_create(path or config.agent_key_path())
+    url = network.rstrip("/") + "/agents/register"
+    try:
+        answer = httpx.post(url, json={"agentId": agent_id, "publicJwk": key.public_jwk()}, timeout=15.0)
+    except httpx.HTTPError as exc:
+        _fail(f"could not reach {url}: {type(exc).__name__}: {exc}")
+    body = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+    if answer.status_code != 200 or (isinstance(body, dict) and body.get("success") is False):
+        detail = body.get("errorMessage") or body.get("error") or body.get("detail") if isinstance(body, dict) \
+            else None
+        _fail(f"{url} refused the key (HTTP {answer.status_code}: {detail or answer.text[:200]}); networks without "
+              "registration take the public key from their operator: give them `amp-tools key show`")
+    out.print(f"registered key {key.public_jwk()['kid']} for agent {agent_id} at {url}", highlight=False)
 
 
 def main() -> None:
