@@ -251,21 +251,24 @@ def new_budget_id() -> str:
 
 def report_interrupted(console: Console, ledger_path: str, budget_id: str) -> None:
     """After Ctrl-C: the payments this run still holds, and the command that settles them later."""
-    async def held() -> list[Any]:
+    async def read() -> list[Any]:
         led = open_ledger(ledger_path)
         try:
-            return [e for e in await led.entries(budget_id, limit=1000) if e.status == "reserved"]
+            return list(await led.entries(budget_id, limit=1000))
         finally:
             await led.close()
 
     console.print("\n[bold yellow]interrupted[/]", highlight=False)
     try:
-        entries = asyncio.run(held())
+        every = asyncio.run(read())
     except AmpToolsError as exc:  # no ledger yet: nothing can be held
         console.print(f"nothing held (ledger: {escape(exc.message)})", highlight=False)
         return
+    entries = [e for e in every if e.status == "reserved"]
     if not entries:
-        console.print(f"nothing held: no payment of budget {escape(budget_id)} was under way", highlight=False)
+        paid = sum(e.status != "released" for e in every)
+        console.print(f"nothing held: budget {escape(budget_id)} has {paid} paid and {len(every) - paid} released "
+                      "payment(s), none under way", highlight=False)
         return
     from amp_tools.payments import state_of
 
