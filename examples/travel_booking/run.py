@@ -241,7 +241,8 @@ async def run_trip(framework: str, *, approve: str = "yes", real_model: bool = F
         await toolkit.ledger.close()
     return {"final": final, "log": log, "report": report, "entries": entries, "audit_ok": audit.ok,
             "audit_records": audit.records, "seconds": time.perf_counter() - started, "ledger": path,
-            "budget_id": budget_id, "sandbox_payments": sandbox.payments() if sandbox is not None else []}
+            "budget_id": budget_id, "sandbox_payments": sandbox.payments() if sandbox is not None else [],
+            "sandbox": sandbox}
 
 
 def new_budget_id() -> str:

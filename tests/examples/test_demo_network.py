@@ -5,7 +5,6 @@ user would type it."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -59,13 +58,21 @@ def network(tmp_path: Path) -> Iterator[str]:
 
 
 def merchants_file(tmp_path: Path, url: str) -> Path:
-    """What an operator writes for a CP without a registry: each merchant's id, name, MCC and base URL."""
-    listed = Sandbox(SandboxConfig.reference_like()).merchant_directory()
-    for m in listed:
-        m["baseUrl"] = url + m["baseUrl"]
-    path = tmp_path / "merchants.json"
-    path.write_text(json.dumps({"merchants": listed}), encoding="utf-8")
+    """The shipped examples/merchants/sandbox.yaml, pointed at the port the network was served on."""
+    text = (ROOT / "examples" / "merchants" / "sandbox.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "merchants.yaml"
+    path.write_text(text.replace("http://127.0.0.1:8765", url), encoding="utf-8")
     return path
+
+
+def test_the_shipped_merchants_file_lists_the_sandbox_merchants() -> None:
+    from amp_tools.toolkit.directory import MerchantDirectory
+
+    shipped = {m.merchant_id: (m.name, m.mcc, m.base_url) for m in
+               MerchantDirectory.load(ROOT / "examples" / "merchants" / "sandbox.yaml").all()}
+    served = {m["merchantId"]: (m["name"], m["mcc"], "http://127.0.0.1:8765" + m["baseUrl"])
+              for m in Sandbox(SandboxConfig.reference_like()).merchant_directory()}
+    assert shipped == served and len(shipped) == 6
 
 
 def test_the_demo_books_the_trip_on_a_network_served_on_a_port(network: str, tmp_path: Path) -> None:
