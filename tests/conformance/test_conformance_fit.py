@@ -133,3 +133,12 @@ def test_summary_first_fits_80_columns_then_details(served_reference: tuple[Sand
     # the details list every check, then the FAIL evidence
     assert sum(1 for line in lines[details:] if re.match(r"(PASS|FAIL|SKIPPED) +(MUST|SHOULD) ", line)) == 40
     assert "POST " in res.stdout[res.stdout.index("Details"):]
+
+
+def test_an_auth_url_on_a_host_the_checker_may_not_touch_is_ignored() -> None:
+    from amp_tools.conformance.target import wallet_from_auth_url
+
+    assert wallet_from_auth_url("http://127.0.0.1:8899/mpp/authorize?session=abc", False) == "http://127.0.0.1:8899/mpp"
+    assert wallet_from_auth_url("https://wallet.evil.example/mpp/authorize", False) is None
+    assert wallet_from_auth_url("https://wallet.example/mpp/authorize", True) == "https://wallet.example/mpp"
+    assert wallet_from_auth_url("", False) is None
