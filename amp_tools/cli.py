@@ -280,7 +280,7 @@ ApprovalId = Annotated[str, typer.Argument(metavar="ID", help="The request's id,
                                             show_default=False)]
 
 
-@approvals_app.command("approve", epilog=examples("amp-tools approvals approve apr-3f9c2a --by alice"))
+@approvals_app.command("approve", epilog=examples("amp-tools approvals approve apr_3f9c2a1b4d5e6f70 --by alice"))
 def approvals_approve(approval_id: ApprovalId, ledger: LedgerOpt = None,
                       by: Annotated[str, typer.Option(metavar="NAME", help="Who approves (kept in the audit "
                                                                            "trail).")] = "cli") -> None:
@@ -289,7 +289,8 @@ def approvals_approve(approval_id: ApprovalId, ledger: LedgerOpt = None,
     out.print(f"approved {rec.id}: {rec.request.summary().splitlines()[0]}", highlight=False)
 
 
-@approvals_app.command("deny", epilog=examples('amp-tools approvals deny apr-3f9c2a --reason "not this hotel"'))
+@approvals_app.command("deny", epilog=examples(
+    'amp-tools approvals deny apr_3f9c2a1b4d5e6f70 --reason "not this hotel"'))
 def approvals_deny(approval_id: ApprovalId, ledger: LedgerOpt = None,
                    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (the agent is told).")] = "",
                    by: Annotated[str, typer.Option(metavar="NAME", help="Who denies (kept in the audit trail).")]

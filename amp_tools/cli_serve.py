@@ -120,7 +120,7 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
             store.close()
             led.close_sync()
 
-    @approvals_app.command("reopen", epilog=examples("amp-tools approvals reopen apr-3f9c2a --by alice"))
+    @approvals_app.command("reopen", epilog=examples("amp-tools approvals reopen apr_3f9c2a1b4d5e6f70 --by alice"))
     def approvals_reopen(approval_id: Annotated[str, typer.Argument(metavar="ID", help="The denied request's id, "
                                                                                        "from `amp-tools approvals "
                                                                                        "list --status denied`.")],
