@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from amp_tools import config
+from amp_tools.cli_help import LedgerOpt
 from amp_tools.errors import ConfigError, NotFound
 from amp_tools.money import Money
 from amp_tools.terminal import terminal_safe
@@ -35,8 +36,6 @@ _out = Console()
 budgets_app = typer.Typer(help="The owner's budgets: create, change the policy, freeze, inspect.",
                           no_args_is_help=True)
 
-LedgerOpt = Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL (default: AMP_TOOLS_LEDGER_URL "
-                                                                  "or $AMP_TOOLS_HOME/ledger.db).")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="Who is acting, for the audit (default: your user name).")]
 PolicyOpt = Annotated[Path, typer.Option("--policy", help="The policy file (.yaml, .yml, .toml or .json).")]
 IdArg = Annotated[str, typer.Argument(help="The budget id, e.g. alice or team.")]
@@ -344,10 +343,11 @@ def print_tree(ledger: str | None, budget: str, policy_file: Path | None = None)
 
 
 def ledger_tree(
-    budget: Annotated[str, typer.Argument(help="The crew's (root) budget id, e.g. trip or user:42.")],
+    budget: Annotated[str, typer.Argument(metavar="ID", help="The crew's (root) budget id, e.g. trip or user:42.",
+                                          show_default=False)],
     ledger: LedgerOpt = None,
-    policy: Annotated[Path | None, typer.Option(hidden=True, help="No longer used: limits are the stored "
-                                                                  "policy's.")] = None,
+    policy: Annotated[Path | None, typer.Option(metavar="PATH", hidden=True, help="No longer used: limits are the "
+                                                                                  "stored policy's.")] = None,
 ) -> None:
     """Show a budget and its sub-budgets as a tree: used, each level's stored limit and what is left."""
     print_tree(ledger, budget, policy)

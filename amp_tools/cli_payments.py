@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from amp_tools import config
+from amp_tools.cli_help import BudgetOpt, LedgerOpt, examples
 from amp_tools.errors import InvalidArguments
 from amp_tools.terminal import terminal_safe
 
@@ -24,8 +25,6 @@ __all__ = ["payments_app"]
 payments_app = typer.Typer(help="Payments whose outcome is unknown: list them and resolve them.", no_args_is_help=True)
 _out = Console()
 
-LedgerOpt = Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL (default: AMP_TOOLS_LEDGER_URL "
-                                                                  "or $AMP_TOOLS_HOME/ledger.db).")]
 
 
 def _open(ledger: str | None) -> Any:
@@ -34,9 +33,10 @@ def _open(ledger: str | None) -> Any:
     return open_ledger(ledger or config.ledger_url())
 
 
-@payments_app.command("unresolved")
+@payments_app.command("unresolved", epilog=examples("amp-tools payments unresolved",
+                                                   "amp-tools payments unresolved --budget trip --json"))
 def payments_unresolved(ledger: LedgerOpt = None,
-                        budget: Annotated[str | None, typer.Option(help="Only this budget id.")] = None,
+                        budget: BudgetOpt = None,
                         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Held payments that no live process is working on (recovery could not settle them)."""
     from amp_tools.payments import state_of, unresolved
@@ -67,13 +67,17 @@ def payments_unresolved(ledger: LedgerOpt = None,
                    "amp-tools payments resolve ID --paid --transaction TX --by NAME  (or --not-paid)")
 
 
-@payments_app.command("resolve")
+@payments_app.command("resolve", epilog=examples(
+    "amp-tools payments resolve 42 --paid --transaction 359be058 --by alice",
+    'amp-tools payments resolve 42 --not-paid --by alice --reason "merchant has no order"'))
 def payments_resolve(
-    entry_id: Annotated[int, typer.Argument(help="The payment's id from `payments unresolved`.")],
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="The payment's id from `payments unresolved`.",
+                                            show_default=False)],
     paid: Annotated[bool | None, typer.Option("--paid/--not-paid", help="What the merchant's records say.")] = None,
-    transaction: Annotated[str | None, typer.Option(help="The merchant's transaction id (with --paid).")] = None,
-    by: Annotated[str, typer.Option(help="Who resolves it (kept in the audit trail).")] = "",
-    reason: Annotated[str, typer.Option(help="How it was found out.")] = "",
+    transaction: Annotated[str | None, typer.Option(metavar="ID", help="The merchant's transaction id (with "
+                                                                       "--paid).")] = None,
+    by: Annotated[str, typer.Option(metavar="NAME", help="Who resolves it (kept in the audit trail).")] = "",
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="How it was found out.")] = "",
     ledger: LedgerOpt = None,
 ) -> None:
     """Record a person's finding for a payment whose outcome is unknown (audited)."""

@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 
 from amp_tools import config
+from amp_tools.cli_help import LedgerOpt, examples
+from amp_tools.cli_ports import require_free_port
 from amp_tools.errors import ConfigError
 from amp_tools.terminal import terminal_safe
 
@@ -78,35 +80,42 @@ def webhook_from_env(store: Any, url: str | None, fmt: str | None, console_url: 
 
 
 def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
-    @app.command("serve")
+    @app.command("serve", epilog=examples("amp-tools serve", "amp-tools serve --port 8787 --login-link",
+                                          "amp-tools serve --hash-passphrase"))
     def serve(
-        ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL (default: "
-                                                   "AMP_TOOLS_LEDGER_URL or $AMP_TOOLS_HOME/ledger.db).")] = None,
-        host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="TCP port.")] = 8787,
-        policy: Annotated[Path | None, typer.Option(hidden=True, help="No longer used: each budget's limits come "
-                                                                      "from its stored policy.")] = None,
-        passphrase_hash: Annotated[str | None, typer.Option(help="scrypt hash of the login passphrase (see "
-                                                                 "--hash-passphrase).")] = None,
+        ledger: LedgerOpt = None,
+        host: Annotated[str, typer.Option(metavar="HOST", help="Interface to bind; loopback by default.")]
+        = "127.0.0.1",
+        port: Annotated[int, typer.Option(metavar="PORT", help="TCP port.")] = 8787,
+        policy: Annotated[Path | None, typer.Option(metavar="PATH", hidden=True, help="No longer used: each budget's "
+                                                                                      "limits come from its stored "
+                                                                                      "policy.")] = None,
+        passphrase_hash: Annotated[str | None, typer.Option(metavar="HASH", help="scrypt hash of the login "
+                                                                                 "passphrase (see "
+                                                                                 "--hash-passphrase).")] = None,
         hash_passphrase: Annotated[bool, typer.Option("--hash-passphrase", help="Ask for a passphrase, print its "
                                                       "hash and exit.")] = False,
-        network_url: Annotated[str | None, typer.Option(help="The wallet network's base URL, to revoke mandates "
-                                                        "(the sandbox: http://127.0.0.1:8765/network).")] = None,
-        allow_host: Annotated[list[str] | None, typer.Option(help="Another host name this app may be reached "
-                                                             "by (behind a proxy).")] = None,
-        secure_cookies: Annotated[bool, typer.Option(help="Mark cookies Secure (when served over HTTPS).")] = False,
-        owner_key_file: Annotated[Path | None, typer.Option(help="The owner's private key: approvals, denials, "
-                                                            "reopenings and freezes made here are signed with it "
-                                                            "(default: the key `amp-tools owner init` created, if "
-                                                            "any).")] = None,
+        network_url: Annotated[str | None, typer.Option(metavar="URL", help="The wallet network's base URL, to "
+                                                                            "revoke mandates (the sandbox: "
+                                                                            "http://127.0.0.1:8765/network).")]
+        = None,
+        allow_host: Annotated[list[str] | None, typer.Option(metavar="HOST", help="Another host name this app may "
+                                                                                  "be reached by (behind a proxy; "
+                                                                                  "repeatable).")] = None,
+        secure_cookies: Annotated[bool, typer.Option("--secure-cookies", help="Mark cookies Secure (when served "
+                                                                              "over HTTPS).")] = False,
+        owner_key_file: Annotated[Path | None, typer.Option(metavar="PATH", help="The owner's private key: "
+                                                            "approvals, denials, reopenings and freezes made here are "
+                                                            "signed with it (default: the key `amp-tools owner init` "
+                                                            "created, if any).")] = None,
         login_link: Annotated[bool, typer.Option("--login-link", help="Print a one-time login link for the running "
                                                  "console (works while logins are throttled) and exit.")] = False,
-        public_url: Annotated[str | None, typer.Option(help="The console's address as people reach it (links in "
-                                                       "notifications and --login-link).")] = None,
-        webhook_url: Annotated[str | None, typer.Option(help="Deliver the approval notifications queued for this "
-                                                        "webhook (default AMP_TOOLS_WEBHOOK_URL; secret from "
-                                                        "AMP_TOOLS_WEBHOOK_SECRET).")] = None,
-        webhook_format: Annotated[str | None, typer.Option(help="json, slack or ntfy (default "
+        public_url: Annotated[str | None, typer.Option(metavar="URL", help="The console's address as people reach "
+                                                       "it (links in notifications and --login-link).")] = None,
+        webhook_url: Annotated[str | None, typer.Option(metavar="URL", help="Deliver the approval notifications "
+                                                        "queued for this webhook (default AMP_TOOLS_WEBHOOK_URL; "
+                                                        "secret from AMP_TOOLS_WEBHOOK_SECRET).")] = None,
+        webhook_format: Annotated[str | None, typer.Option(metavar="FORMAT", help="json, slack or ntfy (default "
                                                            "AMP_TOOLS_WEBHOOK_FORMAT or json).")] = None,
     ) -> None:
         """Serve the approval inbox and spending dashboard for the budget owner."""
@@ -138,6 +147,7 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
 
         if not 1 <= port <= 65535:
             raise ConfigError(f"--port {port} must be between 1 and 65535")
+        require_free_port(host, port)  # before anything is printed: no login token for a server that cannot start
         digest, token = _passphrase_hash(passphrase_hash)
         if policy is not None:
             raise ConfigError("serve --policy no longer decides any budget's limits: each budget is shown with its "
@@ -166,19 +176,27 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
             store.close()
             led.close_sync()
 
-    @approvals_app.command("reopen")
-    def approvals_reopen(approval_id: str, by: Annotated[str, typer.Option(help="Who reopens.")] = "cli") -> None:
+    @approvals_app.command("reopen", epilog=examples("amp-tools approvals reopen apr_3f9c2a1b4d5e6f70 --by alice"))
+    def approvals_reopen(approval_id: Annotated[str, typer.Argument(metavar="ID", help="The denied request's id, "
+                                                                                       "from `amp-tools approvals "
+                                                                                       "list --status denied`.")],
+                         ledger: LedgerOpt = None,
+                         by: Annotated[str, typer.Option(metavar="NAME", help="Who reopens (kept in the audit "
+                                                                              "trail).")] = "cli") -> None:
         """Lift a denial so the agent may ask again about the same payment."""
-        rec = open_store().reopen(approval_id, by)
+        rec = open_store(ledger).reopen(approval_id, by)
         out.print(f"reopened {terminal_safe(rec.id)}: the agent may ask again", highlight=False)
 
-    @approvals_app.command("deliver")
+    @approvals_app.command("deliver", epilog=examples(
+        "amp-tools approvals deliver --webhook-url https://ntfy.sh/TOPIC --webhook-format ntfy"))
     def approvals_deliver(
-        ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL.")] = None,
-        webhook_url: Annotated[str | None, typer.Option(help="The webhook (default AMP_TOOLS_WEBHOOK_URL; secret "
-                                                        "from AMP_TOOLS_WEBHOOK_SECRET).")] = None,
-        webhook_format: Annotated[str | None, typer.Option(help="json, slack or ntfy.")] = None,
-        public_url: Annotated[str | None, typer.Option(help="The console's address, for links.")] = None,
+        ledger: LedgerOpt = None,
+        webhook_url: Annotated[str | None, typer.Option(metavar="URL", help="The webhook (default "
+                                                        "AMP_TOOLS_WEBHOOK_URL; secret from "
+                                                        "AMP_TOOLS_WEBHOOK_SECRET).")] = None,
+        webhook_format: Annotated[str | None, typer.Option(metavar="FORMAT", help="json, slack or ntfy.")] = None,
+        public_url: Annotated[str | None, typer.Option(metavar="URL", help="The console's address, for links.")]
+        = None,
     ) -> None:
         """Try now every approval notification due for the webhook, and say how each stands."""
         import asyncio
@@ -197,9 +215,9 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
             out.print(terminal_safe(f"{item.approval_id} -> {item.host}: {item.status} after {item.attempts} "
                                     f"attempt(s){': ' + item.error if item.error else ''}"), highlight=False)
 
-    @approvals_app.command("deliveries")
+    @approvals_app.command("deliveries", epilog=examples("amp-tools approvals deliveries"))
     def approvals_deliveries(
-        ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL.")] = None,
+        ledger: LedgerOpt = None,
     ) -> None:
         """List approval notifications: queued, delivered or failed (and why)."""
         from rich.table import Table
@@ -221,10 +239,9 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
                 d.updated_at.strftime("%Y-%m-%d %H:%M:%S"))))
         out.print(table)
 
-    @approvals_app.command("import")
-    def approvals_import(path: Annotated[Path, typer.Argument(help="An old approvals.db file.")],
-                         ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL.")] = None
-                         ) -> None:
+    @approvals_app.command("import", epilog=examples("amp-tools approvals import ~/.amp-tools/approvals.db"))
+    def approvals_import(path: Annotated[Path, typer.Argument(metavar="PATH", help="An old approvals.db file.")],
+                         ledger: LedgerOpt = None) -> None:
         """Copy the requests of an old standalone approvals.db into the ledger's database."""
         count = open_store(ledger).import_legacy(path)
         out.print(f"imported {count} approval request(s) from {terminal_safe(path)}", highlight=False)

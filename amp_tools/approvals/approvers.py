@@ -18,11 +18,13 @@ the program that builds the agent, never by the model, and nothing the model can
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from rich.console import Console
 from rich.table import Table
@@ -35,9 +37,10 @@ from amp_tools.terminal import terminal_safe
 from amp_tools.untrusted import clean_text
 
 __all__ = ["Answer", "Approver", "CallbackApprover", "ConsoleApprover", "DenyApprover", "OutOfBandApprover", "ask",
-           "ask_yes_no"]
+           "ask_yes_no", "off_loop"]
 
 Answer: TypeAlias = bool | ApprovalDecision
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -101,6 +104,38 @@ class CallbackApprover:
 _YES, _NO = ("y", "yes"), ("n", "no", "")
 
 
+async def off_loop(fn: Callable[..., T], *args: object) -> T:
+    """Run a blocking prompt in a daemon thread without stalling the event loop.
+
+    Not `asyncio.to_thread`: on Ctrl-C, `asyncio.run` joins the default executor's threads before
+    it returns, so a prompt waiting in `input()` there would hold the process until Enter. A daemon
+    thread is left behind, and the interrupt reaches the program at once.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            value = fn(*args)
+        except BaseException as exc:  # EOFError and the rest go to the awaiting task
+            with contextlib.suppress(RuntimeError):  # the loop may be closed after an interrupt
+                loop.call_soon_threadsafe(settle, None, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, None)
+
+    threading.Thread(target=work, name="amp-tools-prompt", daemon=True).start()
+    return await done
+
+
 def ask_yes_no(reader: Callable[[str], str], question: str, console: Console, *, tries: int = 5) -> bool:
     """Ask until the answer is yes or no (empty means no); anything else is asked again.
 
@@ -154,7 +189,7 @@ class ConsoleApprover:
         reader = self.input_fn or input
         try:
             # A blocking prompt must not stall the event loop the rest of the agent runs on.
-            yes = await asyncio.to_thread(ask_yes_no, reader, "Approve this payment? [y/N] ", self.console)
+            yes = await off_loop(ask_yes_no, reader, "Approve this payment? [y/N] ", self.console)
         except EOFError:
             return ApprovalDecision(False, "no answer (end of input)", self.name)
         if yes:

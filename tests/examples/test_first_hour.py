@@ -134,7 +134,12 @@ def test_the_demo_uses_the_default_ledger_names_it_first_and_ledger_show_lists_i
     assert "Malaya Car Rental: paid 390.00 MYR (= 81.90 USD)" in " ".join(paid.split())
     assert "…" not in receipt.split("╭")[0]  # at 80 columns nothing in the receipt is cut
 
-    shown = cli("ledger", "show", home=home, columns=80)
+    budget = first.split(", budget ", 1)[1].split()[0].rstrip(",")
+    listed = cli("ledger", "show", home=home, columns=80)
+    assert listed.returncode == 0, listed.stderr
+    assert "ledger: 1 budget" in listed.stdout and "1 budgets" not in listed.stdout and budget in listed.stdout
+    assert f"show one: amp-tools ledger show --budget {budget}" in listed.stdout
+    shown = cli("ledger", "show", "--budget", budget, home=home, columns=80)
     assert shown.returncode == 0, shown.stderr
     assert "3 entries" in shown.stdout
     for amount in ("189.00 SGD", "139.86 USD", "1102.00 MYR", "231.42 USD", "390.00 MYR", "81.90 USD"):
@@ -144,7 +149,10 @@ def test_the_demo_uses_the_default_ledger_names_it_first_and_ledger_show_lists_i
     # A second run books under its own budget in the same ledger, and is not refused by the first.
     again = cli("demo", "travel", home=home)
     assert again.returncode == 0 and "left 746.82 USD" in again.stdout
-    assert "6 entries" in cli("ledger", "show", home=home).stdout
+    assert "ledger: 2 budgets" in cli("ledger", "show", home=home).stdout
+    unknown = cli("ledger", "show", "--budget", "nope", home=home)
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert "no budget 'nope' in the ledger at" in unknown.stderr and "Traceback" not in unknown.stderr
 
 
 # ---------------------------------------------------------------------- CLI
