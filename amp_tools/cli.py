@@ -315,7 +315,7 @@ def audit_verify(ledger: LedgerOpt = None,
                  cross_check: Annotated[bool, typer.Option(help="Also check the ledger's entries, refunds, totals, "
                                                                  "usage, approvals, freezes and policy versions "
                                                                  "against their audit records.")] = True,
-                 owner_key: Annotated[str | None, typer.Option(help="The owner's PUBLIC key (JWK JSON or a file; "
+                 owner_key: Annotated[str | None, typer.Option(metavar="KEY", help="The owner's PUBLIC key (JWK JSON or a file; "
                                                                     "default AMP_TOOLS_OWNER_KEY): also verify the "
                                                                     "owner's signatures.")] = None,
                  ) -> None:
