@@ -42,6 +42,7 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
+app.add_typer(key_app, name="agent-key")  # the name the payment errors' hints use
 app.add_typer(payments_app, name="payments")
 app.command("mcp")(mcp_command)
 register_serve(app, approvals_app)
@@ -156,8 +157,9 @@ def ledger_show(
     budget: Annotated[str | None, typer.Option(help="Only this budget id.")] = None,
     tree: Annotated[bool, typer.Option("--tree", help="First the budget and its sub-budgets as a tree.")] = False,
 ) -> None:
-    """List recent ledger entries."""
+    """List recent ledger entries, with each payment's network legs (mandate charge, wallet debit, rate)."""
     from amp_tools.ledger import open_ledger
+    from amp_tools.toolkit.legs import describe_legs
 
     target = existing_ledger(ledger)
     if tree:
@@ -177,15 +179,18 @@ def ledger_show(
     table = Table(title=f"ledger: {len(rows)} entries, budget {', '.join(budgets) or '-'}", box=box.SIMPLE_HEAD)
     # Only the merchant column may wrap; amounts are never cut, so optional columns go first.
     refunds = any(e.refunded.minor for e in rows)
+    legs = any(e.legs for e in rows)
     wide = out.width >= 110
     cols = ["id", "status", "merchant", "amount", "from budget", *(["refunded"] if refunds else []),
-            *(["checkout"] if wide else []), "when (UTC)"]
+            *(["network legs"] if legs else []), *(["checkout"] if wide else []), "when (UTC)"]
     for col in cols:
-        table.add_column(col, no_wrap=col != "merchant", overflow="fold", min_width=8 if col == "merchant" else None)
+        table.add_column(col, no_wrap=col not in ("merchant", "network legs"), overflow="fold",
+                         min_width=8 if col in ("merchant", "network legs") else None)
     for e in rows:
         cells = {"id": str(e.id), "status": e.status, "merchant": escape(clean_text(e.merchant_name or e.merchant_id)),
                  "amount": str(e.amount), "from budget": str(e.budget_amount), "refunded": str(e.refunded),
-                 "checkout": escape(e.checkout_id), "when (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M")}
+                 "checkout": escape(e.checkout_id), "when (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M"),
+                 "network legs": escape(describe_legs(e.legs))}
         table.add_row(*(cells[c] for c in cols))
     out.print(table)
 

@@ -9,12 +9,17 @@ the payment then stays reserved for a person.
 
 from __future__ import annotations
 
+from typing import Any
+
+from amp_tools.amp.models import OrderStatus, PaymentResult
 from amp_tools.amp.secret import Secret
 from amp_tools.errors import AmpError, ConfigError
 from amp_tools.ledger import Entry
+from amp_tools.money import Money
 from amp_tools.payments import ReconcileReport, Resolution, settle
 from amp_tools.payments import reconcile as reconcile_payments
-from amp_tools.toolkit.core import ToolkitCore, debited_in_budget
+from amp_tools.toolkit.core import ToolkitCore
+from amp_tools.toolkit.legs import count_legs
 
 __all__ = ["ask_counterparty", "reconcile", "settle_entry"]
 
@@ -36,9 +41,9 @@ async def ask_counterparty(tk: ToolkitCore, entry: Entry) -> Resolution:
             return Resolution("unknown", reason=f"order status: {exc.code}: {exc.message}")
         return await _replay(tk, entry, base)  # no order-status extension: ask the AMP way
     if status.status in _PAID:
-        debited = await debited_in_budget(tk, status.debited_amount)
+        debited, legs = _counted(tk, entry, status)
         return Resolution("committed", external_ref=status.transaction_id, debited=debited,
-                          outcome={"merchant_status": status.status})
+                          outcome={"merchant_status": status.status, "legs": legs})
     if status.status in _NOT_PAID:
         return Resolution("released", reason=f"the merchant reports {status.status}")
     return Resolution("unknown", reason=f"the merchant reports {status.status}")
@@ -67,10 +72,19 @@ async def _replay(tk: ToolkitCore, entry: Entry, base: str) -> Resolution:
     except AmpError as exc:
         return Resolution("unknown", reason=f"asking the merchant again failed ({exc.code}: {exc.message}); "
                                             "a person must check")
-    debited = await debited_in_budget(tk, paid.debited_amount)
+    debited, legs = _counted(tk, entry, paid)
     return Resolution("committed", external_ref=paid.transaction_id, debited=debited,
                       outcome={"settled_by": "startPayment replay",
-                               "idempotent": paid.idempotent})
+                               "idempotent": paid.idempotent, "legs": legs})
+
+
+def _counted(tk: ToolkitCore, entry: Entry, answer: OrderStatus | PaymentResult) -> tuple[Money, dict[str, Any]]:
+    """What counts for a payment settled after the fact: the network's figures, else what was held at the
+    quote locked for it (the entry's rate), never a rate of today."""
+    held = entry.reserved or entry.budget_amount
+    legs = count_legs(held.currency, entry.amount, held, mandate_charge=answer.mandate_amount,
+                      wallet_debit=answer.debited_amount, locked_rate=answer.fx_rate, budget_rate=entry.fx_rate)
+    return legs.budget, legs.to_public()
 
 
 async def settle_entry(tk: ToolkitCore, entry: Entry) -> tuple[Entry, str | None]:
