@@ -383,6 +383,10 @@ class MerchantInfo(WireModel):
     currencies: list[Tag] = Field(default_factory=list)
     base_url: str | None = None
     description: Desc | None = None
+    #: The merchant answers a replayed startPayment for a paid checkout with its original transaction before
+    #: checking anything else (amp-reference-wire.md 3.6, 10), so a business refusal to a replay proves the
+    #: checkout was never paid. Say so only for a merchant known to behave that way.
+    idempotent_per_checkout: bool = False
 
 
 class Quote(WireModel):

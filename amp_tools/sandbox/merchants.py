@@ -47,7 +47,8 @@ class Merchants:
         s = rt.seed
         return {"merchantId": s.merchant_id, "name": s.name, "mcc": s.mcc, "categories": list(s.categories),
                 "regions": list(s.regions), "currencies": [s.currency], "baseUrl": f"/merchants/{s.merchant_id}",
-                "description": s.description, "maxNegotiationRounds": s.max_rounds}
+                "description": s.description, "maxNegotiationRounds": s.max_rounds,
+                "idempotentPerCheckout": True}
 
     def registry(self, *, query: str | None, category: str | None, region: str | None,
                  currency: str | None) -> list[dict[str, Any]]:
