@@ -74,9 +74,9 @@ class Sealer:
         except (InvalidTag, ValueError):
             other = sealed_key(sealed)
             raise ConfigError(
-                f"sealed {purpose} data cannot be opened with agent key {self.kid!r}: it was sealed with "
-                + (f"key {other}, this process has {self.thumbprint}" if other else "another agent key")
-                + " (use the agent key file the session was created with)") from None
+                f"sealed {purpose} data cannot be opened with agent key {self.kid!r}: it was sealed with another "
+                "agent key" + (f" (sealed with key {other}, this process has {self.thumbprint})" if other else "")
+                + "; use the agent key file the session was created with") from None
         data = json.loads(plain)
         return {k: (Secret(v["$secret"]) if isinstance(v, dict) and set(v) == {"$secret"} else v)
                 for k, v in data.items()}
