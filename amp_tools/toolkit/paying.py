@@ -30,6 +30,7 @@ from amp_tools.toolkit.mandates import refresh_mandate
 from amp_tools.toolkit.shopping import payable
 from amp_tools.toolkit.state import CheckoutRef, MandateRef
 from amp_tools.tools.args import PayArgs, RefundArgs, RequestMandateArgs
+from amp_tools.untrusted import clean_text
 
 __all__ = ["ensure_wallet", "pay", "refund", "request_mandate"]
 
@@ -282,7 +283,8 @@ def _legs(tk: ToolkitCore, ck: CheckoutRef, held: Money, issued: ApplyCredential
     """This payment's legs from the network's answers (the token's rate lock, the charge and the debit)."""
     return count_legs(tk.policy.currency, ck.amount, held, mandate_charge=paid.mandate_amount,
                       wallet_debit=paid.debited_amount, locked_rate=paid.fx_rate or issued.fx_rate,
-                      quote_id=issued.fx_quote_id, budget_rate=budget_rate)
+                      quote_id=clean_text(issued.fx_quote_id, 80) if issued.fx_quote_id else None,
+                      budget_rate=budget_rate)
 
 
 async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, key: str, budget_amount: Money,

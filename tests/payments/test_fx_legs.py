@@ -181,3 +181,29 @@ async def test_human_present_in_a_third_currency_counts_the_quote_locked_for_it(
     assert entry.legs is not None and entry.legs["basis"] == "locked_quote"
     assert entry.legs["budget_rate"] == "0.23148148"
     assert entry.legs["wallet_debit"] == Money.from_wire(_charge(lab, checkout)["walletAmount"]).to_public()
+
+
+async def test_ledger_show_prints_the_legs_and_agent_key_show_prints_the_public_key(
+        lab: Lab, engine_name: str, ledger_target: str, tmp_path: Any) -> None:
+    if engine_name != "sqlite":
+        pytest.skip("the CLI reads a ledger file here; the legs on PostgreSQL are asserted above")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    agent = await _mandate_agent(lab, "SGD", "2000.00", "1000.00", ["SKYLARK-AIR"], "sgd")
+    _set(lab, "SGD", "0.70")
+    await agent.call("pay", checkout_id=await _checkout(agent, FLIGHT))
+    cli = str(Path(sys.executable).parent / "amp-tools")
+    env = {**os.environ, "COLUMNS": "200", "AMP_TOOLS_HOME": str(tmp_path)}
+    shown = subprocess.run([cli, "ledger", "show", "--ledger", ledger_target], capture_output=True, text=True,
+                           timeout=120, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "network legs" in shown.stdout
+    assert "mandate 149.00 SGD" in shown.stdout and "wallet 104.30 USD @ 0.70000000" in shown.stdout
+    assert "counted 149.00 SGD from the checkout" in shown.stdout
+    keys = [subprocess.run([cli, name, "show"], capture_output=True, text=True, timeout=120, env=env)
+            for name in ("agent-key", "key")]
+    assert [k.returncode for k in keys] == [0, 0]
+    assert keys[0].stdout == keys[1].stdout and '"d"' not in keys[0].stdout and '"kid"' in keys[0].stdout
