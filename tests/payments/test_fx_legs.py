@@ -17,7 +17,7 @@ from _support import Lab
 
 from amp_tools.approvals import CallbackApprover
 from amp_tools.errors import AmpToolsError
-from amp_tools.money import Money
+from amp_tools.money import ROUND_UP, Money
 from amp_tools.policy import parse_policy
 from amp_tools.sandbox import SandboxConfig
 
@@ -129,17 +129,19 @@ async def test_every_payment_counts_the_network_charge_with_rates_moving_between
     mover = _Mover(lab, rng)
     try:
         budgets = {}
-        for currency, total in (("SGD", "3000.00"), ("MYR", "9000.00"), ("EUR", "1800.00"), ("USD", "2000.00")):
+        # Tight enough that budgets fill up: the last payments meet the limits while the rates move.
+        for currency, total in (("SGD", "1100.00"), ("MYR", "3300.00"), ("EUR", "700.00"), ("USD", "800.00")):
             agent = await _mandate_agent(lab, currency, total, total, [g[0] for g in GOODS], f"b-{currency}")
             mover.wrap(agent.toolkit.client)
             budgets[currency] = agent
         paid_count = refused = 0
-        for _ in range(24):
+        for _ in range(32):
             currency = rng.choice(list(budgets))
             agent = budgets[currency]
             checkout = await _checkout(agent, rng.choice(GOODS))
+            mode = rng.choice(["delegated", "delegated", "human_present"])
             try:
-                await agent.call("pay", checkout_id=checkout)
+                await agent.call("pay", checkout_id=checkout, mode=mode)
             except AmpToolsError:
                 refused += 1  # a rate move past the mandate's room: refused, nothing committed
                 assert lab.charges(checkout) == []
@@ -148,20 +150,30 @@ async def test_every_payment_counts_the_network_charge_with_rates_moving_between
             network = _charge(lab, checkout)
             [entry] = [e for e in await lab.ledger.entries(f"b-{currency}") if e.checkout_id == checkout]
             mandate_charge = Money.from_wire(network["mandateAmount"])
-            assert mandate_charge.currency == currency
-            # The ledger counts exactly what the network charged the mandate, in the budget currency.
-            assert (entry.status, entry.budget_amount) == ("committed", mandate_charge), (entry.legs, network)
-            assert entry.legs is not None
-            assert entry.legs["wallet_debit"] == Money.from_wire(network["walletAmount"]).to_public()
-        assert paid_count >= 12 and mover.moves >= 3 * paid_count
+            wallet_debit = Money.from_wire(network["walletAmount"])
+            # What the network charged, in the budget currency: under a delegated mandate (always in the
+            # budget currency) its charge; human-present (the mandate is in the checkout's currency) the
+            # checkout or the wallet's debit when in the budget currency, else the quote locked at reserve.
+            if mode == "delegated" or mandate_charge.currency == currency:
+                expected = mandate_charge
+            elif wallet_debit.currency == currency:
+                expected = wallet_debit
+            else:
+                assert entry.reserved is not None and entry.legs is not None
+                assert entry.legs["basis"] == "locked_quote" and entry.fx_rate is not None
+                expected = entry.amount.convert(currency, entry.fx_rate, rounding=ROUND_UP)
+            assert expected.currency == currency
+            assert (entry.status, entry.budget_amount) == ("committed", expected), (entry.legs, network)
+            assert entry.legs is not None and entry.legs["wallet_debit"] == wallet_debit.to_public()
+        assert paid_count >= 12 and refused >= 1 and mover.moves >= 3 * paid_count
         for currency, agent in budgets.items():
             status = await agent.call("budget_status")
             used = Money.parse(status["total"]["used"]["amount"], currency)
             flagged = status["total"].get("debited_above_reservations", {}).get("amount")
             over = Money.parse(flagged["amount"], currency) if flagged else Money.zero(currency)
-            charged = sum((Money.from_wire(p["mandateAmount"]).minor for p in lab.sandbox.payments()
-                           if p["status"] == "SUCCESS" and p["mandateAmount"]["currency"] == currency), 0)
-            assert used.minor == charged
+            counted = sum(e.budget_amount.minor for e in await lab.ledger.entries(f"b-{currency}")
+                          if e.status == "committed")
+            assert used.minor == counted
             assert used <= agent.toolkit.policy.total_budget + over
     finally:
         await lab.close()
