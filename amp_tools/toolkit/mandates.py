@@ -29,9 +29,10 @@ async def refresh_mandate(tk: ToolkitCore, ref: MandateRef) -> MandateRef:
         return ref
     try:
         session = await tk.client.inquiry_mandate_session(ref.session_id)
-    except AmpError as exc:  # the figures stay as they were (marked local); the payment's outcome is not affected
+    except Exception as exc:  # never let a figure refresh turn a finished payment into an error
+        # The figures fall back to the local arithmetic (marked so); the payment's outcome is not affected.
         log.info("mandate %s: the credential provider's inquiry failed (%s); keeping the local figures",
-                 ref.mandate_id, exc.code)
+                 ref.mandate_id, exc.code if isinstance(exc, AmpError) else type(exc).__name__)
         ref.reported_remaining = None
         return ref
     budget = session.budget
