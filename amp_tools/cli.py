@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from amp_tools import __version__, config
+from amp_tools import config
+from amp_tools._version import DISTRIBUTION, __version__
 from amp_tools.cli_budgets import ledger_tree, print_tree
 from amp_tools.cli_paths import approvals_path, existing_ledger, home_path
 from amp_tools.cli_payments import payments_app
@@ -54,7 +55,7 @@ err = Console(stderr=True)
 
 def _show_version(value: bool) -> None:
     if value:
-        out.print(f"amp-tools {__version__}", highlight=False)
+        out.print(f"{DISTRIBUTION} {__version__}", highlight=False)
         raise typer.Exit()
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+import amp_tools
 from amp_examples.travel_booking.run import run_trip
 from amp_tools.approvals import ApprovalRequest, ApprovalStore, ConsoleApprover, make_request
 from amp_tools.clock import ManualClock
@@ -180,7 +181,7 @@ def test_approvals_list_shows_the_expiry_with_its_date(tmp_path: Path) -> None:
 
 def test_version_and_error_sentences(tmp_path: Path) -> None:
     done = cli("--version", home=tmp_path / "home")
-    assert done.returncode == 0 and done.stdout.strip() == "amp-tools 0.1.0"
+    assert done.returncode == 0 and done.stdout.strip() == f"amp-agent-payments {amp_tools.__version__}"
     missing = cli("approvals", "approve", "nope", home=tmp_path / "home")
     assert "approval 'nope' does not exist. List approvals with" in missing.stderr
     assert str(NotFound("offer 'x' is unknown", hint="Use an offer_id.")) == (
