@@ -43,8 +43,9 @@ class Legs:
     #: The checkout -> wallet rate the network locked for the debit, and the quote that locked it.
     locked_rate: Decimal | None = None
     quote_id: str | None = None
-    #: The checkout -> budget rate the payment reserved at (None: the checkout is in the budget currency).
+    #: The checkout -> budget rate the payment reserved at, and that quote's id (None: no conversion).
     budget_rate: Decimal | None = None
+    budget_quote_id: str | None = None
 
     def to_public(self) -> dict[str, Any]:
         out: dict[str, Any] = {"checkout": self.checkout.to_public(), "budget": self.budget.to_public(),
@@ -59,12 +60,14 @@ class Legs:
             out["quote_id"] = self.quote_id
         if self.budget_rate is not None:
             out["budget_rate"] = format(self.budget_rate, "f")
+        if self.budget_quote_id:
+            out["budget_quote_id"] = self.budget_quote_id
         return out
 
 
 def count_legs(budget_currency: str, checkout: Money, held: Money, *, mandate_charge: Money | None = None,
                wallet_debit: Money | None = None, locked_rate: Decimal | None = None, quote_id: str | None = None,
-               budget_rate: Decimal | None = None) -> Legs:
+               budget_rate: Decimal | None = None, budget_quote_id: str | None = None) -> Legs:
     """The legs of one payment and what counts: `held` is what was reserved (in `budget_currency`)."""
     if held.currency != budget_currency:
         raise ValueError(f"the amount held {held} is not in the budget currency {budget_currency}")
@@ -79,7 +82,8 @@ def count_legs(budget_currency: str, checkout: Money, held: Money, *, mandate_ch
         budget, basis = held, "locked_quote"
     return Legs(checkout=checkout, budget=budget, basis=basis, mandate_charge=mandate_charge,
                 wallet_debit=wallet_debit, locked_rate=locked_rate, quote_id=quote_id,
-                budget_rate=None if checkout.currency == budget_currency else budget_rate)
+                budget_rate=None if checkout.currency == budget_currency else budget_rate,
+                budget_quote_id=None if checkout.currency == budget_currency else budget_quote_id)
 
 
 def _money_text(value: Any) -> str | None:

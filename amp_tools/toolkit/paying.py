@@ -279,12 +279,13 @@ def _seal_resume(tk: ToolkitCore, key: str, base: str, ck: CheckoutRef, token: S
 
 
 def _legs(tk: ToolkitCore, ck: CheckoutRef, held: Money, issued: ApplyCredentialResult, paid: PaymentResult,
-          budget_rate: Decimal | None) -> Legs:
+          budget_rate: Decimal | None, budget_quote_id: str | None) -> Legs:
     """This payment's legs from the network's answers (the token's rate lock, the charge and the debit)."""
     return count_legs(tk.policy.currency, ck.amount, held, mandate_charge=paid.mandate_amount,
                       wallet_debit=paid.debited_amount, locked_rate=paid.fx_rate or issued.fx_rate,
                       quote_id=clean_text(issued.fx_quote_id, 80) if issued.fx_quote_id else None,
-                      budget_rate=budget_rate)
+                      budget_rate=budget_rate,
+                      budget_quote_id=clean_text(budget_quote_id, 80) if budget_quote_id else None)
 
 
 async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, key: str, budget_amount: Money,
@@ -321,7 +322,7 @@ async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, 
     except AmpError:
         await refresh_mandate(tk, mandate)
         raise
-    legs = _legs(tk, ck, budget_amount, issued, paid, budget_rate)
+    legs = _legs(tk, ck, budget_amount, issued, paid, budget_rate, fx_quote_id)
     charge = legs.mandate_charge if legs.mandate_charge is not None and \
         legs.mandate_charge.currency == mandate.budget.currency else legs.budget
     mandate.spent = before + charge
@@ -368,7 +369,7 @@ async def _pay_present(tk: ToolkitCore, ck: CheckoutRef, key: str, handle: Payme
                                       l2=session.l2_serialized))
     paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
                                          l1=session.l1_serialized, l2=session.l2_serialized, idempotency_key=key)
-    legs = _legs(tk, ck, budget_amount, issued, paid, budget_rate)
+    legs = _legs(tk, ck, budget_amount, issued, paid, budget_rate, fx_quote_id)
     return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=legs.budget,
                             detail={"mode": "human_present", "mandate_id": session.mandate_id,
                                     "legs": legs.to_public()})

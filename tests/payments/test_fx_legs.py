@@ -191,7 +191,7 @@ async def test_human_present_in_a_third_currency_counts_the_quote_locked_for_it(
     # 130.00 MYR at the fresh quote 0.25/1.08 = 0.23148148, rounded up: 30.10 EUR (the cached 0.21 gave 25.28).
     assert entry.budget_amount == entry.reserved == Money.parse("30.10", "EUR")
     assert entry.legs is not None and entry.legs["basis"] == "locked_quote"
-    assert entry.legs["budget_rate"] == "0.23148148"
+    assert entry.legs["budget_rate"] == "0.23148148" and entry.legs["budget_quote_id"].startswith("FXQ-")
     assert entry.legs["wallet_debit"] == Money.from_wire(_charge(lab, checkout)["walletAmount"]).to_public()
 
 
