@@ -38,6 +38,7 @@ from amp_tools.errors import (
     ToolError,
 )
 from amp_tools.ledger import AlreadyCommitted, Entry, InvalidTransition, LedgerBase, Reservation
+from amp_tools.ledger.controls import refuse_if_frozen_steps
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy, SpendIntent, Verdict, static_check
 from amp_tools.policy.subbudgets import BudgetPath
@@ -182,7 +183,14 @@ class Guard:
             state = state_of(reservation.entry)
             if state == PaymentState.AWAITING_APPROVAL and await self._reclaim(reservation.entry):
                 # The same payment asked again while a person decides: its reservation is reused (one
-                # payment, one row), and the person is asked again (or their answer taken).
+                # payment, one row), and the person is asked again (or their answer taken). The owner's
+                # kill switch still stops it: a frozen budget releases the parked payment and refuses.
+                try:
+                    await self.ledger.run_read(lambda: refuse_if_frozen_steps(self.budget_id))
+                except PolicyViolation as exc:
+                    await self.lifecycle.release(reservation.entry.id, f"refused on retry: {exc.message}")
+                    await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
+                    raise
                 resumed = True
                 reservation = Reservation(entry=reservation.entry, replayed=True, verdict=Verdict(
                     approval_reasons=reservation.approval_reasons or ("a person is asked",),

@@ -53,3 +53,25 @@ async def test_five_retries_while_a_person_decides_are_one_payment_one_row(lab: 
     assert kinds.count("approval_pending") == 5  # the row's history: each time it was asked
     approvals = [r for r in await lab.ledger.audit.records() if r.kind == "approval"]
     assert len(approvals) == 1 and approvals[0].payload["approved"] is True
+
+
+async def test_a_frozen_budget_stops_the_retry_of_a_parked_payment_and_releases_it(lab: Lab, tmp_path: Path) -> None:
+    from amp_tools.errors import PolicyViolation
+    from amp_tools.server.control import freeze
+
+    store = ApprovalStore(tmp_path / "approvals.db", clock=lab.sandbox.clock)
+    policy = budget_policy("1000.00", approval={"confirm_above": "50.00"})
+    agent = lab.agent(policy, OutOfBandApprover(store, clock=lab.sandbox.clock), budget_id="hotel")
+    await agent.call("search_offers", query="superior room", merchant_ids=["KL-GRAND-HOTEL"])
+    checkout = (await agent.call("checkout", offer_id=ROOM))["checkout_id"]
+    with pytest.raises(ApprovalPending):
+        await agent.call("pay", checkout_id=checkout, mode="human_present")
+    [record] = store.list("pending")
+    store.approve(record.id, "alice")
+    await freeze(lab.ledger, "hotel", True, by="owner", reason="going offline")
+    with pytest.raises(PolicyViolation) as refused:
+        await agent.call("pay", checkout_id=checkout, mode="human_present")
+    assert refused.value.rule == "budget.frozen"
+    [entry] = await lab.ledger.entries("hotel")
+    assert state_of(entry) == PaymentState.RELEASED and lab.charges(checkout) == []
+    assert await lab.used(policy, "hotel") == "0.00"
