@@ -131,13 +131,12 @@ def _check_bound_key(tk: ToolkitCore, ref: MandateRef, l2: str) -> None:
     another one; asking for a new mandate would bind the same wrong key again, so say what fixes it.
     """
     bound = bound_agent_jwk(l2)
-    mine = tk.agent_key.public_jwk()
-    if bound is not None and public_jwk_equal(bound, mine):
-        return
+    if bound is None or public_jwk_equal(bound, tk.agent_key.public_jwk()):
+        return  # an unreadable L2 is refused, before anything is sent, when the payment builds its L3
     try:
-        theirs = public_key_from_jwk(bound).thumbprint() if bound is not None else "none"
+        theirs = public_key_from_jwk(bound).thumbprint()
     except ConfigError:
-        theirs = "unreadable"
+        return  # not a usable key at all: the same unusable-L2 refusal at pay
     ref.status = "FAILED"
     ref.failure = (f"the credential provider bound mandate {ref.mandate_id} to agent key {theirs}, not this agent's "
                    f"key {tk.agent_key.thumbprint()} (kid {tk.agent_key.kid}); do not pay under it")
