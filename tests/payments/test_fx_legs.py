@@ -87,6 +87,7 @@ async def test_the_issue_sgd_budget_usd_wallet_counts_the_mandate_charge_not_a_c
                                  "wallet_debit": {"amount": "104.30", "currency": "USD"},
                                  "locked_rate": "0.70000000"}  # no quote: the checkout needed no conversion
     assert paid["legs"]["wallet_debit"] == {"amount": "104.30", "currency": "USD"}
+    assert flight_entry.to_public()["legs"] == flight_entry.legs  # what the owner's console reads
     # The USD adapter counted as the network charged the SGD mandate for it, to the cent.
     adapter_charge = Money.from_wire(_charge(lab, adapter)["mandateAmount"])
     assert entries[adapter].budget_amount == adapter_charge
