@@ -45,6 +45,7 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
+app.add_typer(key_app, name="agent-key")  # the name the payment errors' hints use
 app.add_typer(payments_app, name="payments")
 app.add_typer(budgets_app, name="budgets")
 app.add_typer(owner_app, name="owner")
@@ -206,8 +207,10 @@ def ledger_show(
     budget: BudgetOpt = None,
     tree: Annotated[bool, typer.Option("--tree", help="First the budget and its sub-budgets as a tree.")] = False,
 ) -> None:
-    """List the budgets in the ledger, or a budget's recent entries (--budget ID)."""
+    """List the budgets in the ledger, or a budget's recent entries (--budget ID) with each payment's network
+    legs (mandate charge, wallet debit, rate)."""
     from amp_tools.cli_ledger import list_budgets, read_entries
+    from amp_tools.toolkit.legs import describe_legs
 
     target = existing_ledger(ledger)
     if budget is None:
@@ -232,16 +235,19 @@ def ledger_show(
     table = Table(title=f"ledger: {len(rows)} entries, budget {terminal_safe(budget)}", box=box.SIMPLE_HEAD)
     # Only the merchant column may wrap; amounts are never cut, so optional columns go first.
     refunds = any(e.refunded.minor for e in rows)
+    legs = any(e.legs for e in rows)
     wide = out.width >= 110
     cols = ["id", "status", "merchant", "amount", "from budget", *(["refunded"] if refunds else []),
-            *(["checkout"] if wide else []), "when (UTC)"]
+            *(["network legs"] if legs else []), *(["checkout"] if wide else []), "when (UTC)"]
     for col in cols:
-        table.add_column(col, no_wrap=col != "merchant", overflow="fold", min_width=8 if col == "merchant" else None)
+        table.add_column(col, no_wrap=col not in ("merchant", "network legs"), overflow="fold",
+                         min_width=8 if col in ("merchant", "network legs") else None)
     for e in rows:
         cells = {"id": str(e.id), "status": e.status,
                  "merchant": terminal_safe(clean_text(e.merchant_name or e.merchant_id)),
                  "amount": str(e.amount), "from budget": str(e.budget_amount), "refunded": str(e.refunded),
-                 "checkout": terminal_safe(e.checkout_id), "when (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M")}
+                 "checkout": terminal_safe(e.checkout_id), "when (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M"),
+                 "network legs": terminal_safe(describe_legs(e.legs))}
         table.add_row(*(cells[c] for c in cols))
     out.print(table)
 
@@ -315,9 +321,9 @@ def audit_verify(ledger: LedgerOpt = None,
                  cross_check: Annotated[bool, typer.Option(help="Also check the ledger's entries, refunds, totals, "
                                                                  "usage, approvals, freezes and policy versions "
                                                                  "against their audit records.")] = True,
-                 owner_key: Annotated[str | None, typer.Option(metavar="KEY", help="The owner's PUBLIC key (JWK JSON or a file; "
-                                                                    "default AMP_TOOLS_OWNER_KEY): also verify the "
-                                                                    "owner's signatures.")] = None,
+                 owner_key: Annotated[str | None, typer.Option(
+                     metavar="KEY", help="The owner's PUBLIC key (JWK JSON or a file; default AMP_TOOLS_OWNER_KEY): "
+                                        "also verify the owner's signatures.")] = None,
                  ) -> None:
     """Recompute every hash chain and cross-check the ledger; exit 1 if anything was edited, reordered or deleted."""
     from amp_tools.ledger import open_ledger

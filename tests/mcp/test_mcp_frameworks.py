@@ -141,8 +141,8 @@ async def test_autogen_mcp_workbench_payment_waits_for_the_cli_then_pays(tmp_pat
     [paid] = ok(script.seen[-1], "pay")
     assert (paid["merchant"], paid["approved_by"]) == ("KL Grand Hotel", "bob")
     assert resumed.messages[-1].content == "paid 1"
-    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "released"),
-                                                          ("KL-GRAND-HOTEL", "committed")]
+    # One payment, one row: held while the person decided, then committed (issue 20).
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed")]
 
 
 # ---------------------------------------------------------------------- LangChain MCP adapters

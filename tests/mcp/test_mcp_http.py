@@ -117,5 +117,5 @@ async def test_pending_over_http_until_a_person_approves_in_the_store(tmp_path: 
 
     assert text_of(pending).startswith("APPROVAL_PENDING") and approval_id in text_of(pending)
     assert (paid["status"], paid["approved_by"]) == ("paid", "carol")
-    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "released"),
-                                                          ("KL-GRAND-HOTEL", "committed")]
+    # One payment, one row: held while the person decided, then committed (issue 20).
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed")]

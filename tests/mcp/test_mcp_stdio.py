@@ -108,7 +108,8 @@ async def test_without_elicitation_the_payment_waits_for_the_cli(tmp_path: Path,
         assert pending.structuredContent is not None and pending.structuredContent["error"] == "APPROVAL_PENDING"
         approval_id = pending.structuredContent["details"]["approval_id"]
         assert f"amp-tools approvals approve {approval_id}" in text_of(pending)
-        assert await ledger_rows(ledger) == [("KL-GRAND-HOTEL", "released", "1102.00 MYR", "231.42 USD")]
+        # Held while the person decides; asking again reuses this row (issue 20: one payment, one row).
+        assert await ledger_rows(ledger) == [("KL-GRAND-HOTEL", "reserved", "1102.00 MYR", "231.42 USD")]
         still = await error(session, "pay", {"checkout_id": hotel})  # asking again reuses the same request
         assert still.structuredContent is not None
         assert still.structuredContent["details"]["approval_id"] == approval_id
@@ -124,9 +125,9 @@ async def test_without_elicitation_the_payment_waits_for_the_cli(tmp_path: Path,
     assert second.structuredContent is not None and second.structuredContent["error"] == "APPROVAL_PENDING"
     assert second.structuredContent["details"]["approval_id"] != approval_id
     assert [r.status for r in ApprovalStore(ledger).list()] == ["pending", "consumed"]
-    assert [r[:2] for r in await ledger_rows(ledger)] == [
-        ("KL-GRAND-HOTEL", "released"), ("KL-GRAND-HOTEL", "released"), ("KL-GRAND-HOTEL", "committed"),
-        ("KL-GRAND-HOTEL", "released")]
+    # The first hotel: one row, committed; the second still waits for its person, held.
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed"),
+                                                          ("KL-GRAND-HOTEL", "reserved")]
 
 
 async def test_elicitation_asks_the_person_who_approves(tmp_path: Path) -> None:
