@@ -25,7 +25,7 @@ from amp_tools.cli_paths import approvals_path, existing_ledger, home_path
 from amp_tools.cli_payments import payments_app
 from amp_tools.cli_serve import register as register_serve
 from amp_tools.errors import AmpToolsError
-from amp_tools.mcp.command import mcp_command
+from amp_tools.mcp.command import mcp_app
 from amp_tools.untrusted import clean_text
 
 app = typer.Typer(help="Budget-guarded AMP shopping and payment tools for AI agents.", no_args_is_help=True,
@@ -43,7 +43,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
 app.add_typer(payments_app, name="payments")
-app.command("mcp")(mcp_command)
+app.add_typer(mcp_app, name="mcp")
 register_serve(app, approvals_app)
 ledger_app.command("tree")(ledger_tree)
 

@@ -25,6 +25,10 @@ the tree view. Single-level entries leave all three NULL.
 
 Version 5 gives each budget its own audit chain (``audit.n``, ``audit_heads``; see `audit`): the
 records written before it stay verifiable as the legacy chain under the frozen ``audit_head``.
+
+Version 6 adds ``mcp_tokens`` (`amp_tools.mcp.tokens`): the bearer tokens of ``amp-tools mcp
+--transport http``, each bound to one budget, stored as a SHA-256 of the token (never the token),
+with who created it, when, and when it was revoked.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -225,7 +229,21 @@ def _v5(dialect: Dialect) -> list[str]:
     return statements
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
+def _v6(dialect: Dialect) -> list[str]:
+    del dialect  # same text in both engines
+    return [
+        """CREATE TABLE IF NOT EXISTS mcp_tokens (
+            token_id TEXT PRIMARY KEY,
+            budget_id TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_us BIGINT NOT NULL,
+            revoked_us BIGINT)""",
+    ]
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

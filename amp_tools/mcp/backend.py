@@ -2,12 +2,20 @@
 
 One policy, one ledger (the budget's durable record, so two clients spend one budget, never two),
 one approval store and one agent key; the AMP side is either an embedded sandbox (offline,
-in-process) or a Credential Provider URL. Each MCP session gets its own `AmpToolkit`
-(its own AMP session state, quotes and checkouts) built by `toolkit()`.
+in-process) or a Credential Provider URL, with an optional merchant directory for a CP that has
+no registry. Each MCP session gets its own `AmpToolkit` (its own AMP session state, quotes and
+checkouts) built by `toolkit()`, on the budget it was given: over stdio the budget the server
+was started with, over HTTP the budget of the client's token.
+
+The budget is chosen on purpose, like the toolkit's: ``--budget-id``, else ``AMP_TOOLS_BUDGET``,
+else the policy's ``name:``; with none of them the server refuses to start. The embedded sandbox
+without an explicit id spends under a fresh ``sandbox-...`` id, so offline play never counts
+against a real budget kept in the same ledger.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +30,12 @@ from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.policy import BudgetPolicy, load_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit
+from amp_tools.toolkit.directory import MerchantDirectory
 
-__all__ = ["Backend", "open_backend"]
+__all__ = ["Backend", "choose_budget", "open_backend"]
+
+_NO_BUDGET = ("the MCP server needs a budget named on purpose: pass --budget-id ID, set AMP_TOOLS_BUDGET, or give "
+              "the policy a `name:`; servers and toolkits share a budget only when they name the same one")
 
 
 @dataclass
@@ -36,39 +48,69 @@ class Backend:
     cp_url: str | None = None
     agent_key: AgentKey | None = None
     agent_id: str = "amp-tools-agent"
+    merchants: MerchantDirectory | None = None
+    #: The owner console, whose ``/approvals/{id}`` page a URL elicitation points the person at.
+    console_url: str = "http://127.0.0.1:8787"
+    #: How long a tool call waits for the person's decision after a URL elicitation (seconds).
+    approval_wait: float = 60.0
     sessions: int = field(default=0)
 
     def describe(self) -> str:
         where = "embedded sandbox (offline)" if self.sandbox is not None else f"Credential Provider {self.cp_url}"
-        return f"{where}; policy {self.policy.name or '(unnamed)'}; budget {self.budget_id!r}"
+        merchants = f"; {len(self.merchants.all())} merchants from the directory" if self.merchants else ""
+        return f"{where}; policy {self.policy.name or '(unnamed)'}; budget {self.budget_id!r}{merchants}"
 
-    def toolkit(self, approver: Approver) -> AmpToolkit:
-        """A new session's toolkit: shared policy and ledger, its own AMP session state."""
+    def toolkit(self, approver: Approver, budget_id: str | None = None) -> AmpToolkit:
+        """A new session's toolkit: shared policy and ledger, its own AMP session state, on `budget_id`
+        (a token's budget over HTTP) or the server's budget."""
         self.sessions += 1
+        budget = budget_id or self.budget_id
         if self.sandbox is not None:
             return AmpToolkit.for_sandbox(self.sandbox, self.policy, ledger=self.ledger, approver=approver,
-                                          budget_id=self.budget_id, agent_id=self.agent_id, agent_key=self.agent_key)
+                                          budget_id=budget, agent_id=self.agent_id, agent_key=self.agent_key,
+                                          **({"merchants": self.merchants} if self.merchants else {}))
         assert self.cp_url is not None and self.agent_key is not None
         client = AmpClient(self.cp_url, agent_id=self.agent_id, clock=SYSTEM_CLOCK)
         return AmpToolkit(client, self.policy, ledger=self.ledger, approver=approver, agent_key=self.agent_key,
-                          agent_id=self.agent_id, budget_id=self.budget_id, clock=SYSTEM_CLOCK)
+                          agent_id=self.agent_id, budget_id=budget, clock=SYSTEM_CLOCK, merchants=self.merchants)
 
     async def aclose(self) -> None:
         await self.ledger.close()
         self.store.close()
 
 
-def open_backend(policy: Path, *, ledger: str | None = None, cp_url: str | None = None,
-                 budget_id: str | None = None) -> Backend:
-    """Load the policy, open the ledger and the approval store; a sandbox unless `cp_url` is given.
+def choose_budget(budget_id: str | None, policy: BudgetPolicy, *, sandbox: bool) -> str:
+    """The server's budget: named, else AMP_TOOLS_BUDGET, else the policy's name (a fresh id for the sandbox)."""
+    chosen = (budget_id or "").strip() or os.environ.get("AMP_TOOLS_BUDGET", "").strip()
+    if chosen:
+        return chosen
+    if sandbox:
+        return f"sandbox-{uuid.uuid4().hex[:12]}"
+    if policy.name and policy.name.strip():
+        return policy.name.strip()
+    raise ConfigError(_NO_BUDGET, hint="e.g. amp-tools mcp --policy policy.yaml --budget-id team-travel")
 
-    Sandbox spending goes under a budget id of its own per server run, so it never counts against
-    a real budget kept in the same ledger.
-    """
+
+def _merchants(merchants: str | Path | None) -> MerchantDirectory | None:
+    chosen = merchants or os.environ.get("AMP_TOOLS_MERCHANTS") or None
+    return MerchantDirectory.load(chosen) if chosen else None
+
+
+def open_backend(policy: Path, *, ledger: str | None = None, cp_url: str | None = None,
+                 budget_id: str | None = None, merchants: str | Path | None = None,
+                 console_url: str | None = None, approval_wait: float = 60.0) -> Backend:
+    """Load the policy and the merchant directory, open the ledger and the approval store; a sandbox
+    unless `cp_url` is given."""
     loaded = load_policy(policy)
     if cp_url is not None and not cp_url.startswith(("http://", "https://")):
         raise ConfigError(f"--cp {cp_url!r} is not an http(s) URL",
                           hint="Pass the Credential Provider's base URL, e.g. https://cp.example.com.")
+    console = (console_url or os.environ.get("AMP_TOOLS_CONSOLE_URL") or "http://127.0.0.1:8787").rstrip("/")
+    if not console.startswith(("http://", "https://")):
+        raise ConfigError(f"--console-url {console!r} is not an http(s) URL",
+                          hint="Pass where `amp-tools serve` answers, e.g. http://127.0.0.1:8787.")
+    budget = choose_budget(budget_id, loaded, sandbox=cp_url is None)
+    directory = _merchants(merchants)
     led = open_ledger(ledger or config.ledger_url(), clock=SYSTEM_CLOCK)
     store = ApprovalStore(led)  # in the ledger's database, where `amp-tools approvals` and the inbox answer
     if cp_url is None:
@@ -76,7 +118,8 @@ def open_backend(policy: Path, *, ledger: str | None = None, cp_url: str | None 
         sandbox = Sandbox(SandboxConfig(idv_mode="auto"), clock=SYSTEM_CLOCK)
         # One agent identity for the process, as on a real network: a second client re-registering a new
         # key under the same agent id would replace the first client's key.
-        return Backend(loaded, led, store, budget_id or f"sandbox-{uuid.uuid4().hex[:12]}", sandbox=sandbox,
-                       agent_key=AgentKey.generate())
-    return Backend(loaded, led, store, budget_id or "default", cp_url=cp_url,
-                   agent_key=AgentKey.load_or_create(config.agent_key_path()))
+        return Backend(loaded, led, store, budget, sandbox=sandbox, agent_key=AgentKey.generate(),
+                       merchants=directory, console_url=console, approval_wait=approval_wait)
+    key = AgentKey.load_or_create(config.agent_key_path())
+    return Backend(loaded, led, store, budget, cp_url=cp_url, agent_key=key, merchants=directory,
+                   console_url=console, approval_wait=approval_wait)

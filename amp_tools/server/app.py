@@ -187,8 +187,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 return JSONResponse({"error": "UNAUTHENTICATED", "message": "wrong passphrase"}, 401)
             return HTMLResponse(views.login_page("Wrong passphrase."), 401)
         cookie, session = sessions.create(settings.owner)
+        # Back to the one approval page the person came from (an MCP client's link), never anywhere else.
+        back = form.get("next", "")
+        back = back if back.startswith("/approvals/") and _is_id(back.removeprefix("/approvals/")) else "/inbox"
         response: Response = (JSONResponse({"csrf": session.csrf}) if wants_json(request)
-                              else RedirectResponse("/inbox", 303))
+                              else RedirectResponse(back, 303))
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=settings.secure_cookies,
                             max_age=int(sessions.ttl), path="/")
         return response
@@ -218,6 +221,19 @@ def create_app(settings: ServeSettings) -> FastAPI:
         ver, _ = await version()
         return HTMLResponse(views.inbox_page(pending, recent, session.csrf, ledger.clock.now(), ver,
                                              pop_flash(session)))
+
+    @app.get("/approvals/{approval_id}")
+    async def approval(request: Request, approval_id: str) -> Response:
+        session = session_of(request)
+        if session is None:
+            path = f"/approvals/{approval_id}" if _is_id(approval_id) else ""
+            return HTMLResponse(views.login_page("Log in to answer this approval.", path), 401)
+        await store.aexpire_due()
+        try:
+            rec = await store.aget(valid_id(approval_id, "approval id"))
+        except (NotFound, InvalidArguments) as exc:
+            return HTMLResponse(f"<!doctype html><title>Not found</title><p>{views.h(exc.message)}</p>", 404)
+        return HTMLResponse(views.approval_page(rec, session.csrf, ledger.clock.now(), pop_flash(session)))
 
     @app.get("/dashboard")
     async def dashboard(request: Request) -> Response:
@@ -374,3 +390,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     app.state.store = store
     return app
+
+
+def _is_id(value: str) -> bool:
+    try:
+        valid_id(value, "approval id")
+    except InvalidArguments:
+        return False
+    return True
