@@ -96,7 +96,7 @@ def _merchants(merchants: str | Path | None) -> MerchantDirectory | None:
     return MerchantDirectory.load(chosen) if chosen else None
 
 
-def open_backend(policy: Path, *, ledger: str | None = None, cp_url: str | None = None,
+def open_backend(policy: Path, *, ledger: str | LedgerBase | None = None, cp_url: str | None = None,
                  budget_id: str | None = None, merchants: str | Path | None = None,
                  console_url: str | None = None, approval_wait: float = 60.0) -> Backend:
     """Load the policy and the merchant directory, open the ledger and the approval store; a sandbox
@@ -111,7 +111,8 @@ def open_backend(policy: Path, *, ledger: str | None = None, cp_url: str | None 
                           hint="Pass where `amp-tools serve` answers, e.g. http://127.0.0.1:8787.")
     budget = choose_budget(budget_id, loaded, sandbox=cp_url is None)
     directory = _merchants(merchants)
-    led = open_ledger(ledger or config.ledger_url(), clock=SYSTEM_CLOCK)
+    # An open ledger (a caller's PostgreSQL schema, a test's) is used as is and closed with the backend.
+    led = ledger if isinstance(ledger, LedgerBase) else open_ledger(ledger or config.ledger_url(), clock=SYSTEM_CLOCK)
     store = ApprovalStore(led)  # in the ledger's database, where `amp-tools approvals` and the inbox answer
     if cp_url is None:
         # The wall clock, as the served sandbox uses: quotes and approvals expire in real time.

@@ -24,7 +24,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.context import RequestContext
 
-from amp_tools.ledger import open_ledger
+from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.mcp.backend import Backend, open_backend
 from amp_tools.mcp.http import http_server
 from amp_tools.mcp.tokens import TokenStore
@@ -82,9 +82,10 @@ class Served:
 
 
 @asynccontextmanager
-async def http_backend(policy: Path, ledger: Path, **options: Any) -> AsyncIterator[Served]:
+async def http_backend(policy: Path, ledger: Path | LedgerBase, **options: Any) -> AsyncIterator[Served]:
     """The server on a loopback port in this event loop, with one token for `BUDGET`."""
-    backend = open_backend(policy, ledger=str(ledger), budget_id=BUDGET, approval_wait=0)
+    backend = open_backend(policy, ledger=ledger if isinstance(ledger, LedgerBase) else str(ledger),
+                           budget_id=BUDGET, approval_wait=0)
     server = http_server(backend, host="127.0.0.1", port=0, **options)  # the OS picks a free port
     task = asyncio.create_task(server.serve())
     try:
