@@ -201,11 +201,12 @@ def tokens_list(
         records = store.list(include_revoked=all_)
     finally:
         store.ledger.close_sync()
-    table = Table("token id", "budget", "label", "created by", "created", "revoked")
+    table = Table("budget", "label", "created by", "created (UTC)", "revoked")
+    table.add_column("token id", no_wrap=True, min_width=12)
     for r in records:
-        table.add_row(r.token_id, escape(clean_text(r.budget_id)), escape(clean_text(r.label)),
-                      escape(clean_text(r.created_by)), r.created_at.isoformat(timespec="seconds"),
-                      r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "")
+        table.add_row(escape(clean_text(r.budget_id)), escape(clean_text(r.label)), escape(clean_text(r.created_by)),
+                      f"{r.created_at:%Y-%m-%d %H:%M}", f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
+                      r.token_id)
     Console().print(table if records else "No MCP tokens.")
 
 
