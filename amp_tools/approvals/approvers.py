@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
+from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest, compute_binding
 from amp_tools.approvals.store import ApprovalRecord, ApprovalStore
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import ApprovalPending
@@ -180,7 +180,10 @@ class OutOfBandApprover:
 
     async def __call__(self, request: ApprovalRequest) -> ApprovalDecision:
         if self.budget_id and not request.budget_id:
-            request = replace(request, budget_id=self.budget_id)
+            # Bound too: a request built without its budget gets this approver's, binding included.
+            request = replace(request, budget_id=self.budget_id, binding=compute_binding(
+                request.action, request.merchant_id, request.amount, request.items, budget_id=self.budget_id,
+                checkout_id=request.checkout_id))
         found = await self.store.aconsult(request, self.clock.now())
         if found.decision is not None:
             return found.decision

@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
 from amp_tools.clock import SYSTEM_CLOCK, Clock, utc
-from amp_tools.errors import AmpToolsError, InvalidArguments, NotFound
+from amp_tools.errors import AmpToolsError, ConfigError, InvalidArguments, NotFound
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.ledger._sql import Dialect, Q, Row, Steps, from_us, to_us
 from amp_tools.ledger.audit import append_steps
@@ -272,20 +272,64 @@ def _import_steps(dialect: Dialect, rows: list[Row], budget_id: str, now: dateti
 
 
 # ---------------------------------------------------------------------------------------- store
+def _ledger_database(target: str | Path | None) -> str | Path:
+    """`target` if it names the configured ledger or an existing ledger database; else `ConfigError`."""
+    from amp_tools import config
+    from amp_tools.ledger import parse_ledger_url
+
+    configured = config.ledger_url()
+    if target is None:
+        return configured
+    parsed = parse_ledger_url(target)
+    if parsed.engine == "postgresql" or parsed.where == ":memory:":
+        return target
+    path = Path(parsed.where).expanduser()
+    mine = parse_ledger_url(configured)
+    if mine.engine == "sqlite" and mine.where != ":memory:" and Path(mine.where).expanduser().resolve() == \
+            path.resolve():
+        return target
+    if not path.is_file() or not _is_ledger_file(path):
+        what = "does not exist" if not path.is_file() else "is not a ledger database"
+        legacy = path.is_file() and has_legacy_table(str(path))
+        raise ConfigError(
+            f"ApprovalStore opens the ledger's own database only; {path} {what}",
+            hint=("It is an old standalone approvals file: import it with "
+                  "ApprovalStore(ledger).import_legacy(path). " if legacy else "")
+            + "Pass the ledger the agents use (ApprovalStore(toolkit.ledger)) or its URL, or nothing for the "
+              "configured ledger (AMP_TOOLS_LEDGER_URL).")
+    return target
+
+
+def _is_ledger_file(path: Path) -> bool:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        rows = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchall()
+        return bool(rows)
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
 class ApprovalStore:
     """Approval requests and grants in the ledger's database (SQLite or PostgreSQL).
 
-    `target` is an open ledger (shared, not closed by the store) or anything `open_ledger`
-    accepts (a path, ``sqlite:///...``, ``postgresql://...``), which the store opens and owns.
-    `budget_id` stamps requests that do not name their own budget (for the inbox and the audit).
+    `target` is an open ledger (shared, not closed by the store), or the URL or path of an existing
+    ledger database (opened and owned by the store), or None for the configured ledger
+    (``AMP_TOOLS_LEDGER_URL`` or the default file). The store never creates a second database: a
+    path that is not a ledger's is refused (`ConfigError`), so approvals cannot silently land where
+    no agent and no inbox looks. `budget_id` stamps requests that do not name their own budget.
     """
 
-    def __init__(self, target: LedgerBase | str | Path, *, clock: Clock | None = None,
+    def __init__(self, target: LedgerBase | str | Path | None = None, *, clock: Clock | None = None,
                  budget_id: str = "default") -> None:
         if isinstance(target, LedgerBase):
             self.ledger, self._owned = target, False
         else:
-            self.ledger, self._owned = open_ledger(target, clock=clock), True
+            self.ledger, self._owned = open_ledger(_ledger_database(target), clock=clock), True
         self.clock: Clock = clock or self.ledger.clock or SYSTEM_CLOCK
         self.budget_id = budget_id
         self.dialect = self.ledger.dialect

@@ -59,7 +59,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, NotFound
+from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, NotFound, PolicyViolation
 from amp_tools.money import Money
 
 from ._engine import IntentLike, PathLike, PolicyEngine, PolicyLike, QueryLike
@@ -73,6 +73,8 @@ __all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "he
            "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps", "tree_steps"]
 
 _ACTIONS = ("pay", "refund")
+#: The rule of a reservation refused because the process enforces another policy than the budget's stored one.
+POLICY_CHANGED_RULE = "budget.policy_changed"
 _EPOCH_DT = from_us(0)  # any datetime: `_figure_part` only needs to know a window is windowed
 
 
@@ -292,22 +294,38 @@ def _bump_one(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | N
 
 
 def _lock_budget(dialect: Dialect, budget_id: str, currency: str, now_us: int, *, create: bool,
-                 parent: str | None = None) -> Steps[None]:
+                 parent: str | None = None) -> Steps[str | None]:
+    """Create-or-lock the budget row; returns the hash of its stored policy (None: not a stored budget)."""
     if create and parent is not None:
         rows = yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at, "
                        "parent) VALUES (?, ?, 0, 0, 0, ?, ?) ON CONFLICT (budget_id) DO UPDATE SET "
-                       "parent = excluded.parent RETURNING currency", (budget_id, currency, now_us, parent))
+                       "parent = excluded.parent RETURNING currency, policy_hash",
+                       (budget_id, currency, now_us, parent))
     elif create:
         # Create-or-lock in one statement: DO UPDATE (a no-op assignment) takes the row lock on
         # PostgreSQL like SELECT ... FOR UPDATE, and RETURNING hands back the stored currency.
         rows = yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
                        "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO UPDATE SET currency = budgets.currency "
-                       "RETURNING currency", (budget_id, currency, now_us))
+                       "RETURNING currency, policy_hash", (budget_id, currency, now_us))
     else:
-        rows = yield Q(f"SELECT currency FROM budgets WHERE budget_id = ?{dialect.for_update}", (budget_id,))
+        rows = yield Q(f"SELECT currency, policy_hash FROM budgets WHERE budget_id = ?{dialect.for_update}",
+                       (budget_id,))
     if rows and str(rows[0][0]) != currency:
         raise ConfigError(f"budget {budget_id!r} is kept in {rows[0][0]} but the policy currency is {currency}; "
                           "use another budget_id for a policy in another currency")
+    return None if not rows or rows[0][1] is None else str(rows[0][1])
+
+
+def _refuse_other_policy(budget_id: str, stored_hash: str | None, given_hash: str) -> None:
+    """A stored budget is spent only under its stored policy: a process holding another (an older
+    version, or a file of its own) is refused, under the budget row lock, before anything is written."""
+    if stored_hash is not None and stored_hash != given_hash:
+        raise PolicyViolation(
+            f"budget {budget_id!r} is governed by its stored policy, which is not the policy this process "
+            "enforces (the owner changed it, or this process brought its own); nothing was reserved",
+            rule=POLICY_CHANGED_RULE,
+            hint="Restart the agent so it reads the budget's stored policy, then try again.",
+            details={"budget_id": budget_id})
 
 
 _HASHES: dict[int, tuple[Any, str]] = {}
@@ -359,19 +377,28 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     _validate_intent(intent, policy)
     now_us, currency = to_us(now), policy.currency
     parents: tuple[str, ...] = ()
+    stored: list[tuple[str, str | None, str]] = []  # (budget, stored policy hash, the hash enforced here)
     if path is None:
-        yield from _lock_budget(dialect, budget_id, currency, now_us, create=True)
+        held = yield from _lock_budget(dialect, budget_id, currency, now_us, create=True)
+        stored.append((budget_id, held, _policy_hash(policy)))
     else:
         if path.budget_id != budget_id:
             raise InvalidArguments(f"budget_id {budget_id!r} is not the budget path's own ({path.budget_id!r})")
         parents = tuple(path.parents)
         for level in path.levels:  # root to leaf, the one lock order of every level
-            yield from _lock_budget(dialect, level.budget_id, currency, now_us, create=True, parent=level.parent)
+            held = yield from _lock_budget(dialect, level.budget_id, currency, now_us, create=True,
+                                           parent=level.parent)
+            if level.parent is None:
+                # The root's stored policy governs every level (its `agents:` define them); the agents'
+                # stored versions are derived views of it.
+                stored.append((level.budget_id, held, _policy_hash(level.policy)))
     existing = yield from _latest_by_key(budget_id, idempotency_key)
     if existing is not None:
         _same_payment(existing, intent)
         if existing.status != "released":
             return Reservation(existing, replayed=True)
+    for level_id, held, given in stored:
+        _refuse_other_policy(level_id, held, given)
     yield from refuse_if_frozen_steps(budget_id)  # the owner's kill switch, under the budget row lock
     attempt = 1 if existing is None else existing.attempt + 1
     mcc = (intent.mcc or "").strip() or None  # the policy keys MCC caps by the stripped code

@@ -26,7 +26,14 @@ the tree view. Single-level entries leave all three NULL.
 Version 5 gives each budget its own audit chain (``audit.n``, ``audit_heads``; see `audit`): the
 records written before it stay verifiable as the legacy chain under the frozen ``audit_head``.
 
-Version 6 adds ``mcp_tokens`` (`amp_tools.mcp.tokens`): the bearer tokens of ``amp-tools mcp
+Version 6 makes a budget an object held by its owner (`budgets`): ``budget_policies`` keeps every
+version of each budget's policy (canonical JSON, sha256, who, when, note, the diff from the version
+before, and the owner's ``signature``, NULL while unsigned); ``budgets.policy_version`` names the version
+in force (NULL for a budget seen only in entries, until a process adopts it), ``budgets.policy_hash``
+its hash (a reserve under any other policy is refused, rule ``budget.policy_changed``), and ``budgets.signature``
+holds the owner's signature over the budget's controls (NULL while unsigned).
+
+Version 7 adds ``mcp_tokens`` (`amp_tools.mcp.tokens`): the bearer tokens of ``amp-tools mcp
 --transport http``, each bound to one budget, stored as a SHA-256 of the token (never the token),
 with who created it, when, and when it was revoked.
 """
@@ -40,7 +47,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -230,6 +237,26 @@ def _v5(dialect: Dialect) -> list[str]:
 
 
 def _v6(dialect: Dialect) -> list[str]:
+    return [
+        """CREATE TABLE budget_policies (
+            budget_id TEXT NOT NULL,
+            version BIGINT NOT NULL CHECK (version > 0),
+            policy TEXT NOT NULL,
+            policy_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            created_by TEXT NOT NULL,
+            note TEXT NOT NULL,
+            signature TEXT,
+            diff TEXT,
+            PRIMARY KEY (budget_id, version))""",
+        "ALTER TABLE budgets ADD COLUMN policy_version BIGINT",
+        # The version in force's hash beside it: the reserve reads it with the budget row lock it takes anyway.
+        "ALTER TABLE budgets ADD COLUMN policy_hash TEXT",
+        "ALTER TABLE budgets ADD COLUMN signature TEXT",
+    ]
+
+
+def _v7(dialect: Dialect) -> list[str]:
     del dialect  # same text in both engines
     return [
         """CREATE TABLE IF NOT EXISTS mcp_tokens (
@@ -243,7 +270,7 @@ def _v6(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

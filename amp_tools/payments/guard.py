@@ -305,7 +305,8 @@ class Guard:
         await self.ledger.audit.append(kind, payload, budget_id=self.budget_id)
 
     async def _ask(self, intent: SpendIntent, verdict: Verdict) -> ApprovalDecision:
-        request: ApprovalRequest = make_request(intent, verdict, ttl=self.approval_ttl, clock=self.clock)
+        request: ApprovalRequest = make_request(intent, verdict, budget_id=self.budget_id, ttl=self.approval_ttl,
+                                                clock=self.clock)
         return await ask(self.approver, request)
 
     def _result_from_entry(self, entry: Entry, status: Literal["paid", "already_paid"]) -> GuardResult:

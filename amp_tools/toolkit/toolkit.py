@@ -38,7 +38,7 @@ class AmpToolkit(ToolkitCore):
     """Everything one agent session needs to shop and pay through AMP under a budget policy."""
 
     @classmethod
-    def for_sandbox(cls, sandbox: Sandbox, policy: BudgetPolicy, **kwargs: Any) -> AmpToolkit:
+    def for_sandbox(cls, sandbox: Sandbox, policy: BudgetPolicy | None = None, **kwargs: Any) -> AmpToolkit:
         """A toolkit wired to an in-process sandbox; the agent key is registered as onboarding would."""
         key = kwargs.pop("agent_key", None) or AgentKey.load_or_create(agent_key_path())
         agent_id = kwargs.pop("agent_id", "amp-tools-agent")

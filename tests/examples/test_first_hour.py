@@ -21,6 +21,7 @@ from amp_examples.travel_booking.run import run_trip
 from amp_tools.approvals import ApprovalRequest, ApprovalStore, ConsoleApprover, make_request
 from amp_tools.clock import ManualClock
 from amp_tools.errors import NotFound, PolicyViolation
+from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 from amp_tools.policy.decide import Item, SpendIntent, Verdict
 
@@ -101,7 +102,8 @@ def approval_request(clock: ManualClock) -> ApprovalRequest:
                          budget_amount=usd, fx_rate=None,
                          items=(Item(product_id="p", name="p", quantity=1, unit_amount=usd),),
                          human_present=True, checkout_id="c", at=clock.now())
-    return make_request(intent, Verdict(approval_reasons=("x",), budget_left=usd, checked_rules=()), clock=clock)
+    return make_request(intent, Verdict(approval_reasons=("x",), budget_left=usd, checked_rules=()),
+                        budget_id="default", clock=clock)
 
 
 async def test_console_approver_asks_again_until_yes_or_no() -> None:
@@ -172,7 +174,8 @@ def test_approvals_list_shows_the_expiry_with_its_date(tmp_path: Path) -> None:
     home.mkdir()
     clock = ManualClock()
     request = approval_request(clock)
-    ApprovalStore(home / "ledger.db", clock=clock).open_or_create(request, clock.now())  # in the ledger's database
+    # In the ledger's database, where the CLI reads.
+    ApprovalStore(open_ledger(home / "ledger.db"), clock=clock).open_or_create(request, clock.now())
     listed = cli("approvals", "list", home=home, columns=160)
     assert listed.returncode == 0, listed.stderr
     assert request.expires_at.strftime("%Y-%m-%d %H:%M:%S") in listed.stdout

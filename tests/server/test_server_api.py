@@ -349,7 +349,7 @@ async def test_text_from_merchants_is_escaped(world: World) -> None:
                          items=(Item("P-1", f'"><img src=x onerror=alert(2)>{evil}', 1, Money.parse("120.00", "USD")),),
                          human_present=False, checkout_id="co-evil", at=world.clock.now())
     verdict = Verdict(approval_reasons=(f"rule {evil}",), budget_left=Money.parse("880.00", "USD"), checked_rules=())
-    await world.agent_store.acreate(make_request(intent, verdict, clock=world.clock))
+    await world.agent_store.acreate(make_request(intent, verdict, budget_id="default", clock=world.clock))
     async with world.client() as client:
         await login(client)
         page = (await client.get("/inbox")).text
