@@ -21,6 +21,7 @@ from rich.table import Table
 
 from amp_tools import __version__, config
 from amp_tools.cli_budgets import ledger_tree, print_tree
+from amp_tools.cli_owner import owner_app
 from amp_tools.cli_paths import approvals_path, existing_ledger, home_path
 from amp_tools.cli_payments import payments_app
 from amp_tools.cli_serve import register as register_serve
@@ -43,6 +44,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
 app.add_typer(payments_app, name="payments")
+app.add_typer(owner_app, name="owner")
 app.add_typer(mcp_app, name="mcp")
 register_serve(app, approvals_app)
 ledger_app.command("tree")(ledger_tree)
@@ -242,20 +244,30 @@ def approvals_deny(approval_id: str, reason: Annotated[str, typer.Option(help="W
 # ---------------------------------------------------------------------------- audit
 @audit_app.command("verify")
 def audit_verify(ledger: LedgerOpt = None,
-                 cross_check: Annotated[bool, typer.Option(help="Also check the ledger's entries, refunds and "
-                                                                 "totals against their audit records.")] = True
+                 cross_check: Annotated[bool, typer.Option(help="Also check the ledger's entries, refunds, totals, "
+                                                                 "usage, approvals, freezes and policy versions "
+                                                                 "against their audit records.")] = True,
+                 owner_key: Annotated[str | None, typer.Option(help="The owner's PUBLIC key (JWK JSON or a file; "
+                                                                    "default AMP_TOOLS_OWNER_KEY): also verify the "
+                                                                    "owner's signatures.")] = None,
                  ) -> None:
     """Recompute every hash chain and cross-check the ledger; exit 1 if anything was edited, reordered or deleted."""
     from amp_tools.ledger import open_ledger
+    from amp_tools.owner import resolve_owner_key
+    from amp_tools.owner.enforce import signature_check
 
+    key = resolve_owner_key(owner_key)
     led = open_ledger(existing_ledger(ledger))
     try:
-        report = led.audit.verify_sync(cross_check=cross_check)
+        report = led.audit.verify_sync(cross_check=cross_check,
+                                       signatures=None if key is None or not cross_check else signature_check(key))
     finally:
         led.close_sync()
     if report.ok:
         out.print(f"audit chain ok: {report.records} records, {report.chains} budget chains, "
-                  f"{report.entries} entries cross-checked", highlight=False)
+                  f"{report.entries} entries cross-checked"
+                  + (f"; owner signatures verified (key {key.kid})" if key is not None and cross_check else ""),
+                  highlight=False)
         return
     err.print(f"[bold red]audit chain broken[/] at record {report.first_bad_seq}: {escape(str(report.problem))}",
               highlight=False)

@@ -27,13 +27,15 @@ out = Console()
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def open_store(ledger: str | None = None) -> Any:
+def open_store(ledger: str | None = None, owner_key_file: Path | None = None) -> Any:
     """The approval store in the ledger's database; an old ``approvals.db`` in the home is imported first
-    and stale questions are expired."""
+    and stale questions are expired. Decisions are signed with the owner's key when there is one
+    (`owner_key_file`, ``AMP_TOOLS_OWNER_KEY_FILE`` or the default from `amp-tools owner init`)."""
     from amp_tools.approvals import ApprovalStore
     from amp_tools.approvals.store import has_legacy_table
+    from amp_tools.owner import load_owner_signer
 
-    store = ApprovalStore(ledger or config.ledger_url())
+    store = ApprovalStore(ledger or config.ledger_url(), owner_signer=load_owner_signer(owner_key_file))
     legacy = config.home_dir() / "approvals.db"
     if (legacy.exists() and legacy.resolve() != Path(str(getattr(store.ledger, "path", ""))).resolve()
             and has_legacy_table(str(legacy))):
@@ -75,6 +77,10 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
         allow_host: Annotated[list[str] | None, typer.Option(help="Another host name this app may be reached "
                                                              "by (behind a proxy).")] = None,
         secure_cookies: Annotated[bool, typer.Option(help="Mark cookies Secure (when served over HTTPS).")] = False,
+        owner_key_file: Annotated[Path | None, typer.Option(help="The owner's private key: approvals, denials, "
+                                                            "reopenings and freezes made here are signed with it "
+                                                            "(default: the key `amp-tools owner init` created, if "
+                                                            "any).")] = None,
     ) -> None:
         """Serve the approval inbox and spending dashboard for the budget owner."""
         from amp_tools.server.auth import hash_secret
@@ -94,7 +100,9 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
         digest, token = _passphrase_hash(passphrase_hash)
         loaded = load_policy(policy) if policy is not None else None
         led = open_ledger(ledger or config.ledger_url())
-        store = open_store(ledger)
+        store = open_store(ledger, owner_key_file)
+        if store.owner_signer is not None:
+            out.print(f"owner decisions are signed with key {store.owner_signer.kid}", highlight=False)
         hosts = (*_LOOPBACK[:2], "[::1]", *(allow_host or ()), *(() if host in _LOOPBACK else (host,)))
         settings = ServeSettings(ledger=led, store=store, passphrase_hash=digest, policy=loaded,
                                  network_url=network_url, secure_cookies=secure_cookies, allowed_hosts=hosts)

@@ -60,7 +60,7 @@ async def ask(approver: Approver, request: ApprovalRequest) -> ApprovalDecision:
     if isinstance(answer, ApprovalDecision):
         if answer.approver:
             return answer
-        return ApprovalDecision(answer.approved, answer.reason, _name_of(approver))
+        return replace(answer, approver=_name_of(approver))  # keeps a grant's id, expiry and signature
     if isinstance(answer, bool):
         return ApprovalDecision(answer, "" if answer else "declined", _name_of(approver))
     raise TypeError(f"approver {_name_of(approver)} answered {answer!r}; expected a bool or an ApprovalDecision")

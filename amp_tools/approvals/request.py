@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +58,11 @@ class ApprovalDecision:
     approved: bool
     reason: str = ""
     approver: str = ""
+    #: For a grant taken from the store: its id, expiry and the owner's signature (None: unsigned).
+    #: (Not part of equality: two answers are equal when they say the same thing.)
+    approval_id: str = field(default="", compare=False)
+    expires_at: datetime | None = field(default=None, compare=False)
+    signature: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,10 @@ in force (NULL for a budget seen only in entries, until a process adopts it), ``
 its hash (a reserve under any other policy is refused, rule ``budget.policy_changed``), and ``budgets.signature``
 holds the owner's signature over the budget's controls (NULL while unsigned).
 
-Version 7 adds ``mcp_tokens`` (`amp_tools.mcp.tokens`): the bearer tokens of ``amp-tools mcp
+Version 7 adds ``approval_signatures``: the owner's signature over each approval decision (see
+`amp_tools.owner.decisions`), one row per (approval, decision).
+
+Version 8 adds ``mcp_tokens`` (`amp_tools.mcp.tokens`): the bearer tokens of ``amp-tools mcp
 --transport http``, each bound to one budget, stored as a SHA-256 of the token (never the token),
 with who created it, when, and when it was revoked.
 """
@@ -47,7 +50,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -257,6 +260,19 @@ def _v6(dialect: Dialect) -> list[str]:
 
 
 def _v7(dialect: Dialect) -> list[str]:
+    return [
+        # The owner's signature over each approval decision (approve, deny, reopen), written in the
+        # decision's own transaction; an agent pinned to the owner's key takes only signed grants.
+        """CREATE TABLE approval_signatures (
+            approval_id TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('approve', 'deny', 'reopen')),
+            signature TEXT NOT NULL,
+            signed_at BIGINT NOT NULL,
+            PRIMARY KEY (approval_id, decision))""",
+    ]
+
+
+def _v8(dialect: Dialect) -> list[str]:
     del dialect  # same text in both engines
     return [
         """CREATE TABLE IF NOT EXISTS mcp_tokens (
@@ -270,7 +286,7 @@ def _v7(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

@@ -346,7 +346,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def _freeze(request: Request, budget_id: str, frozen: bool) -> Response:
         async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
             control = await freeze(ledger, valid_id(budget_id, "budget id"), frozen, by=session.user,
-                                   reason=form.get("reason", ""))
+                                   reason=form.get("reason", ""), signer=store.owner_signer)
             word = "frozen: every payment is refused" if frozen else "unfrozen"
             return f"Budget {control.budget_id} {word}.", control.to_public()
         return await act(request, "/dashboard", work)

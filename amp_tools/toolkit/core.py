@@ -36,6 +36,7 @@ from amp_tools.config import agent_key_path
 from amp_tools.errors import AmpError, ConfigError, InvalidArguments, MoneyError, NotFound, ToolError
 from amp_tools.ledger import Entry, LedgerBase, open_ledger
 from amp_tools.money import ROUND_UP, Money
+from amp_tools.owner.enforce import owner_authority
 from amp_tools.payments import Guard, checkout_key
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetLevel, BudgetPath
@@ -109,7 +110,7 @@ class ToolkitCore:
                  run_id: str | None = None, budget_id: str | None = None, session_id: str | None = None,
                  merchants: MerchantDirectory | Iterable[MerchantInfo | Mapping[str, Any]] | str | Path | None = None,
                  wallet_name: str = "ALIPAY_HK", agent_id: str = "amp-tools-agent", wallet_timeout: float = 120.0,
-                 idv_wait: float = 5.0, aud: str = "alipayplus.com") -> None:
+                 idv_wait: float = 5.0, aud: str = "alipayplus.com", owner_key: Any = None) -> None:
         self.client = client
         self.budget_id = resolve_budget_id(budget_id, policy)
         self.ledger = ledger if ledger is not None else open_ledger(clock=clock)
@@ -123,6 +124,8 @@ class ToolkitCore:
         self.path: BudgetPath | None = BudgetPath.of(policy, self.budget_id) if policy.agents else None
         self.guard = Guard(policy, self.ledger, approver=approver, clock=clock, budget_id=self.budget_id,
                            path=self.path)
+        # The budget owner's public key (owner_key= or AMP_TOOLS_OWNER_KEY): pay only on signed authority.
+        self.guard.owner = owner_authority(owner_key)
         self.agent_key = agent_key or AgentKey.load_or_create(agent_key_path())
         self.sealer = Sealer(self.agent_key)
         self.wallet_prompt = wallet_prompt

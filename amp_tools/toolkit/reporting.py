@@ -44,6 +44,8 @@ async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, An
         out["merchants"] = dict(shown)
         if more:
             out["merchants_not_shown"] = more
+    # Whether the owner's signatures were checked and hold (False without a pinned owner key).
+    out["signed"] = await tk.guard.owner_signed()
     if tk.policy.expires_at is not None:
         out["policy_expires_at"] = tk.policy.expires_at.isoformat()
     # The most recent active mandates only: a long session must not grow this result without bound.

@@ -67,7 +67,7 @@ class AmpToolkit(ToolkitCore):
         other.policy, other.budget_id, other.agent, other.path = path.leaf.policy, path.budget_id, joined, path
         other.guard = Guard(other.policy, self.ledger, approver=self.guard.approver, clock=self.clock,
                             budget_id=path.budget_id, approval_ttl=self.guard.approval_ttl,
-                            lease=self.guard.lifecycle.lease, path=path)
+                            lease=self.guard.lifecycle.lease, path=path, owner=self.guard.owner)
         other.run_id = run_id or uuid.uuid4().hex
         other.session_id = session_id
         other.state = SessionState()

@@ -176,6 +176,7 @@ def downgrade_to_v5(ledger: LedgerBase) -> None:
     if raw_sync(ledger, "SELECT MAX(version) FROM schema_version")[0][0] < 6:
         return
     raw_sync(ledger, "DROP TABLE budget_policies")
+    raw_sync(ledger, "DROP TABLE IF EXISTS approval_signatures")  # schema v7 (owner signatures)
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_version")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN signature")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_hash")
