@@ -145,7 +145,6 @@ async def test_remote_serving_checks_host_and_origin_against_the_allowed_names(t
     assert [named.status_code, rebound.status_code, foreign.status_code, own.status_code] == [200, 421, 403, 200]
 
 
-@pytest.mark.xfail(reason="needs the approval store's budget binding (issue 19, branch issue-19-budgets)", strict=False)
 async def test_two_budgets_paying_identical_baskets_never_share_approvals(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.db"
     policy = write_policy(tmp_path, approval={"confirm_above": "200.00"})

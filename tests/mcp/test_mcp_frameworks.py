@@ -179,10 +179,12 @@ async def test_langchain_mcp_adapters_person_approves_through_the_console_link(t
 
     ledger = tmp_path / "ledger.db"
     script = scripted(trip())
-    store = ApprovalStore(ledger)
-
     async def in_the_console(approval_id: str) -> None:
-        store.approve(approval_id, "erin (inbox)")  # the person opened the link and pressed Approve
+        store = ApprovalStore(ledger)  # the person opened the link and pressed Approve
+        try:
+            store.approve(approval_id, "erin (inbox)")
+        finally:
+            store.close()
 
     person = Person(["approve"], console=in_the_console)
     policy = write_policy(tmp_path, approval={"confirm_above": "200.00"})
@@ -191,6 +193,5 @@ async def test_langchain_mcp_adapters_person_approves_through_the_console_link(t
         await agent.ainvoke({"messages": [{"role": "user", "content": USER}]}, {"recursion_limit": 60})
 
     assert_trip_paid(script.seen[-1])
-    store.close()
     assert ok(script.seen[-1], "pay")[0]["approved_by"] == "erin (inbox)"
     assert len(person.asked) == 1 and "KL Grand Hotel" in person.asked[0].message
