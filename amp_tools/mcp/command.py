@@ -58,7 +58,9 @@ def _absolute(value: str) -> str:
 def mcp_command(
     ctx: typer.Context,
     policy: Annotated[Path | None, typer.Option("--policy", metavar="PATH",
-                                                help="Budget policy file (.yaml, .toml or .json).")] = None,
+                                                help="Budget policy file (.yaml, .toml or .json): creates the "
+                                                     "budget if it is new, else must equal its stored policy "
+                                                     "(default: the policy stored in the ledger).")] = None,
     ledger: Annotated[str | None, typer.Option("--ledger", metavar="PATH|URL",
                                                help="Ledger path or URL (default: AMP_TOOLS_LEDGER_URL or "
                                                     "$AMP_TOOLS_HOME/ledger.db).")] = None,
@@ -102,18 +104,21 @@ def mcp_command(
                                                     help="Live HTTP sessions one token may hold.")] = 4,
     session_idle: Annotated[float, typer.Option("--session-idle", metavar="SECONDS",
                                                 help="Close an HTTP session idle this long.")] = 900.0,
+    owner_key: Annotated[str | None, typer.Option("--owner-key", metavar="JWK|PATH",
+                                                  help="The budget owner's PUBLIC key (JWK JSON or a file; default: "
+                                                       "AMP_TOOLS_OWNER_KEY): pay only on the owner's signed "
+                                                       "policy and approvals.")] = None,
     print_config: Annotated[str | None, typer.Option("--print-config", metavar="claude|cursor|vscode",
                                                      help="Print a ready client configuration that starts this "
                                                           "install with these options, and exit.")] = None,
 ) -> None:
     """Serve the guarded shopping and payment tools over MCP (stdio or streamable HTTP).
 
-    Example: amp-tools mcp --policy policy.yaml --budget-id travel --print-config claude
+    Examples: amp-tools mcp --budget-id travel --print-config claude;
+    amp-tools mcp --transport http --budget-id travel (clients need `amp-tools mcp tokens create`)
     """
     if ctx.invoked_subcommand is not None:
         return
-    if policy is None:
-        raise ConfigError("--policy is required", hint="e.g. amp-tools mcp --policy policy.yaml --budget-id travel")
     if sandbox and cp:
         raise ConfigError("--sandbox and --cp exclude each other", hint="Pass one: --sandbox for offline, --cp URL.")
     if transport not in ("stdio", "http"):
@@ -129,10 +134,13 @@ def mcp_command(
     if print_config is not None:
         if print_config not in _CLIENTS:
             raise ConfigError(f"unknown --print-config {print_config!r}; expected claude, cursor or vscode")
-        args = ["--policy", _absolute(str(policy))]
-        for flag, value in (("--ledger", ledger and _absolute(ledger)), ("--cp", cp),
+        args: list[str] = []
+        for flag, value in (("--policy", policy and _absolute(str(policy))),
+                            ("--ledger", ledger and _absolute(ledger)), ("--cp", cp),
                             ("--merchants", merchants and _absolute(merchants)), ("--budget-id", budget_id),
-                            ("--console-url", console_url)):
+                            ("--console-url", console_url),
+                            ("--owner-key", owner_key and (owner_key if owner_key.lstrip().startswith("{")
+                                                           else _absolute(owner_key)))):
             if value:
                 args += [flag, value]
         if approvals != "auto":
@@ -150,7 +158,7 @@ def mcp_command(
                        sessions_per_token=sessions_per_token, idle_seconds=session_idle)
     run(policy, ledger=ledger, cp_url=cp, budget_id=budget_id, transport=transport,  # type: ignore[arg-type]
         approvals=approvals, http=http, merchants=merchants, console_url=console_url,  # type: ignore[arg-type]
-        approval_wait=approval_wait)
+        approval_wait=approval_wait, owner_key=owner_key)
 
 
 def _tokens(ledger: str | None) -> Any:

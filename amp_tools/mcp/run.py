@@ -36,10 +36,10 @@ class HttpOptions:
     idle_seconds: float = 900.0
 
 
-def run(policy: Path, *, ledger: str | None = None, cp_url: str | None = None, budget_id: str | None = None,
+def run(policy: Path | None, *, ledger: str | None = None, cp_url: str | None = None, budget_id: str | None = None,
         transport: Literal["stdio", "http"] = "stdio", approvals: ApprovalMode = "auto",
         http: HttpOptions = HttpOptions(), merchants: str | None = None, console_url: str | None = None,
-        approval_wait: float = 60.0) -> None:
+        approval_wait: float = 60.0, owner_key: str | None = None) -> None:
     """Serve until the client disconnects (stdio) or the process is interrupted (http)."""
     if transport == "http" and not is_loopback(http.host):
         if not http.allow_remote:
@@ -50,7 +50,7 @@ def run(policy: Path, *, ledger: str | None = None, cp_url: str | None = None, b
             raise ConfigError("--allow-remote needs the host names clients use: --allowed-host NAME (repeatable)",
                               hint="Host and Origin headers are checked against them (DNS rebinding).")
     backend = open_backend(policy, ledger=ledger, cp_url=cp_url, budget_id=budget_id, merchants=merchants,
-                           console_url=console_url, approval_wait=approval_wait)
+                           console_url=console_url, approval_wait=approval_wait, owner_key=owner_key)
     err = Console(stderr=True)  # stdout is the protocol's in stdio mode: people read stderr
     if transport == "http" and not TokenStore(backend.ledger).list():
         err.print("No MCP token exists yet: every request will be refused (401). Create one with "

@@ -85,6 +85,10 @@ class TokenStore:
             raise InvalidArguments(f"budget id {budget_id[:60]!r} is not valid",
                                    hint="Use letters, digits and . _ : / -, starting with a letter or digit.")
         label, by = _line("--label", label, 100), _line("--by", by, 100) or "cli"
+        if self.ledger.get_budget_sync(budget_id) is None:
+            raise NotFound(f"budget {budget_id!r} is not in this ledger, so a token for it could spend nothing",
+                           hint=f"Create it first: amp-tools budgets create {budget_id} --policy FILE "
+                                "(or check --ledger).")
         token_id = secrets.token_hex(6)
         token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         now = self.clock.now()

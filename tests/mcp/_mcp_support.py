@@ -78,6 +78,9 @@ class Served:
     token: str
 
     def new_token(self, budget: str = BUDGET) -> str:
+        """A token for `budget`, stored first (with the server's policy) when it is not yet."""
+        if self.backend.ledger.get_budget_sync(budget) is None:
+            self.backend.ledger.create_budget_sync(budget, self.backend.policy, by="owner (test)")
         return TokenStore(self.backend.ledger).create(budget, label="test").token
 
 

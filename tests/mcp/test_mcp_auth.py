@@ -30,10 +30,13 @@ from _mcp_support import (
 )
 from typer.testing import CliRunner
 
+from amp_tools import config
 from amp_tools.approvals import ApprovalStore
 from amp_tools.cli import app
-from amp_tools.ledger import LedgerBase
+from amp_tools.errors import NotFound
+from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.mcp.tokens import TokenStore
+from amp_tools.policy import load_policy, parse_policy
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}}
@@ -53,7 +56,14 @@ def _ledger(backend: str, target: str) -> LedgerBase:
 async def test_tokens_are_stored_hashed_verified_and_revoked(backend: str, target: str) -> None:
     led = _ledger(backend, target)
     try:
+        for budget in ("alice", "bob"):
+            led.create_budget_sync(budget, parse_policy({"currency": "USD", "total_budget": "100.00"}), by="owner")
         tokens = TokenStore(led)
+        unknown = None
+        try:
+            tokens.create("carol")
+        except NotFound as exc:
+            unknown = exc.message
         issued = tokens.create("alice", label="Alice's Cursor", by="olivia")
         other = tokens.create("bob")
         secret = issued.token
@@ -72,6 +82,7 @@ async def test_tokens_are_stored_hashed_verified_and_revoked(backend: str, targe
     assert found is not None
     assert (found.budget_id, found.label, found.created_by) == ("alice", "Alice's Cursor", "olivia")
     assert tampered is None and swapped is None and after is None and malformed is None
+    assert unknown is not None and "budget 'carol' is not in this ledger" in unknown
     stored = json.dumps(rows, default=str)
     assert secret not in stored and secret.rsplit("_", 1)[1] not in stored  # only the hash is kept
     assert sorted(listed) == sorted([(issued.record.token_id, "alice", False), (other.record.token_id, "bob", True)])
@@ -176,6 +187,11 @@ async def test_two_budgets_paying_identical_baskets_never_share_approvals(tmp_pa
 def test_tokens_cli_prints_the_token_once_and_lists_ids_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))
     runner = CliRunner()
+    no_budget = runner.invoke(app, ["mcp", "tokens", "create", "--budget", "team-travel"])
+    assert no_budget.exit_code != 0 and "not in this ledger" in str(no_budget.exception)
+    owner_side = open_ledger(config.ledger_url())  # what `amp-tools budgets create team-travel` does
+    owner_side.create_budget_sync("team-travel", load_policy(write_policy(tmp_path)), by="owner")
+    owner_side.close_sync()
     created = runner.invoke(app, ["mcp", "tokens", "create", "--budget", "team-travel", "--label", "Cursor"])
     assert created.exit_code == 0, created.output
     token = created.stdout.strip().splitlines()[-1]

@@ -69,7 +69,8 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureF
             "unknown --print-config 'emacs'; expected claude, cursor or vscode",
         ("--policy", str(unnamed), "--cp", "http://127.0.0.1:1"): "the MCP server needs a budget named on purpose",
         ("--policy", policy, "--merchants", str(tmp_path / "none.yaml")): "merchant directory",
-        (): "--policy is required",
+        (): "holds budget",
+        ("--policy", policy, "--owner-key", '{"kty": "nope"}'): "public JWK must be an EC P-256 JWK",
         ("--policy", policy, "--port", "70000"): "--port 70000 is not a TCP port",
         ("--policy", str(broken)): "total_budget",
     }
