@@ -9,6 +9,7 @@ is that person, never a name the client sent.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,9 +37,12 @@ from _mcp_support import (
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.shared.context import RequestContext
+from mcp.shared.memory import create_connected_server_and_client_session
 
 from amp_tools.approvals import ApprovalStore
 from amp_tools.ledger import open_ledger
+from amp_tools.mcp.backend import open_backend
+from amp_tools.mcp.server import build_server
 from amp_tools.server import ServeSettings, create_app, hash_secret
 
 CONFIRM = {"approval": {"confirm_above": "200.00"}}  # the negotiated hotel (231.42 USD) needs a person
@@ -159,3 +163,35 @@ async def test_the_login_never_redirects_off_the_approval_pages(tmp_path: Path) 
         await led.close()
     assert places == ["/inbox"] * 4
     assert missing.status_code == 404 and "apr_nope" in missing.text
+
+
+async def test_the_call_waits_for_a_decision_made_after_the_link_was_accepted(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))
+    ledger = tmp_path / "ledger.db"
+    backend = open_backend(write_policy(tmp_path, **CONFIRM), ledger=str(ledger), budget_id="trip", approval_wait=30)
+    decided: list[str] = []
+
+    async def person_later(approval_id: str) -> None:
+        await backend.store.adeny(approval_id, "olivia (inbox)", "not this hotel")
+        decided.append(approval_id)
+
+    async def link_accepted(context: RequestContext[ClientSession, Any],
+                            params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams)
+        # The client answers at once; the person decides afterwards, while the tool call still waits.
+        tasks.append(asyncio.create_task(person_later(params.elicitationId)))
+        return types.ElicitResult(action="accept")
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async with create_connected_server_and_client_session(build_server(backend), client_info=CLIENT,
+                                                              elicitation_callback=link_accepted) as session:
+            denied = await error(session, "pay", {"checkout_id": await negotiated_hotel(session)})
+    finally:
+        await asyncio.gather(*tasks)
+        await backend.aclose()
+
+    assert len(decided) == 1
+    assert text_of(denied).startswith("APPROVAL_DENIED") and "not this hotel" in text_of(denied)
+    assert backend.sandbox is not None and backend.sandbox.payments() == []
