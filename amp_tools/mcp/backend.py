@@ -139,6 +139,10 @@ def open_backend(policy: Path | None, *, ledger: str | LedgerBase | None = None,
         raise ConfigError(f"--console-url {console!r} is not an http(s) URL",
                           hint="Pass where `amp-tools serve` answers, e.g. http://127.0.0.1:8787.")
     budget = choose_budget(budget_id, loaded, sandbox=cp_url is None)
+    if loaded is None and budget.startswith("sandbox-") and not (budget_id or os.environ.get("AMP_TOOLS_BUDGET")):
+        raise ConfigError("the offline sandbox needs a policy for its fresh budget: pass --policy FILE, or "
+                          "--budget-id ID of a budget stored in the ledger",
+                          hint="e.g. amp-tools mcp --policy policy.yaml")
     directory = _merchants(merchants)
     url = ledger if isinstance(ledger, LedgerBase) else (ledger or config.ledger_url())
     if loaded is None and isinstance(url, str) and _missing_file(url):

@@ -32,7 +32,10 @@ _INSTALL_HINT = "install the MCP extra: pip install 'amp-tools[mcp]'"
 _CLIENTS = ("claude", "cursor", "vscode")
 _MODES = ("auto", "cli", "form")
 
-mcp_app = typer.Typer(help="Serve the guarded shopping and payment tools over MCP, and manage its HTTP tokens.",
+mcp_app = typer.Typer(help="Serve the guarded shopping and payment tools over MCP, and manage its HTTP tokens.\n\n"
+                           "Examples: amp-tools mcp --budget-id travel --print-config claude\n\n"
+                           "amp-tools mcp --transport http --budget-id travel (each client needs a token: "
+                           "amp-tools mcp tokens create --budget travel)",
                       add_completion=False)
 tokens_app = typer.Typer(help="Bearer tokens of `amp-tools mcp --transport http`, each bound to one budget.",
                          no_args_is_help=True)
@@ -112,11 +115,7 @@ def mcp_command(
                                                      help="Print a ready client configuration that starts this "
                                                           "install with these options, and exit.")] = None,
 ) -> None:
-    """Serve the guarded shopping and payment tools over MCP (stdio or streamable HTTP).
-
-    Examples: amp-tools mcp --budget-id travel --print-config claude;
-    amp-tools mcp --transport http --budget-id travel (clients need `amp-tools mcp tokens create`)
-    """
+    """Serve the guarded shopping and payment tools over MCP (stdio or streamable HTTP)."""
     if ctx.invoked_subcommand is not None:
         return
     if sandbox and cp:
