@@ -1,4 +1,4 @@
-"""The `amp-tools` command: demo, sandbox, policy, ledger, approvals, audit and key commands.
+"""The `amp-tools` command: demo, sandbox, policy, budgets, ledger, approvals, audit and key commands.
 
 Every command prints one readable line on error (exit 2), never a traceback. Framework code is
 only imported by `demo`, and only for the framework asked for.
@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import __version__, config
-from amp_tools.cli_budgets import ledger_tree, print_tree
+from amp_tools.cli_budgets import budgets_app, ledger_tree, print_tree
 from amp_tools.cli_owner import owner_app
 from amp_tools.cli_paths import approvals_path, existing_ledger, home_path
 from amp_tools.cli_payments import payments_app
@@ -44,6 +44,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(key_app, name="key")
 app.add_typer(payments_app, name="payments")
+app.add_typer(budgets_app, name="budgets")
 app.add_typer(owner_app, name="owner")
 app.add_typer(mcp_app, name="mcp")
 register_serve(app, approvals_app)

@@ -66,8 +66,8 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
                                                    "AMP_TOOLS_LEDGER_URL or $AMP_TOOLS_HOME/ledger.db).")] = None,
         host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="TCP port.")] = 8787,
-        policy: Annotated[Path | None, typer.Option(help="The budget policy file, to show limits and what is "
-                                                         "left.")] = None,
+        policy: Annotated[Path | None, typer.Option(hidden=True, help="No longer used: each budget's limits come "
+                                                                      "from its stored policy.")] = None,
         passphrase_hash: Annotated[str | None, typer.Option(help="scrypt hash of the login passphrase (see "
                                                                  "--hash-passphrase).")] = None,
         hash_passphrase: Annotated[bool, typer.Option("--hash-passphrase", help="Ask for a passphrase, print its "
@@ -92,19 +92,21 @@ def register(app: typer.Typer, approvals_app: typer.Typer) -> None:
         import uvicorn
 
         from amp_tools.ledger import open_ledger
-        from amp_tools.policy import load_policy
         from amp_tools.server import ServeSettings, create_app
 
         if not 1 <= port <= 65535:
             raise ConfigError(f"--port {port} must be between 1 and 65535")
         digest, token = _passphrase_hash(passphrase_hash)
-        loaded = load_policy(policy) if policy is not None else None
+        if policy is not None:
+            raise ConfigError("serve --policy no longer decides any budget's limits: each budget is shown with its "
+                              "stored policy", hint="Store a budget's policy with `amp-tools budgets create ID "
+                                                    "--policy FILE` or change it with `amp-tools budgets set-policy`.")
         led = open_ledger(ledger or config.ledger_url())
         store = open_store(ledger, owner_key_file)
         if store.owner_signer is not None:
             out.print(f"owner decisions are signed with key {store.owner_signer.kid}", highlight=False)
         hosts = (*_LOOPBACK[:2], "[::1]", *(allow_host or ()), *(() if host in _LOOPBACK else (host,)))
-        settings = ServeSettings(ledger=led, store=store, passphrase_hash=digest, policy=loaded,
+        settings = ServeSettings(ledger=led, store=store, passphrase_hash=digest,
                                  network_url=network_url, secure_cookies=secure_cookies, allowed_hosts=hosts)
         if host not in _LOOPBACK:
             out.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach it sees the login page; "

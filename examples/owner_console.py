@@ -57,7 +57,8 @@ async def run(*, ledger_url: str, port: int, token: str, webhook_url: str | None
     approver: OutOfBandApprover = (
         WebhookApprover(store, webhook_url, webhook_secret, inbox_url=inbox, budget_id="kl-trip", fmt="slack")
         if webhook_url else OutOfBandApprover(store, budget_id="kl-trip"))
-    server = _serve(create_app(ServeSettings(ledger=inbox_ledger, passphrase_hash=hash_secret(token), policy=policy,
+    # The console shows budget kl-trip with its stored policy (stored by the agent's toolkit below).
+    server = _serve(create_app(ServeSettings(ledger=inbox_ledger, passphrase_hash=hash_secret(token),
                                              network_url="http://sandbox/network",
                                              network_transport=sandbox.transport())), port)
     say(f"Owner console: {inbox}/  (log in with: {token})")

@@ -399,7 +399,9 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
             return Reservation(existing, replayed=True)
     for level_id, held, given in stored:
         _refuse_other_policy(level_id, held, given)
-    yield from refuse_if_frozen_steps(budget_id)  # the owner's kill switch, under the budget row lock
+    # The owner's kill switch, under the budget row locks: a frozen level (or an enclosing one) refuses.
+    for level_id in dict.fromkeys([*(level.budget_id for level in path.levels)] if path is not None else [budget_id]):
+        yield from refuse_if_frozen_steps(level_id)
     attempt = 1 if existing is None else existing.attempt + 1
     mcc = (intent.mcc or "").strip() or None  # the policy keys MCC caps by the stripped code
 

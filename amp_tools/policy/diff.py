@@ -51,10 +51,23 @@ def _walk(path: str, old: Any, new: Any, out: list[str]) -> None:
         out.append(f"{path or '(policy)'}: {_shown(old)} -> {_shown(new)}")
 
 
+def _set_fields(path: str, value: Any, out: list[str]) -> None:
+    """The fields a first version sets, one line per leaf, leaving out what is unset (null, empty)."""
+    if isinstance(value, dict):
+        for key in sorted(value):
+            _set_fields(f"{path}.{key}" if path else str(key), value[key], out)
+    elif value is not None and value != [] and value != {} and value is not False:
+        out.append(f"{path}: (not set) -> {_shown(value)}")
+
+
 def diff_json(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
-    """One line per changed field, ``path: old -> new``, in path order; empty when equal."""
+    """One line per changed field, ``path: old -> new``, in path order; empty when equal. With no old
+    policy (a first version), one line per field the new one sets."""
     out: list[str] = []
-    _walk("", old or {}, new, out)
+    if old is None:
+        _set_fields("", new, out)
+    else:
+        _walk("", old, new, out)
     return out
 
 

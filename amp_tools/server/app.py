@@ -47,7 +47,6 @@ class ServeSettings:
     ledger: LedgerBase
     passphrase_hash: str
     store: ApprovalStore | None = None
-    policy: Any = None
     owner: str = "owner"
     network_url: str | None = None
     secure_cookies: bool = False
@@ -243,7 +242,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         now = ledger.clock.now()
         controls = await list_controls(ledger)
         sections = []
-        for report, entries in await budget_data(ledger, settings.policy):
+        for report, entries in await budget_data(ledger):
             budget_id = str(report["budget_id"])
             since = now - timedelta(days=30)
             points = [(e.created_at, e.counted.minor) for e in entries if e.created_at >= since]
@@ -285,7 +284,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         authed(request)
         controls = await list_controls(ledger)
         out = []
-        for report, entries in await budget_data(ledger, settings.policy):
+        for report, entries in await budget_data(ledger):
             control = controls.get(str(report["budget_id"]))
             out.append({**report, "frozen": bool(control and control.frozen),
                         "payments": [{**e.to_public(), "fx_rate": None if e.fx_rate is None else str(e.fx_rate)}

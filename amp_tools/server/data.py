@@ -1,8 +1,10 @@
 """What the spending dashboard reads from the ledger: the budgets, their figures and payments.
 
-With the owner's policy, a budget in the policy's currency gets the ledger's full usage report
-(limits, what is left, windows); otherwise the all-time totals per merchant and MCC. A budget
-frozen before its first payment (no ledger row yet) is listed too.
+A budget's limits come from its stored policy (`governing_policy`, the one lookup the console
+and any other reader use): a stored budget gets the ledger's full usage report (limits, what is
+left, windows; a budget with sub-budgets counts theirs, and lists their payments beside its own);
+a budget with no stored policy only its all-time totals per merchant and MCC. A budget frozen
+before it had a row is listed too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from amp_tools.money import Money
 
 from .control import list_controls
 
-__all__ = ["budget_data"]
+__all__ = ["budget_data", "governing_policy"]
 
 #: Payments read per budget (the chart covers 30 days; the table shows the newest 50).
 PAYMENTS_READ = 1000
@@ -41,19 +43,44 @@ def _plain_report_steps(budget_id: str, currency: str) -> Steps[dict[str, Any]]:
     return report
 
 
-async def budget_data(ledger: LedgerBase, policy: Any) -> list[tuple[dict[str, Any], list[Entry]]]:
+async def governing_policy(ledger: LedgerBase, budget_id: str) -> tuple[Any, tuple[str, ...]] | None:
+    """(the budget's stored policy, the budget ids whose payments count toward it), or None when the
+    budget has no stored policy. No file given to the server decides any budget's limits."""
+    stored = await ledger.get_budget(budget_id)
+    if stored is None:
+        return None
+    policy = stored.policy
+    if not policy.agents:
+        return policy, (budget_id,)
+    from amp_tools.policy.subbudgets import BudgetPath
+
+    return policy, tuple(BudgetPath.of(policy, budget_id).leaf.covers)
+
+
+async def _payments(ledger: LedgerBase, covers: tuple[str, ...]) -> list[Entry]:
+    """Newest first, the payments of the budget and of every sub-budget it covers (what its figures count)."""
+    found: list[Entry] = []
+    for budget_id in covers:
+        found.extend(await ledger.entries(budget_id, limit=PAYMENTS_READ))
+    found.sort(key=lambda e: (e.created_at, e.id), reverse=True)
+    return found[:PAYMENTS_READ]
+
+
+async def budget_data(ledger: LedgerBase) -> list[tuple[dict[str, Any], list[Entry]]]:
     """(report, newest payments first) per budget."""
     out: list[tuple[dict[str, Any], list[Entry]]] = []
     known: list[tuple[str, str | None]] = [*await ledger.run_read(_budgets_steps)]
     frozen_only = sorted(set(await list_controls(ledger)) - {b for b, _ in known})
-    currency_of_policy = str(policy.currency) if policy is not None else None
-    for budget_id, currency in [*known, *((b, currency_of_policy) for b in frozen_only)]:
+    for budget_id, currency in [*known, *((b, None) for b in frozen_only)]:
         if currency is None:
             out.append(({"budget_id": budget_id, "currency": None, "total": {}}, []))
             continue
-        if policy is not None and str(policy.currency) == currency:
-            report = await ledger.usage_report(policy, budget_id)
-        else:
-            report = await ledger.run_read(functools.partial(_plain_report_steps, budget_id, currency))
+        governing = await governing_policy(ledger, budget_id)
+        if governing is not None:
+            policy, covers = governing
+            report = await ledger.usage_report(policy, budget_id, covers=covers if len(covers) > 1 else None)
+            out.append((report, await _payments(ledger, covers)))
+            continue
+        report = await ledger.run_read(functools.partial(_plain_report_steps, budget_id, currency))
         out.append((report, await ledger.entries(budget_id, limit=PAYMENTS_READ)))
     return out

@@ -39,7 +39,7 @@ class World:
                                               approver=self.approver, budget_id="trip")
         self.tools = {spec.name: spec for spec in self.toolkit.specs()}
         self.inbox_ledger: LedgerBase = open_ledger(self.url, clock=self.clock, **options)
-        self.settings = ServeSettings(ledger=self.inbox_ledger, passphrase_hash=PASSPHRASE_HASH, policy=self.policy,
+        self.settings = ServeSettings(ledger=self.inbox_ledger, passphrase_hash=PASSPHRASE_HASH,
                                       network_url="http://sandbox/network",
                                       network_transport=self.sandbox.transport(), expire_every=0.5)
         self.app = create_app(self.settings)

@@ -101,3 +101,55 @@ def test_owner_change_stops_a_running_process_until_it_rereads(ledger: LedgerBas
     with pytest.raises(PolicyViolation):  # the new, tighter total refuses 60.00
         ledger.reserve_sync(intent("60.00"), fresh.policy, budget_id="team", idempotency_key="k")
     assert ledger.entries_sync("team") == []
+
+
+def _status(kit: AmpToolkit) -> dict[str, Any]:
+    import asyncio
+
+    spec = next(s for s in kit.specs() if s.name == "budget_status")
+    result: dict[str, Any] = asyncio.run(spec.ainvoke({}))
+    return result
+
+
+def _freeze(ledger: LedgerBase, budget_id: str, frozen: bool, reason: str = "") -> None:
+    from amp_tools.ledger.controls import freeze_steps
+
+    at = ledger.clock.now()
+    ledger.run_write_sync(lambda: freeze_steps(ledger.dialect, budget_id, frozen, by="owner", reason=reason, now=at))
+
+
+def test_budget_status_shows_frozen_version_and_signed(ledger: LedgerBase) -> None:
+    kit = _toolkit(ledger, TEAM)
+    status = _status(kit)
+    assert (status["frozen"], status["policy_version"], status["signed"]) == (False, 1, False)
+    _freeze(ledger, "team", True, "trip cancelled")
+    status = _status(kit)
+    assert status["frozen"] is True
+    assert status["frozen_by_owner"] == [{"budget": "team", "reason": "trip cancelled"}]
+    ledger.set_policy_sync("team", parse_policy({**TEAM, "total_budget": "400.00"}), by="owner", expected_version=1)
+    status = _status(kit)
+    assert status["policy_version"] == 2 and "restarted" in status["policy_changed"]
+
+
+def test_a_frozen_parent_stops_its_agents(ledger: LedgerBase) -> None:
+    crew = {**TEAM, "agents": {"hotel": {"total_budget": "200.00"}}}
+    kit = _toolkit(ledger, crew)
+    hotel = kit.for_agent("hotel")
+    _freeze(ledger, "team", True, "audit in progress")
+    assert _status(hotel)["frozen_by_owner"] == [{"budget": "team", "reason": "audit in progress"}]
+    assert hotel.path is not None
+    with pytest.raises(PolicyViolation) as caught:
+        ledger.reserve_sync(intent("10.00"), hotel.policy, budget_id="team/hotel", idempotency_key="k",
+                            path=hotel.path)
+    assert caught.value.rule == "budget.frozen" and "audit in progress" in caught.value.message
+    assert ledger.entries_sync("team/hotel") == []
+
+
+def test_a_budget_of_an_older_ledger_is_adopted_by_the_first_process(ledger: LedgerBase) -> None:
+    ledger.reserve_sync(intent("25.00"), policy(name="team", total_budget="500.00"), budget_id="team",
+                        idempotency_key="before-v6")
+    _toolkit(ledger, TEAM)
+    [version] = ledger.policy_history_sync("team")
+    assert version.note.startswith("adopted by toolkit amp-tools-agent (") and version.note.endswith("from its policy")
+    status = _status(_toolkit(ledger, None))
+    assert status["total"]["used"]["amount"] == "25.00" and status["policy_version"] == 1
