@@ -189,6 +189,7 @@ def budgets_create(budget_id: IdArg, policy: PolicyOpt, ledger: LedgerOpt = None
     led = _open(ledger, existing=False)
     try:
         stored = led.create_budget_sync(budget_id, loaded, by=who, parent=parent, note=note)
+        _sign_version(led, budget_id)
         if loaded.agents:
             store_sub_budgets(led, stored, by=who)
         _out.print(f"created budget {_safe(stored.budget_id)}: policy version 1 ({stored.policy_hash[:12]}), "
@@ -225,6 +226,7 @@ def budgets_set_policy(budget_id: IdArg, policy: PolicyOpt, ledger: LedgerOpt = 
             _out.print("nothing changed", highlight=False)
             raise typer.Exit(1)
         newer = led.set_policy_sync(budget_id, loaded, by=who, expected_version=stored.policy_version, note=note)
+        _sign_version(led, budget_id)
         if newer.policy.agents:
             store_sub_budgets(led, newer, by=who)
         _out.print(f"stored policy version {newer.policy_version} of budget {_safe(budget_id)} "
@@ -262,16 +264,32 @@ def budgets_history(budget_id: IdArg, ledger: LedgerOpt = None) -> None:
         led.close_sync()
 
 
+def _sign_version(led: Any, budget_id: str) -> None:
+    """Sign the version just stored with the owner's key, if `amp-tools owner init` made one."""
+    from amp_tools.owner import load_owner_signer
+    from amp_tools.owner.decisions import sign_policy_steps
+
+    signer = load_owner_signer()
+    if signer is None:
+        return
+    at = led.clock.now()
+    signed = led.run_write_sync(lambda: sign_policy_steps(led.dialect, signer, budget_id, None, now=at))
+    _out.print(f"signed policy version {signed['version']} with the owner key {signer.kid}", highlight=False)
+
+
 # ---------------------------------------------------------------------------- freeze / unfreeze
 def _freeze(budget_id: str, frozen: bool, ledger: str | None, by: str | None, reason: str) -> None:
-    from amp_tools.ledger.controls import freeze_steps
+    from amp_tools.owner import load_owner_signer
+    from amp_tools.owner.decisions import freeze_signed_steps
 
     who = _by(by)
+    signer = load_owner_signer()  # the owner's key, if `amp-tools owner init` made one: the control is signed
     led = _open(ledger, existing=True)
     try:
         _stored(led, budget_id)
         at = led.clock.now()
-        led.run_write_sync(lambda: freeze_steps(led.dialect, budget_id, frozen, by=who, reason=reason, now=at))
+        led.run_write_sync(lambda: freeze_signed_steps(led.dialect, signer, budget_id, frozen, by=who, reason=reason,
+                                                       now=at))
         word = "froze" if frozen else "unfroze"
         _out.print(f"{word} budget {_safe(budget_id)} (by {_safe(who)})"
                    + (f": {_safe(reason)}" if reason else ""), highlight=False)

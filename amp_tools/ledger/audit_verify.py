@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._sql import Dialect, Q, Row, Steps
-from .audit import GENESIS, VerifyReport, record_hash
+from .audit import GENESIS, VerifyReport, _text_hash, record_hash
 from .audit_enforced import Authority, SignatureCheck, Tamper, enforced_steps
 
 __all__ = ["verify_steps"]
@@ -127,7 +127,8 @@ def verify_steps(dialect: Dialect, cross_check: bool = True,
     return VerifyReport(True, state.records, None, "", head_seq, head_hash, state.chains, state.entries)
 
 
-def _check(row: Row, prev: str, n: int | None) -> None:
+def _check(row: Row, prev: str, n: int | None) -> Any:
+    """Check one record's link and hash; returns its parsed payload (parsed once, for the replay too)."""
     seq = int(row[0])
     if str(row[5]) != prev:
         where = f"record {seq - 1}" if n is None else f"record {n - 1} of budget {str(row[3])!r}'s chain"
@@ -137,14 +138,19 @@ def _check(row: Row, prev: str, n: int | None) -> None:
         payload = json.loads(row[4])
     except ValueError:
         raise _Bad(seq, f"record {seq} has a payload that is not JSON: edited") from None
+    # Fast path: the ledger stores the payload in canonical JSON, so hashing its text as stored gives
+    # the record's hash without serialising it again; any other text takes the full recomputation.
+    if n is not None and _text_hash(prev, seq, str(row[1]), str(row[2]), str(row[3]), str(row[4]), n) == str(row[6]):
+        return payload
     if record_hash(prev, seq, str(row[1]), str(row[2]), str(row[3]), payload, n) != str(row[6]):
         raise _Bad(seq, f"record {seq} does not match its hash: edited")
+    return payload
 
 
-def _feed(state: _Progress, replay: _Replay | None, row: Row) -> None:
+def _feed(state: _Progress, replay: _Replay | None, row: Row, payload: Any) -> None:
     state.records += 1
     if replay is not None:
-        replay.feed(int(row[0]), str(row[1]), str(row[2]), str(row[3]), json.loads(row[4]))
+        replay.feed(int(row[0]), str(row[1]), str(row[2]), str(row[3]), payload)
 
 
 def _legacy_steps(state: _Progress, replay: _Replay | None) -> Steps[None]:
@@ -160,8 +166,7 @@ def _legacy_steps(state: _Progress, replay: _Replay | None) -> Steps[None]:
                                 "appended outside the ledger")
             if seq != expected:
                 raise _Bad(expected, f"record {expected} is missing (next stored record is {seq}): deleted")
-            _check(row, prev, None)
-            _feed(state, replay, row)
+            _feed(state, replay, row, _check(row, prev, None))
             prev, expected, last = str(row[6]), seq + 1, seq
         if len(rows) < _BATCH:
             break
@@ -210,8 +215,7 @@ def _chains_steps(state: _Progress, replay: _Replay | None) -> Steps[None]:
             if row_n != n + 1:
                 raise _Bad(seq, f"record {n + 1} of budget {budget!r}'s chain is missing (next stored is {row_n}, "
                                 f"seq {seq}): deleted")
-            _check(row, prev, row_n)
-            _feed(state, replay, row)
+            _feed(state, replay, row, _check(row, prev, row_n))
             n, prev = row_n, str(row[6])
             state.last_seq, state.last_hash = seq, prev
         if len(rows) < _BATCH:

@@ -49,7 +49,7 @@ class LedgerTampered(ToolError):
     code = "LEDGER_TAMPERED"
 
 
-_BUDGET_SQL = ("SELECT b.policy_version, p.policy_hash, p.policy, p.policy_hash, p.signature, "
+_BUDGET_SQL = ("SELECT b.policy_version, b.policy_hash, p.policy, p.policy_hash, p.signature, "
                "(SELECT MAX(m.version) FROM budget_policies m WHERE m.budget_id = b.budget_id), "
                "b.signature, c.frozen, c.reason, c.changed_at FROM budgets b "
                "LEFT JOIN budget_policies p ON p.budget_id = b.budget_id AND p.version = b.policy_version "

@@ -45,11 +45,12 @@ async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, An
         out["merchants"] = dict(shown)
         if more:
             out["merchants_not_shown"] = more
-    # Whether the owner's signatures were checked and hold (False without a pinned owner key).
-    out["signed"] = await tk.guard.owner_signed()
     if tk.policy.expires_at is not None:
         out["policy_expires_at"] = tk.policy.expires_at.isoformat()
     out.update(await _held_by_owner(tk))
+    # `signed`: the owner's signatures were checked against the pinned owner key and hold; without a
+    # pinned key nothing is checked, so the budget reads as unsigned whatever the rows carry.
+    out["signed"] = await tk.guard.owner_signed()
     # The most recent active mandates only: a long session must not grow this result without bound.
     active = [m for m in reversed(tk.state.mandates) if m.status == "ACTIVE"]
     if active:

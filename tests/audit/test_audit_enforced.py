@@ -42,9 +42,9 @@ def _scenario(ledger: LedgerBase) -> dict[str, Any]:
     ledger.run_write_sync(lambda: freeze_steps(ledger.dialect, "team", True, by="owner", reason="trip over", now=at))
     store = ApprovalStore(ledger, budget_id="team")
     verdict = Verdict(approval_reasons=("above 20.00",), budget_left=usd("10.00"), checked_rules=("x",))
-    pending = store.create(make_request(replace(intent("25.00", checkout="c9"), items=()), verdict,
+    pending = store.create(make_request(replace(intent("25.00", checkout="c9"), items=()), verdict, budget_id="team",
                                         ttl=timedelta(hours=1), clock=ledger.clock))
-    denied = store.create(make_request(replace(intent("26.00", checkout="c8"), items=()), verdict,
+    denied = store.create(make_request(replace(intent("26.00", checkout="c8"), items=()), verdict, budget_id="team",
                                        ttl=timedelta(hours=1), clock=ledger.clock))
     store.deny(denied.id, "owner", "no")
     report = ledger.audit.verify_sync()
@@ -209,7 +209,7 @@ def test_with_the_owner_key_unsigned_or_forged_authority_is_named(ledger: Ledger
     owner_inbox = ApprovalStore(ledger, budget_id="team", owner_signer=OWNER)
     verdict = Verdict(approval_reasons=("above 20.00",), budget_left=usd("10.00"), checked_rules=("x",))
     other = owner_inbox.create(make_request(replace(intent("27.00", checkout="c7"), items=()), verdict,
-                                            ttl=timedelta(hours=1), clock=ledger.clock))
+                                            budget_id="team", ttl=timedelta(hours=1), clock=ledger.clock))
     owner_inbox.approve(other.id, "owner")
     assert ledger.audit.verify_sync(signatures=check).ok
     genuine = raw_sync(ledger, "SELECT signature FROM approval_signatures WHERE approval_id = ?", other.id)[0][0]

@@ -40,9 +40,9 @@ def test_owner_commands_sign_and_audit_verify_checks_them(tmp_path: Path, monkey
     verdict = Verdict(approval_reasons=("above",), budget_left=Money.parse("1.00", "USD"), checked_rules=("x",))
     agent_side = ApprovalStore(led, budget_id="team")
     first = agent_side.create(make_request(replace(_intent("20.00", "c1")), verdict, budget_id="team",
-                                           ttl=timedelta(days=1)))
+                                                     ttl=timedelta(days=1)))
     second = agent_side.create(make_request(replace(_intent("30.00", "c2")), verdict, budget_id="team",
-                                            ttl=timedelta(days=1)))
+                                                     ttl=timedelta(days=1)))
     led.close_sync()
 
     unsigned = runner.invoke(app, ["audit", "verify", "--owner-key", str(pub)])
@@ -75,3 +75,36 @@ def _signatures():  # type: ignore[no-untyped-def]
 
     rows = yield Q("SELECT approval_id, decision FROM approval_signatures ORDER BY approval_id")
     return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def test_budgets_commands_sign_with_the_owner_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path / "home"))
+    db = str(tmp_path / "ledger.db")
+    monkeypatch.setenv("AMP_TOOLS_LEDGER_URL", db)
+    policy = tmp_path / "team.yaml"
+    policy.write_text('name: team\ncurrency: USD\ntotal_budget: "100.00"\n')
+    runner = CliRunner()
+    assert runner.invoke(app, ["owner", "init"]).exit_code == 0
+    key = OwnerKey.load(default_owner_key_path())
+    pub = tmp_path / "owner.pub.json"
+    pub.write_text(json.dumps(key.public_jwk()))
+    created = runner.invoke(app, ["budgets", "create", "team", "--policy", str(policy), "--by", "alice"])
+    assert created.exit_code == 0, created.output
+    assert f"signed policy version 1 with the owner key {key.kid}" in _flat(created.output)
+    policy.write_text('name: team\ncurrency: USD\ntotal_budget: "80.00"\n')
+    changed = runner.invoke(app, ["budgets", "set-policy", "team", "--policy", str(policy), "--yes", "--by", "alice"])
+    assert changed.exit_code == 0 and "signed policy version 2" in _flat(changed.output)
+    for command in (["budgets", "freeze", "team", "--reason", "trip over", "--by", "alice"],
+                    ["budgets", "unfreeze", "team", "--by", "alice"]):
+        assert runner.invoke(app, command).exit_code == 0
+    ok = runner.invoke(app, ["audit", "verify", "--owner-key", str(pub)])
+    assert ok.exit_code == 0, ok.output
+    led = open_ledger(db)
+    stored = led.get_budget_sync("team")
+    led.close_sync()
+    assert stored is not None and stored.policy_version == 2 and stored.signed and stored.control_signature
+    # Another key pinned: every one of those signatures is refused.
+    other = tmp_path / "other.pub.json"
+    other.write_text(json.dumps(OwnerKey.generate().public_jwk()))
+    bad = runner.invoke(app, ["audit", "verify", "--owner-key", str(other)])
+    assert bad.exit_code == 1 and "has an owner signature that does not hold" in _flat(bad.output)

@@ -74,11 +74,15 @@ class World:
         self.ledger.run_write_sync(lambda: freeze_signed_steps(self.ledger.dialect, key, "team", frozen, by="owner",
                                                                reason="trip over" if frozen else "", now=now))
 
-    async def pay(self, offer: str, quantity: int = 1) -> dict[str, Any]:
+    async def checkout(self, offer: str, quantity: int = 1) -> str:
         await self.specs["discover_merchants"].ainvoke({})
         await self.specs["search_offers"].ainvoke({"query": "*"})
         ck = await self.specs["checkout"].ainvoke({"offer_id": offer, "quantity": quantity})
-        result: dict[str, Any] = await self.specs["pay"].ainvoke({"checkout_id": ck["checkout_id"]})
+        return str(ck["checkout_id"])
+
+    async def pay(self, offer: str, quantity: int = 1, *, checkout_id: str | None = None) -> dict[str, Any]:
+        ck = checkout_id or await self.checkout(offer, quantity)
+        result: dict[str, Any] = await self.specs["pay"].ainvoke({"checkout_id": ck})
         return result
 
     def charges(self) -> list[str]:
@@ -159,35 +163,36 @@ async def test_policy_loosened_in_the_database_is_never_spent_under(world: World
 
 
 async def test_forged_and_replayed_approvals_send_nothing(world: World) -> None:
+    tours = await world.checkout(TOUR, 2)  # 90.00 > confirm_above 50.00
     with pytest.raises(ApprovalPending) as pending:
-        await world.pay(TOUR, 2)  # 90.00 > confirm_above 50.00
+        await world.pay(TOUR, checkout_id=tours)
     approval_id = pending.value.details["approval_id"]
     # Forged: the row flipped from pending to approved by a database write.
     _raw(world.ledger, "UPDATE approval_requests SET status = 'approved', approved = 1, decided_by = 'owner', "
                        "decided_us = 1 WHERE id = ?", approval_id)
     with pytest.raises(ToolError) as forged:
-        await world.pay(TOUR, 2)
+        await world.pay(TOUR, checkout_id=tours)
     assert forged.value.code == "OWNER_SIGNATURE_MISSING"
     assert world.sandbox.payments() == []
-    # Replayed: a genuine owner signature over another approval (an adapter, 29.99) copied onto a new forgery.
+    # Replayed: a genuine owner signature over another approval (two adapters, 59.98) copied onto a new forgery.
+    adapters = await world.checkout(ADAPTER, 2)
     with pytest.raises(ApprovalPending) as other:
-        await world.pay(ADAPTER, 2)  # 59.98
+        await world.pay(ADAPTER, checkout_id=adapters)
     world.owner_inbox.approve(other.value.details["approval_id"], by="owner")
     genuine = _raw(world.ledger, "SELECT signature FROM approval_signatures WHERE approval_id = ?",
                    other.value.details["approval_id"])[0][0]
     with pytest.raises(ApprovalPending) as third:
-        await world.pay(TOUR, 2)
+        await world.pay(TOUR, checkout_id=tours)
     forged_id = third.value.details["approval_id"]
     _raw(world.ledger, "UPDATE approval_requests SET status = 'approved', approved = 1 WHERE id = ?", forged_id)
     _raw(world.ledger, "INSERT INTO approval_signatures (approval_id, decision, signature, signed_at) "
                        "VALUES (?, 'approve', ?, 0)", forged_id, genuine)
     with pytest.raises(ToolError) as replayed:
-        await world.pay(TOUR, 2)
-    assert replayed.value.code == "OWNER_SIGNATURE_INVALID", (replayed.value.message, _raw(
-        world.ledger, "SELECT id, status FROM approval_requests"), forged_id)
+        await world.pay(TOUR, checkout_id=tours)
+    assert replayed.value.code == "OWNER_SIGNATURE_INVALID"
     assert world.sandbox.payments() == []
     # The genuine approval pays its own payment, once.
-    paid = await world.pay(ADAPTER, 2)
+    paid = await world.pay(ADAPTER, checkout_id=adapters)
     assert paid["status"] == "paid" and paid["amount"] == {"amount": "59.98", "currency": "USD"}
     assert len(world.sandbox.payments()) == 1
     assert world.refusals() == ["OWNER_SIGNATURE_MISSING", "OWNER_SIGNATURE_INVALID"]
