@@ -44,8 +44,9 @@ from amp_tools.toolkit.directory import MerchantDirectory
 
 __all__ = ["Backend", "choose_budget", "open_backend"]
 
-_NO_BUDGET = ("the MCP server needs a budget named on purpose: pass --budget-id ID, set AMP_TOOLS_BUDGET, or give "
-              "the policy a `name:`; servers and toolkits share a budget only when they name the same one")
+_NO_BUDGET = ("name the budget this MCP server spends from: --budget-id ID, AMP_TOOLS_BUDGET, or `name:` in the "
+              "policy file (never a silent default); servers and toolkits share a budget only when they name the "
+              "same one")
 
 
 @dataclass

@@ -67,7 +67,7 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureF
             "--allow-remote needs the host names clients use: --allowed-host NAME",
         ("--policy", policy, "--print-config", "emacs"):
             "unknown --print-config 'emacs'; expected claude, cursor or vscode",
-        ("--policy", str(unnamed), "--cp", "http://127.0.0.1:1"): "the MCP server needs a budget named on purpose",
+        ("--policy", str(unnamed), "--cp", "http://127.0.0.1:1"): "name the budget this MCP server spends from",
         ("--policy", policy, "--merchants", str(tmp_path / "none.yaml")): "merchant directory",
         (): "the offline sandbox needs a policy for its fresh budget",
         ("--budget-id", "nope"): "holds budget",
