@@ -22,6 +22,7 @@ Modes (``amp-tools mcp --approvals``):
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Literal
@@ -124,18 +125,20 @@ class McpApprover:
     async def _elicit_url(self, ctx: Context, request: ApprovalRequest, pending: ApprovalPending) -> ApprovalDecision:
         approval_id = str(pending.details["approval_id"])
         url = self.approval_url(approval_id)
+        # Unique per elicitation (the spec asks it), and readable: the approval it is about, then a nonce.
+        elicitation_id = f"{approval_id}.{secrets.token_hex(4)}"
         message = ("amp-tools needs your approval (not the AI model's) for a payment: " + request.summary()
                    + "\n\nOpen the owner console, log in, and approve or deny it there. Answering here approves "
                      "nothing.")
         try:
             with anyio.move_on_after(max((request.expires_at - self.clock.now()).total_seconds(), 0.0)):
-                await ctx.session.elicit_url(message, url, approval_id, related_request_id=ctx.request_id)
+                await ctx.session.elicit_url(message, url, elicitation_id, related_request_id=ctx.request_id)
         except McpError:
             pass  # the client would not show the link; the question still waits in the inbox and the CLI
         # Whatever the client answered (accept, decline, cancel, or a form's content), only the store decides.
         decision = await self._await_person(request, pending)
         with contextlib.suppress(Exception):  # a courtesy notification; the client may be gone
-            await ctx.session.send_elicit_complete(approval_id, related_request_id=ctx.request_id)
+            await ctx.session.send_elicit_complete(elicitation_id, related_request_id=ctx.request_id)
         return decision
 
     async def _await_person(self, request: ApprovalRequest, pending: ApprovalPending) -> ApprovalDecision:

@@ -77,7 +77,9 @@ async def test_a_client_accepting_the_link_by_itself_pays_nothing_until_the_pers
     link = bot.asked[0]
     assert isinstance(link, types.ElicitRequestURLParams)
     assert link.url == f"http://127.0.0.1:8787/approvals/{first['approval_id']}" == first["approval_url"]
-    assert link.elicitationId == first["approval_id"] == again["approval_id"]  # one question, asked twice
+    assert first["approval_id"] == again["approval_id"]  # one question, linked twice
+    assert [p.elicitationId.partition(".")[0] for p in bot.asked] == [first["approval_id"]] * 2
+    assert bot.asked[0].elicitationId != bot.asked[1].elicitationId  # each elicitation has its own id
     assert "Answering here approves nothing" in link.message and "1102.00 MYR" in link.message
     assert (paid["status"], paid["approved_by"]) == ("paid", "alice")
     assert [r[:2] for r in await ledger_rows(ledger)][-1] == ("KL-GRAND-HOTEL", "committed")
@@ -180,7 +182,7 @@ async def test_the_call_waits_for_a_decision_made_after_the_link_was_accepted(tm
                             params: types.ElicitRequestParams) -> types.ElicitResult:
         assert isinstance(params, types.ElicitRequestURLParams)
         # The client answers at once; the person decides afterwards, while the tool call still waits.
-        tasks.append(asyncio.create_task(person_later(params.elicitationId)))
+        tasks.append(asyncio.create_task(person_later(params.url.rsplit("/", 1)[-1])))
         return types.ElicitResult(action="accept")
 
     tasks: list[asyncio.Task[None]] = []
