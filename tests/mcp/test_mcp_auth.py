@@ -35,6 +35,8 @@ from amp_tools.approvals import ApprovalStore
 from amp_tools.cli import app
 from amp_tools.errors import NotFound
 from amp_tools.ledger import LedgerBase, open_ledger
+from amp_tools.mcp.backend import open_backend
+from amp_tools.mcp.http import CappedSessionManager, build_http_app
 from amp_tools.mcp.tokens import TokenStore
 from amp_tools.policy import load_policy, parse_policy
 
@@ -213,3 +215,17 @@ def test_tokens_cli_prints_the_token_once_and_lists_ids_only(tmp_path: Path, mon
     assert bad.exit_code != 0 and "is not valid" in str(bad.exception)
     missing = runner.invoke(app, ["mcp", "tokens", "revoke", "000000000000"])
     assert missing.exit_code != 0 and "there is no MCP token" in str(missing.exception)
+
+
+def test_the_session_manager_gets_the_idle_expiry_and_the_cap(tmp_path: Path) -> None:
+    backend = open_backend(write_policy(tmp_path), ledger=str(tmp_path / "ledger.db"), budget_id=BUDGET)
+    try:
+        app_ = build_http_app(backend, idle_seconds=120.0, sessions_per_token=3)
+        [route] = app_.routes
+        manager = route.app.app.manager  # type: ignore[attr-defined]  # RequireAuthMiddleware -> endpoint
+    finally:
+        backend.store.close()
+        backend.ledger.close_sync()
+    # The SDK closes a session after this many idle seconds (its own tested timer); ours only configures it.
+    assert isinstance(manager, CappedSessionManager)
+    assert (manager.session_idle_timeout, manager.sessions_per_token) == (120.0, 3)
