@@ -84,7 +84,7 @@ class McpApprover:
     name = "mcp"
 
     def __init__(self, context: Callable[[], Context], store: OutOfBandApprover, *, mode: ApprovalMode = "auto",
-                 console_url: str = "http://127.0.0.1:8787", wait: float = 60.0,
+                 console_url: str = "http://127.0.0.1:8787", wait: float = 30.0,
                  clock: Clock = SYSTEM_CLOCK) -> None:
         self._context = context
         self.store = store

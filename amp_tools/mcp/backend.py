@@ -63,7 +63,7 @@ class Backend:
     #: The owner console, whose ``/approvals/{id}`` page a URL elicitation points the person at.
     console_url: str = "http://127.0.0.1:8787"
     #: How long a tool call waits for the person's decision after a URL elicitation (seconds).
-    approval_wait: float = 60.0
+    approval_wait: float = 30.0
     #: The owner's public key (anything `AmpToolkit(owner_key=...)` takes); None: AMP_TOOLS_OWNER_KEY or unsigned.
     owner_key: Any = None
     sessions: int = field(default=0)
@@ -127,7 +127,7 @@ def _merchants(merchants: str | Path | None) -> MerchantDirectory | None:
 
 def open_backend(policy: Path | None, *, ledger: str | LedgerBase | None = None, cp_url: str | None = None,
                  budget_id: str | None = None, merchants: str | Path | None = None,
-                 console_url: str | None = None, approval_wait: float = 60.0, owner_key: Any = None) -> Backend:
+                 console_url: str | None = None, approval_wait: float = 30.0, owner_key: Any = None) -> Backend:
     """Load the policy (if given) and the merchant directory, open the ledger and the approval store,
     settle the server's budget against the stored one; a sandbox unless `cp_url` is given."""
     loaded = load_policy(policy) if policy is not None else None

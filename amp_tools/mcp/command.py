@@ -96,7 +96,8 @@ def mcp_command(
                                                          "http://127.0.0.1:8787).")] = None,
     approval_wait: Annotated[float, typer.Option("--approval-wait", metavar="SECONDS",
                                                  help="How long a payment waits for the person's decision after "
-                                                      "sending the approval link.")] = 60.0,
+                                                      "sending the approval link (kept under common client "
+                                                      "timeouts).")] = 30.0,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a --host other than loopback (needs "
                                                                       "--allowed-host).")] = False,
     allowed_host: Annotated[list[str] | None, typer.Option("--allowed-host", metavar="NAME",

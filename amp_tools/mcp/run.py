@@ -39,7 +39,7 @@ class HttpOptions:
 def run(policy: Path | None, *, ledger: str | None = None, cp_url: str | None = None, budget_id: str | None = None,
         transport: Literal["stdio", "http"] = "stdio", approvals: ApprovalMode = "auto",
         http: HttpOptions = HttpOptions(), merchants: str | None = None, console_url: str | None = None,
-        approval_wait: float = 60.0, owner_key: str | None = None) -> None:
+        approval_wait: float = 30.0, owner_key: str | None = None) -> None:
     """Serve until the client disconnects (stdio) or the process is interrupted (http)."""
     if transport == "http" and not is_loopback(http.host):
         if not http.allow_remote:
