@@ -1,8 +1,9 @@
 """A real network without a merchant registry, and a client configuration that starts this install.
 
 `amp-tools mcp --cp URL --merchants FILE` against the reference-like sandbox served on a loopback
-port (no registry, no order-status extension, no chain check at merchants; the wallet verifies
-identity at once), over stdio with the SDK's client: it discovers, searches, checks out and pays.
+port (no registry, no order-status extension, no chain check at merchants, identity verified by
+the wallet half a second after the session is created), over stdio with the SDK's client: it
+discovers, searches, checks out and pays.
 `--print-config` prints a configuration whose command and arguments, run as printed, serve MCP.
 """
 
@@ -33,7 +34,7 @@ from amp_tools.sandbox import build_server as build_sandbox_server
 
 @asynccontextmanager
 async def reference_like() -> AsyncIterator[tuple[Sandbox, str]]:
-    sandbox, server = build_sandbox_server("127.0.0.1", 0, SandboxConfig.reference_like(idv_delay_seconds=0.0))
+    sandbox, server = build_sandbox_server("127.0.0.1", 0, SandboxConfig.reference_like())
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
@@ -59,7 +60,17 @@ async def test_a_cp_without_registry_shops_and_pays_with_a_merchant_file(tmp_pat
             no_registry = await error(bare, "discover_merchants", {})
         async with stdio_session(policy, ledger, tmp_path, extra=("--cp", url, "--merchants", str(merchants))) as s:
             found = await ok(s, "discover_merchants", {"category": "flight"})
-            paid = await ok(s, "pay", {"checkout_id": await flight(s)})
+            seat = await flight(s)
+            asked: list[str] = []
+            while len(asked) < 3:  # link the wallet, then confirm the purchase: each waits for the person
+                result = await s.call_tool("pay", {"checkout_id": seat})
+                if not result.isError:
+                    break
+                assert result.structuredContent is not None
+                asked.append(result.structuredContent["error"])
+                with sandbox.state.lock:  # the reference wallet confirms 0.5 s later: that time has come
+                    sandbox.state.idv_due.update(dict.fromkeys(sandbox.state.idv_due, 0.0))
+            paid = await ok(s, "pay", {"checkout_id": seat})  # paying again answers already_paid at most
         # The environment variable names the same file.
         monkeypatch.setenv("AMP_TOOLS_MERCHANTS", str(merchants))
         async with stdio_session(policy, ledger, tmp_path, extra=("--cp", url)) as by_env:
@@ -69,11 +80,13 @@ async def test_a_cp_without_registry_shops_and_pays_with_a_merchant_file(tmp_pat
     assert no_registry.structuredContent is not None
     assert no_registry.structuredContent["error"] == "NO_MERCHANT_REGISTRY"
     assert [m["merchant_id"] for m in found["merchants"]] == ["SKYLARK-AIR"]
+    assert asked == ["WALLET_CONFIRMATION_REQUIRED", "WALLET_CONFIRMATION_REQUIRED"]
     assert {m["merchant_id"] for m in hotels["merchants"]} == {"MARINA-HOTEL", "KL-GRAND-HOTEL"}
     assert (paid["status"], paid["merchant"], paid["amount"]["amount"], paid["budget_amount"]["amount"]) == (
-        "paid", "Skylark Air", "149.00", "110.26")
+        "already_paid", "Skylark Air", "149.00", "110.26")
     assert charged == [("SKYLARK-AIR", 14900)]
-    assert [r[:2] for r in await ledger_rows(ledger)] == [("SKYLARK-AIR", "committed")]
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("SKYLARK-AIR", "released"), ("SKYLARK-AIR", "released"),
+                                                          ("SKYLARK-AIR", "committed")]
 
 
 @pytest.mark.parametrize("client", ["claude", "cursor", "vscode"])
