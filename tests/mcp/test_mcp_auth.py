@@ -211,6 +211,12 @@ def test_tokens_cli_prints_the_token_once_and_lists_ids_only(tmp_path: Path, mon
     assert revoked.exit_code == 0 and "revoked" in revoked.stdout
     assert token_id not in runner.invoke(app, ["mcp", "tokens", "list"]).stdout
     assert token_id in runner.invoke(app, ["mcp", "tokens", "list", "--all"]).stdout
+    marked = runner.invoke(app, ["mcp", "tokens", "create", "--budget", "team-travel", "--label", "[/oops]"])
+    assert marked.exit_code == 0, marked.output
+    shown = runner.invoke(app, ["mcp", "tokens", "list"])
+    assert shown.exit_code == 0 and "[/oops]" in shown.stdout  # terminal markup shown as text
+    control = runner.invoke(app, ["mcp", "tokens", "create", "--budget", "team-travel", "--label", "a\x1b[2Jb"])
+    assert control.exit_code != 0 and "printable" in str(control.exception)
     bad = runner.invoke(app, ["mcp", "tokens", "create", "--budget", "bad budget!"])
     assert bad.exit_code != 0 and "is not valid" in str(bad.exception)
     missing = runner.invoke(app, ["mcp", "tokens", "revoke", "000000000000"])
