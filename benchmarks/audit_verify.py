@@ -11,7 +11,10 @@ checked first: `verify` must pass on them, so they are what the ledger would hav
 
 Measured: one full `audit.verify_sync()` (chains, entries, refunds, totals, usage buckets and
 totals, controls, approvals, policy versions) per size; the ratio of the per-payment times shows
-whether verify stays linear.
+whether verify stays linear. Beside it, the median time of the check an agent with a pinned owner
+key runs before each payment (`pay_check_ms`: the signed policy version, the control, and the usage
+buckets against the entries over the span the policy reaches back: two UTC days for a day cap,
+32 for a month cap; at one payment a minute, 2,880 and 46,080 entries).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = ["main", "measure"]
 START = datetime(2025, 1, 1, tzinfo=UTC)
 BUDGET = "bench"
 _BATCH = 5000
+_SCHEMAS: dict[str, str] = {}
 
 
 def _ts(at: datetime) -> str:
@@ -66,7 +70,7 @@ def _rows(count: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int
     return entries, audit, used, prev, seq
 
 
-def _load_steps(count: int) -> Steps[None]:
+def _load_steps(count: int, postgres: bool) -> Steps[None]:
     entries, audit, used, head, last = _rows(count)
     for start in range(0, len(entries), _BATCH):
         for row in entries[start:start + _BATCH]:
@@ -88,6 +92,8 @@ def _load_steps(count: int) -> Steps[None]:
                 f"GROUP BY budget_id, {key}")
     for statement in backfill_buckets_sql():
         yield Q(statement)
+    if postgres:  # the ledger's next global seq comes from this sequence
+        yield Q("SELECT setval('audit_seq_gen', ?, false)", (last + 1,))
 
 
 def _ledger(count: int, pg: str | None) -> LedgerBase:
@@ -100,11 +106,64 @@ def _ledger(count: int, pg: str | None) -> LedgerBase:
         with psycopg.connect(pg, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
         target = f"{pg}{'&' if '?' in pg else '?'}options=-csearch_path%3D{schema}"
+        _SCHEMAS[target] = schema
     else:
         target = tempfile.mkdtemp(prefix="amp-verify-") + "/ledger.db"
     led = open_ledger(target, clock=ManualClock(START))
-    led.run_write_sync(lambda: _load_steps(count))
+    led.bench_schema = _SCHEMAS.get(target, "")  # type: ignore[attr-defined]
+    led.run_write_sync(lambda: _load_steps(count, bool(pg)))
+    if pg:  # as autovacuum would for a ledger that grew over time: statistics and the visibility map
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE entries")
+            conn.execute("VACUUM ANALYZE usage_buckets")
+            conn.execute("VACUUM ANALYZE audit")
     return led
+
+
+def _drop(pg: str | None, led: LedgerBase) -> None:
+    """Remove the benchmark's PostgreSQL schema (a SQLite temp file is left to the OS)."""
+    if not pg:
+        return
+    import psycopg
+
+    schema = str(getattr(led, "bench_schema", ""))
+    if schema.startswith("bench_"):
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _pay_check_ms(led: LedgerBase, spans: tuple[int, ...], samples: int = 30) -> list[float]:
+    """Median time of the pinned-key check a payment runs before reserving (signed policy, control,
+    the usage buckets of the last `span` UTC days against the entries), per span, on this ledger."""
+    from amp_tools.owner import OwnerKey
+    from amp_tools.owner.decisions import sign_policy_steps
+    from amp_tools.owner.enforce import OwnerAuthority
+    from amp_tools.policy import BudgetPolicy
+
+    policy = BudgetPolicy.model_validate({"name": BUDGET, "currency": "USD", "total_budget": "100000000.00"})
+    key = OwnerKey.generate()
+    stored = led.create_budget_sync(BUDGET, policy, by="bench")  # adopts the bulk budget
+    led.run_write_sync(lambda: sign_policy_steps(led.dialect, key, BUDGET, None, now=START))
+    authority = OwnerAuthority(key.public())
+    now = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(led.run_read_sync(_last_us)))
+    medians = []
+    for span in spans:
+        times = []
+        for _ in range(samples):
+            t0 = time.perf_counter()
+            led.run_read_sync(lambda: authority.check_steps(policy_budget=BUDGET, budget_id=BUDGET,
+                                                            enforced_hash=stored.policy_hash, merchant_id="m07",
+                                                            now=now, days=span))  # noqa: B023
+            times.append(time.perf_counter() - t0)
+        medians.append(round(sorted(times)[len(times) // 2] * 1000, 2))
+    return medians
+
+
+def _last_us() -> Steps[int]:
+    rows = yield Q("SELECT MAX(created_at) FROM entries")
+    return int(rows[0][0])
 
 
 def measure(sizes: tuple[int, ...] = (10_000, 100_000), pg: str | None = None) -> dict[str, Any]:
@@ -115,8 +174,11 @@ def measure(sizes: tuple[int, ...] = (10_000, 100_000), pg: str | None = None) -
             t0 = time.perf_counter()
             report = led.audit.verify_sync()
             took = time.perf_counter() - t0
+            day, month = _pay_check_ms(led, (2, 32))
+            out[f"pay_check_ms_{size}_day_cap"], out[f"pay_check_ms_{size}_month_cap"] = day, month
         finally:
             led.close_sync()
+            _drop(pg, led)
         if not report.ok or report.entries != size:
             raise RuntimeError(f"the bulk ledger of {size} payments does not verify: {report.problem}")
         out[f"verify_s_{size}"] = round(took, 3)

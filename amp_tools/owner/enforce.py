@@ -10,8 +10,10 @@ figures the guard is about to decide on, and refuses (nothing reserved, nothing 
   is not the policy this process enforces;
 * the budget is frozen (a freeze needs no signature: it only restricts), or it was unfrozen without
   a valid owner signature over that unfreeze;
-* the usage buckets of the last 31 days (all payments, and this merchant's) do not sum to the
-  entries they are derived from, so a zeroed bucket cannot loosen a window.
+* the usage buckets over the span the policy's windows and velocity reach back (`usage_days`:
+  today for an hourly cap, two UTC days for a day, eight for a week, 32 for a month), for all
+  payments and for this merchant, do not sum to the entries they are derived from, so a zeroed
+  bucket cannot loosen a window.
 
 After a person's approval is taken, `check_approval` requires the owner's signature over exactly
 this payment (budget, level, checkout/binding, amount, currency, merchant, approve, the grant's
@@ -38,9 +40,26 @@ from .keys import OwnerPublicKey, resolve_owner_key
 from .payloads import control_payload, policy_payload
 from .signing import OwnerSignatureInvalid, UnsignedAuthority, verify
 
-__all__ = ["LedgerTampered", "OwnerAuthority", "authority_status_steps", "owner_authority", "signature_check"]
+__all__ = ["LedgerTampered", "OwnerAuthority", "authority_status_steps", "owner_authority", "signature_check",
+           "signature_status", "usage_days"]
 
-_USAGE_DAYS = 31
+_SPAN_DAYS = {"hour": 1, "day": 2, "week": 8, "month": 32}  # each window's longest reach back, in UTC days
+
+
+def usage_days(policy: Any) -> int:
+    """How many UTC days back the policy's windows and velocity reach (at least today): the span of
+    usage buckets the pay-time check compares with the entries, so its cost follows the policy."""
+    days = 1
+    windows = getattr(policy, "windows", None)
+    for period, _cap in (windows.configured() if windows is not None else ()):
+        days = max(days, _SPAN_DAYS.get(str(period), 32))
+    velocity = getattr(policy, "velocity", None)
+    if velocity is not None:
+        from amp_tools.policy.windows import parse_duration
+
+        length = parse_duration(velocity.per)
+        days = max(days, -(-int(length.total_seconds()) // 86_400) + 1)
+    return days
 
 
 class LedgerTampered(ToolError):
@@ -94,6 +113,13 @@ def authority_status_steps(budget_id: str) -> Steps[dict[str, Any]]:
             "control_signed": control}
 
 
+async def signature_status(ledger: Any, budget_id: str) -> dict[str, Any]:
+    """For a display (the console's budget view): ``{"signed", "policy_signed", "control_signed"}``, whether
+    the version in force and the control carry an owner signature (present, not verified here)."""
+    result: dict[str, Any] = await ledger.run_read(lambda: authority_status_steps(budget_id))
+    return result
+
+
 class OwnerAuthority:
     """The owner's pinned public key and what this process has already seen signed."""
 
@@ -107,16 +133,18 @@ class OwnerAuthority:
 
     # --------------------------------------------------------------------------- before reserving
     def check_steps(self, *, policy_budget: str, budget_id: str, enforced_hash: str, merchant_id: str,
-                    now: datetime) -> Steps[None]:
+                    now: datetime, levels: tuple[str, ...] = (), days: int = 32) -> Steps[None]:
+        """`levels`: every budget whose freeze stops this payment (a sub-budget's ancestors and itself)."""
         rows = yield Q(_BUDGET_SQL, (policy_budget,))
         self._check_policy(policy_budget, rows[0] if rows else None, enforced_hash)
-        if budget_id != policy_budget:
-            rows = yield Q(_BUDGET_SQL, (budget_id,))
-        self._check_control(budget_id, rows[0] if rows else None)
+        for level in dict.fromkeys((*levels, budget_id)):
+            if level != policy_budget:
+                rows = yield Q(_BUDGET_SQL, (level,))
+            self._check_control(level, rows[0] if rows else None)
         now_us = to_us(now)
-        since = now_us - now_us % DAY_US - _USAGE_DAYS * DAY_US
+        since = now_us - now_us % DAY_US - (days - 1) * DAY_US
         figures = yield from _usage_steps(budget_id, merchant_id, since)
-        self._check_usage(budget_id, merchant_id, figures)
+        self._check_usage(budget_id, merchant_id, figures, days)
 
     def signed_steps(self, *, policy_budget: str, budget_id: str, enforced_hash: str) -> Steps[bool]:
         """Whether the policy in force and the control (if any) hold the owner's valid signatures."""
@@ -178,7 +206,7 @@ class OwnerAuthority:
         self._controls[budget_id] = at
 
     @staticmethod
-    def _check_usage(budget_id: str, merchant_id: str, figures: list[tuple[str, int, int, int]]) -> None:
+    def _check_usage(budget_id: str, merchant_id: str, figures: list[tuple[str, int, int, int]], days: int) -> None:
         by_scope: dict[str, dict[int, tuple[int, int]]] = {}
         for scope, width, minor, count in figures:
             by_scope.setdefault(scope, {})[width] = (minor, count)
@@ -189,7 +217,7 @@ class OwnerAuthority:
                     what = "all payments" if scope == "all" else f"merchant {merchant_id!r}"
                     raise LedgerTampered(
                         f"the {'hourly' if width == HOUR_US else 'daily'} usage of budget {budget_id!r} for {what} "
-                        f"over the last {_USAGE_DAYS} days says {got.get(width, (0, 0))[0]} minor units in "
+                        f"over the last {days} UTC day(s) says {got.get(width, (0, 0))[0]} minor units in "
                         f"{got.get(width, (0, 0))[1]} payments, but its entries sum to {entries[0]} in "
                         f"{entries[1]}: the ledger was edited outside amp-tools; nothing is paid",
                         hint="Run `amp-tools audit verify` and tell the budget's owner.")

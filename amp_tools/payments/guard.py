@@ -31,7 +31,7 @@ from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import AmpError, ApprovalDenied, InvalidArguments, PaymentInProgress, PolicyViolation, ToolError
 from amp_tools.ledger import AlreadyCommitted, Entry, LedgerBase
 from amp_tools.money import Money
-from amp_tools.owner.enforce import OwnerAuthority
+from amp_tools.owner.enforce import OwnerAuthority, usage_days
 from amp_tools.policy import BudgetPolicy, SpendIntent, Verdict, static_check
 from amp_tools.policy.subbudgets import BudgetPath
 
@@ -321,7 +321,9 @@ class Guard:
         try:
             await self.ledger.run_read(lambda: owner.check_steps(
                 policy_budget=policy_budget, budget_id=self.budget_id, enforced_hash=enforced,
-                merchant_id=intent.merchant_id, now=now))
+                merchant_id=intent.merchant_id, now=now,
+                levels=tuple(level.budget_id for level in self.path.levels) if self.path is not None else (),
+                days=usage_days(self.policy)))
         except ToolError as exc:
             await self._audit("owner_authority_refused", intent, key, code=exc.code, reason=exc.message)
             raise

@@ -16,7 +16,7 @@ import os
 import socket
 
 from amp_tools.errors import ConfigError
-from amp_tools.ledger import BudgetExists, LedgerBase, StoredBudget
+from amp_tools.ledger import BudgetExists, LedgerBase, StaleVersion, StoredBudget
 from amp_tools.policy import BudgetPolicy, parse_policy
 from amp_tools.policy.diff import diff_policies
 from amp_tools.policy.subbudgets import BudgetPath, agent_names
@@ -78,8 +78,11 @@ def store_sub_budgets(ledger: LedgerBase, root: StoredBudget, *, by: str) -> Non
             except BudgetExists:
                 continue  # another process stored it at the same moment, from the same root version
         elif current.policy_hash != storable.snapshot_hash():
-            ledger.set_policy_sync(level.budget_id, storable, by=by, expected_version=current.policy_version,
-                                   note=note)
+            try:
+                ledger.set_policy_sync(level.budget_id, storable, by=by, expected_version=current.policy_version,
+                                       note=note)
+            except StaleVersion:
+                continue  # another process brought it up to date at the same moment
 
 
 def use_budget(ledger: LedgerBase, budget_id: str, policy: BudgetPolicy | None, *, by: str,

@@ -3,7 +3,9 @@
 It is the session core (`core.ToolkitCore`: client, Guard, key, durable state) plus its tool
 specs and start-up recovery. The budget it spends from is named on purpose (`budget_id`, else
 `AMP_TOOLS_BUDGET` or the policy's `name`): toolkits on one ledger share a budget only when they
-name the same one. With a `session_id` the session's state is durable in the ledger's database
+name the same one, and every one of them enforces the budget's policy as stored in the ledger
+(`toolkit.budget.use_budget`): without a policy the stored one, never a different one of its own.
+With a `session_id` the session's state is durable in the ledger's database
 and resumes after a restart; the agent key persists by default in its 0600 key file.
 """
 

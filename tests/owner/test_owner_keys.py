@@ -82,3 +82,23 @@ def test_load_owner_signer_is_none_without_init(tmp_path: Path, monkeypatch: pyt
     assert loaded is not None and loaded.kid == saved.kid
     private_d = str(loaded.signing_key.export(private_key=True, as_dict=True)["d"])
     assert private_d not in repr(loaded) and private_d not in str(loaded)
+
+
+async def test_signature_status_for_the_console(tmp_path: Path) -> None:
+    from amp_tools.ledger import open_ledger
+    from amp_tools.owner.decisions import sign_policy_steps
+    from amp_tools.owner.enforce import signature_status
+    from amp_tools.policy import BudgetPolicy
+
+    led = open_ledger(str(tmp_path / "l.db"))
+    try:
+        assert await signature_status(led, "team") == {"signed": False, "policy_signed": False,
+                                                       "control_signed": None}
+        led.create_budget_sync("team", BudgetPolicy.model_validate({"name": "team", "currency": "USD",
+                                                                    "total_budget": "10.00"}), by="owner")
+        assert (await signature_status(led, "team"))["policy_signed"] is False
+        now = led.clock.now()
+        led.run_write_sync(lambda: sign_policy_steps(led.dialect, OwnerKey.generate(), "team", None, now=now))
+        assert await signature_status(led, "team") == {"signed": True, "policy_signed": True, "control_signed": None}
+    finally:
+        led.close_sync()

@@ -112,3 +112,18 @@ def test_payloads_refuse_floats_naive_times_and_unknown_decisions() -> None:
         _approval(expires_at=datetime(2026, 1, 1))
     with pytest.raises(InvalidArguments):
         policy_payload("a", 0, "h")
+
+
+def test_usage_days_follow_the_policy_windows_and_velocity() -> None:
+    from amp_tools.owner.enforce import usage_days
+    from amp_tools.policy import BudgetPolicy
+
+    def days(**extra: object) -> int:
+        return usage_days(BudgetPolicy.model_validate({"name": "p", "currency": "USD", "total_budget": "9.00",
+                                                       **extra}))
+
+    assert days() == 1
+    assert days(windows={"day": {"limit": "1.00"}}) == 2
+    assert days(windows={"hour": {"limit": "1.00"}, "week": {"limit": "5.00"}}) == 8
+    assert days(windows={"month": {"limit": "9.00"}}) == 32
+    assert days(velocity={"max_payments": 3, "per": "3d"}) == 4

@@ -254,3 +254,39 @@ def test_owner_key_from_the_environment_is_pinned(target: str, monkeypatch: pyte
         assert w.toolkit.guard.owner is not None and w.toolkit.guard.owner.key.kid == OWNER.kid
     finally:
         w.ledger.close_sync()
+
+
+async def test_a_parents_freeze_cleared_by_database_edit_stops_its_agents(target: str) -> None:
+    crew = POLICY | {"agents": {"tours": {"total_budget": "200.00", "approval": {"confirm_above": "50.00"}}}}
+    sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=11))
+    ledger = open_ledger(target, clock=sandbox.clock)
+    try:
+        ledger.create_budget_sync("team", BudgetPolicy.model_validate(crew), by="owner")
+        now = ledger.clock.now()
+        ledger.run_write_sync(lambda: sign_policy_steps(ledger.dialect, OWNER, "team", None, now=now))
+
+        async def wallet(action: WalletAction) -> None:
+            sandbox.complete_idv(action.auth_session_id)
+
+        kit = AmpToolkit.for_sandbox(sandbox, None, ledger=ledger, budget_id="team", wallet_prompt=wallet,
+                                     approver=CallbackApprover(lambda r: False), owner_key=OWNER.public_jwk())
+        tours = kit.for_agent("tours")
+        specs = {s.name: s for s in tours.specs()}
+        await specs["discover_merchants"].ainvoke({})
+        await specs["search_offers"].ainvoke({"query": "*"})
+
+        async def pay() -> dict[str, Any]:
+            ck = await specs["checkout"].ainvoke({"offer_id": TOUR, "quantity": 1})
+            result: dict[str, Any] = await specs["pay"].ainvoke({"checkout_id": ck["checkout_id"]})
+            return result
+
+        assert (await pay())["status"] == "paid"
+        ledger.run_write_sync(lambda: freeze_signed_steps(ledger.dialect, OWNER, "team", True, by="owner",
+                                                          reason="audit", now=now))
+        _raw(ledger, "UPDATE budget_controls SET frozen = 0 WHERE budget_id = 'team'")
+        with pytest.raises(ToolError) as refused:
+            await pay()
+        assert refused.value.code == "OWNER_SIGNATURE_INVALID" and "unfreeze of budget 'team'" in refused.value.message
+        assert len(sandbox.payments()) == 1
+    finally:
+        ledger.close_sync()
