@@ -27,7 +27,7 @@ from amp_tools.cli_payments import payments_app
 from amp_tools.cli_ports import require_free_port
 from amp_tools.cli_serve import register as register_serve
 from amp_tools.errors import AmpToolsError
-from amp_tools.mcp.command import mcp_command
+from amp_tools.mcp.command import mcp_app
 from amp_tools.terminal import terminal_safe
 from amp_tools.untrusted import clean_text
 
@@ -44,13 +44,12 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
-app.add_typer(key_app, name="key")
 app.add_typer(key_app, name="agent-key")  # the name the payment errors' hints use
+app.add_typer(key_app, name="key", hidden=True)  # the earlier name, kept working
 app.add_typer(payments_app, name="payments")
 app.add_typer(budgets_app, name="budgets")
 app.add_typer(owner_app, name="owner")
-app.command("mcp", epilog=examples("amp-tools mcp --policy policy.yaml --sandbox",
-                                   "amp-tools mcp --policy policy.yaml --transport http --port 8000"))(mcp_command)
+app.add_typer(mcp_app, name="mcp")
 register_serve(app, approvals_app)
 ledger_app.command("tree", epilog=examples("amp-tools ledger tree trip", "amp-tools ledger tree trip --policy "
                                                                          "crew.yaml"))(ledger_tree)
@@ -207,8 +206,10 @@ def ledger_show(
     budget: BudgetOpt = None,
     tree: Annotated[bool, typer.Option("--tree", help="First the budget and its sub-budgets as a tree.")] = False,
 ) -> None:
-    """List the budgets in the ledger, or a budget's recent entries (--budget ID) with each payment's network
-    legs (mandate charge, wallet debit, rate)."""
+    """List the budgets in the ledger, or a budget's recent entries (--budget ID) with their network legs.
+
+    A payment's legs are the network's own figures: the mandate's charge, the wallet's debit, the rate.
+    """
     from amp_tools.cli_ledger import list_budgets, read_entries
     from amp_tools.toolkit.legs import describe_legs
 
@@ -363,8 +364,8 @@ def audit_export(target: Annotated[Path, typer.Argument(metavar="PATH", help="JS
 
 
 # ---------------------------------------------------------------------------- key
-@key_app.command("show", epilog=examples("amp-tools key show",
-                                         "amp-tools key show --path agent-key.jwk > agent.pub.jwk"))
+@key_app.command("show", epilog=examples("amp-tools agent-key show",
+                                         "amp-tools agent-key show --path agent-key.jwk > agent.pub.jwk"))
 def key_show(path: Annotated[Path | None, typer.Option(metavar="PATH", help="Key file (default "
                                                                            "$AMP_TOOLS_HOME/agent-key.jwk).")]
              = None) -> None:
@@ -376,7 +377,7 @@ def key_show(path: Annotated[Path | None, typer.Option(metavar="PATH", help="Key
 
 
 @key_app.command("register", epilog=examples(
-    "amp-tools key register --network http://127.0.0.1:8765/network --agent-id travel-agent"))
+    "amp-tools agent-key register --network http://127.0.0.1:8765/network --agent-id travel-agent"))
 def key_register(
     network: Annotated[str, typer.Option(metavar="URL", help="The network's base URL where it registers agent keys "
                                                              "(POST /agents/register; the sandbox: "

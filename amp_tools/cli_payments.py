@@ -38,8 +38,10 @@ def _open(ledger: str | None) -> Any:
 def payments_unresolved(ledger: LedgerOpt = None,
                         budget: BudgetOpt = None,
                         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Held payments that no live process is working on (recovery could not settle them), with each one's age,
-    recovery's last attempt and the answer it got."""
+    """Held payments no live process is working on: each one's age, recovery's last attempt and its answer.
+
+    These are payments recovery could not settle from the counterparty's record; a person decides them.
+    """
     from amp_tools.clock import SYSTEM_CLOCK
     from amp_tools.payments import state_of, unresolved
     from amp_tools.payments.recovery import last_attempts
