@@ -76,15 +76,22 @@ def decisions(records: list[AuditRecord]) -> dict[str, int]:
 
 
 def paid_under(rec: ApprovalRecord, entries: list[Entry], decided_seq: int | None) -> Entry | None:
-    """The payment an approval allowed: the first of the same action, merchant and amount reserved
-    after the owner's answer (a grant is single-use and bound to exactly these); the audit order
-    says "after" even when both happened within the same clock tick."""
+    """The payment an approval allowed. A grant is single-use and bound to its budget and checkout, so
+    the payment of that checkout is it (a payment waiting for the person keeps its one row, reserved
+    before the answer). Requests from before checkout binding match the first payment of the same
+    action, merchant and amount reserved after the owner's answer (the audit order says "after" even
+    within one clock tick)."""
     if rec.status != "consumed" or rec.decided_at is None:
         return None
     req = rec.request
-    found = [e for e in entries if e.action == req.action and e.merchant_id == req.merchant_id
-             and e.amount == req.amount and (e.audit_seq > decided_seq if decided_seq is not None
-                                             else e.created_at > rec.decided_at)]
+    same = [e for e in entries
+            if e.action == req.action and e.merchant_id == req.merchant_id and e.amount == req.amount]
+    if req.checkout_id:
+        bound = [e for e in same if e.checkout_id == req.checkout_id and e.budget_id == req.budget_id]
+        paid = [e for e in bound if e.status == "committed"]
+        return min(paid or bound, key=lambda e: e.id) if (paid or bound) else None
+    found = [e for e in same if (e.audit_seq > decided_seq if decided_seq is not None
+                                 else e.created_at > rec.decided_at)]
     return min(found, key=lambda e: e.id) if found else None
 
 

@@ -210,7 +210,7 @@ async def test_ledger_show_prints_the_legs_and_agent_key_show_prints_the_public_
     await agent.call("pay", checkout_id=await _checkout(agent, FLIGHT))
     cli = str(Path(sys.executable).parent / "amp-tools")
     env = {**os.environ, "COLUMNS": "200", "AMP_TOOLS_HOME": str(tmp_path)}
-    shown = subprocess.run([cli, "ledger", "show", "--ledger", ledger_target], capture_output=True, text=True,
+    shown = subprocess.run([cli, "ledger", "show", "--ledger", ledger_target, "--budget", "sgd"], capture_output=True, text=True,
                            timeout=120, env=env)
     assert shown.returncode == 0, shown.stderr
     assert "network legs" in shown.stdout

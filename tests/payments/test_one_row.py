@@ -27,7 +27,7 @@ async def lab(engine_name: str, ledger_target: str) -> Any:
 
 
 async def test_five_retries_while_a_person_decides_are_one_payment_one_row(lab: Lab, tmp_path: Path) -> None:
-    store = ApprovalStore(tmp_path / "approvals.db", clock=lab.sandbox.clock)
+    store = ApprovalStore(lab.ledger, clock=lab.sandbox.clock)
     policy = budget_policy("1000.00", approval={"confirm_above": "50.00"})
     agent = lab.agent(policy, OutOfBandApprover(store, clock=lab.sandbox.clock), budget_id="hotel")
     await agent.call("search_offers", query="superior room", merchant_ids=["KL-GRAND-HOTEL"])
@@ -59,7 +59,7 @@ async def test_a_frozen_budget_stops_the_retry_of_a_parked_payment_and_releases_
     from amp_tools.errors import PolicyViolation
     from amp_tools.server.control import freeze
 
-    store = ApprovalStore(tmp_path / "approvals.db", clock=lab.sandbox.clock)
+    store = ApprovalStore(lab.ledger, clock=lab.sandbox.clock)
     policy = budget_policy("1000.00", approval={"confirm_above": "50.00"})
     agent = lab.agent(policy, OutOfBandApprover(store, clock=lab.sandbox.clock), budget_id="hotel")
     await agent.call("search_offers", query="superior room", merchant_ids=["KL-GRAND-HOTEL"])

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from amp_tools.approvals import ApprovalStore, OutOfBandApprover
+from amp_tools.clock import ManualClock
 from amp_tools.errors import ToolError
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.policy import parse_policy
@@ -29,7 +30,8 @@ class World:
 
     def __init__(self, tmp: Path, *, ledger_url: str | None = None, approver: Any = None,
                  policy: dict[str, Any] | None = None, **options: Any) -> None:
-        self.sandbox = Sandbox(SandboxConfig(seed=11))
+        # A clock that moves only when a test says so: expiries, retries and backoff are stepped exactly.
+        self.sandbox = Sandbox(SandboxConfig(seed=11), clock=ManualClock())
         self.clock = self.sandbox.clock
         self.url = ledger_url or str(tmp / "ledger.db")
         self.policy = parse_policy(policy or POLICY)
