@@ -17,7 +17,7 @@ ROWS = [line for line in DOC.splitlines() if re.match(r"^\|\s*\d+\s*\|", line)]
 def _tests_named(row: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     current = ""
-    for path, name in re.findall(r"`(tests/[\w/]+\.py)?::(\w+)`", row):
+    for path, name in re.findall(r"`(tests/[\w/]+\.py)?::(\w+)(?:\[[^\]`]*\])?`", row):
         current = path or current
         assert current, f"a test named without its file: {row}"
         found.append((current, name))
