@@ -5,6 +5,13 @@ takes the budget row with ``SELECT ... FOR UPDATE`` (then the entry row, then th
 one lock order, so no deadlocks). Each statement after the lock sees everything the previous
 lock holder committed, so check-and-reserve is atomic across processes and hosts.
 
+A write made with ``flush=False`` (the payment lifecycle's reservations, see
+`amp_tools.payments.states`) starts with ``SET LOCAL synchronous_commit = off``: its COMMIT returns
+without waiting for the WAL flush. The server writes WAL in commit order and a later synchronous
+commit waits until the WAL is flushed up to its own record, so once such a commit (the payment's
+``sending``) has returned, every asynchronous commit before it is on disk too. Every other
+transaction keeps the server's setting.
+
 Every transaction runs in psycopg's pipeline mode: writes whose result is not read (``Q.nowait``)
 are sent without waiting, so a reserve costs about 5 round trips instead of ~16.
 
@@ -115,7 +122,7 @@ class PostgresLedger(LedgerBase):
             drive_sync(lambda: _migrate_steps(self.schema), lambda q: _exec_sync(conn, q))
 
     # -------------------------------------------------------------- transactions
-    def _transact(self, factory: StepsFactory[T], deadline: float) -> T:
+    def _transact(self, factory: StepsFactory[T], deadline: float, flush: bool = True) -> T:
         """One transaction on a pooled connection, waiting for one until `deadline` (monotonic)."""
         for attempt in (1, 2):
             with self._pool.connection(deadline) as conn:
@@ -124,6 +131,8 @@ class PostgresLedger(LedgerBase):
                     # Pipeline mode: statements marked `nowait` (and BEGIN) are sent without waiting for
                     # their answer; a statement whose rows are read waits for everything before it (`sync`).
                     with conn.pipeline() as pipe, conn.transaction():
+                        if not flush:  # sent with BEGIN, no round trip of its own
+                            conn.execute("SET LOCAL synchronous_commit = off")
                         result = drive_sync(factory, lambda q: _exec_pipelined(conn, pipe, q))
                         committing = True  # leaving the block sends COMMIT
                     return result
@@ -146,19 +155,19 @@ class PostgresLedger(LedgerBase):
             deadline = max(deadline, time.monotonic() + self.pool_timeout)
         raise AssertionError("unreachable")
 
-    def _work(self, factory: StepsFactory[T]) -> Callable[[float], T]:
+    def _work(self, factory: StepsFactory[T], flush: bool = True) -> Callable[[float], T]:
         if self._closed:
             raise ConfigError("the ledger is closed")
-        return functools.partial(self._transact, factory)
+        return functools.partial(self._transact, factory, flush=flush)
 
-    async def _run_write(self, factory: StepsFactory[T]) -> T:
-        return await self._pool.run(self._work(factory))
+    async def _run_write(self, factory: StepsFactory[T], flush: bool = True) -> T:
+        return await self._pool.run(self._work(factory, flush))
 
     async def _run_read(self, factory: StepsFactory[T]) -> T:
         return await self._pool.run(self._work(factory))
 
-    def _run_write_sync(self, factory: StepsFactory[T]) -> T:
-        return self._pool.run_sync(self._work(factory))
+    def _run_write_sync(self, factory: StepsFactory[T], flush: bool = True) -> T:
+        return self._pool.run_sync(self._work(factory, flush))
 
     def _run_read_sync(self, factory: StepsFactory[T]) -> T:
         return self._pool.run_sync(self._work(factory))
