@@ -17,6 +17,10 @@ and per MCC). Answering a query therefore costs:
   whatever the history size. Non-aligned window starts (rolling windows, calendar windows in
   Asia/Kolkata +05:30) are exact because the partial hour is summed from rows.
 
+The aggregate writes of one entry change touch separate rows (one budget row, its per-merchant and
+per-MCC totals, its hour and day buckets, per level) and are marked ``merge``, as are the audit
+record's two writes: PostgreSQL sends such a run as one statement.
+
 Buckets move in the same transaction as the entry and always in the bucket of the entry's
 *original* ``created_at``: a release or a refund lowers the hour/day the payment was counted in,
 never the hour of the release, so a window can never count a payment out before it counted it
@@ -35,12 +39,14 @@ reserve takes the head before inserting its entry: a new row nobody else can hol
 keys all start with the budget already locked). Each budget has its own audit chain and head
 (see `audit`), so writes to separate budgets share no lock.
 
-Statements. A reserve is 10 statements: create-or-lock the budget (one upsert with RETURNING),
-the key's latest attempt, every usage figure plus ``merchant_seen`` in one UNION ALL statement,
-the audit head, the entry INSERT ... RETURNING (written with its audit seq, so never re-read),
-three aggregate upserts and two audit writes. A commit or release is 7 on SQLite, 8 on
-PostgreSQL. The aggregate and audit writes are marked ``nowait``: PostgreSQL pipelines them, so
-a reserve waits on 5 round trips plus the commit.
+Statements. A reserve is 10 statements (11 on PostgreSQL) in two batches: first create-or-lock
+the budget (one upsert with RETURNING), the key's latest attempt, the freeze, every usage figure
+plus ``merchant_seen`` in one UNION ALL statement, the audit head (and on PostgreSQL the entry's
+id from its sequence); then, after the decision, three aggregate upserts, two audit writes and
+the entry INSERT ... RETURNING (written with its audit seq, so never re-read). PostgreSQL sends
+each batch at once, so a reserve waits on 2 round trips plus the commit. A commit or release is
+7 statements on SQLite, 8 on PostgreSQL, where the locks (budget, entry, audit head) and the reads go
+in one batch and the writes in a second: 2 round trips plus the commit.
 
 Sub-budgets (a `PathLike`, see `amp_tools.policy.subbudgets`). An agent's entry is written once, in
 its own budget (``crew/agent``), with its ancestors in ``parents`` and the root in ``root_id``. A
@@ -63,9 +69,18 @@ from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, No
 from amp_tools.money import Money
 
 from ._engine import IntentLike, PathLike, PolicyEngine, PolicyLike, QueryLike
-from ._sql import Dialect, Q, Steps, from_us, to_us
-from .audit import canonical_json, lock_head_steps, redact, write_record_steps
-from .controls import refuse_if_frozen_steps
+from ._sql import Dialect, Q, Row, Steps, batch_steps, from_us, to_us
+from .audit import (
+    GENESIS,
+    ChainHead,
+    canonical_json,
+    head_from_rows,
+    head_query,
+    lock_head_steps,
+    redact,
+    write_record_steps,
+)
+from .controls import frozen_query, refuse_if_frozen
 from .records import ENTRY_COLUMNS, AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation, entry_from_row
 from .schema import DAY_US, HOUR_US
 
@@ -110,9 +125,13 @@ def get_steps(dialect: Dialect, entry_id: int) -> Steps[Entry]:
     return (yield from _entry(dialect, entry_id))
 
 
+def _latest_by_key_query(budget_id: str, key: str) -> Q:
+    return Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE budget_id = ? AND idempotency_key = ? "
+             "ORDER BY attempt DESC LIMIT 1", (budget_id, key))
+
+
 def _latest_by_key(budget_id: str, key: str) -> Steps[Entry | None]:
-    rows = yield Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE budget_id = ? AND idempotency_key = ? "
-                   "ORDER BY attempt DESC LIMIT 1", (budget_id, key))
+    rows = yield _latest_by_key_query(budget_id, key)
     return entry_from_row(rows[0]) if rows else None
 
 
@@ -210,10 +229,14 @@ def _figure_part(tag: int, scope: str, key: str | None, since: datetime | None,
 _BATCH_SQL: dict[tuple[int, tuple[tuple[str, bool], ...]], str] = {}
 
 
-def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: Sequence[QueryLike],
-                 merchant_id: str, covers: tuple[str, ...] | None = None) -> Steps[Any]:
-    """Every figure the policy asks for, plus `merchant_seen`, in one statement (one round trip)."""
-    idents: list[tuple[str, str | None, datetime | None]] = []
+_Ident = tuple[str, str | None, datetime | None]
+
+
+def _usage_query(budget_id: str, queries: Sequence[QueryLike], merchant_id: str,
+                 covers: tuple[str, ...] | None = None) -> tuple[Q, list[_Ident]]:
+    """Every figure the policy asks for, plus `merchant_seen`, in one statement (one round trip);
+    `_usage_from_rows` turns its answer into the policy's `Usage`."""
+    idents: list[_Ident] = []
     for query in queries:
         if query.scope not in WINDOW_SQL:
             raise ConfigError(f"usage query scope {query.scope!r} must be 'all', 'merchant' or 'mcc'")
@@ -235,7 +258,11 @@ def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: S
             params += (budget_id,) if scope == "all" else (budget_id, scope, key)
         else:
             params += window_params(budget_id, scope, key, to_us(since), covers)
-    rows = yield Q(sql, (*params, budget_id, merchant_id))
+    return Q(sql, (*params, budget_id, merchant_id)), idents
+
+
+def _usage_from_rows(engine: PolicyEngine, currency: str, queries: Sequence[QueryLike], idents: list[_Ident],
+                     rows: list[Row]) -> Any:
     found = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
     figures: dict[str, Any] = {}
     for query in queries:
@@ -276,11 +303,11 @@ def _bump_one(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | N
               count: int, committed: int) -> Steps[None]:
     yield Q("UPDATE budgets SET used_minor = used_minor + ?, used_count = used_count + ?, "
             "committed_count = committed_count + ? WHERE budget_id = ?", (minor, count, committed, budget_id),
-            nowait=True)
+            nowait=True, merge=True)
     totals: tuple[Any, ...] = (budget_id, "merchant", merchant_id, merchant_name, minor, count, committed)
     if mcc is not None:
         totals += (budget_id, "mcc", mcc, None, minor, count, committed)
-    yield Q(_TOTALS_SQL[len(totals) // 7], totals, nowait=True)
+    yield Q(_TOTALS_SQL[len(totals) // 7], totals, nowait=True, merge=True)
     if not minor and not count:
         return  # a commit moves no window figure
     hour, day = created_us - created_us % HOUR_US, created_us - created_us % DAY_US
@@ -288,23 +315,23 @@ def _bump_one(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | N
     for scope, key in (("all", ""), ("merchant", merchant_id)) + ((("mcc", mcc),) if mcc is not None else ()):
         buckets += (budget_id, scope, key, HOUR_US, hour, minor, count,
                     budget_id, scope, key, DAY_US, day, minor, count)
-    yield Q(_BUCKETS_SQL[len(buckets) // 7], buckets, nowait=True)
+    yield Q(_BUCKETS_SQL[len(buckets) // 7], buckets, nowait=True, merge=True)
 
 
-def _lock_budget(dialect: Dialect, budget_id: str, currency: str, now_us: int, *, create: bool,
-                 parent: str | None = None) -> Steps[None]:
-    if create and parent is not None:
-        rows = yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at, "
+def _lock_budget_query(budget_id: str, currency: str, now_us: int, *, parent: str | None = None) -> Q:
+    """Create-or-lock a budget row; `_check_currency` reads the answer."""
+    if parent is not None:
+        return Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at, "
                        "parent) VALUES (?, ?, 0, 0, 0, ?, ?) ON CONFLICT (budget_id) DO UPDATE SET "
-                       "parent = excluded.parent RETURNING currency", (budget_id, currency, now_us, parent))
-    elif create:
-        # Create-or-lock in one statement: DO UPDATE (a no-op assignment) takes the row lock on
-        # PostgreSQL like SELECT ... FOR UPDATE, and RETURNING hands back the stored currency.
-        rows = yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
-                       "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO UPDATE SET currency = budgets.currency "
-                       "RETURNING currency", (budget_id, currency, now_us))
-    else:
-        rows = yield Q(f"SELECT currency FROM budgets WHERE budget_id = ?{dialect.for_update}", (budget_id,))
+                 "parent = excluded.parent RETURNING currency", (budget_id, currency, now_us, parent))
+    # Create-or-lock in one statement: DO UPDATE (a no-op assignment) takes the row lock on
+    # PostgreSQL like SELECT ... FOR UPDATE, and RETURNING hands back the stored currency.
+    return Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
+             "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO UPDATE SET currency = budgets.currency "
+             "RETURNING currency", (budget_id, currency, now_us))
+
+
+def _check_currency(budget_id: str, currency: str, rows: list[Row]) -> None:
     if rows and str(rows[0][0]) != currency:
         raise ConfigError(f"budget {budget_id!r} is kept in {rows[0][0]} but the policy currency is {currency}; "
                           "use another budget_id for a policy in another currency")
@@ -352,41 +379,57 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     With `path` (a budget with sub-budgets, `amp_tools.policy.subbudgets.BudgetPath`) every level is
     locked root to leaf, checked on its own usage (its descendants' included) in this transaction,
     and the entry is written once, in the leaf's budget, with its ancestors; every level's
-    aggregates move with it."""
+    aggregates move with it.
+
+    Two batches: the locks and every read the decision needs (budget rows root to leaf, the key's
+    latest attempt, the freeze, each level's usage figures, the audit head, and on PostgreSQL the
+    new entry's id), then, once the policy has decided in Python, every write. A statement of a
+    batch starts only when the one before it has finished, so the reads see everything committed
+    before the budget locks were granted."""
     _text("budget_id", budget_id)
     _text("idempotency_key", idempotency_key)
     _text("run_id", run_id, allow_empty=True)
     _validate_intent(intent, policy)
     now_us, currency = to_us(now), policy.currency
     parents: tuple[str, ...] = ()
+    plans: list[tuple[str, list[QueryLike], tuple[str, ...] | None]]
     if path is None:
-        yield from _lock_budget(dialect, budget_id, currency, now_us, create=True)
+        locks = [_lock_budget_query(budget_id, currency, now_us)]
+        plans = [(budget_id, list(engine.usage_queries(policy, intent)), None)]
     else:
         if path.budget_id != budget_id:
             raise InvalidArguments(f"budget_id {budget_id!r} is not the budget path's own ({path.budget_id!r})")
         parents = tuple(path.parents)
-        for level in path.levels:  # root to leaf, the one lock order of every level
-            yield from _lock_budget(dialect, level.budget_id, currency, now_us, create=True, parent=level.parent)
-    existing = yield from _latest_by_key(budget_id, idempotency_key)
+        # Root to leaf: the one lock order of every level.
+        locks = [_lock_budget_query(level.budget_id, currency, now_us, parent=level.parent) for level in path.levels]
+        plans = [(level.budget_id, list(engine.usage_queries(level.policy, intent)), tuple(level.covers))
+                 for level in path.levels]
+    usage_reads = [_usage_query(level_id, queries, intent.merchant_id, covers) for level_id, queries, covers in plans]
+    new_id = dialect.name == "postgresql"  # PostgreSQL draws the id first, so the writes need not wait for it
+    answers = yield from batch_steps(
+        *locks, _latest_by_key_query(budget_id, idempotency_key), frozen_query(budget_id),
+        *(query for query, _idents in usage_reads), head_query(dialect, budget_id),
+        *((Q("SELECT nextval('entries_id_seq')"),) if new_id else ()))
+    for (level_id, _queries, _covers), rows in zip(plans, answers, strict=False):
+        _check_currency(level_id, currency, rows)
+    answers = answers[len(locks):]
+    existing = entry_from_row(answers[0][0]) if answers[0] else None
     if existing is not None:
         _same_payment(existing, intent)
         if existing.status != "released":
             return Reservation(existing, replayed=True)
-    yield from refuse_if_frozen_steps(budget_id)  # the owner's kill switch, under the budget row lock
+    refuse_if_frozen(budget_id, answers[1])  # the owner's kill switch, under the budget row lock
     attempt = 1 if existing is None else existing.attempt + 1
     mcc = (intent.mcc or "").strip() or None  # the policy keys MCC caps by the stripped code
+    usages = [_usage_from_rows(engine, currency, queries, idents, rows) for (_id, queries, _c), (_q, idents), rows
+              in zip(plans, usage_reads, answers[2:2 + len(plans)], strict=True)]
+    head = head_from_rows(answers[2 + len(plans)])
 
     if path is None:
-        queries = list(engine.usage_queries(policy, intent))
-        usage = yield from _usage_steps(engine, budget_id, currency, queries, intent.merchant_id)
+        usage = usages[0]
         verdict = engine.decide(policy, intent, usage)  # PolicyViolation rolls the transaction back
         seen: dict[str, Any] = {}
     else:
-        usages = []
-        for level in path.levels:
-            queries = list(engine.usage_queries(level.policy, intent))
-            usages.append((yield from _usage_steps(engine, level.budget_id, currency, queries, intent.merchant_id,
-                                                   tuple(level.covers))))
         verdict = path.decide(intent, usages)  # a refusal names its level and rolls everything back
         usage = usages[-1]
         seen = {"levels": {level.budget_id: {name: {"minor": f.amount.minor, "count": f.count}
@@ -397,34 +440,40 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     counted = intent.budget_amount.minor * counts
     decision = _decision(verdict)
     policy_hash = _policy_hash(policy)
-    # The audit head first (lock order budget -> entry -> head holds: the entry row is new), so the
-    # entry is written with its audit seq and read back by RETURNING: no UPDATE and no re-read after.
-    head = yield from lock_head_steps(dialect, budget_id)
     seq = head.seq
-    rows = yield Q(
-        "INSERT INTO entries (budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, "
-        "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, counts, counted_minor, "
-        "refunded_minor, refunded_budget_minor, decision, policy_hash, created_at, updated_at, audit_seq, "
-        "last_audit_seq, phase, owner, lease_until, reserved_minor, parents, root_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, 'reserved', "
-        "?, ?, ?, ?, ?) "
-        f"RETURNING {ENTRY_COLUMNS}",
-        (budget_id, idempotency_key, attempt, run_id, intent.action, intent.merchant_id, intent.merchant_name,
-         mcc, intent.amount.minor, intent.amount.currency, intent.budget_amount.minor, currency,
-         None if intent.fx_rate is None else str(intent.fx_rate), intent.checkout_id, counts, counted,
-         canonical_json(decision), policy_hash, now_us, now_us, seq, seq, owner,
-         None if lease_until is None else to_us(lease_until), intent.budget_amount.minor,
-         json.dumps(list(parents)) if parents else None, parents[0] if parents else None))
-    entry = entry_from_row(rows[0])
+    columns = ("budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, amount_minor, "
+               "currency, budget_minor, budget_currency, fx_rate, checkout_id, status, counts, counted_minor, "
+               "refunded_minor, refunded_budget_minor, decision, policy_hash, created_at, updated_at, audit_seq, "
+               "last_audit_seq, phase, owner, lease_until, reserved_minor, parents, root_id")
+    values = ("?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, 'reserved', "
+              "?, ?, ?, ?, ?")
+    params: tuple[Any, ...] = (
+        budget_id, idempotency_key, attempt, run_id, intent.action, intent.merchant_id, intent.merchant_name,
+        mcc, intent.amount.minor, intent.amount.currency, intent.budget_amount.minor, currency,
+        None if intent.fx_rate is None else str(intent.fx_rate), intent.checkout_id, counts, counted,
+        canonical_json(decision), policy_hash, now_us, now_us, seq, seq, owner,
+        None if lease_until is None else to_us(lease_until), intent.budget_amount.minor,
+        json.dumps(list(parents)) if parents else None, parents[0] if parents else None)
+    if new_id:
+        entry_id = int(answers[-1][0][0])
+        insert = Q(f"INSERT INTO entries (id, {columns}) VALUES (?, {values}) RETURNING {ENTRY_COLUMNS}",
+                   (entry_id, *params))
+    else:
+        # SQLite: the id comes from the insert itself (the writes run one by one in-process anyway).
+        rows = yield Q(f"INSERT INTO entries ({columns}) VALUES ({values}) RETURNING {ENTRY_COLUMNS}", params)
+        entry_id = int(rows[0][0])
     if counts:
         yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, now_us, counted, 1, 0, parents)
     yield from write_record_steps(head, "reserve", {
-        "entry_id": entry.id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
+        "entry_id": entry_id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
         "action": intent.action, "merchant_id": intent.merchant_id, "mcc": mcc, "amount": intent.amount,
         "budget_amount": intent.budget_amount, "fx_rate": intent.fx_rate, "checkout_id": intent.checkout_id,
         "policy_hash": policy_hash, "decision": "allow", "decision_detail": decision, "owner": owner,
         "usage": {name: {"minor": f.amount.minor, "count": f.count} for name, f in usage.figures.items()}, **seen,
     }, budget_id=budget_id, at=now, redacted=True)
+    if new_id:  # the one statement of the writes whose answer is awaited (the aggregates and audit are pipelined)
+        rows = yield insert
+    entry = entry_from_row(rows[0])
     return Reservation(entry, replayed=False, verdict=verdict)
 
 
@@ -439,13 +488,45 @@ def _locked_entry(dialect: Dialect, entry_id: int) -> Steps[Entry]:
     return (yield from _entry(dialect, entry_id, lock=True))
 
 
+# PostgreSQL: create-or-lock the audit head of an entry's budget, by the entry's id (as `audit.head_query`).
+_HEAD_BY_ENTRY = ("INSERT INTO audit_heads (budget_id, n, seq, hash) SELECT budget_id, 0, 0, ? FROM entries "
+                  "WHERE id = ? ON CONFLICT (budget_id) DO UPDATE SET n = audit_heads.n "
+                  "RETURNING n, hash, nextval('audit_seq_gen')")
+
+
+def _lock_for_change(dialect: Dialect, entry_id: int, *more: Q
+                     ) -> Steps[tuple[Entry, ChainHead | None, list[list[Row]]]]:
+    """`_locked_entry` for a change of the entry, with `more` reads after it. On PostgreSQL one batch
+    (one round trip) locks the budget, the entry and then the audit head of the entry's budget (the
+    lock order holds), and the head is returned; SQLite runs them one by one and leaves the head to
+    `_change`."""
+    if not dialect.for_update:
+        entry = yield from _entry(dialect, entry_id, lock=True)
+        extra: list[list[Row]] = []
+        for query in more:
+            extra.append((yield query))
+        return entry, None, extra
+    answers = yield from batch_steps(
+        Q("SELECT currency FROM budgets WHERE budget_id = (SELECT COALESCE(root_id, budget_id) FROM entries "
+          "WHERE id = ?) FOR UPDATE", (entry_id,)),
+        Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ? FOR UPDATE", (entry_id,)),
+        Q(_HEAD_BY_ENTRY, (GENESIS, entry_id)), *more)
+    if not answers[1]:
+        raise NotFound(f"ledger entry {entry_id} does not exist; use an id returned by reserve")
+    return entry_from_row(answers[1][0]), head_from_rows(answers[2]), answers[3:]
+
+
 def _change(dialect: Dialect, entry_id: int, assignments: str, params: tuple[Any, ...], kind: str,
-            payload: Mapping[str, Any], budget_id: str, now: datetime) -> Steps[Entry]:
-    """Apply `assignments` to the entry together with its new ``last_audit_seq``, then append the record."""
-    head = yield from lock_head_steps(dialect, budget_id)
+            payload: Mapping[str, Any], budget_id: str, now: datetime, head: ChainHead | None = None) -> Steps[Entry]:
+    """Apply `assignments` to the entry together with its new ``last_audit_seq``, then append the record
+    (after `head`, already locked by `_lock_for_change`, or locked here)."""
+    if head is None:
+        head = yield from lock_head_steps(dialect, budget_id)
+    # The record first: its writes join the aggregate writes before it (one statement on PostgreSQL),
+    # and the entry's UPDATE, whose answer is awaited, comes last.
+    yield from write_record_steps(head, kind, payload, budget_id=budget_id, at=now, redacted=True)
     rows = yield Q(f"UPDATE entries SET {assignments}, last_audit_seq = ? WHERE id = ? RETURNING {ENTRY_COLUMNS}",
                    (*params, head.seq, entry_id))
-    yield from write_record_steps(head, kind, payload, budget_id=budget_id, at=now, redacted=True)
     return entry_from_row(rows[0])
 
 
@@ -454,7 +535,11 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
                  allowed_from: tuple[str, ...] | None = None) -> Steps[Entry]:
     """Post a reservation. `debited` (budget currency) is what the network reports it took: it replaces
     the held amount in every figure, so the budget counts what was debited, above the hold or below it."""
-    entry = yield from _locked_entry(dialect, entry_id)
+    # The merchant transaction id may be recorded once (by one pay entry): read with the locks.
+    dup = (Q("SELECT id FROM entries WHERE merchant_id = (SELECT merchant_id FROM entries WHERE id = ?) "
+             "AND external_ref = ? AND status = 'committed' AND action = 'pay' AND dup_of IS NULL AND id <> ?",
+             (entry_id, external_ref, entry_id)),) if external_ref is not None else ()
+    entry, head, extra = yield from _lock_for_change(dialect, entry_id, *dup)
     if entry.status == "committed":
         if external_ref is not None and entry.external_ref is not None and external_ref != entry.external_ref:
             raise InvalidArguments(f"entry {entry_id} is already committed with external_ref "
@@ -466,9 +551,7 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
     if allowed_from is not None and (entry.phase or "reserved") not in allowed_from:
         raise InvalidTransition(entry_id, str(entry.phase), "committed")
     if entry.action == "pay" and external_ref is not None:
-        taken = yield Q("SELECT id FROM entries WHERE merchant_id = ? AND external_ref = ? AND status = 'committed' "
-                        "AND action = 'pay' AND dup_of IS NULL AND id <> ?",
-                        (entry.merchant_id, external_ref, entry_id))
+        taken = extra[0]
         if taken:
             raise AlreadyCommitted(int(taken[0][0]), external_ref)
     clean = redact(dict(outcome or {}))
@@ -493,11 +576,11 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
                          to_us(entry.created_at), delta, 0, 1, entry.parents)
     return (yield from _change(
         dialect, entry_id, assignments + ", external_ref = ?, outcome = ?, updated_at = ?",
-        (*params, external_ref, canonical_json(clean), to_us(now)), "commit", payload, entry.budget_id, now))
+        (*params, external_ref, canonical_json(clean), to_us(now)), "commit", payload, entry.budget_id, now, head))
 
 
 def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime) -> Steps[Entry]:
-    entry = yield from _locked_entry(dialect, entry_id)
+    entry, head, _ = yield from _lock_for_change(dialect, entry_id)
     if entry.status == "released":
         return entry
     if entry.status == "committed":
@@ -513,7 +596,7 @@ def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime
         (reason, to_us(now)), "release", {
             "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "reason": reason,
             "credited": Money(counted, entry.budget_amount.currency),
-        }, entry.budget_id, now))
+        }, entry.budget_id, now, head))
 
 
 def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str,
@@ -521,7 +604,7 @@ def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str
                      reason: str, now: datetime) -> Steps[Entry]:
     """Move a reserved entry from one of `allowed_from` to `to_phase` (the lifecycle module decides
     which moves exist; this only applies one atomically and audits it)."""
-    entry = yield from _locked_entry(dialect, entry_id)
+    entry, head, _ = yield from _lock_for_change(dialect, entry_id)
     if entry.status != "reserved" or (entry.phase or "reserved") not in allowed_from:
         current = entry.phase if entry.status == "reserved" else entry.status
         raise InvalidTransition(entry_id, str(current), to_phase)
@@ -532,7 +615,7 @@ def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str
         params += (resume,)
     return (yield from _change(dialect, entry_id, assignments, params, "transition", {
         "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "from": entry.phase or "reserved",
-        "to": to_phase, "owner": owner, "reason": reason}, entry.budget_id, now))
+        "to": to_phase, "owner": owner, "reason": reason}, entry.budget_id, now, head))
 
 
 def heartbeat_steps(entry_ids: tuple[int, ...], owner: str, lease_until: datetime) -> Steps[int]:
