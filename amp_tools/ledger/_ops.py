@@ -39,14 +39,16 @@ reserve takes the head before inserting its entry: a new row nobody else can hol
 keys all start with the budget already locked). Each budget has its own audit chain and head
 (see `audit`), so writes to separate budgets share no lock.
 
-Statements. A reserve is 10 statements (11 on PostgreSQL) in two batches: first create-or-lock
-the budget (one upsert with RETURNING), the key's latest attempt, the freeze, every usage figure
-plus ``merchant_seen`` in one UNION ALL statement, the audit head (and on PostgreSQL the entry's
-id from its sequence); then, after the decision, three aggregate upserts, two audit writes and
-the entry INSERT ... RETURNING (written with its audit seq, so never re-read). PostgreSQL sends
-each batch at once, so a reserve waits on 2 round trips plus the commit. A commit or release is
-7 statements on SQLite, 8 on PostgreSQL, where the locks (budget, entry, audit head) and the reads go
-in one batch and the writes in a second: 2 round trips plus the commit.
+Statements. A reserve is 11 statements (12 on PostgreSQL) in two parts: first one batch that
+creates-or-locks the budget (one upsert with RETURNING), reads the key's latest attempt, the
+freeze, every usage figure plus ``merchant_seen`` in one UNION ALL statement, and locks the audit
+head (on PostgreSQL it also draws the entry's id from its sequence); then, after the decision in
+Python, the entry INSERT (written with its audit seq; the returned `Entry` is built from the very
+values written), three aggregate upserts and two audit writes. PostgreSQL sends the batch at once
+and pipelines every write, merged into a few statements (``merge``), so a reserve waits on one
+round trip plus its COMMIT. A commit or release is 7 statements on SQLite, 8 on PostgreSQL, where
+the locks (budget, entry, audit head) and the reads go in one batch and the writes in a second:
+2 round trips plus the COMMIT.
 
 Sub-budgets (a `PathLike`, see `amp_tools.policy.subbudgets`). An agent's entry is written once, in
 its own budget (``crew/agent``), with its ancestors in ``parents`` and the root in ``root_id``. A
@@ -60,6 +62,7 @@ audit head. A budget without sub-budgets runs exactly the statements described a
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -261,6 +264,14 @@ def _usage_query(budget_id: str, queries: Sequence[QueryLike], merchant_id: str,
     return Q(sql, (*params, budget_id, merchant_id)), idents
 
 
+def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: Sequence[QueryLike],
+                 merchant_id: str, covers: tuple[str, ...] | None = None) -> Steps[Any]:
+    """`_usage_query` run on its own, its answer as the policy's `Usage`."""
+    query, idents = _usage_query(budget_id, queries, merchant_id, covers)
+    rows = yield query
+    return _usage_from_rows(engine, currency, queries, idents, rows)
+
+
 def _usage_from_rows(engine: PolicyEngine, currency: str, queries: Sequence[QueryLike], idents: list[_Ident],
                      rows: list[Row]) -> Any:
     found = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
@@ -329,6 +340,12 @@ def _lock_budget_query(budget_id: str, currency: str, now_us: int, *, parent: st
     return Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
              "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO UPDATE SET currency = budgets.currency "
              "RETURNING currency", (budget_id, currency, now_us))
+
+
+def _lock_budget(budget_id: str, currency: str, now_us: int) -> Steps[None]:
+    """Create-or-lock a budget row on its own (benchmarks and tools that seed a budget)."""
+    rows = yield _lock_budget_query(budget_id, currency, now_us)
+    _check_currency(budget_id, currency, rows)
 
 
 def _check_currency(budget_id: str, currency: str, rows: list[Row]) -> None:
@@ -441,27 +458,28 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     decision = _decision(verdict)
     policy_hash = _policy_hash(policy)
     seq = head.seq
-    columns = ("budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, amount_minor, "
-               "currency, budget_minor, budget_currency, fx_rate, checkout_id, status, counts, counted_minor, "
-               "refunded_minor, refunded_budget_minor, decision, policy_hash, created_at, updated_at, audit_seq, "
-               "last_audit_seq, phase, owner, lease_until, reserved_minor, parents, root_id")
-    values = ("?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, 'reserved', "
-              "?, ?, ?, ?, ?")
-    params: tuple[Any, ...] = (
-        budget_id, idempotency_key, attempt, run_id, intent.action, intent.merchant_id, intent.merchant_name,
-        mcc, intent.amount.minor, intent.amount.currency, intent.budget_amount.minor, currency,
-        None if intent.fx_rate is None else str(intent.fx_rate), intent.checkout_id, counts, counted,
-        canonical_json(decision), policy_hash, now_us, now_us, seq, seq, owner,
-        None if lease_until is None else to_us(lease_until), intent.budget_amount.minor,
-        json.dumps(list(parents)) if parents else None, parents[0] if parents else None)
+    fields: dict[str, Any] = {
+        "budget_id": budget_id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
+        "action": intent.action, "merchant_id": intent.merchant_id, "merchant_name": intent.merchant_name,
+        "mcc": mcc, "amount_minor": intent.amount.minor, "currency": intent.amount.currency,
+        "budget_minor": intent.budget_amount.minor, "budget_currency": currency,
+        "fx_rate": None if intent.fx_rate is None else str(intent.fx_rate), "checkout_id": intent.checkout_id,
+        "status": "reserved", "counts": counts, "counted_minor": counted, "refunded_minor": 0,
+        "refunded_budget_minor": 0, "decision": canonical_json(decision), "policy_hash": policy_hash,
+        "created_at": now_us, "updated_at": now_us, "audit_seq": seq, "last_audit_seq": seq, "phase": "reserved",
+        "owner": owner, "lease_until": None if lease_until is None else to_us(lease_until),
+        "reserved_minor": intent.budget_amount.minor, "parents": json.dumps(list(parents)) if parents else None,
+        "root_id": parents[0] if parents else None}
     if new_id:
-        entry_id = int(answers[-1][0][0])
-        insert = Q(f"INSERT INTO entries (id, {columns}) VALUES (?, {values}) RETURNING {ENTRY_COLUMNS}",
-                   (entry_id, *params))
+        # PostgreSQL: the id was drawn with the reads, so the INSERT joins the pipelined writes and nothing
+        # of them is awaited: the transaction's next wait is its COMMIT.
+        fields["id"] = int(answers[-1][0][0])
+        yield Q(_insert_sql(tuple(fields)), tuple(fields.values()), nowait=True, merge=True)
     else:
         # SQLite: the id comes from the insert itself (the writes run one by one in-process anyway).
-        rows = yield Q(f"INSERT INTO entries ({columns}) VALUES ({values}) RETURNING {ENTRY_COLUMNS}", params)
-        entry_id = int(rows[0][0])
+        rows = yield Q(_insert_sql(tuple(fields)) + " RETURNING id", tuple(fields.values()))
+        fields["id"] = int(rows[0][0])
+    entry_id = int(fields["id"])
     if counts:
         yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, now_us, counted, 1, 0, parents)
     yield from write_record_steps(head, "reserve", {
@@ -471,10 +489,18 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
         "policy_hash": policy_hash, "decision": "allow", "decision_detail": decision, "owner": owner,
         "usage": {name: {"minor": f.amount.minor, "count": f.count} for name, f in usage.figures.items()}, **seen,
     }, budget_id=budget_id, at=now, redacted=True)
-    if new_id:  # the one statement of the writes whose answer is awaited (the aggregates and audit are pipelined)
-        rows = yield insert
-    entry = entry_from_row(rows[0])
+    # The entry as written, read back from the values themselves (the same conversion as a row read from the
+    # table; columns not written, such as external_ref, are NULL).
+    entry = entry_from_row(tuple(fields.get(name) for name in _ENTRY_NAMES))
     return Reservation(entry, replayed=False, verdict=verdict)
+
+
+_ENTRY_NAMES = tuple(ENTRY_COLUMNS.split(", "))
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_sql(names: tuple[str, ...]) -> str:
+    return f"INSERT INTO entries ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
 
 def _locked_entry(dialect: Dialect, entry_id: int) -> Steps[Entry]:

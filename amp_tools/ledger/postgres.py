@@ -14,8 +14,8 @@ transaction keeps the server's setting.
 
 Every transaction runs in psycopg's pipeline mode: writes whose result is not read (``Q.nowait``)
 are sent without waiting, and a batch of statements (`_sql.batch_steps`) is sent at once and
-answered together, so a reserve waits on 2 round trips (its locks and reads, then its writes) and
-its COMMIT.
+answered together: a reserve waits on one round trip (its locks and every read the decision
+needs) and on its COMMIT, a commit or transition on two and its COMMIT.
 
 Connections come from one bounded pool (`_pgpool.SharedPool`: ``pool_size``, default 4, or
 ``AMP_TOOLS_LEDGER_POOL_SIZE``), shared by the sync twins in every thread, by the async API on

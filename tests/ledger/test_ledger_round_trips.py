@@ -1,4 +1,4 @@
-"""PostgreSQL waits: a reserve, a transition and a commit each wait on two answers before their COMMIT.
+"""PostgreSQL waits: a reserve waits on one answer before its COMMIT, a transition and a commit on two.
 
 Counted at the client: every time the pipeline is synced (the client sends what it holds and waits for
 the answers) inside the transaction. The budget row is locked by the first batch and released by the
@@ -19,7 +19,7 @@ from amp_tools.ledger import _ops
 pytestmark = pytest.mark.postgres
 
 
-def test_reserve_transition_commit_wait_twice_each(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reserve_waits_once_transition_and_commit_twice(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     require_pg()
     import psycopg
     from _ledger_helpers import drop_schema, new_schema
@@ -39,7 +39,9 @@ def test_reserve_transition_commit_wait_twice_each(tmp_path: Any, monkeypatch: p
 
         monkeypatch.setattr(psycopg.Pipeline, "sync", counting_sync)
         res = ledger.reserve_sync(intent("10.00"), pol, budget_id="b", idempotency_key="k", flush=False)
-        reserve_waits, syncs[:] = len(syncs), []
+        reserve_waits = len(syncs)
+        assert res.entry == ledger.get_sync(res.id)  # what reserve hands back is exactly the row it wrote
+        syncs[:] = []
         at = ledger.clock.now()
         ledger.run_write_sync(lambda: _ops.transition_steps(
             ledger.dialect, res.id, allowed_from=("reserved",), to_phase="sending", owner="o", lease_until=None,
@@ -49,7 +51,7 @@ def test_reserve_transition_commit_wait_twice_each(tmp_path: Any, monkeypatch: p
         commit_waits = len(syncs)
         monkeypatch.undo()
 
-        assert (reserve_waits, transition_waits, commit_waits) == (2, 2, 2)
+        assert (reserve_waits, transition_waits, commit_waits) == (1, 2, 2)
         entry = ledger.get_sync(res.id)
         assert (entry.status, entry.budget_amount, entry.external_ref) == ("committed", usd("10.00"), "tx-1")
         report = ledger.usage_report_sync(pol, "b")

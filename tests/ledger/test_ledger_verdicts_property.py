@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from _ledger_helpers import PG_URL, START, drop_schema, new_schema, require_pg
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from amp_tools.clock import ManualClock
@@ -93,8 +93,9 @@ def _outcome(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
 
 
 def _reserve(ledger: LedgerBase, intent: SpendIntent, policy: BudgetPolicy, budget: str, key: str) -> Any:
-    return ledger.reserve_sync(intent, policy, budget_id=budget, idempotency_key=key, now=intent.at,
-                               flush=False).verdict
+    res = ledger.reserve_sync(intent, policy, budget_id=budget, idempotency_key=key, now=intent.at, flush=False)
+    assert res.entry == ledger.get_sync(res.id)  # what reserve hands back is exactly the row it wrote
+    return res.verdict
 
 
 _COUNTER = itertools.count()
@@ -117,8 +118,15 @@ def ledgers(tmp_path_factory: pytest.TempPathFactory) -> Any:
         drop_schema(schema)
 
 
+_RULES = {"total": 1000, "day": 800, "cap": 500, "velocity": 3, "confirm_above": None, "confirm_new": True}
+
+
 @settings(max_examples=60, deadline=None)
 @given(p=policies, plan=steps)
+# Every usage limit refuses at least once, whatever the random draws: merchant cap, day cap, velocity, total.
+@example(p=_RULES, plan=[("pay", "m0", 400, 1), ("commit", "m0", 1, 0), ("pay", "m0", 200, 1),
+                         ("pay", "m1", 300, 1), ("pay", "m1", 200, 1), ("pay", "m2", 50, 1), ("pay", "m2", 10, 1)])
+@example(p={**_RULES, "day": None, "velocity": None, "total": 500}, plan=[("pay", "m1", 400, 0), ("pay", "m1", 200, 0)])
 def test_every_verdict_agrees_across_engines_and_decide(ledgers: tuple[ManualClock, LedgerBase, LedgerBase],
                                                         p: dict[str, Any], plan: list[tuple[str, str, int, int]]
                                                         ) -> None:
