@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks                 # the full run (about 3-5 minutes on 2 cores)
     .venv/bin/python -m benchmarks --quick         # tiny sizes: checks the harness, figures mean nothing
     .venv/bin/python -m benchmarks --repeat 5      # five full runs, medians in results/medians.json
+    .venv/bin/python -m benchmarks --only guard,ledger --repeat 5   # some steps only
 
 Ratios are measured inside one run (bare and guarded interleaved, 10^3 and 10^6 rows on the same
 database), so a busy machine moves both sides of each ratio alike; absolute rates move with it.
@@ -70,7 +71,7 @@ def _git() -> str:
 
 
 def run_once(*, quick: bool = False, pg_url: str | None = ledger_tps.PG_URL, with_demo: bool = True,
-             log: Any = print) -> dict[str, Any]:
+             log: Any = print, only: frozenset[str] | None = None) -> dict[str, Any]:
     """One run of every benchmark; returns the result dict (also what ``latest.json`` holds)."""
     result: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
                               "commit": _git(), "machine": _machine()}
@@ -91,6 +92,8 @@ def run_once(*, quick: bool = False, pg_url: str | None = ledger_tps.PG_URL, wit
         if with_demo and not quick:
             steps.append(("demo", lambda: demo.measure(tmp)))
         for name, step in steps:
+            if only is not None and name not in only:
+                continue
             started = time.perf_counter()
             figures = step()
             timings[name] = round(time.perf_counter() - started, 1)
@@ -150,12 +153,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL URL (an isolated schema is created and dropped); '' to skip")
     parser.add_argument("--no-demo", action="store_true", help="skip the framework demo wall times")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json", help="where the run's JSON goes")
+    parser.add_argument("--only", default="", help="comma-separated steps to run (guard, ledger, scale, budgets, "
+                        "memory, imports, demo); the others' figures are missing from the result")
     opts = parser.parse_args(argv)
+    only = frozenset(name.strip() for name in opts.only.split(",") if name.strip()) or None
     runs = []
     for n in range(opts.repeat):
         print(f"run {n + 1}/{opts.repeat}{' (quick)' if opts.quick else ''}", flush=True)
         result = run_once(quick=opts.quick, pg_url=opts.pg or None, with_demo=not opts.no_demo,
-                          log=lambda line: print(line, flush=True))
+                          log=lambda line: print(line, flush=True), only=only)
         _write(result, opts.out)
         runs.append(result)
         print(_table(result), flush=True)
