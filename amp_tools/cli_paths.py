@@ -26,10 +26,13 @@ def approvals_path() -> Path:
 
 def existing_ledger(target: str | None) -> str:
     """The ledger to read: `target`, `AMP_TOOLS_LEDGER_URL` or the default file, which must exist."""
+    from amp_tools.ledger.url import parse_ledger_url
+
     text = target or os.environ.get("AMP_TOOLS_LEDGER_URL") or str(home_path() / "ledger.db")
-    if text.startswith(("postgresql://", "postgres://")) or text in (":memory:", "sqlite://", "sqlite:///:memory:"):
+    parsed = parse_ledger_url(text)  # a malformed URL is refused here, before anything is opened
+    if parsed.engine == "postgresql" or parsed.where == ":memory:":
         return text
-    path = Path(text.removeprefix("sqlite://").removeprefix("/") if text.startswith("sqlite://") else text)
+    path = Path(parsed.where)
     if not path.is_file():
         raise ConfigError(f"no ledger at {path}",
                           hint="Nothing has been recorded there yet: run an agent or `amp-tools demo travel` first, "

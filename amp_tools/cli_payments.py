@@ -13,19 +13,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import config
+from amp_tools.cli_help import BudgetOpt, LedgerOpt, examples
 from amp_tools.errors import InvalidArguments
+from amp_tools.terminal import terminal_safe
 
 __all__ = ["payments_app"]
 
 payments_app = typer.Typer(help="Payments whose outcome is unknown: list them and resolve them.", no_args_is_help=True)
 _out = Console()
 
-LedgerOpt = Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL (default: AMP_TOOLS_LEDGER_URL "
-                                                                  "or $AMP_TOOLS_HOME/ledger.db).")]
 
 
 def _open(ledger: str | None) -> Any:
@@ -34,9 +33,10 @@ def _open(ledger: str | None) -> Any:
     return open_ledger(ledger or config.ledger_url())
 
 
-@payments_app.command("unresolved")
+@payments_app.command("unresolved", epilog=examples("amp-tools payments unresolved",
+                                                   "amp-tools payments unresolved --budget trip --json"))
 def payments_unresolved(ledger: LedgerOpt = None,
-                        budget: Annotated[str | None, typer.Option(help="Only this budget id.")] = None,
+                        budget: BudgetOpt = None,
                         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Held payments that no live process is working on (recovery could not settle them)."""
     from amp_tools.payments import state_of, unresolved
@@ -58,21 +58,26 @@ def payments_unresolved(ledger: LedgerOpt = None,
     for col in ("id", "state", "budget", "merchant", "amount", "held", "checkout", "since (UTC)"):
         table.add_column(col, no_wrap=col not in ("merchant",), overflow="fold")
     for e in rows:
-        table.add_row(str(e.id), str(state_of(e)), e.budget_id, escape(e.merchant_name or e.merchant_id),
-                      str(e.amount), str(e.budget_amount), e.checkout_id, e.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(str(e.id), str(state_of(e)), terminal_safe(e.budget_id),
+                      terminal_safe(e.merchant_name or e.merchant_id), str(e.amount), str(e.budget_amount),
+                      terminal_safe(e.checkout_id), e.created_at.strftime("%Y-%m-%d %H:%M"))
     _out.print(table)
     if rows:
         _out.print("Check each with the merchant or the wallet statement, then: "
                    "amp-tools payments resolve ID --paid --transaction TX --by NAME  (or --not-paid)")
 
 
-@payments_app.command("resolve")
+@payments_app.command("resolve", epilog=examples(
+    "amp-tools payments resolve 42 --paid --transaction 359be058 --by alice",
+    'amp-tools payments resolve 42 --not-paid --by alice --reason "merchant has no order"'))
 def payments_resolve(
-    entry_id: Annotated[int, typer.Argument(help="The payment's id from `payments unresolved`.")],
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="The payment's id from `payments unresolved`.",
+                                            show_default=False)],
     paid: Annotated[bool | None, typer.Option("--paid/--not-paid", help="What the merchant's records say.")] = None,
-    transaction: Annotated[str | None, typer.Option(help="The merchant's transaction id (with --paid).")] = None,
-    by: Annotated[str, typer.Option(help="Who resolves it (kept in the audit trail).")] = "",
-    reason: Annotated[str, typer.Option(help="How it was found out.")] = "",
+    transaction: Annotated[str | None, typer.Option(metavar="ID", help="The merchant's transaction id (with "
+                                                                       "--paid).")] = None,
+    by: Annotated[str, typer.Option(metavar="NAME", help="Who resolves it (kept in the audit trail).")] = "",
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="How it was found out.")] = "",
     ledger: LedgerOpt = None,
 ) -> None:
     """Record a person's finding for a payment whose outcome is unknown (audited)."""
@@ -91,5 +96,6 @@ def payments_resolve(
 
     entry = asyncio.run(run())
     what = f"paid (transaction {entry.external_ref})" if entry.status == "committed" else "not paid (released)"
-    _out.print(f"payment {entry.id} resolved as {escape(what)}; {entry.budget_amount} "
-               f"{'counts against' if entry.status == 'committed' else 'returned to'} budget {escape(entry.budget_id)}")
+    _out.print(f"payment {entry.id} resolved as {terminal_safe(what)}; {entry.budget_amount} "
+               f"{'counts against' if entry.status == 'committed' else 'returned to'} budget "
+               f"{terminal_safe(entry.budget_id)}")

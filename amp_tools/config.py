@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from amp_tools.private import private_dir
+
 __all__ = ["agent_key_path", "home_dir", "ledger_url"]
 
 
 def home_dir() -> Path:
     raw = os.environ.get("AMP_TOOLS_HOME")
     path = Path(raw).expanduser() if raw else Path.home() / ".amp-tools"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_dir(path)
 
 
 def ledger_url() -> str:

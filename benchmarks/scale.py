@@ -141,7 +141,7 @@ def measure(tmp: str, *, sizes: tuple[int, ...] = (1_000, 100_000, 1_000_000), s
     path = f"{tmp}/scale.db"
     policy = BudgetPolicy.model_validate(POLICY)
     ledger = SqliteLedger(path, clock=ManualClock(NOW))
-    ledger._run_write_sync(lambda: _ops._lock_budget(BUDGET, "USD", to_us(NOW)))
+    ledger._run_write_sync(lambda: _ops._lock_budget(ledger.dialect, BUDGET, "USD", to_us(NOW), create=True))
     rng = random.Random(7)
     out: dict[str, Any] = {}
     loaded, setup = 0, 0.0

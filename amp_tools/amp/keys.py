@@ -20,6 +20,7 @@ from typing import Any
 from jwcrypto import jwk, jws
 
 from amp_tools.errors import ConfigError
+from amp_tools.private import private_dir
 
 __all__ = ["AgentKey", "public_jwk_equal", "public_key_from_jwk"]
 
@@ -118,7 +119,7 @@ class AgentKey:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the private JWK to `path` with mode 0600, atomically (temp file + rename)."""
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(p.parent)
         data = dict(self._jwk.export(private_key=True, as_dict=True))
         data["kid"] = self._kid
         text = json.dumps(data, sort_keys=True)

@@ -16,6 +16,7 @@ from amp_tools.approvals.approvers import (
     OutOfBandApprover,
     ask,
     ask_yes_no,
+    off_loop,
 )
 from amp_tools.approvals.request import (
     DEFAULT_TTL,
@@ -45,5 +46,6 @@ __all__ = [
     "ask_yes_no",
     "compute_binding",
     "make_request",
+    "off_loop",
     "verify_signature",
 ]

@@ -18,26 +18,29 @@ the program that builds the agent, never by the model, and nothing the model can
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
+from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest, compute_binding
 from amp_tools.approvals.store import ApprovalRecord, ApprovalStore
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import ApprovalPending
+from amp_tools.terminal import terminal_safe
 from amp_tools.untrusted import clean_text
 
 __all__ = ["Answer", "Approver", "CallbackApprover", "ConsoleApprover", "DenyApprover", "OutOfBandApprover", "ask",
-           "ask_yes_no"]
+           "ask_yes_no", "off_loop"]
 
 Answer: TypeAlias = bool | ApprovalDecision
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -60,7 +63,7 @@ async def ask(approver: Approver, request: ApprovalRequest) -> ApprovalDecision:
     if isinstance(answer, ApprovalDecision):
         if answer.approver:
             return answer
-        return ApprovalDecision(answer.approved, answer.reason, _name_of(approver))
+        return replace(answer, approver=_name_of(approver))  # keeps a grant's id, expiry and signature
     if isinstance(answer, bool):
         return ApprovalDecision(answer, "" if answer else "declined", _name_of(approver))
     raise TypeError(f"approver {_name_of(approver)} answered {answer!r}; expected a bool or an ApprovalDecision")
@@ -101,6 +104,38 @@ class CallbackApprover:
 _YES, _NO = ("y", "yes"), ("n", "no", "")
 
 
+async def off_loop(fn: Callable[..., T], *args: object) -> T:
+    """Run a blocking prompt in a daemon thread without stalling the event loop.
+
+    Not `asyncio.to_thread`: on Ctrl-C, `asyncio.run` joins the default executor's threads before
+    it returns, so a prompt waiting in `input()` there would hold the process until Enter. A daemon
+    thread is left behind, and the interrupt reaches the program at once.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            value = fn(*args)
+        except BaseException as exc:  # EOFError and the rest go to the awaiting task
+            with contextlib.suppress(RuntimeError):  # the loop may be closed after an interrupt
+                loop.call_soon_threadsafe(settle, None, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, None)
+
+    threading.Thread(target=work, name="amp-tools-prompt", daemon=True).start()
+    return await done
+
+
 def ask_yes_no(reader: Callable[[str], str], question: str, console: Console, *, tries: int = 5) -> bool:
     """Ask until the answer is yes or no (empty means no); anything else is asked again.
 
@@ -130,19 +165,19 @@ class ConsoleApprover:
         self.input_fn = input_fn
 
     def render(self, request: ApprovalRequest) -> Table:
-        table = Table(title=f"Approval needed ({request.id})", show_header=False, expand=False)
+        table = Table(title=f"Approval needed ({terminal_safe(request.id)})", show_header=False, expand=False)
         table.add_column("field", style="bold")
         table.add_column("value")
         table.add_row("Action", "refund" if request.action == "refund" else "payment")
         # Merchant text is cleaned and bounded again here, and escaped so it cannot be rich markup.
-        table.add_row("Merchant", escape(f"{request.merchant_text()} ({clean_text(request.merchant_id)})"))
+        table.add_row("Merchant", terminal_safe(f"{request.merchant_text()} ({clean_text(request.merchant_id)})"))
         for item in request.items:
-            table.add_row("Item", escape(f"{item.quantity} x {clean_text(item.name)} [{clean_text(item.product_id)}] "
-                                         f"at {item.unit_amount}"))
+            table.add_row("Item", terminal_safe(f"{item.quantity} x {clean_text(item.name)} "
+                                                f"[{clean_text(item.product_id)}] at {item.unit_amount}"))
         table.add_row("Amount", str(request.amount))
         if request.budget_amount.currency != request.amount.currency:
             table.add_row("From budget", str(request.budget_amount))
-        table.add_row("Why asked", "\n".join(request.rules) or "-")
+        table.add_row("Why asked", terminal_safe("\n".join(request.rules)) or "-")
         table.add_row("Budget left after", str(request.budget_left))
         table.add_row("Expires", request.expires_at.isoformat())
         return table
@@ -154,7 +189,7 @@ class ConsoleApprover:
         reader = self.input_fn or input
         try:
             # A blocking prompt must not stall the event loop the rest of the agent runs on.
-            yes = await asyncio.to_thread(ask_yes_no, reader, "Approve this payment? [y/N] ", self.console)
+            yes = await off_loop(ask_yes_no, reader, "Approve this payment? [y/N] ", self.console)
         except EOFError:
             return ApprovalDecision(False, "no answer (end of input)", self.name)
         if yes:
@@ -180,7 +215,10 @@ class OutOfBandApprover:
 
     async def __call__(self, request: ApprovalRequest) -> ApprovalDecision:
         if self.budget_id and not request.budget_id:
-            request = replace(request, budget_id=self.budget_id)
+            # Bound too: a request built without its budget gets this approver's, binding included.
+            request = replace(request, budget_id=self.budget_id, binding=compute_binding(
+                request.action, request.merchant_id, request.amount, request.items, budget_id=self.budget_id,
+                checkout_id=request.checkout_id))
         found = await self.store.aconsult(request, self.clock.now())
         if found.decision is not None:
             return found.decision

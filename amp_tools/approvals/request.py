@@ -3,10 +3,12 @@
 Owns `ApprovalRequest` (an immutable description of one payment plus why the policy asks),
 its `binding` (the hash a grant is tied to) and `ApprovalDecision`.
 
-The binding is sha256 (hex) of ``action|merchant_id|minor|currency|items`` where items is
-the canonical JSON of the purchase lines (sorted, compact). A grant only ever applies to a
-payment with the same binding: a changed amount, merchant, currency or basket needs a new
-approval.
+The binding is sha256 (hex) of ``budget_id|checkout_id|action|merchant_id|minor|currency|items``
+where items is the canonical JSON of the purchase lines (sorted, compact). A grant, a denial and
+a pending question only ever apply to a payment with the same binding: another budget (a
+sub-budget level is a budget of its own), another checkout, a changed amount, merchant, currency
+or basket needs its own approval. Two budgets paying identical baskets at the same moment never
+share a request, a grant or a denial.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,9 +41,13 @@ def canonical_items(items: tuple[Item, ...]) -> str:
     return json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def compute_binding(action: str, merchant_id: str, amount: Money, items: tuple[Item, ...]) -> str:
-    """sha256 hex of ``action|merchant_id|minor|currency|canonical items``."""
-    text = "|".join([action, merchant_id.strip(), str(amount.minor), amount.currency, canonical_items(items)])
+def compute_binding(action: str, merchant_id: str, amount: Money, items: tuple[Item, ...], *, budget_id: str,
+                    checkout_id: str) -> str:
+    """sha256 hex of ``budget_id|checkout_id|action|merchant_id|minor|currency|canonical items`` (each text
+    JSON-quoted, so no field can borrow a separator from its neighbour)."""
+    fields = [budget_id, checkout_id.strip(), action, merchant_id.strip()]
+    text = "|".join([*(json.dumps(f, ensure_ascii=False) for f in fields), str(amount.minor), amount.currency,
+                     canonical_items(items)])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -52,6 +58,11 @@ class ApprovalDecision:
     approved: bool
     reason: str = ""
     approver: str = ""
+    #: For a grant taken from the store: its id, expiry and the owner's signature (None: unsigned).
+    #: (Not part of equality: two answers are equal when they say the same thing.)
+    approval_id: str = field(default="", compare=False)
+    expires_at: datetime | None = field(default=None, compare=False)
+    signature: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,15 +81,18 @@ class ApprovalRequest:
     created_at: datetime
     expires_at: datetime
     binding: str
-    #: The budget the payment would come from, when the asker knows it (the inbox groups by it).
+    #: The budget the payment would come from (the level that asked: a sub-budget's own id); bound.
     budget_id: str = ""
+    #: The checkout the payment pays; bound.
+    checkout_id: str = ""
 
     def is_expired(self, now: datetime) -> bool:
         return utc(now) >= self.expires_at
 
     def matches(self, intent: SpendIntent) -> bool:
         """True when `intent` is the very payment this request describes."""
-        return compute_binding(intent.action, intent.merchant_id, intent.amount, intent.items) == self.binding
+        return compute_binding(intent.action, intent.merchant_id, intent.amount, intent.items,
+                               budget_id=self.budget_id, checkout_id=intent.checkout_id) == self.binding
 
     def merchant_text(self) -> str:
         """The merchant's name for display: cleaned and bounded again, whoever built the request."""
@@ -120,6 +134,7 @@ class ApprovalRequest:
             "expires_at": self.expires_at.isoformat(),
             "binding": self.binding,
             **({"budget_id": self.budget_id} if self.budget_id else {}),
+            **({"checkout_id": self.checkout_id} if self.checkout_id else {}),
         }
 
     @classmethod
@@ -138,12 +153,12 @@ class ApprovalRequest:
                    budget_left=money("budget_left"),
                    created_at=utc(datetime.fromisoformat(data["created_at"])),
                    expires_at=utc(datetime.fromisoformat(data["expires_at"])), binding=data["binding"],
-                   budget_id=str(data.get("budget_id") or ""))
+                   budget_id=str(data.get("budget_id") or ""), checkout_id=str(data.get("checkout_id") or ""))
 
 
-def make_request(intent: SpendIntent, verdict: Verdict, *, ttl: timedelta | float = DEFAULT_TTL,
+def make_request(intent: SpendIntent, verdict: Verdict, *, budget_id: str, ttl: timedelta | float = DEFAULT_TTL,
                  clock: Clock = SYSTEM_CLOCK) -> ApprovalRequest:
-    """Build the request a person will see for `intent`, with the verdict's reasons."""
+    """Build the request a person will see for `intent` paid from `budget_id`, with the verdict's reasons."""
     life = ttl if isinstance(ttl, timedelta) else timedelta(seconds=ttl)
     if life <= timedelta(0):
         raise ValueError(f"approval ttl {life} must be positive")
@@ -160,5 +175,8 @@ def make_request(intent: SpendIntent, verdict: Verdict, *, ttl: timedelta | floa
         budget_left=verdict.budget_left,
         created_at=now,
         expires_at=now + life,
-        binding=compute_binding(intent.action, intent.merchant_id, intent.amount, intent.items),
+        binding=compute_binding(intent.action, intent.merchant_id, intent.amount, intent.items,
+                                budget_id=budget_id, checkout_id=intent.checkout_id),
+        budget_id=budget_id,
+        checkout_id=intent.checkout_id,
     )

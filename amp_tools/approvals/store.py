@@ -32,10 +32,12 @@ from typing import Any, Literal, TypeVar
 
 from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
 from amp_tools.clock import SYSTEM_CLOCK, Clock, utc
-from amp_tools.errors import AmpToolsError, InvalidArguments, NotFound
+from amp_tools.errors import AmpToolsError, ConfigError, InvalidArguments, NotFound
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.ledger._sql import Dialect, Q, Row, Steps, from_us, to_us
 from amp_tools.ledger.audit import append_steps
+from amp_tools.owner.decisions import decide_signed_steps
+from amp_tools.owner.keys import OwnerKey
 
 __all__ = ["ApprovalRecord", "ApprovalStateError", "ApprovalStore", "Consult", "Status"]
 
@@ -189,15 +191,21 @@ def _standing_denial_steps(binding: str) -> Steps[ApprovalDecision | None]:
 
 def _consume_steps(dialect: Dialect, binding: str, now: datetime) -> Steps[ApprovalDecision | None]:
     """The approved, unexpired grant for `binding`, taken once."""
-    rows = yield Q("SELECT id, decided_by, reason FROM approval_requests WHERE binding = ? AND status = 'approved' "
-                   f"AND expires_us > ? ORDER BY decided_us LIMIT 1{dialect.for_update}", (binding, to_us(now)))
+    rows = yield Q("SELECT id, decided_by, reason, expires_us FROM approval_requests WHERE binding = ? AND "
+                   f"status = 'approved' AND expires_us > ? ORDER BY decided_us LIMIT 1{dialect.for_update}",
+                   (binding, to_us(now)))
     if not rows:
         return None
     won = yield Q("UPDATE approval_requests SET status = 'consumed', consumed_us = ? "
                   "WHERE id = ? AND status = 'approved' RETURNING id", (to_us(now), rows[0][0]))
     if not won:
         return None
-    return ApprovalDecision(approved=True, reason=str(rows[0][2] or ""), approver=str(rows[0][1] or ""))
+    # The owner's signature, if any: an agent pinned to the owner's key checks it against its own payment.
+    signed = yield Q("SELECT signature FROM approval_signatures WHERE approval_id = ? AND decision = 'approve'",
+                     (rows[0][0],))
+    return ApprovalDecision(approved=True, reason=str(rows[0][2] or ""), approver=str(rows[0][1] or ""),
+                            approval_id=str(rows[0][0]), expires_at=from_us(int(rows[0][3])),
+                            signature=str(signed[0][0]) if signed else None)
 
 
 def _consult_steps(dialect: Dialect, request: ApprovalRequest, budget_id: str, now: datetime) -> Steps[Consult]:
@@ -272,22 +280,68 @@ def _import_steps(dialect: Dialect, rows: list[Row], budget_id: str, now: dateti
 
 
 # ---------------------------------------------------------------------------------------- store
+def _ledger_database(target: str | Path | None) -> str | Path:
+    """`target` if it names the configured ledger or an existing ledger database; else `ConfigError`."""
+    from amp_tools import config
+    from amp_tools.ledger import parse_ledger_url
+
+    configured = config.ledger_url()
+    if target is None:
+        return configured
+    parsed = parse_ledger_url(target)
+    if parsed.engine == "postgresql" or parsed.where == ":memory:":
+        return target
+    path = Path(parsed.where).expanduser()
+    mine = parse_ledger_url(configured)
+    if mine.engine == "sqlite" and mine.where != ":memory:" and Path(mine.where).expanduser().resolve() == \
+            path.resolve():
+        return target
+    if not path.is_file() or not _is_ledger_file(path):
+        what = "does not exist" if not path.is_file() else "is not a ledger database"
+        legacy = path.is_file() and has_legacy_table(str(path))
+        raise ConfigError(
+            f"ApprovalStore opens the ledger's own database only; {path} {what}",
+            hint=("It is an old standalone approvals file: import it with "
+                  "ApprovalStore(ledger).import_legacy(path). " if legacy else "")
+            + "Pass the ledger the agents use (ApprovalStore(toolkit.ledger)) or its URL, or nothing for the "
+              "configured ledger (AMP_TOOLS_LEDGER_URL).")
+    return target
+
+
+def _is_ledger_file(path: Path) -> bool:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        rows = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchall()
+        return bool(rows)
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
 class ApprovalStore:
     """Approval requests and grants in the ledger's database (SQLite or PostgreSQL).
 
-    `target` is an open ledger (shared, not closed by the store) or anything `open_ledger`
-    accepts (a path, ``sqlite:///...``, ``postgresql://...``), which the store opens and owns.
-    `budget_id` stamps requests that do not name their own budget (for the inbox and the audit).
+    `target` is an open ledger (shared, not closed by the store), or the URL or path of an existing
+    ledger database (opened and owned by the store), or None for the configured ledger
+    (``AMP_TOOLS_LEDGER_URL`` or the default file). The store never creates a second database: a
+    path that is not a ledger's is refused (`ConfigError`), so approvals cannot silently land where
+    no agent and no inbox looks. `budget_id` stamps requests that do not name their own budget.
     """
 
-    def __init__(self, target: LedgerBase | str | Path, *, clock: Clock | None = None,
-                 budget_id: str = "default") -> None:
+    def __init__(self, target: LedgerBase | str | Path | None = None, *, clock: Clock | None = None,
+                 budget_id: str = "default", owner_signer: OwnerKey | None = None) -> None:
         if isinstance(target, LedgerBase):
             self.ledger, self._owned = target, False
         else:
-            self.ledger, self._owned = open_ledger(target, clock=clock), True
+            self.ledger, self._owned = open_ledger(_ledger_database(target), clock=clock), True
         self.clock: Clock = clock or self.ledger.clock or SYSTEM_CLOCK
         self.budget_id = budget_id
+        #: The owner's key, on the owner's side (CLI, console): every decision is signed with it.
+        self.owner_signer = owner_signer
         self.dialect = self.ledger.dialect
         self.ledger.run_write_sync(lambda: ensure_steps(self.dialect))
         path = getattr(self.ledger, "path", None)
@@ -303,6 +357,14 @@ class ApprovalStore:
 
     def _budget(self, request: ApprovalRequest) -> str:
         return request.budget_id or self.budget_id
+
+    def _signed(self, approval_id: str, decision: str, at: datetime,
+                factory: Callable[[], Steps[ApprovalRecord]]) -> Callable[[], Steps[ApprovalRecord]]:
+        """`factory`'s decision steps, followed in the same transaction by the owner's signature."""
+        key = self.owner_signer
+        if key is None:
+            return factory
+        return lambda: decide_signed_steps(self.dialect, key, approval_id, decision, factory, now=at)
 
     def _w(self, factory: Callable[[], Steps[T]]) -> T:
         return self.ledger.run_write_sync(factory)
@@ -361,7 +423,8 @@ class ApprovalStore:
         who, why, at = _text("by", by, required=True), _text("reason", reason), self._now(now)
         ident = _text("approval id", approval_id)
         try:
-            return self._w(lambda: _decide_steps(self.dialect, ident, approved, who, why, at))
+            return self._w(self._signed(ident, "approve" if approved else "deny", at,
+                                        lambda: _decide_steps(self.dialect, ident, approved, who, why, at)))
         except ApprovalStateError as exc:
             if "expired at" in exc.message:
                 self.expire_due(at)  # the rollback undid the sweep; record the expiry for good
@@ -370,7 +433,8 @@ class ApprovalStore:
     def reopen(self, approval_id: str, by: str, *, now: datetime | None = None) -> ApprovalRecord:
         """Lift a denial: the agent may ask a person again about the same payment."""
         who, at = _text("by", by, required=True), self._now(now)
-        return self._w(lambda: _reopen_steps(self.dialect, approval_id, who, at))
+        return self._w(self._signed(approval_id, "reopen", at,
+                                    lambda: _reopen_steps(self.dialect, approval_id, who, at)))
 
     def consume(self, binding: str, now: datetime | None = None) -> ApprovalDecision | None:
         """A standing denial for `binding`, else its approved unexpired grant taken once, else None."""
@@ -445,7 +509,8 @@ class ApprovalStore:
         who, why, at = _text("by", by, required=True), _text("reason", reason), self._now(now)
         ident = _text("approval id", approval_id)
         try:
-            return await self.aw(lambda: _decide_steps(self.dialect, ident, approved, who, why, at))
+            return await self.aw(self._signed(ident, "approve" if approved else "deny", at,
+                                              lambda: _decide_steps(self.dialect, ident, approved, who, why, at)))
         except ApprovalStateError as exc:
             if "expired at" in exc.message:
                 await self.aexpire_due(at)
@@ -453,7 +518,8 @@ class ApprovalStore:
 
     async def areopen(self, approval_id: str, by: str, *, now: datetime | None = None) -> ApprovalRecord:
         who, at = _text("by", by, required=True), self._now(now)
-        return await self.aw(lambda: _reopen_steps(self.dialect, approval_id, who, at))
+        return await self.aw(self._signed(approval_id, "reopen", at,
+                                          lambda: _reopen_steps(self.dialect, approval_id, who, at)))
 
     async def aconsume(self, binding: str, now: datetime | None = None) -> ApprovalDecision | None:
         at = self._now(now)

@@ -11,7 +11,7 @@ from amp_tools.conformance.shapes import obj, shape_problems
        "completeIdv for an unknown authSessionId is refused in the MPP envelope {result:{resultCode, "
        "resultStatus:'F', resultMessage}}")
 async def wallet_error_envelope(ctx: Ctx) -> str:
-    url = f"{ctx.target.wallet_base}/completeIdv"
+    url = f"{ctx.wallet_base()}/completeIdv"
     ans = await ctx.probe.post(url, {"authSessionId": "0" * 32})
     if ans.status in (404, 405) or ans.error:
         raise Skip(f"no wallet answers at {url} ({ans.describe()}); pass --wallet URL")

@@ -21,7 +21,7 @@ from amp_tools.conformance.chainread import cnf_jwk, make_l3, read
 from amp_tools.conformance.model import Exchange
 from amp_tools.conformance.probe import Answer, Probe
 from amp_tools.conformance.shapes import obj
-from amp_tools.conformance.target import Target
+from amp_tools.conformance.target import Target, wallet_from_auth_url
 
 __all__ = ["Binding", "Ctx", "Fail", "Mandate", "MerchantInfo", "Skip"]
 
@@ -94,6 +94,8 @@ class Ctx:
         self.clock_offset = 0.0
         self._cache: dict[str, Any] = {}
         self.notes: list[str] = []
+        self.wallet_found: str | None = None  # learned from the CP's idv.authUrl
+        self.last_idv: tuple[str, Answer] | None = None  # the last completeIdv the checker sent, and its answer
 
     # ------------------------------------------------------------------ plumbing
     async def once(self, name: str, make: Callable[[], Awaitable[T]], *, owner: bool = False) -> T:
@@ -139,13 +141,38 @@ class Ctx:
             self.notes.append(how)
         return registered, how
 
-    async def _complete_idv(self, auth_session_id: Any) -> None:
+    def wallet_base(self, auth_url: Any = None) -> str:
+        """Where the person completes identity verification: ``--wallet``, else where the CP's
+        ``idv.authUrl`` points (its URL without the last path segment), else ``<cp>/mpp``."""
+        if self.target.wallet:
+            return self.target.wallet
+        if isinstance(auth_url, str) and auth_url.startswith(("http://", "https://")):
+            found = wallet_from_auth_url(auth_url, self.target.owner_confirmed)
+            if found:
+                self.wallet_found = found
+        return self.wallet_found or self.target.wallet_base
+
+    async def _complete_idv(self, auth_session_id: Any, auth_url: Any = None) -> None:
         if isinstance(auth_session_id, str) and auth_session_id:
-            await self.probe.post(f"{self.target.wallet_base}/completeIdv", {"authSessionId": auth_session_id},
-                                  note="the checker acting as the person on the wallet's trusted surface")
+            base = self.wallet_base(auth_url)
+            ans = await self.probe.post(f"{base}/completeIdv", {"authSessionId": auth_session_id},
+                                        note="the checker acting as the person on the wallet's trusted surface")
+            self.last_idv = (base, ans)
+
+    def idv_skip_reason(self, what: str) -> str:
+        """Why a session never completed, naming the wallet the checker tried and ``--wallet``."""
+        if self.last_idv is None:
+            return f"{what} never completed and the CP gave no authSessionId to verify"
+        base, ans = self.last_idv
+        if self.target.wallet:
+            return f"{what} never completed although the checker verified identity at --wallet {base} " \
+                   f"({ans.describe()})"
+        return (f"{what} never completed: the wallet at {base} answered completeIdv with {ans.describe()}, so "
+                "identity verification happens elsewhere; pass --wallet URL of the wallet the network routes to "
+                "(the AMP reference: the MPP on port 8899, http://HOST:8899/mpp)")
 
     async def _wait(self, poll: Callable[[], Awaitable[Answer]], done: Callable[[Answer], bool],
-                    auth_session_id: Any) -> Answer:
+                    auth_session_id: Any, auth_url: Any = None) -> Answer:
         """Poll briefly (wallets that complete on their own), then act as the person, then poll to the timeout."""
         deadline = time.monotonic() + self.target.idv_timeout_seconds
         acted = False
@@ -156,7 +183,7 @@ class Ctx:
                 return ans
             if not acted and time.monotonic() - started >= self.target.idv_grace_seconds:
                 acted = True
-                await self._complete_idv(auth_session_id)
+                await self._complete_idv(auth_session_id, auth_url)
                 continue
             await asyncio.sleep(0.25)
 
@@ -176,12 +203,11 @@ class Ctx:
 
         if body.get("status") == "PENDING_IDV":
             idv = obj(body.get("idv"))
-            lst = await self._wait(poll, listed, idv.get("authSessionId"))
+            lst = await self._wait(poll, listed, idv.get("authSessionId"), idv.get("authUrl"))
         else:
             lst = await poll()
         if not listed(lst):
-            raise Skip(f"the wallet binding never completed: {lst.describe()} (pass --wallet so the checker can "
-                       "complete identity verification as the person)")
+            raise Skip(self.idv_skip_reason(f"the wallet binding ({lst.describe()})"))
         m = lst.json["paymentMethods"][0]
         if not isinstance(m, dict) or not isinstance(m.get("tokenId"), str) or not isinstance(
                 m.get("l1Serialized"), str):
@@ -216,11 +242,9 @@ class Ctx:
                       and (not isinstance(i.get("stock"), int) or i["stock"] >= 10)]
             if not priced:
                 raise Skip("the merchant lists no product with an integer minor-unit price in stock")
+            # Purchases are sized from here; the operator's cap is applied per mandate (see `mandate`),
+            # so the merchant checks that buy nothing never depend on it.
             cheapest = min(priced, key=lambda i: i["price"])
-            if 3 * cheapest["price"] > self.target.max_amount_minor:
-                raise Skip(f"the cheapest product costs {cheapest['price']} minor units; the checks need mandates "
-                           f"of 3x that, above the test-amount cap of {self.target.max_amount_minor} "
-                           "(raise --max-amount-minor if this is a test merchant)")
             co = await self.probe.post(f"{base}/startCheckout",
                                        {"items": [{"productId": cheapest["id"], "quantity": 1}]})
             data = obj(co.json.get("data"))
@@ -287,7 +311,8 @@ class Ctx:
         def settled(a: Answer) -> bool:
             return a.json.get("status") in ("COMPLETED", "FAILED") or not a.ok
 
-        return create, await self._wait(poll, settled, obj(create.json.get("idv")).get("authSessionId"))
+        idv = obj(create.json.get("idv"))
+        return create, await self._wait(poll, settled, idv.get("authSessionId"), idv.get("authUrl"))
 
     async def _settled_mandate(self, body: dict[str, Any], budget_minor: int, kind: str) -> Mandate:
         b = await self.binding()
@@ -295,6 +320,8 @@ class Ctx:
         if inquiry is None:
             raise Skip(f"createMandateSession refused an {kind} mandate: {create.describe()}")
         data = inquiry.json
+        if data.get("status") == "PENDING_IDV":
+            raise Skip(self.idv_skip_reason(f"the {kind} mandate (status 'PENDING_IDV')"))
         if data.get("status") != "COMPLETED" or not isinstance(data.get("l2Serialized"), str):
             raise Skip(f"the mandate never completed: {inquiry.describe()} (status {data.get('status')!r})")
         l1 = data["l1Serialized"] if isinstance(data.get("l1Serialized"), str) else b.l1
@@ -311,9 +338,11 @@ class Ctx:
         b = await self.binding()
         m = await self.merchant()
         await self.registration()  # the wallet binds the registered key in L2 cnf
-        if budget_minor > self.target.max_amount_minor:
-            raise Skip(f"this check needs a mandate of {budget_minor} minor units, above the test-amount cap of "
-                       f"{self.target.max_amount_minor}")
+        cap = self.target.max_amount_minor
+        if cap is not None and budget_minor > cap:
+            raise Skip(f"needs a mandate of {budget_minor} minor units ({budget_minor // m.price_minor}x the "
+                       f"cheapest product, {m.price_minor}); --max-amount-minor is {cap}: raise it to "
+                       f"{3 * m.price_minor} to run every purchase check")
         body = self.mandate_body(b, purpose)
         body["constraints"] = {"budgetAmount": {"cent": budget_minor, "currency": m.currency},
                                "merchantNameList": names if names is not None else [m.name],

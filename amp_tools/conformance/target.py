@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from amp_tools.amp.keys import AgentKey
 from amp_tools.conformance.safety import require_safe_url
+from amp_tools.errors import ConfigError
 
-__all__ = ["Target"]
+__all__ = ["Target", "wallet_from_auth_url"]
+
+
+def wallet_from_auth_url(auth_url: str, owner_confirmed: bool) -> str | None:
+    """The wallet base an ``idv.authUrl`` points into (the URL without query and last path segment),
+    or None when it is empty or on a host the checker may not touch."""
+    parts = urlsplit(auth_url)
+    path = parts.path.rstrip("/").rsplit("/", 1)[0] if "/" in parts.path.strip("/") else parts.path.rstrip("/")
+    base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    try:
+        return require_safe_url(base, "idv.authUrl", owner_confirmed=owner_confirmed)
+    except ConfigError:
+        return None
 
 
 @dataclass
@@ -18,13 +32,14 @@ class Target:
     * `cp`: the Credential Provider, its root or its ``/credential-provider`` URL.
     * `merchant`: a merchant's base URL (``/searchProducts``, ``/startCheckout``, ``/startPayment``).
     * `wallet`: the MPP's base (``/completeIdv``), where the checker acts as the person; default
-      ``<cp root>/mpp``. `network`: agent key registration (``/agents/register``); default
-      ``<cp root>/network``.
+      where the CP's ``idv.authUrl`` points, else ``<cp root>/mpp``.
+    * `network`: agent key registration (``/agents/register``); default ``<cp root>/network``.
     * `merchant_name` / `merchant_mcc`: for merchants that do not return them at checkout.
     * `aplus_jwk`: the pinned Alipay+ public key that verifies L1; or `aplus_jwks_url`, where the
       network publishes it (a JWK or ``{keys:[...]}``). With neither, that check is SKIPPED.
     * `agent_key` / `agent_id`: the key the target already knows (else a fresh key is registered).
-    * `max_amount_minor`: the most one test mandate may authorize, in the merchant currency.
+    * `max_amount_minor`: the most one test mandate may authorize, in the merchant currency; None
+      (the default) sizes every mandate from the merchant's cheapest product (at most 3x its price).
     * `allow_waiting`: where the target has no clock harness, let expiry checks wait in real time.
     """
 
@@ -40,7 +55,7 @@ class Target:
     agent_id: str | None = None
     wallet_name: str = "ALIPAY_HK"
     audience: str = "alipayplus.com"
-    max_amount_minor: int = 10_000
+    max_amount_minor: int | None = None
     token_ttl_seconds: int = 600
     idv_timeout_seconds: float = 20.0
     idv_grace_seconds: float = 1.0  # a wallet that completes IDV by itself gets this long first
@@ -58,7 +73,8 @@ class Target:
         self.network = require_safe_url(self.network, "--network", owner_confirmed=ok) if self.network else None
         if self.aplus_jwks_url:
             self.aplus_jwks_url = require_safe_url(self.aplus_jwks_url, "--aplus-jwk", owner_confirmed=ok)
-        if not isinstance(self.max_amount_minor, int) or self.max_amount_minor <= 0:
+        if self.max_amount_minor is not None and (not isinstance(self.max_amount_minor, int)
+                                                  or self.max_amount_minor <= 0):
             raise ValueError(f"max_amount_minor must be a positive integer, got {self.max_amount_minor!r}")
 
     @property

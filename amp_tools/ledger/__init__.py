@@ -1,8 +1,9 @@
 """The durable spend ledger: reserve -> commit | release, refunds, usage, and the audit chain.
 
 `open_ledger()` picks the engine from a URL or path: ``postgresql://...`` (or ``postgres://``)
-for PostgreSQL, ``sqlite:///path``, a plain path or ``:memory:`` for SQLite. With no argument it
-reads ``AMP_TOOLS_LEDGER_URL``, else uses ``$AMP_TOOLS_HOME/ledger.db`` (home ``~/.amp-tools``).
+for PostgreSQL, ``sqlite:///absolute/path``, ``sqlite:relative/path``, a plain path or ``:memory:``
+for SQLite; anything else is refused before anything is created (`url.parse_ledger_url`). With no
+argument it reads ``AMP_TOOLS_LEDGER_URL``, else uses ``$AMP_TOOLS_HOME/ledger.db`` (home ``~/.amp-tools``).
 
 SQLite takes ``durability="full"`` (the default: every commit fsynced, survives power loss) or
 ``durability="normal"`` (survives a process crash or ``kill -9``; on an OS crash or power loss the
@@ -27,11 +28,14 @@ from amp_tools.clock import Clock
 from ._engine import PolicyEngine
 from .audit import AuditLog, AuditRecord, VerifyReport
 from .base import Ledger, LedgerBase
+from .budgets import BudgetExists, PolicyVersion, StaleVersion, StoredBudget
 from .records import AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation
 from .sqlite import SqliteLedger
+from .url import parse_ledger_url
 
-__all__ = ["AlreadyCommitted", "AuditLog", "AuditRecord", "Entry", "InvalidTransition", "Ledger", "LedgerBase",
-           "Refund", "Reservation", "SqliteLedger", "VerifyReport", "default_home", "open_ledger"]
+__all__ = ["AlreadyCommitted", "AuditLog", "AuditRecord", "BudgetExists", "Entry", "InvalidTransition", "Ledger",
+           "LedgerBase", "PolicyVersion", "Refund", "Reservation", "SqliteLedger", "StaleVersion", "StoredBudget",
+           "VerifyReport", "default_home", "open_ledger", "parse_ledger_url"]
 
 
 def default_home() -> Path:
@@ -45,13 +49,10 @@ def open_ledger(url_or_path: str | Path | None = None, *, clock: Clock | None = 
     target = url_or_path if url_or_path is not None else os.environ.get("AMP_TOOLS_LEDGER_URL") or None
     if target is None:
         return SqliteLedger(default_home() / "ledger.db", clock=clock, engine=engine, **options)
-    text = str(target)
-    if text.startswith(("postgresql://", "postgres://")):
+    parsed = parse_ledger_url(target)
+    if parsed.engine == "postgresql":
         from .postgres import PostgresLedger  # psycopg only when asked for
 
-        return PostgresLedger(text, clock=clock, engine=engine, pool_size=pool_size, pool_timeout=pool_timeout,
-                              **options)
-    if text.startswith("sqlite://"):
-        # SQLAlchemy spelling: sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:
-        text = text.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-    return SqliteLedger(text, clock=clock, engine=engine, **options)
+        return PostgresLedger(parsed.where, clock=clock, engine=engine, pool_size=pool_size,
+                              pool_timeout=pool_timeout, **options)
+    return SqliteLedger(parsed.where, clock=clock, engine=engine, **options)

@@ -68,7 +68,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, NotFound
+from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, NotFound, PolicyViolation
 from amp_tools.money import Money
 
 from ._engine import IntentLike, PathLike, PolicyEngine, PolicyLike, QueryLike
@@ -91,6 +91,8 @@ __all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "he
            "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps", "tree_steps"]
 
 _ACTIONS = ("pay", "refund")
+#: The rule of a reservation refused because the process enforces another policy than the budget's stored one.
+POLICY_CHANGED_RULE = "budget.policy_changed"
 _EPOCH_DT = from_us(0)  # any datetime: `_figure_part` only needs to know a window is windowed
 
 
@@ -330,28 +332,47 @@ def _bump_one(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | N
 
 
 def _lock_budget_query(budget_id: str, currency: str, now_us: int, *, parent: str | None = None) -> Q:
-    """Create-or-lock a budget row; `_check_currency` reads the answer."""
+    """Create-or-lock a budget row; `_check_currency` reads the answer (its currency and stored policy hash)."""
     if parent is not None:
         return Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at, "
-                       "parent) VALUES (?, ?, 0, 0, 0, ?, ?) ON CONFLICT (budget_id) DO UPDATE SET "
-                 "parent = excluded.parent RETURNING currency", (budget_id, currency, now_us, parent))
+                 "parent) VALUES (?, ?, 0, 0, 0, ?, ?) ON CONFLICT (budget_id) DO UPDATE SET "
+                 "parent = excluded.parent RETURNING currency, policy_hash", (budget_id, currency, now_us, parent))
     # Create-or-lock in one statement: DO UPDATE (a no-op assignment) takes the row lock on
     # PostgreSQL like SELECT ... FOR UPDATE, and RETURNING hands back the stored currency.
     return Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
              "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO UPDATE SET currency = budgets.currency "
-             "RETURNING currency", (budget_id, currency, now_us))
+             "RETURNING currency, policy_hash", (budget_id, currency, now_us))
 
 
-def _lock_budget(budget_id: str, currency: str, now_us: int) -> Steps[None]:
-    """Create-or-lock a budget row on its own (benchmarks and tools that seed a budget)."""
-    rows = yield _lock_budget_query(budget_id, currency, now_us)
-    _check_currency(budget_id, currency, rows)
+def _lock_budget(dialect: Dialect, budget_id: str, currency: str, now_us: int, *, create: bool,
+                 parent: str | None = None) -> Steps[str | None]:
+    """Create-or-lock the budget row on its own; returns the hash of its stored policy (None: not a stored budget)."""
+    if create:
+        rows = yield _lock_budget_query(budget_id, currency, now_us, parent=parent)
+    else:
+        rows = yield Q(f"SELECT currency, policy_hash FROM budgets WHERE budget_id = ?{dialect.for_update}",
+                       (budget_id,))
+    return _check_currency(budget_id, currency, rows)
 
 
-def _check_currency(budget_id: str, currency: str, rows: list[Row]) -> None:
+def _check_currency(budget_id: str, currency: str, rows: list[Row]) -> str | None:
+    """Refuse a budget kept in another currency; returns its stored policy hash (None: not a stored budget)."""
     if rows and str(rows[0][0]) != currency:
         raise ConfigError(f"budget {budget_id!r} is kept in {rows[0][0]} but the policy currency is {currency}; "
                           "use another budget_id for a policy in another currency")
+    return None if not rows or rows[0][1] is None else str(rows[0][1])
+
+
+def _refuse_other_policy(budget_id: str, stored_hash: str | None, given_hash: str) -> None:
+    """A stored budget is spent only under its stored policy: a process holding another (an older
+    version, or a file of its own) is refused, under the budget row lock, before anything is written."""
+    if stored_hash is not None and stored_hash != given_hash:
+        raise PolicyViolation(
+            f"budget {budget_id!r} is governed by its stored policy, which is not the policy this process "
+            "enforces (the owner changed it, or this process brought its own); nothing was reserved",
+            rule=POLICY_CHANGED_RULE,
+            hint="Restart the agent so it reads the budget's stored policy, then try again.",
+            details={"budget_id": budget_id})
 
 
 _HASHES: dict[int, tuple[Any, str]] = {}
@@ -410,9 +431,12 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     now_us, currency = to_us(now), policy.currency
     parents: tuple[str, ...] = ()
     plans: list[tuple[str, list[QueryLike], tuple[str, ...] | None]]
+    #: The levels whose stored policy must be the one enforced here, with that policy's hash.
+    governed: dict[str, str] = {}
     if path is None:
         locks = [_lock_budget_query(budget_id, currency, now_us)]
         plans = [(budget_id, list(engine.usage_queries(policy, intent)), None)]
+        governed[budget_id] = _policy_hash(policy)
     else:
         if path.budget_id != budget_id:
             raise InvalidArguments(f"budget_id {budget_id!r} is not the budget path's own ({path.budget_id!r})")
@@ -421,26 +445,37 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
         locks = [_lock_budget_query(level.budget_id, currency, now_us, parent=level.parent) for level in path.levels]
         plans = [(level.budget_id, list(engine.usage_queries(level.policy, intent)), tuple(level.covers))
                  for level in path.levels]
+        # The root's stored policy governs every level (its `agents:` define them); the agents' stored
+        # versions are derived views of it.
+        governed.update((level.budget_id, _policy_hash(level.policy)) for level in path.levels
+                        if level.parent is None)
+    # A frozen level (or an enclosing one) refuses: every level's freeze is read.
+    frozen_ids = list(dict.fromkeys(level_id for level_id, _queries, _covers in plans))
     usage_reads = [_usage_query(level_id, queries, intent.merchant_id, covers) for level_id, queries, covers in plans]
     new_id = dialect.name == "postgresql"  # PostgreSQL draws the id first, so the writes need not wait for it
     answers = yield from batch_steps(
-        *locks, _latest_by_key_query(budget_id, idempotency_key), frozen_query(budget_id),
+        *locks, _latest_by_key_query(budget_id, idempotency_key), *(frozen_query(f) for f in frozen_ids),
         *(query for query, _idents in usage_reads), head_query(dialect, budget_id),
         *((Q("SELECT nextval('entries_id_seq')"),) if new_id else ()))
-    for (level_id, _queries, _covers), rows in zip(plans, answers, strict=False):
-        _check_currency(level_id, currency, rows)
+    held = {level_id: _check_currency(level_id, currency, rows)
+            for (level_id, _queries, _covers), rows in zip(plans, answers, strict=False)}
     answers = answers[len(locks):]
     existing = entry_from_row(answers[0][0]) if answers[0] else None
     if existing is not None:
         _same_payment(existing, intent)
         if existing.status != "released":
             return Reservation(existing, replayed=True)
-    refuse_if_frozen(budget_id, answers[1])  # the owner's kill switch, under the budget row lock
+    for level_id, given in governed.items():
+        _refuse_other_policy(level_id, held[level_id], given)
+    # The owner's kill switch, under the budget row locks.
+    for level_id, rows in zip(frozen_ids, answers[1:1 + len(frozen_ids)], strict=True):
+        refuse_if_frozen(level_id, rows)
+    reads = answers[1 + len(frozen_ids):]  # each level's usage, the audit head, (PostgreSQL) the entry id
     attempt = 1 if existing is None else existing.attempt + 1
     mcc = (intent.mcc or "").strip() or None  # the policy keys MCC caps by the stripped code
     usages = [_usage_from_rows(engine, currency, queries, idents, rows) for (_id, queries, _c), (_q, idents), rows
-              in zip(plans, usage_reads, answers[2:2 + len(plans)], strict=True)]
-    head = head_from_rows(answers[2 + len(plans)])
+              in zip(plans, usage_reads, reads[:len(plans)], strict=True)]
+    head = head_from_rows(reads[len(plans)])
 
     if path is None:
         usage = usages[0]
@@ -473,7 +508,7 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     if new_id:
         # PostgreSQL: the id was drawn with the reads, so the INSERT joins the pipelined writes and nothing
         # of them is awaited: the transaction's next wait is its COMMIT.
-        fields["id"] = int(answers[-1][0][0])
+        fields["id"] = int(reads[-1][0][0])
         yield Q(_insert_sql(tuple(fields)), tuple(fields.values()), nowait=True, merge=True)
     else:
         # SQLite: the id comes from the insert itself (the writes run one by one in-process anyway).

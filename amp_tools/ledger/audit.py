@@ -259,18 +259,20 @@ class AuditLog:
         seq: int = self._write_sync(lambda: append_steps(self._dialect, kind, payload, budget_id=budget_id, at=at))
         return seq
 
-    async def verify(self, *, cross_check: bool = True) -> VerifyReport:
+    async def verify(self, *, cross_check: bool = True, signatures: Any = None) -> VerifyReport:
         """Check every chain (the legacy one and one per budget) and, with `cross_check`, that the
-        ledger's entries, refunds and budget totals are what their audit records say."""
+        ledger's entries, refunds, totals, usage, approvals, freezes and policy versions are what
+        their audit records say; `signatures` (see `amp_tools.owner.enforce.signature_check`) also
+        verifies the owner's signatures."""
         from .audit_verify import verify_steps
 
-        report: VerifyReport = await self._read(lambda: verify_steps(self._dialect, cross_check))
+        report: VerifyReport = await self._read(lambda: verify_steps(self._dialect, cross_check, signatures))
         return report
 
-    def verify_sync(self, *, cross_check: bool = True) -> VerifyReport:
+    def verify_sync(self, *, cross_check: bool = True, signatures: Any = None) -> VerifyReport:
         from .audit_verify import verify_steps
 
-        report: VerifyReport = self._read_sync(lambda: verify_steps(self._dialect, cross_check))
+        report: VerifyReport = self._read_sync(lambda: verify_steps(self._dialect, cross_check, signatures))
         return report
 
     async def head(self) -> tuple[int, str]:

@@ -9,8 +9,8 @@ refund) are replayed per entry into what the entry must hold: its budget, key, a
 status, merchant transaction id, refunded amounts, whether and how much it counts, and the seq of
 its last record. Then every entry, every refund and every budget's all-time totals are compared
 with the replay. An edited amount, a flipped status, a deleted or an invented entry is reported
-with the entry's id. (Usage buckets and per-merchant totals are derived from the same rows and
-are not compared.) Memory: one small record per entry.
+with the entry's id. Then the rows the guard reads to decide (usage buckets and totals,
+approvals, freezes) are checked by `audit_enforced`. Memory: one small record per entry.
 
 PostgreSQL runs the whole check in one REPEATABLE READ snapshot, SQLite in one read transaction,
 so payments made meanwhile cannot look like tampering.
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._sql import Dialect, Q, Row, Steps
-from .audit import GENESIS, VerifyReport, record_hash
+from .audit import GENESIS, VerifyReport, _text_hash, record_hash
+from .audit_enforced import Authority, SignatureCheck, Tamper, enforced_steps
 
 __all__ = ["verify_steps"]
 
@@ -57,10 +58,7 @@ class _Progress:
     last_hash: str = GENESIS
 
 
-class _Bad(Exception):
-    def __init__(self, seq: int | None, problem: str, entry_id: int | None = None) -> None:
-        super().__init__(problem)
-        self.seq, self.problem, self.entry_id = seq, problem, entry_id
+_Bad = Tamper
 
 
 def _money(value: Any) -> tuple[int, str] | None:
@@ -75,8 +73,12 @@ class _Replay:
     def __init__(self) -> None:
         self.entries: dict[int, _Expect] = {}
         self.refunds: dict[int, tuple[int, int, int, int]] = {}  # id -> (entry, amount, credit, seq)
+        self.authority = Authority()
 
-    def feed(self, seq: int, kind: str, budget_id: str, payload: dict[str, Any]) -> None:
+    def feed(self, seq: int, ts: str, kind: str, budget_id: str, payload: dict[str, Any]) -> None:
+        if kind not in _LEDGER_KINDS:
+            self.authority.feed(seq, ts, kind, budget_id, payload)
+            return
         if kind not in _LEDGER_KINDS or not isinstance(payload.get("entry_id"), int):
             return
         entry_id = int(payload["entry_id"])
@@ -105,7 +107,8 @@ class _Replay:
                     self.refunds[int(payload["refund_id"])] = (entry_id, amount[0], credit[0], seq)
 
 
-def verify_steps(dialect: Dialect, cross_check: bool = True) -> Steps[VerifyReport]:
+def verify_steps(dialect: Dialect, cross_check: bool = True,
+                 signatures: SignatureCheck | None = None) -> Steps[VerifyReport]:
     if dialect.name == "postgresql":
         yield Q("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     replay = _Replay() if cross_check else None
@@ -115,6 +118,7 @@ def verify_steps(dialect: Dialect, cross_check: bool = True) -> Steps[VerifyRepo
         yield from _chains_steps(state, replay)
         if replay is not None:
             yield from _cross_check_steps(state, replay)
+            yield from enforced_steps(dialect, replay.authority, signatures)
     except _Bad as bad:
         return VerifyReport(False, state.records, bad.seq, bad.problem, state.last_seq, state.last_hash,
                             state.chains, state.entries, bad.entry_id)
@@ -123,7 +127,8 @@ def verify_steps(dialect: Dialect, cross_check: bool = True) -> Steps[VerifyRepo
     return VerifyReport(True, state.records, None, "", head_seq, head_hash, state.chains, state.entries)
 
 
-def _check(row: Row, prev: str, n: int | None) -> None:
+def _check(row: Row, prev: str, n: int | None) -> Any:
+    """Check one record's link and hash; returns its parsed payload (parsed once, for the replay too)."""
     seq = int(row[0])
     if str(row[5]) != prev:
         where = f"record {seq - 1}" if n is None else f"record {n - 1} of budget {str(row[3])!r}'s chain"
@@ -133,14 +138,19 @@ def _check(row: Row, prev: str, n: int | None) -> None:
         payload = json.loads(row[4])
     except ValueError:
         raise _Bad(seq, f"record {seq} has a payload that is not JSON: edited") from None
+    # Fast path: the ledger stores the payload in canonical JSON, so hashing its text as stored gives
+    # the record's hash without serialising it again; any other text takes the full recomputation.
+    if n is not None and _text_hash(prev, seq, str(row[1]), str(row[2]), str(row[3]), str(row[4]), n) == str(row[6]):
+        return payload
     if record_hash(prev, seq, str(row[1]), str(row[2]), str(row[3]), payload, n) != str(row[6]):
         raise _Bad(seq, f"record {seq} does not match its hash: edited")
+    return payload
 
 
-def _feed(state: _Progress, replay: _Replay | None, row: Row) -> None:
+def _feed(state: _Progress, replay: _Replay | None, row: Row, payload: Any) -> None:
     state.records += 1
     if replay is not None:
-        replay.feed(int(row[0]), str(row[2]), str(row[3]), json.loads(row[4]))
+        replay.feed(int(row[0]), str(row[1]), str(row[2]), str(row[3]), payload)
 
 
 def _legacy_steps(state: _Progress, replay: _Replay | None) -> Steps[None]:
@@ -156,8 +166,7 @@ def _legacy_steps(state: _Progress, replay: _Replay | None) -> Steps[None]:
                                 "appended outside the ledger")
             if seq != expected:
                 raise _Bad(expected, f"record {expected} is missing (next stored record is {seq}): deleted")
-            _check(row, prev, None)
-            _feed(state, replay, row)
+            _feed(state, replay, row, _check(row, prev, None))
             prev, expected, last = str(row[6]), seq + 1, seq
         if len(rows) < _BATCH:
             break
@@ -206,8 +215,7 @@ def _chains_steps(state: _Progress, replay: _Replay | None) -> Steps[None]:
             if row_n != n + 1:
                 raise _Bad(seq, f"record {n + 1} of budget {budget!r}'s chain is missing (next stored is {row_n}, "
                                 f"seq {seq}): deleted")
-            _check(row, prev, row_n)
-            _feed(state, replay, row)
+            _feed(state, replay, row, _check(row, prev, row_n))
             n, prev = row_n, str(row[6])
             state.last_seq, state.last_hash = seq, prev
         if len(rows) < _BATCH:

@@ -20,9 +20,11 @@ from amp_tools.errors import InvalidArguments
 from amp_tools.money import Money
 
 from . import _ops
+from . import budgets as _budgets
 from ._engine import PathLike, PolicyEngine, PolicyLike, default_engine
 from ._sql import Dialect, Steps, StepsFactory
 from .audit import AuditLog
+from .budgets import PolicyVersion, StoredBudget
 from .records import Entry, Refund, Reservation
 
 __all__ = ["Ledger", "LedgerBase"]
@@ -230,6 +232,55 @@ class LedgerBase(abc.ABC):
     async def budget_tree(self, root_id: str) -> list[tuple[str, str | None, str, int, int]]:
         """(budget_id, parent, currency, used_minor, used_count) of a budget and every sub-budget below it."""
         return await self._run_read(lambda: _ops.tree_steps(root_id))
+
+    # -------------------------------------------------------------- stored budgets (see `budgets`)
+    async def get_budget(self, budget_id: str) -> StoredBudget | None:
+        """The stored budget (policy in force, version, parent, freeze), or None if it has no stored policy."""
+        return await self._run_read(lambda: _budgets.get_steps(budget_id))
+
+    async def list_budgets(self) -> list[StoredBudget]:
+        """Every stored budget, by id."""
+        return await self._run_read(_budgets.list_steps)
+
+    async def create_budget(self, budget_id: str, policy: Any, *, by: str, parent: str | None = None,
+                            note: str = "") -> StoredBudget:
+        """Store a budget at policy version 1 (`BudgetExists` if it is stored already); a budget that has
+        entries but no stored policy is adopted (the audit record says so)."""
+        at = self.clock.now()
+        return await self._run_write(lambda: _budgets.create_steps(self.dialect, budget_id, policy, by=by,
+                                                                   parent=parent, note=note, now=at))
+
+    async def set_policy(self, budget_id: str, policy: Any, *, by: str, expected_version: int,
+                         note: str = "") -> StoredBudget:
+        """Store a new policy version if the stored one is still `expected_version` (else `StaleVersion`)."""
+        at = self.clock.now()
+        return await self._run_write(lambda: _budgets.set_policy_steps(
+            self.dialect, budget_id, policy, by=by, expected_version=expected_version, note=note, now=at))
+
+    async def policy_history(self, budget_id: str) -> list[PolicyVersion]:
+        """Every stored version of the budget's policy, oldest first."""
+        return await self._run_read(lambda: _budgets.history_steps(budget_id))
+
+    def get_budget_sync(self, budget_id: str) -> StoredBudget | None:
+        return self._run_read_sync(lambda: _budgets.get_steps(budget_id))
+
+    def list_budgets_sync(self) -> list[StoredBudget]:
+        return self._run_read_sync(_budgets.list_steps)
+
+    def create_budget_sync(self, budget_id: str, policy: Any, *, by: str, parent: str | None = None,
+                           note: str = "") -> StoredBudget:
+        at = self.clock.now()
+        return self._run_write_sync(lambda: _budgets.create_steps(self.dialect, budget_id, policy, by=by,
+                                                                  parent=parent, note=note, now=at))
+
+    def set_policy_sync(self, budget_id: str, policy: Any, *, by: str, expected_version: int,
+                        note: str = "") -> StoredBudget:
+        at = self.clock.now()
+        return self._run_write_sync(lambda: _budgets.set_policy_steps(
+            self.dialect, budget_id, policy, by=by, expected_version=expected_version, note=note, now=at))
+
+    def policy_history_sync(self, budget_id: str) -> list[PolicyVersion]:
+        return self._run_read_sync(lambda: _budgets.history_steps(budget_id))
 
     # -------------------------------------------------------------- sync twins
     def reserve_sync(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",

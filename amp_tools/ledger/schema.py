@@ -25,6 +25,20 @@ the tree view. Single-level entries leave all three NULL.
 
 Version 5 gives each budget its own audit chain (``audit.n``, ``audit_heads``; see `audit`): the
 records written before it stay verifiable as the legacy chain under the frozen ``audit_head``.
+
+Version 6 makes a budget an object held by its owner (`budgets`): ``budget_policies`` keeps every
+version of each budget's policy (canonical JSON, sha256, who, when, note, the diff from the version
+before, and the owner's ``signature``, NULL while unsigned); ``budgets.policy_version`` names the version
+in force (NULL for a budget seen only in entries, until a process adopts it), ``budgets.policy_hash``
+its hash (a reserve under any other policy is refused, rule ``budget.policy_changed``), and ``budgets.signature``
+holds the owner's signature over the budget's controls (NULL while unsigned).
+
+Version 7 adds ``approval_signatures``: the owner's signature over each approval decision (see
+`amp_tools.owner.decisions`), one row per (approval, decision).
+
+Version 8 adds ``webhook_outbox`` (approval notifications waiting for, or done with, delivery; see
+`amp_tools.approvals.outbox`: the body, the endpoint's host and a keyed hash of its URL, never the URL)
+and ``login_links`` (the owner console's one-time recovery links, by the SHA-256 of their token).
 """
 
 from __future__ import annotations
@@ -36,7 +50,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 8
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -225,7 +239,70 @@ def _v5(dialect: Dialect) -> list[str]:
     return statements
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
+def _v6(dialect: Dialect) -> list[str]:
+    return [
+        """CREATE TABLE budget_policies (
+            budget_id TEXT NOT NULL,
+            version BIGINT NOT NULL CHECK (version > 0),
+            policy TEXT NOT NULL,
+            policy_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            created_by TEXT NOT NULL,
+            note TEXT NOT NULL,
+            signature TEXT,
+            diff TEXT,
+            PRIMARY KEY (budget_id, version))""",
+        "ALTER TABLE budgets ADD COLUMN policy_version BIGINT",
+        # The version in force's hash beside it: the reserve reads it with the budget row lock it takes anyway.
+        "ALTER TABLE budgets ADD COLUMN policy_hash TEXT",
+        "ALTER TABLE budgets ADD COLUMN signature TEXT",
+    ]
+
+
+def _v7(dialect: Dialect) -> list[str]:
+    return [
+        # The owner's signature over each approval decision (approve, deny, reopen), written in the
+        # decision's own transaction; an agent pinned to the owner's key takes only signed grants.
+        """CREATE TABLE approval_signatures (
+            approval_id TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('approve', 'deny', 'reopen')),
+            signature TEXT NOT NULL,
+            signed_at BIGINT NOT NULL,
+            PRIMARY KEY (approval_id, decision))""",
+    ]
+
+
+def _v8(dialect: Dialect) -> list[str]:
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if dialect.name == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    return [
+        f"""CREATE TABLE webhook_outbox (
+            id {serial},
+            approval_id TEXT NOT NULL,
+            budget_id TEXT NOT NULL,
+            dest TEXT NOT NULL,
+            host TEXT NOT NULL,
+            format TEXT NOT NULL,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL,
+            next_us BIGINT NOT NULL,
+            lease_us BIGINT,
+            created_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL,
+            http_status INTEGER,
+            error TEXT NOT NULL,
+            UNIQUE (approval_id, dest))""",
+        # The worker's scan: only the deliveries still owed, by when they are due.
+        "CREATE INDEX webhook_outbox_due ON webhook_outbox (dest, next_us) WHERE status = 'pending'",
+        """CREATE TABLE login_links (
+            token_hash TEXT PRIMARY KEY,
+            created_us BIGINT NOT NULL,
+            expires_us BIGINT NOT NULL,
+            used_us BIGINT)""",
+    ]
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

@@ -42,6 +42,7 @@ from typing import TypeVar
 
 from amp_tools.clock import Clock
 from amp_tools.errors import ConfigError
+from amp_tools.private import private_file
 
 from ._engine import PolicyEngine
 from ._group import GroupCommitter
@@ -68,7 +69,9 @@ class SqliteLedger(LedgerBase):
         self.memory = str(path) == ":memory:"
         self.path = str(path) if self.memory else str(Path(path).expanduser())
         if not self.memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 before SQLite opens it (SQLite would make it 0644), so the payment history and
+            # approvals are private, and so are the -wal and -shm files, which SQLite gives the same mode.
+            private_file(self.path)
         self._busy_ms = busy_timeout_ms
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []

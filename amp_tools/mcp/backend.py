@@ -22,6 +22,7 @@ from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.policy import BudgetPolicy, load_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit
+from amp_tools.toolkit.core import resolve_budget_id
 
 __all__ = ["Backend", "open_backend"]
 
@@ -78,5 +79,6 @@ def open_backend(policy: Path, *, ledger: str | None = None, cp_url: str | None 
         # key under the same agent id would replace the first client's key.
         return Backend(loaded, led, store, budget_id or f"sandbox-{uuid.uuid4().hex[:12]}", sandbox=sandbox,
                        agent_key=AgentKey.generate())
-    return Backend(loaded, led, store, budget_id or "default", cp_url=cp_url,
+    # Chosen on purpose, as a toolkit's: --budget-id, AMP_TOOLS_BUDGET or the policy's name (never "default").
+    return Backend(loaded, led, store, resolve_budget_id(budget_id, loaded), cp_url=cp_url,
                    agent_key=AgentKey.load_or_create(config.agent_key_path()))

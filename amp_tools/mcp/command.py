@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from amp_tools.cli_help import LedgerOpt
 from amp_tools.errors import ConfigError
 
 __all__ = ["mcp_command"]
@@ -20,20 +21,23 @@ _INSTALL_HINT = "install the MCP extra: pip install 'amp-tools[mcp]'"
 
 
 def mcp_command(
-    policy: Annotated[Path, typer.Option("--policy", help="Budget policy file (.yaml, .toml or .json).")],
-    ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL (default: AMP_TOOLS_LEDGER_URL "
-                                                                 "or $AMP_TOOLS_HOME/ledger.db).")] = None,
+    policy: Annotated[Path, typer.Option("--policy", metavar="PATH",
+                                         help="Budget policy file (.yaml, .toml or .json).")],
+    ledger: LedgerOpt = None,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Use the embedded offline sandbox (the default when "
                                                             "no --cp is given).")] = False,
-    cp: Annotated[str | None, typer.Option("--cp", help="Credential Provider URL of a real AMP network.")] = None,
-    transport: Annotated[str, typer.Option(help="stdio (one client, e.g. Claude Desktop) or http "
+    cp: Annotated[str | None, typer.Option("--cp", metavar="URL",
+                                           help="Credential Provider URL of a real AMP network.")] = None,
+    transport: Annotated[str, typer.Option(metavar="NAME", help="stdio (one client, e.g. Claude Desktop) or http "
                                                 "(streamable HTTP at /mcp, one session per client).")] = "stdio",
-    host: Annotated[str, typer.Option(help="Interface for --transport http.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port for --transport http.")] = 8000,
-    approvals: Annotated[str, typer.Option(help="auto: ask the person through the MCP client when it supports "
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface for --transport http.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="TCP port for --transport http.")] = 8000,
+    approvals: Annotated[str, typer.Option(metavar="HOW",
+                                           help="auto: ask the person through the MCP client when it supports "
                                                 "elicitation, else wait for `amp-tools approvals`; cli: always "
                                                 "wait for `amp-tools approvals`.")] = "auto",
-    budget_id: Annotated[str | None, typer.Option(help="Budget id in the ledger (default: 'default', or a fresh "
+    budget_id: Annotated[str | None, typer.Option(metavar="ID",
+                                                  help="Budget id in the ledger (default: 'default', or a fresh "
                                                        "'sandbox-...' id with the sandbox).")] = None,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a --host other than loopback. The "
                                                                       "server has no authentication: anyone who "

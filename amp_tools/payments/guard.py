@@ -31,6 +31,7 @@ from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import AmpError, ApprovalDenied, InvalidArguments, PaymentInProgress, PolicyViolation, ToolError
 from amp_tools.ledger import AlreadyCommitted, Entry, LedgerBase
 from amp_tools.money import Money
+from amp_tools.owner.enforce import OwnerAuthority, usage_days
 from amp_tools.policy import BudgetPolicy, SpendIntent, Verdict, static_check
 from amp_tools.policy.subbudgets import BudgetPath
 
@@ -113,8 +114,10 @@ class Guard:
     def __init__(self, policy: BudgetPolicy, ledger: LedgerBase, *, approver: Approver | None = None,
                  clock: Clock = SYSTEM_CLOCK, budget_id: str = "default",
                  approval_ttl: timedelta = timedelta(minutes=15), lease: timedelta = DEFAULT_LEASE,
-                 path: BudgetPath | None = None) -> None:
+                 path: BudgetPath | None = None, owner: OwnerAuthority | None = None) -> None:
         self.policy = policy
+        # With the owner's key pinned, every payment first checks the owner's signed authority.
+        self.owner = owner
         # A budget with sub-budgets: every level is checked (statically here, with usage in the ledger).
         self.path = path
         self.ledger = ledger
@@ -158,6 +161,8 @@ class Guard:
             await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
             raise
 
+        if self.owner is not None:
+            await self._check_owner(intent, key)
         # One ledger round trip both looks the key up and reserves: a live key answers with the existing entry.
         try:
             with telemetry.span("amp.reserve", {"amp.budget_id": self.budget_id}):
@@ -198,6 +203,8 @@ class Guard:
                 asked_at = time.monotonic()
                 with telemetry.span("amp.approval", {"amp.entry_id": entry_id}):
                     decision = await self._ask(intent, verdict)
+                if decision.approved and self.owner is not None:
+                    decision = await self._signed(decision, intent, verdict, key, entry_id)
                 telemetry.record_approval_wait(time.monotonic() - asked_at, approved=decision.approved)
                 await self._audit("approval", intent, key, entry_id=entry_id, approved=decision.approved,
                                   approver=decision.approver, reason=decision.reason,
@@ -304,8 +311,51 @@ class Guard:
                    "idempotency_key": key, "policy_hash": self._policy_hash, **facts}
         await self.ledger.audit.append(kind, payload, budget_id=self.budget_id)
 
+    async def _check_owner(self, intent: SpendIntent, key: str) -> None:
+        """The owner's signed policy, controls and the usage figures, before anything is reserved."""
+        assert self.owner is not None
+        owner, root = self.owner, self.path.levels[0] if self.path is not None else None
+        policy_budget = root.budget_id if root is not None else self.budget_id
+        enforced = root.policy.snapshot_hash() if root is not None else self._policy_hash
+        now = self.clock.now()
+        try:
+            await self.ledger.run_read(lambda: owner.check_steps(
+                policy_budget=policy_budget, budget_id=self.budget_id, enforced_hash=enforced,
+                merchant_id=intent.merchant_id, now=now,
+                levels=tuple(level.budget_id for level in self.path.levels) if self.path is not None else (),
+                days=usage_days(self.policy)))
+        except ToolError as exc:
+            await self._audit("owner_authority_refused", intent, key, code=exc.code, reason=exc.message)
+            raise
+
+    async def owner_signed(self) -> bool:
+        """True when an owner key is pinned and the policy in force (and any unfreeze) carry its valid
+        signatures; False without a pinned key (local development: nothing is signed-checked)."""
+        owner = self.owner
+        if owner is None:
+            return False
+        root = self.path.levels[0] if self.path is not None else None
+        policy_budget = root.budget_id if root is not None else self.budget_id
+        enforced = root.policy.snapshot_hash() if root is not None else self._policy_hash
+        return await self.ledger.run_read(lambda: owner.signed_steps(
+            policy_budget=policy_budget, budget_id=self.budget_id, enforced_hash=enforced))
+
+    async def _signed(self, decision: ApprovalDecision, intent: SpendIntent, verdict: Verdict, key: str,
+                      entry_id: int) -> ApprovalDecision:
+        """The approval, if the owner signed it for exactly this payment; else refused (and audited)."""
+        assert self.owner is not None
+        request = make_request(intent, verdict, budget_id=self.budget_id, ttl=self.approval_ttl, clock=self.clock)
+        try:
+            self.owner.check_approval(decision, request, self.budget_id)
+        except ToolError as exc:
+            await self._audit("owner_authority_refused", intent, key, entry_id=entry_id, code=exc.code,
+                              reason=exc.message, approval_id=decision.approval_id)
+            raise
+        return decision
+
     async def _ask(self, intent: SpendIntent, verdict: Verdict) -> ApprovalDecision:
-        request: ApprovalRequest = make_request(intent, verdict, ttl=self.approval_ttl, clock=self.clock)
+        request: ApprovalRequest = make_request(intent, verdict, budget_id=self.budget_id, ttl=self.approval_ttl,
+                                                clock=self.clock)
         return await ask(self.approver, request)
 
     def _result_from_entry(self, entry: Entry, status: Literal["paid", "already_paid"]) -> GuardResult:

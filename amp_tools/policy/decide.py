@@ -51,8 +51,13 @@ VELOCITY = "velocity"
 
 _ROLLING_TEXT = {"hour": "rolling 1 hour", "day": "rolling 24 hours", "week": "rolling 7 days",
                  "month": "rolling 30 days"}
-_HINT = ("Tell the user which limit refused the payment; they can raise it in their policy, or the agent can "
-         "choose a cheaper option or wait until the window has room again.")
+# Each hint fits its rule: only a time window frees room by waiting; a total or a cap never does.
+_HINT_TOTAL = ("Tell the user the budget's total is spent down to what is left; waiting will not free room. They "
+               "can raise total_budget in their policy, or the agent can choose a cheaper option.")
+_HINT_WINDOW = ("Tell the user which limit refused the payment; they can raise it in their policy, or the agent can "
+                "choose a cheaper option or wait until the {period} window has room again.")
+_HINT_CAP = ("Tell the user this {what} cap refused the payment; waiting will not free room. They can raise the cap "
+             "in their policy, or the agent can choose a cheaper option or another {what}.")
 
 
 @dataclass(frozen=True)
@@ -252,15 +257,15 @@ def _figure(policy: BudgetPolicy, usage: Usage, name: str) -> UsageFigure:
     return figure
 
 
-def _cap_check(label: str, rule: str, limit: Money, used: Money, needed: Money) -> None:
-    """Refuse when `used + needed` exceeds `limit`; `label` names the rule and its limit."""
+def _cap_check(label: str, rule: str, limit: Money, used: Money, needed: Money, hint: str) -> None:
+    """Refuse when `used + needed` exceeds `limit`; `label` names the rule and its limit, `hint` what can help."""
     if used + needed <= limit:
         return
     left = limit - used
     shown_left = left if left.minor > 0 else Money.zero(left.currency)
     raise PolicyViolation(
         f"{label}: {used} already spent, this payment needs {needed}, {shown_left} left",
-        rule=rule, hint=_HINT, details=_details(limit, used, needed))
+        rule=rule, hint=hint, details=_details(limit, used, needed))
 
 
 def decide(policy: BudgetPolicy, intent: SpendIntent, usage: Usage) -> Verdict:
@@ -281,24 +286,27 @@ def decide(policy: BudgetPolicy, intent: SpendIntent, usage: Usage) -> Verdict:
         return Verdict(reasons, left, ("currency", "approval.confirm_refunds"))
 
     checked += _static_rule_names(policy)
-    _cap_check(f"total budget {policy.total_budget}", TOTAL, policy.total_budget, total.amount, needed)
+    _cap_check(f"total budget {policy.total_budget}", TOTAL, policy.total_budget, total.amount, needed, _HINT_TOTAL)
     checked.append(TOTAL)
     for period, cap in policy.windows.configured():
         name = window_name(period)
         figure = _figure(policy, usage, name)
         mode = f"calendar {period}, {policy.timezone}" if cap.mode == "calendar" else _ROLLING_TEXT[period]
-        _cap_check(f"{period} cap {cap.limit} ({mode})", name, cap.limit, figure.amount, needed)
+        _cap_check(f"{period} cap {cap.limit} ({mode})", name, cap.limit, figure.amount, needed,
+                   _HINT_WINDOW.format(period=period))
         checked.append(name)
     merchant_caps = policy.merchants.caps_for(intent.merchant_id, intent.merchant_name)
     if merchant_caps:
         key, limit = min(merchant_caps, key=lambda pair: pair[1].minor)
         figure = _figure(policy, usage, MERCHANT_CAP)
-        _cap_check(f"merchant cap {limit} for {key}", MERCHANT_CAP, limit, figure.amount, needed)
+        _cap_check(f"merchant cap {limit} for {key}", MERCHANT_CAP, limit, figure.amount, needed,
+                   _HINT_CAP.format(what="merchant"))
         checked.append(MERCHANT_CAP)
     mcc = intent.mcc.strip() if intent.mcc is not None else None
     if mcc is not None and mcc in policy.mccs.caps:
         figure = _figure(policy, usage, MCC_CAP)
-        _cap_check(f"MCC {mcc} cap {policy.mccs.caps[mcc]}", MCC_CAP, policy.mccs.caps[mcc], figure.amount, needed)
+        _cap_check(f"MCC {mcc} cap {policy.mccs.caps[mcc]}", MCC_CAP, policy.mccs.caps[mcc], figure.amount, needed,
+                   _HINT_CAP.format(what="merchant category"))
         checked.append(MCC_CAP)
     if policy.velocity is not None:
         figure = _figure(policy, usage, VELOCITY)

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from amp_tools.errors import ConfigError
-from amp_tools.policy._unique import DuplicateKey, json_loads, yaml_load
+from amp_tools.policy._unique import DuplicateKey, ExpansionLimit, json_loads, toml_loads, yaml_load
 from amp_tools.policy.model import BudgetPolicy
 
 __all__ = ["SUFFIXES", "check_policy_file", "load_policy", "parse_policy", "policy_json_schema"]
@@ -45,10 +45,12 @@ def _read(path: Path) -> Any:
         if kind == "yaml":
             return yaml_load(text)
         if kind == "toml":
-            return tomllib.loads(text)
+            return toml_loads(text)
         return json_loads(text)
     except DuplicateKey as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except ExpansionLimit as exc:
+        raise ConfigError(f"{path}: refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -99,13 +101,46 @@ def check_policy_file(path: str | Path) -> str:
         parts.append(f"at most {policy.velocity.max_payments} payments per {policy.velocity.per}")
     if policy.expires_at is not None:
         parts.append(f"expires {policy.expires_at.isoformat()}")
+    parts.extend(_list_rules("merchants", policy.merchants.allow, policy.merchants.deny, policy.merchants.caps))
+    parts.extend(_list_rules("MCCs", policy.mccs.allow, policy.mccs.deny, policy.mccs.caps))
+    parts.append(_approval_rule(policy))
+    negotiation = policy.negotiation
+    parts.append(f"negotiation: at most {negotiation.max_rounds} rounds"
+                 + (f", offers up to {negotiation.max_offer}" if negotiation.max_offer is not None else ""))
     if policy.agents:
-        from amp_tools.policy.subbudgets import BudgetPath, agent_names
+        from amp_tools.policy.subbudgets import agent_policies
 
-        shown = [f"{name} {BudgetPath.of(policy, '', name).leaf.policy.total_budget}" for name in agent_names(policy)]
+        # One walk of the tree: each agent's effective policy is built once (not once per path to it).
+        shown = [f"{name} {effective.total_budget}" for name, effective in agent_policies(policy)]
         parts.append(f"sub-budgets: {', '.join(shown)}")
     parts.append(f"snapshot {policy.snapshot_hash()[:12]}")
     return "; ".join(parts)
+
+
+def _few(entries: list[str] | list[tuple[str, Any]]) -> str:
+    shown = [f"{e[0]} {e[1]}" if isinstance(e, tuple) else str(e) for e in entries[:5]]
+    return ", ".join(shown) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+
+
+def _list_rules(what: str, allow: list[str], deny: list[str], caps: dict[str, Any]) -> list[str]:
+    """The allow-list, deny-list and caps of merchants or MCCs, as the OK line says them."""
+    out = [f"only {what} {_few(allow)}"] if allow else ([] if deny else [f"any {what}"])
+    if deny:
+        out.append(f"never {what} {_few(deny)}")
+    if caps:
+        out.append(f"caps per {what[:-1]} {_few(list(caps.items()))}")
+    return out
+
+
+def _approval_rule(policy: BudgetPolicy) -> str:
+    rules = policy.approval
+    if rules.confirm_all:
+        return "a person approves every payment"
+    asked = [f"above {rules.confirm_above}"] if rules.confirm_above is not None else []
+    asked += [text for flag, text in ((rules.confirm_new_merchants, "for a new merchant"),
+                                      (rules.confirm_human_present, "for purchases made with the user present"),
+                                      (rules.confirm_refunds, "for refunds")) if flag]
+    return "a person approves " + " or ".join(asked) if asked else "no person is asked (no approval rule)"
 
 
 def policy_json_schema() -> dict[str, Any]:

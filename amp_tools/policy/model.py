@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -338,6 +339,20 @@ class NegotiationRules(_Section):
 _AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
+def _printable(value: str | None, what: str, limit: int) -> str | None:
+    """`value` if it is printable text of at most `limit` characters (it is shown in terminals, the console
+    and notifications: an ESC or a bidi override in it would be a way to rewrite what a person reads)."""
+    if value is None:
+        return None
+    bad = next((ch for ch in value if unicodedata.category(ch)[0] == "C"), None)
+    if bad is not None:
+        raise _custom("printable_text", f"the {what} contains the control or format character U+{ord(bad):04X}; "
+                                        "expected printable text on one line")
+    if len(value) > limit:
+        raise _custom("printable_text", f"the {what} is {len(value)} characters long; at most {limit} are allowed")
+    return value
+
+
 def _agent_names(agents: dict[str, Any]) -> dict[str, Any]:
     for name in agents:
         if not isinstance(name, str) or not _AGENT_NAME.match(name):
@@ -436,6 +451,11 @@ class BudgetPolicy(BaseModel):
     @classmethod
     def _agent_names(cls, agents: dict[str, AgentBudget]) -> dict[str, AgentBudget]:
         return _agent_names(agents)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return _printable(value, "policy name", 100)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ row (root to leaf) and moves every level's aggregates, so concurrent agents neve
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,14 +184,20 @@ def effective_policy(parent: BudgetPolicy, name: str, child: AgentBudget) -> Bud
         expires_at=parent.expires_at, approval=approval, negotiation=parent.negotiation, agents=child.agents)
 
 
+def agent_policies(policy: BudgetPolicy, prefix: str = "") -> list[tuple[str, BudgetPolicy]]:
+    """Every agent path in the tree with its effective policy, parents before children; one
+    `effective_policy` per agent (linear in the size of the tree)."""
+    out: list[tuple[str, BudgetPolicy]] = []
+    for name, child in policy.agents.items():
+        path, effective = f"{prefix}{name}", effective_policy(policy, name, child)
+        out.append((path, effective))
+        out.extend(agent_policies(effective, path + SEPARATOR))
+    return out
+
+
 def agent_names(policy: BudgetPolicy, prefix: str = "") -> list[str]:
     """Every agent path in the tree, parents before children (``flight_booker``, ``team/scout``)."""
-    out: list[str] = []
-    for name, child in policy.agents.items():
-        path = f"{prefix}{name}"
-        out.append(path)
-        out.extend(agent_names(effective_policy(policy, name, child), path + SEPARATOR))
-    return out
+    return [path for path, _ in agent_policies(policy, prefix)]
 
 
 # ---------------------------------------------------------------------- the path of one agent
@@ -223,10 +229,12 @@ class BudgetLevel:
                                details={**details, "budget_id": self.budget_id})
 
 
-def _covers(budget_id: str, policy: BudgetPolicy) -> tuple[str, ...]:
+def _covers(budget_id: str, agents: Mapping[str, AgentBudget]) -> tuple[str, ...]:
+    """`budget_id` and the ids of every budget below it. Only the names matter here, so the raw agents are
+    walked (building each one's effective policy made every path cost the whole tree's policies)."""
     out = [budget_id]
-    for name, child in policy.agents.items():
-        out.extend(_covers(f"{budget_id}{SEPARATOR}{name}", effective_policy(policy, name, child)))
+    for name, child in agents.items():
+        out.extend(_covers(f"{budget_id}{SEPARATOR}{name}", child.agents))
     return tuple(out)
 
 
@@ -241,7 +249,7 @@ class BudgetPath:
         """The path from the root budget `root_budget_id` (spent under `policy`) to `agent`
         (``"hotel_booker"``, ``"team/scout"`` or a sequence of names; empty for the root itself)."""
         parts = (agent.split(SEPARATOR) if agent else []) if isinstance(agent, str) else list(agent)
-        levels = [BudgetLevel(root_budget_id, "", policy, _covers(root_budget_id, policy), None)]
+        levels = [BudgetLevel(root_budget_id, "", policy, _covers(root_budget_id, policy.agents), None)]
         current, budget_id = policy, root_budget_id
         walked: list[str] = []
         for part in parts:
@@ -254,7 +262,7 @@ class BudgetPath:
             walked.append(part)
             current = effective_policy(current, part, child)
             parent, budget_id = budget_id, f"{budget_id}{SEPARATOR}{part}"
-            levels.append(BudgetLevel(budget_id, SEPARATOR.join(walked), current, _covers(budget_id, current),
+            levels.append(BudgetLevel(budget_id, SEPARATOR.join(walked), current, _covers(budget_id, current.agents),
                                       parent))
         return cls(tuple(levels))
 

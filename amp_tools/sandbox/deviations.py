@@ -1,7 +1,8 @@
 """The reference services' security deviations, as switches a sandbox can turn on.
 
-amp-reference-wire.md section 9 lists what the AMP reference services accept although the
-spec forbids it. The sandbox enforces the spec; a sandbox built with
+amp-reference-wire.md sections 9 and 11 list the eleven things the AMP reference services
+accept although the spec forbids it (each confirmed by a wrong request and a correct control).
+The sandbox enforces the spec; a sandbox built with
 ``SandboxConfig.with_reference_deviations()`` (or some of these names in
 ``SandboxConfig.deviations``) behaves like the reference in exactly these places, so a
 conformance checker can be shown to catch each of them.
@@ -14,9 +15,14 @@ from collections.abc import Iterable
 __all__ = [
     "AUTONOMOUS_WITHOUT_L3",
     "BUDGET_NOT_RELEASED",
+    "CHECKOUT_UNBOUND",
+    "L3_CHECKOUT_UNCHECKED",
     "L3_KID_UNCHECKED",
+    "L3_NONCE_REPLAY",
+    "MERCHANT_CHAIN_UNCHECKED",
     "MERCHANT_UNCHECKED",
     "REFERENCE_DEVIATIONS",
+    "REFUSAL_INVISIBLE",
     "TOKENS_LISTED_TO_ALL",
     "TOKEN_AMOUNT_UNBOUND",
     "check_deviations",
@@ -35,9 +41,21 @@ TOKENS_LISTED_TO_ALL = "tokens_listed_to_all"
 #: A failed payment or an unused expired token keeps the budget it reserved.
 BUDGET_NOT_RELEASED = "budget_not_released"
 
+#: The same L3 (same nonce) presented again to applyCredential gets a second payment token.
+L3_NONCE_REPLAY = "l3_nonce_replay"
+#: The checkout L3 signs is not compared with the request's checkout (the request's is used).
+L3_CHECKOUT_UNCHECKED = "l3_checkout_unchecked"
+#: A token whose L3 names checkout C1 pays checkout C2 (same merchant, same amount) at the wallet (S3).
+CHECKOUT_UNBOUND = "checkout_unbound"
+#: A mandate the wallet refuses at S1 is never reported: the CP session stays PENDING_IDV.
+REFUSAL_INVISIBLE = "refusal_invisible"
+#: The merchant pays ``{checkoutId, paymentToken}`` without L1/L2/L3 (whatever `require_chain` says).
+MERCHANT_CHAIN_UNCHECKED = "merchant_chain_unchecked"
+
 REFERENCE_DEVIATIONS: frozenset[str] = frozenset({
     AUTONOMOUS_WITHOUT_L3, L3_KID_UNCHECKED, TOKEN_AMOUNT_UNBOUND, MERCHANT_UNCHECKED, TOKENS_LISTED_TO_ALL,
-    BUDGET_NOT_RELEASED,
+    BUDGET_NOT_RELEASED, L3_NONCE_REPLAY, L3_CHECKOUT_UNCHECKED, CHECKOUT_UNBOUND, REFUSAL_INVISIBLE,
+    MERCHANT_CHAIN_UNCHECKED,
 })
 
 

@@ -18,7 +18,7 @@ from amp_tools.money import Money, parse_rate
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.catalog import MerchantSeed, default_catalog
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
-from amp_tools.sandbox.deviations import TOKEN_AMOUNT_UNBOUND
+from amp_tools.sandbox.deviations import MERCHANT_CHAIN_UNCHECKED, TOKEN_AMOUNT_UNBOUND
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.state import Checkout, Context, MerchantRuntime, Quote
 from amp_tools.sandbox.timefmt import iso_z
@@ -251,7 +251,7 @@ class Merchants:
                 raise Refusal(C.PRICE_CHANGED, f"the price of {', '.join(changed)} changed after checkout {cid}; "
                                                "start a new checkout (and re-authorize an IMMEDIATE mandate)")
             self._lines(rt, co.items)  # stock
-        if self.ctx.config.require_chain:
+        if self.ctx.config.require_chain and MERCHANT_CHAIN_UNCHECKED not in self.ctx.config.deviations:
             self._verify_chain(rt, co, body)
         co.status = "PENDING"
         try:

@@ -29,7 +29,9 @@ from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
 from amp_tools.sandbox.deviations import (
     AUTONOMOUS_WITHOUT_L3,
     BUDGET_NOT_RELEASED,
+    L3_CHECKOUT_UNCHECKED,
     L3_KID_UNCHECKED,
+    L3_NONCE_REPLAY,
     MERCHANT_UNCHECKED,
 )
 from amp_tools.sandbox.roles import Roles
@@ -259,10 +261,14 @@ class Network:
             # Before the chain: the mandate record's hash is the reference's answer to a changed checkout.
             raise Refusal(C.CHECKOUT_HASH_INCONSISTENT, "checkout hash does not match mandate checkout_hash")
         deviations = self.ctx.config.deviations
+        # The reference compares L3's checkout with nothing (IMMEDIATE is held by the hash above) and
+        # keeps no nonces.
+        signed_must_match = m.mandate_type == "IMMEDIATE" or L3_CHECKOUT_UNCHECKED not in deviations
         try:
             result = verify_chain(l1, l2, l3, aplus_public_jwk=self.ctx.aplus_key.public_jwk(),
                                   expected_iss=self.ctx.config.issuer, expected_aud=self.ctx.config.audience,
-                                  now=now, request_checkout=claim, nonce_cache=self.nonces,
+                                  now=now, request_checkout=claim if signed_must_match else None,
+                                  nonce_cache=None if L3_NONCE_REPLAY in deviations else self.nonces,
                                   require_l3_for_autonomous=AUTONOMOUS_WITHOUT_L3 not in deviations,
                                   check_l3_kid=L3_KID_UNCHECKED not in deviations)
         except ChainError as exc:
@@ -270,7 +276,7 @@ class Network:
         signed_cid = (result.checkout or {}).get("reference_checkout_id")
         if signed_cid and not claim.get("reference_checkout_id"):
             claim["reference_checkout_id"] = signed_cid
-        elif signed_cid and signed_cid != claim.get("reference_checkout_id"):
+        elif signed_cid and signed_cid != claim.get("reference_checkout_id") and signed_must_match:
             raise Refusal(C.CHAIN_INVALID, "chain verification failed: L3 reference_checkout_id differs from the "
                                            "request checkout")
         wallet_rate, locked_until, quote_id = self.lock_rate(amount.currency, fx_quote_id, now)

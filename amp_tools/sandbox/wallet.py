@@ -19,7 +19,7 @@ from amp_tools.errors import CurrencyMismatch
 from amp_tools.money import ROUND_UP, Money
 from amp_tools.sandbox import codes as C
 from amp_tools.sandbox.codes import Refusal, Timeout, UpstreamError
-from amp_tools.sandbox.deviations import TOKEN_AMOUNT_UNBOUND
+from amp_tools.sandbox.deviations import CHECKOUT_UNBOUND, REFUSAL_INVISIBLE, TOKEN_AMOUNT_UNBOUND
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.state import AplusSession, Context, MppAuth, PaymentToken
 from amp_tools.sandbox.timefmt import iso_z
@@ -110,7 +110,16 @@ class Wallet:
 
     def create_authorization(self, s: AplusSession) -> MppAuth:
         if s.auth_context == "MANDATE":
-            self.s1_check(s)
+            try:
+                self.s1_check(s)
+            except Refusal:
+                if REFUSAL_INVISIBLE not in self.ctx.config.deviations:
+                    raise
+                # The reference MPP raises, the network logs it, and nobody tells the CP: the
+                # session waits for an identity verification that can never complete.
+                auth = MppAuth(s.mpp_auth_id, s.session_id, s.auth_context, status="SILENTLY_REFUSED")
+                self.ctx.state.mpp_auths[s.session_id] = auth
+                return auth
         auth = MppAuth(s.mpp_auth_id, s.session_id, s.auth_context)
         self.ctx.state.mpp_auths[s.session_id] = auth
         return auth
@@ -121,6 +130,9 @@ class Wallet:
         With ``idv_delay_seconds`` the automatic approval is only scheduled; `complete_due`
         applies it on the first request that looks at the session after the delay.
         """
+        auth = self.ctx.state.mpp_auths.get(s.session_id)
+        if auth is not None and auth.status != "AUTH_IN_PROCESS":
+            return  # refused without a word (the refusal_invisible deviation): nothing to approve
         if self.ctx.idv_mode == "auto":
             delay = self.ctx.config.idv_delay_seconds
             if delay > 0:
@@ -242,7 +254,8 @@ class Wallet:
         if merchant_id != bound_mid:
             problems.append(f"merchant {merchant_id!r} != bound {bound_mid!r}")
         bound_cid = token.checkout.get("reference_checkout_id")
-        if bound_cid and checkout_id and checkout_id != bound_cid:
+        unbound = CHECKOUT_UNBOUND in self.ctx.config.deviations
+        if bound_cid and checkout_id and checkout_id != bound_cid and not unbound:
             problems.append(f"checkout {checkout_id!r} != bound {bound_cid!r}")
         if problems:
             raise Refusal(C.ORDER_INCONSISTENT, "S3: payment request does not match the order bound to the payment "

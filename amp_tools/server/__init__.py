@@ -1,4 +1,4 @@
-"""`amp-tools serve`: the budget owner's web app (approval inbox, spending dashboard, controls).
+"""`amp-tools serve`: the budget owner's web app (budgets overview, a page per budget, approval inbox, controls).
 
 Needs the ``[server]`` extra (FastAPI on uvicorn). See `create_app` and `ServeSettings`.
 """

@@ -1,11 +1,12 @@
-"""The owner's web app (`amp-tools serve`): approval inbox, spending dashboard and controls.
+"""The owner's web app (`amp-tools serve`): budgets overview, each budget's page, approval inbox, controls.
 
 `create_app(settings)` builds a FastAPI app over one ledger (SQLite file or PostgreSQL) and the
 approval store inside it. Pages are rendered on the server; a JSON API mirrors every action.
 
-Security: every route but ``/login`` and the two static files needs a session (else 401 and
-nothing changes). Every POST must also come from this site (``Origin`` / ``Sec-Fetch-Site``) and
-carry the session's CSRF token. The ``Host`` header must name an allowed host (DNS rebinding).
+Security: every route but ``/login``, the static files and the web app manifest needs a session
+(else a page redirects to the login form, the API answers 401, and nothing changes). Every POST
+must also come from this site (``Origin`` / ``Sec-Fetch-Site``) and carry the session's CSRF token.
+The ``Host`` header must name an allowed host (DNS rebinding).
 Responses forbid framing and caching and allow scripts and styles from this origin only.
 A background task denies expired approval requests (audited) every few seconds.
 """
@@ -18,24 +19,39 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from amp_tools.approvals import ApprovalStore
+from amp_tools.approvals.courier import Courier
+from amp_tools.approvals.outbox import list_steps as list_deliveries
 from amp_tools.errors import AmpToolsError, InvalidArguments, NotFound
-from amp_tools.ledger import LedgerBase
+from amp_tools.ledger import Entry, LedgerBase
 
-from . import views
-from .assets import APP_CSS, APP_JS
+from . import data, pages, views
+from .assets import APP_CSS, APP_JS, SW_JS
 from .auth import COOKIE, Session, SessionStore, csrf_ok, verify_secret
+from .budgets import BudgetRow, overview, policy_for, stored_budgets, subtree
 from .chart import spend_chart
-from .control import freeze, list_controls, resolvable, resolve_unknown, revoke_mandate
-from .data import budget_data
-from .web import HEADERS, Refused, form_of, host_of, same_site, valid_id, wants_json
+from .control import freeze, resolvable, resolve_unknown, revoke_mandate
+from .icons import ICON_SVG, MANIFEST, SIZES, icon_png
+from .recovery import link_page, spend_link
+from .web import (
+    HEADERS,
+    MAX_BODY,
+    Refused,
+    declared_too_large,
+    form_of,
+    host_of,
+    same_site,
+    valid_budget_id,
+    valid_id,
+    wants_json,
+)
 
 __all__ = ["ServeSettings", "create_app"]
 
@@ -47,7 +63,6 @@ class ServeSettings:
     ledger: LedgerBase
     passphrase_hash: str
     store: ApprovalStore | None = None
-    policy: Any = None
     owner: str = "owner"
     network_url: str | None = None
     secure_cookies: bool = False
@@ -56,6 +71,11 @@ class ServeSettings:
     events_for: float = 25.0
     network_transport: httpx.AsyncBaseTransport | None = None
     sessions: SessionStore = field(default_factory=SessionStore)
+    courier: Courier | None = None  # delivers queued approval notifications while the console runs
+
+
+def _budget_path(budget_id: str) -> str:
+    return "/budgets/" + quote(budget_id, safe="/:")
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -72,13 +92,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
                     await store.aexpire_due()
                 await asyncio.sleep(settings.expire_every)
 
-        task = asyncio.create_task(sweep())
+        tasks = [asyncio.create_task(sweep())]
+        if settings.courier is not None:
+            tasks.append(asyncio.create_task(settings.courier.serve(poll=settings.expire_every)))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = FastAPI(title="amp-tools owner console", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -90,6 +113,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if host not in settings.allowed_hosts:
             response: Response = JSONResponse({"error": "HOST_NOT_ALLOWED",
                                                "message": f"host {host[:60]!r} is not served here"}, 421)
+        elif declared_too_large(request):
+            # Refused on the headers alone: not one byte of an oversized body is read.
+            response = JSONResponse({"error": "BODY_TOO_LARGE",
+                                     "message": f"the request body is larger than {MAX_BODY} bytes"}, 413,
+                                    headers={"Connection": "close"})
         else:
             response = await call_next(request)
         for key, value in HEADERS.items():
@@ -103,6 +131,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if wants_json(request):
             return JSONResponse({"error": {401: "UNAUTHENTICATED", 403: "FORBIDDEN"}.get(status, "BAD_REQUEST"),
                                  "message": message}, status)
+        if status == 401 and request.method == "GET":
+            # A page asked without a session goes to the login form (a redirect, not a 401 the browser logs).
+            return RedirectResponse("/login", 303)
         if status == 401:
             return HTMLResponse(views.login_page(message), 401)
         return HTMLResponse(f"<!doctype html><title>Refused</title><p>{views.h(message)}</p>", status)
@@ -168,30 +199,72 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def app_css() -> Response:
         return Response(APP_CSS, media_type="text/css; charset=utf-8")
 
+    @app.get("/static/icon.svg")
+    async def icon_svg() -> Response:
+        return Response(ICON_SVG, media_type="image/svg+xml")
+
+    for size in SIZES:
+        def png(size: int = size) -> Response:
+            return Response(icon_png(size), media_type="image/png")
+        app.add_api_route(f"/static/icon-{size}.png", png, methods=["GET"])
+
+    @app.get("/sw.js")
+    async def service_worker() -> Response:
+        return Response(SW_JS, media_type="text/javascript; charset=utf-8")
+
+    @app.get("/manifest.webmanifest")
+    async def manifest() -> Response:
+        # Browsers fetch the manifest without the session cookie: it names nothing private.
+        return Response(MANIFEST, media_type="application/manifest+json")
+
     @app.get("/login")
     async def login_form() -> Response:
         return HTMLResponse(views.login_page())
+
+    def signed_in(request: Request) -> Response:
+        cookie, session = sessions.create(settings.owner)
+        response: Response = (JSONResponse({"csrf": session.csrf}) if wants_json(request)
+                              else RedirectResponse("/", 303))
+        response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=settings.secure_cookies,
+                            max_age=int(sessions.ttl), path="/")
+        return response
 
     @app.post("/login")
     async def login(request: Request) -> Response:
         if not same_site(request):
             return refuse(request, 403, "cross-site request refused")
-        if sessions.throttled():
-            return refuse(request, 429, "too many failed logins; wait a minute")
         form = await form_of(request)
         given = form.get("passphrase", "")
-        if not given or len(given) > 200 or not await asyncio.to_thread(verify_secret, given,
-                                                                         settings.passphrase_hash):
-            sessions.failed()
-            if wants_json(request):
-                return JSONResponse({"error": "UNAUTHENTICATED", "message": "wrong passphrase"}, 401)
-            return HTMLResponse(views.login_page("Wrong passphrase."), 401)
-        cookie, session = sessions.create(settings.owner)
-        response: Response = (JSONResponse({"csrf": session.csrf}) if wants_json(request)
-                              else RedirectResponse("/inbox", 303))
-        response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=settings.secure_cookies,
-                            max_age=int(sessions.ttl), path="/")
-        return response
+        wrong: Response = (JSONResponse({"error": "UNAUTHENTICATED", "message": "wrong passphrase"}, 401)
+                           if wants_json(request) else HTMLResponse(views.login_page("Wrong passphrase."), 200))
+        # (the form again with the error: a 401 page would be logged as an error in the browser's console)
+        if not given or len(given) > 200:
+            return wrong  # nothing to check: no scrypt run, no slot taken
+        # Counted before the check runs, under one lock: concurrent guesses cannot all slip in.
+        slot = sessions.throttle.admit(request.client.host if request.client else "")
+        if slot is None:
+            return refuse(request, 429, "too many failed logins; wait a minute, or log in with a one-time link "
+                                        "(`amp-tools serve --login-link`)")
+        ok = False
+        try:
+            ok = await asyncio.to_thread(verify_secret, given, settings.passphrase_hash)
+        finally:
+            sessions.throttle.done(slot, ok)
+        return signed_in(request) if ok else wrong
+
+    @app.get("/login/link/{token}")
+    async def login_link_page(token: str) -> Response:
+        return HTMLResponse(link_page(token))
+
+    @app.post("/login/link")
+    async def login_link(request: Request) -> Response:
+        if not same_site(request):
+            return refuse(request, 403, "cross-site request refused")
+        form = await form_of(request)
+        if not await spend_link(ledger, form.get("token", "")):
+            return refuse(request, 401, "this login link is unknown, used or expired; make a new one with "
+                                        "`amp-tools serve --login-link`")
+        return signed_in(request)
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
@@ -202,43 +275,77 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return response
 
     # ------------------------------------------------------------------ pages
+    def page_session(request: Request) -> Session:
+        session = session_of(request)
+        if session is None:
+            raise Refused(401, "log in first")
+        return session
+
+    async def pending_by_budget() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for rec in await store.alist("pending"):
+            counts[rec.budget_id] = counts.get(rec.budget_id, 0) + 1
+        return counts
+
     @app.get("/")
-    async def root(request: Request) -> Response:
-        return RedirectResponse("/inbox" if session_of(request) else "/login", 303)
+    @app.get("/budgets")
+    async def budgets_overview(request: Request, q: str = "", sort: str = "last", order: str = "desc",
+                               page: str = "1") -> Response:
+        session = page_session(request)
+        await store.aexpire_due()
+        rows = await overview(ledger, await pending_by_budget())
+        ver, count = await version()
+        listing = pages.Listing.parse(q, sort, order, page)
+        return HTMLResponse(pages.overview_page(rows, listing, session.csrf, ver, count, pop_flash(session),
+                                                settings.network_url is not None))
+
+    @app.get("/dashboard")
+    async def dashboard() -> Response:
+        return RedirectResponse("/budgets", 303)  # the page's old address
+
+    async def one_budget(budget_id: str) -> tuple[BudgetRow, list[BudgetRow]]:
+        rows = await overview(ledger, await pending_by_budget())
+        found = next((r for r in rows if r.budget_id == budget_id), None)
+        if found is None:
+            raise NotFound(f"no budget {budget_id[:80]!r} in this ledger")
+        return found, rows
+
+    @app.get("/budgets/{budget_id:path}")
+    async def budget_view(request: Request, budget_id: str) -> Response:
+        session = page_session(request)
+        try:
+            row, rows = await one_budget(valid_budget_id(budget_id))
+        except (NotFound, InvalidArguments) as exc:
+            return HTMLResponse(views.layout("Not found", f'<p class="error">{views.h(exc.message)}</p>'
+                                             '<p><a href="/budgets">All budgets</a></p>', csrf=session.csrf), 404)
+        covers = subtree(rows, row.budget_id)
+        limits = policy_for(await stored_budgets(ledger), row.budget_id)
+        report = await data.report(ledger, row.budget_id, row.currency, limits, covers)
+        detail = await data.detail(ledger, store, covers)
+        verify = await ledger.audit.verify()
+        ver, count = await version()
+        now = ledger.clock.now()
+        points = [(e.created_at, e.counted.minor) for e in detail.entries if e.action == "pay"]
+        chart = spend_chart(points, row.currency, now) if row.currency and points else ""
+        return HTMLResponse(pages.budget_page(row, limits, report, detail, verify, session.csrf,
+                                              lambda e: resolvable(e, now), ver, count, pop_flash(session), chart))
 
     @app.get("/inbox")
     async def inbox(request: Request) -> Response:
-        session = session_of(request)
-        if session is None:
-            return refuse(request, 401, "")
+        session = page_session(request)
         await store.aexpire_due()
         records = await store.alist(limit=200)
         pending = [r for r in records if r.status == "pending"]
         recent = [r for r in records if r.status != "pending"][:50]
+        entries: dict[str, list[Entry]] = {}
+        for rec in recent:
+            if rec.status == "consumed" and rec.budget_id not in entries:
+                entries[rec.budget_id] = await ledger.entries(rec.budget_id, limit=data.PAYMENTS_READ)
+        seqs = await data.decisions_of(ledger, tuple(entries))
+        outcomes = {rec.id: data.paid_under(rec, entries.get(rec.budget_id, []), seqs.get(rec.id)) for rec in recent}
         ver, _ = await version()
         return HTMLResponse(views.inbox_page(pending, recent, session.csrf, ledger.clock.now(), ver,
-                                             pop_flash(session)))
-
-    @app.get("/dashboard")
-    async def dashboard(request: Request) -> Response:
-        session = session_of(request)
-        if session is None:
-            return refuse(request, 401, "")
-        now = ledger.clock.now()
-        controls = await list_controls(ledger)
-        sections = []
-        for report, entries in await budget_data(ledger, settings.policy):
-            budget_id = str(report["budget_id"])
-            since = now - timedelta(days=30)
-            points = [(e.created_at, e.counted.minor) for e in entries if e.created_at >= since]
-            chart = spend_chart(points, str(report["currency"]), now) if report["currency"] else ""
-            sections.append(views.budget_section(report, controls.get(budget_id), chart, entries[:50],
-                                                 session.csrf, lambda e: resolvable(e, now)))
-        verify = await ledger.audit.verify()
-        audit = await ledger.audit.records(since_seq=max(0, verify.head_seq - 40), limit=40)
-        ver, count = await version()
-        return HTMLResponse(views.dashboard_page(sections, verify, audit, session.csrf,
-                                                 settings.network_url is not None, ver, count, pop_flash(session)))
+                                             pop_flash(session), outcomes))
 
     # ------------------------------------------------------------------ JSON reads
     def authed(request: Request) -> Session:
@@ -264,16 +371,30 @@ def create_app(settings: ServeSettings) -> FastAPI:
         ver, count = await version()
         return JSONResponse({"version": ver, "pending": count})
 
+    @app.get("/api/deliveries")
+    async def api_deliveries(request: Request, status: str = "all") -> Response:
+        """How each approval notification stands (queued, delivered, failed and why); no body, no URL."""
+        authed(request)
+        if status not in ("pending", "delivered", "failed", "all"):
+            return JSONResponse({"error": "INVALID_ARGUMENTS", "message": f"status {status[:20]!r} must be pending, "
+                                 "delivered, failed or all"}, 400)
+        rows = await ledger.run_read(lambda: list_deliveries(200, status=None if status == "all" else status))
+        return JSONResponse({"deliveries": [d.to_public() for d in rows]})
+
     @app.get("/api/budgets")
     async def api_budgets(request: Request) -> Response:
         authed(request)
-        controls = await list_controls(ledger)
+        rows = await overview(ledger, await pending_by_budget())
+        stored = await stored_budgets(ledger)
         out = []
-        for report, entries in await budget_data(ledger, settings.policy):
-            control = controls.get(str(report["budget_id"]))
-            out.append({**report, "frozen": bool(control and control.frozen),
+        for row in rows:
+            covers = subtree(rows, row.budget_id)
+            limits = policy_for(stored, row.budget_id)
+            report = await data.report(ledger, row.budget_id, row.currency, limits, covers)
+            entries = await ledger.entries(row.budget_id, limit=100)
+            out.append({**report, **row.to_public(), "total": report.get("total", {}),
                         "payments": [{**e.to_public(), "fx_rate": None if e.fx_rate is None else str(e.fx_rate)}
-                                     for e in entries[:100]]})
+                                     for e in entries]})
         verify = await ledger.audit.verify()
         return JSONResponse({"budgets": out, "audit": {"ok": verify.ok, "records": verify.records,
                                                        "problem": verify.problem}})
@@ -329,28 +450,33 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     async def _freeze(request: Request, budget_id: str, frozen: bool) -> Response:
         async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
-            control = await freeze(ledger, valid_id(budget_id, "budget id"), frozen, by=session.user,
-                                   reason=form.get("reason", ""))
+            control = await freeze(ledger, valid_budget_id(budget_id), frozen, by=session.user,
+                                   reason=form.get("reason", ""), signer=store.owner_signer)
             word = "frozen: every payment is refused" if frozen else "unfrozen"
             return f"Budget {control.budget_id} {word}.", control.to_public()
-        return await act(request, "/dashboard", work)
+        return await act(request, _budget_path(budget_id), work)
 
-    @app.post("/budgets/{budget_id}/freeze")
-    @app.post("/api/budgets/{budget_id}/freeze")
+    @app.post("/budgets/{budget_id:path}/freeze")
+    @app.post("/api/budgets/{budget_id:path}/freeze")
     async def freeze_budget(request: Request, budget_id: str) -> Response:
         return await _freeze(request, budget_id, True)
 
-    @app.post("/budgets/{budget_id}/unfreeze")
-    @app.post("/api/budgets/{budget_id}/unfreeze")
+    @app.post("/budgets/{budget_id:path}/unfreeze")
+    @app.post("/api/budgets/{budget_id:path}/unfreeze")
     async def unfreeze_budget(request: Request, budget_id: str) -> Response:
         return await _freeze(request, budget_id, False)
 
     @app.post("/payments/{entry_id}/resolve")
     @app.post("/api/payments/{entry_id}/resolve")
     async def resolve(request: Request, entry_id: str) -> Response:
+        back = "/budgets"
+        if entry_id.isdigit() and len(entry_id) <= 18:
+            with contextlib.suppress(AmpToolsError):
+                back = _budget_path((await ledger.get(int(entry_id))).budget_id)
+
         async def work(session: Session, form: dict[str, str]) -> tuple[str, dict[str, Any]]:
             if not entry_id.isdigit() or len(entry_id) > 18:
-                raise InvalidArguments(f"payment id {entry_id[:20]!r} must be a whole number, as on the dashboard")
+                raise InvalidArguments(f"payment id {entry_id[:20]!r} must be a whole number, as on the budget's page")
             paid = form.get("paid", "")
             if paid not in ("yes", "no", "true", "false"):
                 raise InvalidArguments("say whether the payment was made: paid=yes or paid=no")
@@ -358,7 +484,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                                           transaction_id=form.get("transaction_id", ""), by=session.user,
                                           reason=form.get("reason", ""))
             return f"Payment {entry.id} is now {entry.status}.", {"id": entry.id, "status": entry.status}
-        return await act(request, "/dashboard", work)
+        return await act(request, back, work)
 
     @app.post("/mandates/revoke")
     @app.post("/api/mandates/revoke")
@@ -370,7 +496,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                                           transport=settings.network_transport)
             await ledger.audit.append("mandate_revoked", {**result, "by": session.user})
             return f"Mandate {result['mandate_id']} is {result['status']}.", result
-        return await act(request, "/dashboard", work)
+        return await act(request, "/budgets", work)
 
     app.state.store = store
     return app

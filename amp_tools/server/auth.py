@@ -5,7 +5,12 @@ The owner's passphrase (or a token generated at start) is kept only as a salted 
 random 256-bit id in an HttpOnly, SameSite=Strict cookie; the server keeps only its SHA-256, with
 the session's own CSRF token and expiry. Every state-changing request must carry that CSRF token
 (form field ``csrf`` or header ``X-CSRF-Token``) *and* must not come from another site (``Origin``
-or ``Sec-Fetch-Site``). Failed logins are throttled.
+or ``Sec-Fetch-Site``).
+
+Guessing stays slow and the owner can always get in: `LoginThrottle` admits a passphrase check only
+after counting it, atomically (a lock around check-and-count, before scrypt runs), at most
+`per_address` failures a minute from one client address and `overall` from everyone (the backstop).
+A throttled owner logs in with a one-time link (`recovery`), which no throttle applies to.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from amp_tools.errors import ConfigError
 
-__all__ = ["COOKIE", "Session", "SessionStore", "hash_secret", "verify_secret"]
+__all__ = ["COOKIE", "LoginThrottle", "Session", "SessionStore", "hash_secret", "verify_secret"]
 
 COOKIE = "amp_session"
 _N, _R, _P = 2**14, 8, 1
@@ -72,13 +78,50 @@ class Session:
     user: str
 
 
+class LoginThrottle:
+    """How many passphrase checks may run: per client address and overall, per `window` seconds.
+
+    `admit` counts a check before it runs (a check in flight holds its slot), so a burst of concurrent
+    guesses cannot all pass the test before any of them is counted. A successful check gives its slot
+    back; a failed one keeps it for the window.
+    """
+
+    def __init__(self, per_address: int = 5, overall: int = 20, window: float = 60.0,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        if per_address < 1 or overall < per_address:
+            raise ConfigError("login throttle: per_address must be at least 1 and overall at least per_address")
+        self.per_address, self.overall, self.window, self._now = per_address, overall, window, now
+        self._slots: list[tuple[float, str]] = []  # (when, address) of failed and in-flight checks
+        self._lock = threading.Lock()
+
+    def _live(self) -> list[tuple[float, str]]:
+        cut = self._now() - self.window
+        self._slots = [slot for slot in self._slots if slot[0] > cut]
+        return self._slots
+
+    def admit(self, address: str) -> tuple[float, str] | None:
+        """A slot for one check from `address`, or None when the address or everyone is over the limit."""
+        with self._lock:
+            live = self._live()
+            if len(live) >= self.overall or sum(1 for _, a in live if a == address) >= self.per_address:
+                return None
+            slot = (self._now(), address)
+            live.append(slot)
+            return slot
+
+    def done(self, slot: tuple[float, str], ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._slots = [s for s in self._slots if s is not slot]
+
+
 class SessionStore:
     """Live sessions by the SHA-256 of their cookie value; in memory (a restart logs everyone out)."""
 
-    def __init__(self, ttl_seconds: float = 12 * 3600) -> None:
+    def __init__(self, ttl_seconds: float = 12 * 3600, throttle: LoginThrottle | None = None) -> None:
         self.ttl = ttl_seconds
         self._sessions: dict[str, Session] = {}
-        self._failures: list[float] = []
+        self.throttle = throttle or LoginThrottle()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -107,17 +150,6 @@ class SessionStore:
         if cookie:
             with self._lock:
                 self._sessions.pop(self._key(cookie), None)
-
-    def throttled(self) -> bool:
-        """True after 10 failed logins in the last minute (a brute-force brake for everyone)."""
-        with self._lock:
-            now = time.time()
-            self._failures = [t for t in self._failures if now - t < 60]
-            return len(self._failures) >= 10
-
-    def failed(self) -> None:
-        with self._lock:
-            self._failures.append(time.time())
 
 
 def csrf_ok(session: Session, presented: str | None) -> bool:

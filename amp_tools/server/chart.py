@@ -16,7 +16,7 @@ from amp_tools.money import Money
 
 __all__ = ["daily_totals", "spend_chart"]
 
-_W, _H, _PAD_L, _PAD_B, _PAD_T = 640, 180, 8, 22, 22
+_W, _H, _PAD_L, _PAD_B, _PAD_T = 640, 150, 8, 4, 6
 
 
 def daily_totals(points: Iterable[tuple[datetime, int]], now: datetime, days: int) -> list[tuple[datetime, int]]:
@@ -32,7 +32,11 @@ def daily_totals(points: Iterable[tuple[datetime, int]], now: datetime, days: in
 
 
 def spend_chart(points: Iterable[tuple[datetime, int]], currency: str, now: datetime, *, days: int = 30) -> str:
-    """An accessible SVG bar chart of daily spend in `currency` minor units."""
+    """An accessible SVG bar chart of daily spend in `currency` minor units: the last `days` days, or
+    fewer (at least a week) when spending began more recently, so the bars fill the chart."""
+    points = list(points)
+    first = min((utc(at) for at, _ in points), default=utc(now))
+    days = max(7, min(days, (utc(now) - first).days + 1))
     totals = daily_totals(points, now, days)
     top = max((minor for _, minor in totals), default=0)
     total = sum(minor for _, minor in totals)
@@ -49,9 +53,8 @@ def spend_chart(points: Iterable[tuple[datetime, int]], currency: str, now: date
         parts.append(f'<rect x="{x + 1:.1f}" y="{_H - _PAD_B - h:.1f}" width="{max(width - 2, 1):.1f}" '
                      f'height="{h:.1f}" class="bar"><title>{escape(label)}</title></rect>')
     first, last = totals[0][0], totals[-1][0]
-    parts.append(f'<text x="{_PAD_L}" y="{_H - 6}" class="tick">{first:%d %b}</text>')
-    parts.append(f'<text x="{_W - _PAD_L}" y="{_H - 6}" class="tick" text-anchor="end">{last:%d %b}</text>')
-    parts.append(f'<text x="{_PAD_L}" y="14" class="tick">max/day {escape(str(Money(top, currency)))} · '
-                 f'total {escape(str(Money(total, currency)))}</text>')
     parts.append("</svg>")
+    # The labels are HTML under the drawing, so they stay readable however narrow the screen is.
+    parts.append(f'<p class="chart-caption"><span>{first:%d %b}</span><span>max/day {escape(str(Money(top, currency)))}'
+                 f" · total {escape(str(Money(total, currency)))}</span><span>{last:%d %b}</span></p>")
     return "".join(parts)

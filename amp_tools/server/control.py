@@ -15,7 +15,9 @@ import httpx
 
 from amp_tools.errors import InvalidArguments
 from amp_tools.ledger import Entry, LedgerBase
-from amp_tools.ledger.controls import BudgetControl, controls_steps, freeze_steps
+from amp_tools.ledger.controls import BudgetControl, controls_steps
+from amp_tools.owner import OwnerKey
+from amp_tools.owner.decisions import freeze_signed_steps
 from amp_tools.payments import HELD, Lifecycle, in_flight, resolve, state_of
 
 __all__ = ["freeze", "list_controls", "resolvable", "resolve_unknown", "revoke_mandate"]
@@ -34,10 +36,13 @@ def _line(name: str, value: str, limit: int = 500) -> str:
     return text
 
 
-async def freeze(ledger: LedgerBase, budget_id: str, frozen: bool, *, by: str, reason: str) -> BudgetControl:
+async def freeze(ledger: LedgerBase, budget_id: str, frozen: bool, *, by: str, reason: str,
+                 signer: OwnerKey | None = None) -> BudgetControl:
+    """Freeze or unfreeze; signed with the owner's key when the console has one (an agent pinned to it
+    takes no unsigned unfreeze)."""
     at = ledger.clock.now()
-    return await ledger.run_write(lambda: freeze_steps(ledger.dialect, budget_id, frozen, by=by, reason=reason,
-                                                       now=at))
+    return await ledger.run_write(lambda: freeze_signed_steps(ledger.dialect, signer, budget_id, frozen, by=by,
+                                                              reason=reason, now=at))
 
 
 async def list_controls(ledger: LedgerBase) -> dict[str, BudgetControl]:

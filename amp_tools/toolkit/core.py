@@ -6,7 +6,8 @@ The person's side (approvals, wallet confirmation) is wired in by the program th
 `approver` and `wallet_prompt`, never through a tool.
 
 The budget it spends from is named on purpose (`budget_id`, else the policy's `name`): two
-toolkits on one ledger share a budget only when they name the same one. With a `session_id` the
+toolkits on one ledger share a budget only when they name the same one, and they enforce the
+budget's policy as stored in the ledger (`toolkit.budget.use_budget`), not a file of their own. With a `session_id` the
 session's state is durable in the ledger's database and resumes after a restart; the agent key
 persists by default in its 0600 key file, so a resumed session keeps its mandate.
 """
@@ -35,9 +36,11 @@ from amp_tools.config import agent_key_path
 from amp_tools.errors import AmpError, ConfigError, InvalidArguments, MoneyError, NotFound, ToolError
 from amp_tools.ledger import Entry, LedgerBase, open_ledger
 from amp_tools.money import ROUND_UP, Money
+from amp_tools.owner.enforce import owner_authority
 from amp_tools.payments import Guard, checkout_key
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetLevel, BudgetPath
+from amp_tools.toolkit.budget import process_label, use_budget
 from amp_tools.toolkit.directory import MerchantDirectory
 from amp_tools.toolkit.state import SessionState, dump_state, load_state
 
@@ -79,9 +82,9 @@ class FxQuote:
     expires_at: datetime
 
 
-def resolve_budget_id(budget_id: str | None, policy: BudgetPolicy) -> str:
+def resolve_budget_id(budget_id: str | None, policy: BudgetPolicy | None) -> str:
     """The budget a toolkit spends from: named explicitly, by AMP_TOOLS_BUDGET, or by the policy's `name`."""
-    chosen = budget_id or os.environ.get("AMP_TOOLS_BUDGET") or policy.name
+    chosen = budget_id or os.environ.get("AMP_TOOLS_BUDGET") or (policy.name if policy is not None else None)
     if not chosen or not str(chosen).strip():
         raise ConfigError(
             "name the budget this toolkit spends from: AmpToolkit(..., budget_id='alice-travel'), "
@@ -101,23 +104,28 @@ def _left_of(report: dict[str, Any], default: Money) -> Money:
 class ToolkitCore:
     """Everything one agent session needs to shop and pay through AMP under a budget policy."""
 
-    def __init__(self, client: AmpClient, policy: BudgetPolicy, *, ledger: LedgerBase | None = None,
+    def __init__(self, client: AmpClient, policy: BudgetPolicy | None = None, *, ledger: LedgerBase | None = None,
                  approver: Approver | None = None, agent_key: AgentKey | None = None,
                  wallet_prompt: WalletPrompt | None = None, clock: Clock = SYSTEM_CLOCK,
                  run_id: str | None = None, budget_id: str | None = None, session_id: str | None = None,
                  merchants: MerchantDirectory | Iterable[MerchantInfo | Mapping[str, Any]] | str | Path | None = None,
                  wallet_name: str = "ALIPAY_HK", agent_id: str = "amp-tools-agent", wallet_timeout: float = 120.0,
-                 idv_wait: float = 5.0, aud: str = "alipayplus.com") -> None:
+                 idv_wait: float = 5.0, aud: str = "alipayplus.com", owner_key: Any = None) -> None:
         self.client = client
-        self.policy = policy
         self.budget_id = resolve_budget_id(budget_id, policy)
         self.ledger = ledger if ledger is not None else open_ledger(clock=clock)
+        # The budget's stored policy governs (created from `policy` if the budget is new); a different
+        # `policy` is refused with the diff. See `amp_tools.toolkit.budget`.
+        self.stored = use_budget(self.ledger, self.budget_id, policy, by=process_label(f"toolkit {agent_id}"))
+        policy = self.policy = self.stored.policy
         # With sub-budgets (`agents:`) every payment is checked against the whole tree; `for_agent`
         # narrows a toolkit to one agent's level. Without them the single-level path is unchanged.
         self.crew_policy, self.crew_budget_id, self.agent = policy, self.budget_id, ""
         self.path: BudgetPath | None = BudgetPath.of(policy, self.budget_id) if policy.agents else None
         self.guard = Guard(policy, self.ledger, approver=approver, clock=clock, budget_id=self.budget_id,
                            path=self.path)
+        # The budget owner's public key (owner_key= or AMP_TOOLS_OWNER_KEY): pay only on signed authority.
+        self.guard.owner = owner_authority(owner_key)
         self.agent_key = agent_key or AgentKey.load_or_create(agent_key_path())
         self.sealer = Sealer(self.agent_key)
         self.wallet_prompt = wallet_prompt

@@ -8,7 +8,6 @@ of mappings. Where a toolkit has a directory, it is the source of truth and no r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 
 from amp_tools.amp.models import MerchantInfo
 from amp_tools.errors import ConfigError
+from amp_tools.policy._unique import json_loads, yaml_load
 
 __all__ = ["MerchantDirectory"]
 
@@ -45,7 +45,8 @@ class MerchantDirectory:
         except OSError as exc:
             raise ConfigError(f"merchant directory {p}: cannot be read ({exc.strerror or exc})") from None
         try:
-            data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+            # The policy files' parsers: duplicate keys refused, YAML aliases bounded (no billion laughs).
+            data = json_loads(text) if p.suffix.lower() == ".json" else yaml_load(text)
         except (ValueError, yaml.YAMLError) as exc:
             raise ConfigError(f"merchant directory {p}: not valid {p.suffix.lstrip('.') or 'YAML'} ({exc})") from None
         if isinstance(data, dict) and set(data) == {"merchants"}:

@@ -16,6 +16,7 @@ from amp_tools.toolkit.paying import _complete_mandate, mandate_public, person_w
 from amp_tools.toolkit.settling import settle_entry
 from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
 from amp_tools.tools.bound import first_of
+from amp_tools.untrusted import clean_text
 
 __all__ = ["budget_status", "mandate_status", "order_status"]
 
@@ -46,6 +47,10 @@ async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, An
             out["merchants_not_shown"] = more
     if tk.policy.expires_at is not None:
         out["policy_expires_at"] = tk.policy.expires_at.isoformat()
+    out.update(await _held_by_owner(tk))
+    # `signed`: the owner's signatures were checked against the pinned owner key and hold; without a
+    # pinned key nothing is checked, so the budget reads as unsigned whatever the rows carry.
+    out["signed"] = await tk.guard.owner_signed()
     # The most recent active mandates only: a long session must not grow this result without bound.
     active = [m for m in reversed(tk.state.mandates) if m.status == "ACTIVE"]
     if active:
@@ -53,6 +58,28 @@ async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, An
         out["mandates"] = [mandate_public(m) for m in shown_mandates]
         if more:
             out["mandates_not_shown"] = more
+    return out
+
+
+async def _held_by_owner(tk: ToolkitCore) -> dict[str, Any]:
+    """What the owner decided, read fresh from the ledger: frozen (and why), the policy version in force,
+    whether it is signed, and whether this process still enforces it."""
+    governing = await tk.ledger.get_budget(tk.crew_budget_id)
+    if governing is None:  # not a stored budget (a ledger written by hand): say so rather than guess
+        return {"frozen": False, "policy_version": None, "signed": False}
+    frozen_levels = []
+    for budget_id in dict.fromkeys([tk.crew_budget_id, *(tk.path.parents if tk.path else ()), tk.budget_id]):
+        level = governing if budget_id == tk.crew_budget_id else await tk.ledger.get_budget(budget_id)
+        if level is not None and level.frozen:
+            frozen_levels.append({"budget": budget_id, "reason": clean_text(level.frozen_reason or "no reason given")})
+    out: dict[str, Any] = {"frozen": bool(frozen_levels), "policy_version": governing.policy_version,
+                           "signed": governing.signed}
+    if frozen_levels:
+        out["frozen_by_owner"] = frozen_levels
+        out["frozen_note"] = "No payment can be made until the owner unfreezes the budget; tell the user."
+    if governing.policy_hash != tk.crew_policy.snapshot_hash():
+        out["policy_changed"] = ("the owner changed this budget's policy since this agent started; payments are "
+                                 "refused until the agent is restarted")
     return out
 
 

@@ -3,7 +3,9 @@
 It is the session core (`core.ToolkitCore`: client, Guard, key, durable state) plus its tool
 specs and start-up recovery. The budget it spends from is named on purpose (`budget_id`, else
 `AMP_TOOLS_BUDGET` or the policy's `name`): toolkits on one ledger share a budget only when they
-name the same one. With a `session_id` the session's state is durable in the ledger's database
+name the same one, and every one of them enforces the budget's policy as stored in the ledger
+(`toolkit.budget.use_budget`): without a policy the stored one, never a different one of its own.
+With a `session_id` the session's state is durable in the ledger's database
 and resumes after a restart; the agent key persists by default in its 0600 key file.
 """
 
@@ -38,7 +40,7 @@ class AmpToolkit(ToolkitCore):
     """Everything one agent session needs to shop and pay through AMP under a budget policy."""
 
     @classmethod
-    def for_sandbox(cls, sandbox: Sandbox, policy: BudgetPolicy, **kwargs: Any) -> AmpToolkit:
+    def for_sandbox(cls, sandbox: Sandbox, policy: BudgetPolicy | None = None, **kwargs: Any) -> AmpToolkit:
         """A toolkit wired to an in-process sandbox; the agent key is registered as onboarding would."""
         key = kwargs.pop("agent_key", None) or AgentKey.load_or_create(agent_key_path())
         agent_id = kwargs.pop("agent_id", "amp-tools-agent")
@@ -67,7 +69,7 @@ class AmpToolkit(ToolkitCore):
         other.policy, other.budget_id, other.agent, other.path = path.leaf.policy, path.budget_id, joined, path
         other.guard = Guard(other.policy, self.ledger, approver=self.guard.approver, clock=self.clock,
                             budget_id=path.budget_id, approval_ttl=self.guard.approval_ttl,
-                            lease=self.guard.lifecycle.lease, path=path)
+                            lease=self.guard.lifecycle.lease, path=path, owner=self.guard.owner)
         other.run_id = run_id or uuid.uuid4().hex
         other.session_id = session_id
         other.state = SessionState()

@@ -8,14 +8,28 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from amp_tools.money import AMOUNT_PATTERN
+from amp_tools.untrusted import clean_text
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 _CURRENCY = r"^[A-Za-z]{3}$"
 # A merchant id inside a list: bounded like every other id, so no unbounded text reaches a message.
 _MerchantId = Annotated[str, StringConstraints(pattern=_ID)]
+
+
+def _network_text(value: str) -> str:
+    """Model-written text sent to the wallet or a merchant, cleaned like merchant text (no control, bidi or
+    zero-width characters, one line); refused if nothing readable is left of a text that had some."""
+    cleaned = clean_text(value, 300)
+    if value and not cleaned:
+        raise ValueError("must contain readable text (control and format characters are removed)")
+    return cleaned
+
+
+#: Model text that reaches the network: `request_mandate.purpose`, `refund.reason`.
+_NetworkText = Annotated[str, AfterValidator(_network_text)]
 
 
 class _Args(BaseModel):
@@ -71,7 +85,7 @@ class PayArgs(_Args):
 
 
 class RequestMandateArgs(_Args):
-    purpose: str = Field(min_length=3, max_length=300,
+    purpose: _NetworkText = Field(min_length=3, max_length=300,
                          description="What the user asked for, in the user's words, e.g. "
                                      "'Book my Singapore trip: flight, hotel and car'.")
     budget: str | None = Field(default=None, pattern=AMOUNT_PATTERN,
@@ -103,4 +117,4 @@ class RefundArgs(_Args):
     checkout_id: str = Field(pattern=_ID, description="The checkout_id of a paid order.")
     amount: str | None = Field(default=None, pattern=AMOUNT_PATTERN,
                                description="Amount to refund in the order's currency; defaults to the full amount.")
-    reason: str = Field(default="", max_length=200, description="Why the refund is requested.")
+    reason: _NetworkText = Field(default="", max_length=200, description="Why the refund is requested.")

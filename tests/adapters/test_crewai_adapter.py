@@ -19,6 +19,7 @@ from amp_examples.scripted import Final, Script, ToolCall, last_tool_result, too
 from amp_examples.scripted.crewai_model import ScriptedCrewLLM
 from amp_tools.approvals import ApprovalDecision, ApprovalStateError, ApprovalStore, make_request
 from amp_tools.errors import NotFound
+from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 from amp_tools.policy.decide import Item, SpendIntent, Verdict
 
@@ -108,9 +109,10 @@ def _intent() -> SpendIntent:
 def test_feedback_text_decides_the_stored_approval(tmp_path: Path, feedback: str, status: str, reason: str) -> None:
     from crewai.flow import HumanFeedbackResult
 
-    store = ApprovalStore(tmp_path / "approvals.db")
+    store = ApprovalStore(open_ledger(tmp_path / "approvals.db"))
     request = make_request(_intent(), Verdict(approval_reasons=("above 200.00 USD",),
-                                              budget_left=Money.parse("10.00", "USD"), checked_rules=()))
+                                              budget_left=Money.parse("10.00", "USD"), checked_rules=()),
+                           budget_id="default")
     store.create(request)
     record = answer_from_feedback(store, request.id, HumanFeedbackResult(output="", feedback=feedback), by="alice")
     assert (record.status, record.decided_by, record.reason) == (status, "alice", reason)
@@ -122,11 +124,11 @@ def test_feedback_text_decides_the_stored_approval(tmp_path: Path, feedback: str
 
 
 def test_feedback_on_an_unknown_or_decided_approval_is_refused(tmp_path: Path) -> None:
-    store = ApprovalStore(tmp_path / "approvals.db")
+    store = ApprovalStore(open_ledger(tmp_path / "approvals.db"))
     with pytest.raises(NotFound):
         answer_from_feedback(store, "apr_missing", "approve", by="alice")
     request = make_request(_intent(), Verdict(approval_reasons=("x",), budget_left=Money.parse("1.00", "USD"),
-                                              checked_rules=()))
+                                              checked_rules=()), budget_id="default")
     store.create(request)
     answer_from_feedback(store, request.id, "approve", by="alice")
     with pytest.raises(ApprovalStateError, match="already approved"):

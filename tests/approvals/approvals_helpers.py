@@ -29,7 +29,7 @@ VERDICT = Verdict(approval_reasons=("the amount 134.29 USD is above the confirma
 
 
 def request(clock: ManualClock | None = None, ttl: timedelta = timedelta(minutes=15), **over: Any) -> ApprovalRequest:
-    return make_request(intent(**over), VERDICT, ttl=ttl, clock=clock or ManualClock(T0))
+    return make_request(intent(**over), VERDICT, ttl=ttl, budget_id="default", clock=clock or ManualClock(T0))
 
 
 def consume_worker(path: str, binding: str, start: Any, results: Any) -> None:
@@ -41,3 +41,12 @@ def consume_worker(path: str, binding: str, start: Any, results: Any) -> None:
     decision = store.consume(binding, T0 + timedelta(minutes=1))
     results.put(None if decision is None else (decision.approved, decision.approver))
     store.close()
+
+
+def same_basket_requests(*budgets: str, clock: ManualClock | None = None, checkout_id: str = "chk-9"
+                         ) -> list[ApprovalRequest]:
+    """One request per budget for the very same basket, merchant, amount and checkout, made at the same
+    instant: what two agents (or two MCP clients) on different budgets ask. Their requests, grants and
+    denials must never be shared."""
+    at = clock or ManualClock(T0)
+    return [make_request(intent(checkout_id=checkout_id), VERDICT, budget_id=budget, clock=at) for budget in budgets]

@@ -23,6 +23,7 @@ from amp_tools.approvals import (
 )
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ApprovalPending
+from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 
 
@@ -97,7 +98,7 @@ async def test_console_approver_eof_and_no_tty_deny(monkeypatch: pytest.MonkeyPa
 
 async def test_out_of_band_pending_then_approved_once(tmp_path: Path) -> None:
     clock = ManualClock(T0)
-    store = ApprovalStore(tmp_path / "a.db", clock=clock)
+    store = ApprovalStore(open_ledger(tmp_path / "a.db"), clock=clock)
     approver = OutOfBandApprover(store)
     req = request(clock=clock)
     with pytest.raises(ApprovalPending) as first:
@@ -122,7 +123,7 @@ async def test_out_of_band_pending_then_approved_once(tmp_path: Path) -> None:
 
 async def test_out_of_band_denied_and_expired(tmp_path: Path) -> None:
     clock = ManualClock(T0)
-    store = ApprovalStore(tmp_path / "a.db", clock=clock)
+    store = ApprovalStore(open_ledger(tmp_path / "a.db"), clock=clock)
     approver = OutOfBandApprover(store)
     req = request(clock=clock, ttl=timedelta(minutes=10))
     with pytest.raises(ApprovalPending):

@@ -25,7 +25,7 @@ def test_request_fields_and_expiry() -> None:
     assert req.is_expired(T0 + timedelta(minutes=5))
     assert req.matches(intent())
     with pytest.raises(ValueError, match="must be positive"):
-        make_request(intent(), VERDICT, ttl=0, clock=ManualClock(T0))
+        make_request(intent(), VERDICT, ttl=0, budget_id="default", clock=ManualClock(T0))
 
 
 def test_binding_covers_action_merchant_amount_currency_items() -> None:
@@ -45,8 +45,17 @@ def test_binding_covers_action_merchant_amount_currency_items() -> None:
     # Item order and the budget-side figures do not change what is being bought.
     a = Item("A", "a", 1, Money(100, "SGD"))
     b = Item("B", "b", 2, Money(200, "SGD"))
-    assert compute_binding("pay", "M", Money(500, "SGD"), (a, b)) == compute_binding("pay", "M", Money(500, "SGD"),
-                                                                                     (b, a))
+    ids = {"budget_id": "alice", "checkout_id": "chk-9"}
+    assert compute_binding("pay", "M", Money(500, "SGD"), (a, b), **ids) == compute_binding(
+        "pay", "M", Money(500, "SGD"), (b, a), **ids)
+    # The budget and the checkout are bound too (issue 19: approvals never cross budgets or checkouts).
+    assert compute_binding("pay", "M", Money(500, "SGD"), (a,), **ids) != compute_binding(
+        "pay", "M", Money(500, "SGD"), (a,), budget_id="bob", checkout_id="chk-9")
+    assert compute_binding("pay", "M", Money(500, "SGD"), (a,), **ids) != compute_binding(
+        "pay", "M", Money(500, "SGD"), (a,), budget_id="alice", checkout_id="chk-10")
+    # Quoted fields: no budget id can borrow the separator from the checkout id.
+    assert compute_binding("pay", "M", Money(500, "SGD"), (a,), budget_id="a|b", checkout_id="c") != compute_binding(
+        "pay", "M", Money(500, "SGD"), (a,), budget_id="a", checkout_id="b|c")
     assert request(budget_amount=Money.parse("140.00", "USD")).binding == base
 
 

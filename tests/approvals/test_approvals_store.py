@@ -11,13 +11,14 @@ from approvals_helpers import T0, consume_worker, request
 
 from amp_tools.approvals import ApprovalDecision, ApprovalStateError, ApprovalStore
 from amp_tools.clock import ManualClock
-from amp_tools.errors import InvalidArguments, NotFound
+from amp_tools.errors import ConfigError, InvalidArguments, NotFound
+from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> ApprovalStore:
-    return ApprovalStore(tmp_path / "ledger.db", clock=ManualClock(T0))
+    return ApprovalStore(open_ledger(tmp_path / "ledger.db"), clock=ManualClock(T0))
 
 
 def test_lifecycle_approve_then_consume_once(store: ApprovalStore) -> None:
@@ -102,6 +103,7 @@ def test_open_or_create_reuses_pending_until_expiry(store: ApprovalStore) -> Non
 
 def test_shared_file_and_sqlite_url(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
+    open_ledger(path).close_sync()  # the ledger's database exists; the stores open it, never a new one
     a = ApprovalStore(f"sqlite:///{path}")
     b = ApprovalStore(path)
     req = request()
@@ -109,6 +111,20 @@ def test_shared_file_and_sqlite_url(tmp_path: Path) -> None:
     b.approve(req.id, "carol", now=T0)
     assert a.get(req.id).status == "approved"
     assert a.consume(req.binding, T0) is not None and b.consume(req.binding, T0) is None
+
+
+def test_a_path_that_is_not_a_ledger_database_is_refused_creating_nothing(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMP_TOOLS_LEDGER_URL", str(tmp_path / "ledger.db"))
+    with pytest.raises(ConfigError, match=r"ledger's own database only.*does not exist"):
+        ApprovalStore(tmp_path / "approvals.db")
+    assert not (tmp_path / "approvals.db").exists()
+    (tmp_path / "notes.db").write_bytes(b"")
+    with pytest.raises(ConfigError, match="is not a ledger database"):
+        ApprovalStore(tmp_path / "notes.db")
+    configured = ApprovalStore()  # the configured ledger (created if new: it is the ledger itself)
+    assert (tmp_path / "ledger.db").is_file()
+    configured.close()
 
 
 async def test_async_wrappers(store: ApprovalStore) -> None:
@@ -123,7 +139,7 @@ async def test_async_wrappers(store: ApprovalStore) -> None:
 
 def test_cross_process_single_use(tmp_path: Path) -> None:
     path = str(tmp_path / "race.db")
-    store = ApprovalStore(path)
+    store = ApprovalStore(open_ledger(path))
     req = request()
     store.create(req)
     store.approve(req.id, "alice", now=T0)

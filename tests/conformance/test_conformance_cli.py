@@ -30,6 +30,13 @@ def served_reference_like() -> Iterator[tuple[Sandbox, str]]:
         yield running
 
 
+#: what the AMP reference services fail (amp-reference-wire.md 9 and 11; docs/CONFORMANCE.md says the same)
+REFERENCE_FAILS = {"token.autonomous_requires_l3", "token.l3_kid_bound", "token.merchant_cross_checked",
+                   "payment.amount_bound_to_token", "payment.budget_released_after_failure",
+                   "privacy.tokens_isolated", "token.l3_nonce_replay", "token.l3_checkout_matches_request",
+                   "payment.no_substitution", "mandate.refusal_visible", "merchant.verifies_chain"}
+
+
 def _args(url: str, *extra: str) -> list[str]:
     return ["conformance", "--cp", url, "--merchant", f"{url}/merchants/SUNNY-TOURS", *extra]
 
@@ -72,16 +79,14 @@ def test_reference_like_fails_with_evidence_in_table_and_junit(served_reference_
                                                                tmp_path: Path) -> None:
     _, url = served_reference_like
     junit = tmp_path / "report.xml"
-    res = CliRunner().invoke(app, _args(url, "--junit", str(junit)), env={"COLUMNS": "200"})
+    res = CliRunner().invoke(app, _args(url, "--junit", str(junit), "--idv-timeout", "2"), env={"COLUMNS": "200"})
     assert res.exit_code == 1
     assert "FAIL token.autonomous_requires_l3" in res.stdout
     assert f"POST {url}/credential-provider/applyCredential" in res.stdout
     assert "MUST failed" in res.stdout
     suite = ET.parse(junit).getroot()
     failed = {c.get("name"): c.find("failure") for c in suite.iter("testcase") if c.find("failure") is not None}
-    assert set(failed) == {"token.autonomous_requires_l3", "token.l3_kid_bound", "token.merchant_cross_checked",
-                           "payment.amount_bound_to_token", "payment.budget_released_after_failure",
-                           "privacy.tokens_isolated"}
+    assert set(failed) == REFERENCE_FAILS
     evidence = json.loads(failed["privacy.tokens_isolated"].text or "[]")
     assert evidence[0]["url"] == f"{url}/credential-provider/queryPaymentMethodList"
     assert evidence[0]["request"] == {}
@@ -124,7 +129,10 @@ def test_target_refuses_unsafe_or_odd_urls_unless_owned() -> None:
 
 def test_docs_list_every_check_with_its_level_and_source() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "CONFORMANCE.md").read_text(encoding="utf-8")
-    rows = {line.split("|")[1].strip().strip("`"): line for line in doc.splitlines() if line.startswith("| `")}
+    rows: dict[str, str] = {}
+    for line in doc.splitlines():  # the first table naming a check is its definition
+        if line.startswith("| `"):
+            rows.setdefault(line.split("|")[1].strip().strip("`"), line)
     for spec, _ in select_checks():
         assert spec.id in rows, spec.id
         cells = [c.strip() for c in rows[spec.id].split("|")]
@@ -141,3 +149,11 @@ def test_an_unreachable_target_is_named_in_the_summary() -> None:
     assert res.exit_code == 1
     assert "requests got no answer at all" in res.stdout
     assert "ConnectError" in res.stdout
+
+
+def test_docs_state_what_the_reference_fails_by_check_id() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "CONFORMANCE.md").read_text(encoding="utf-8")
+    section = doc.split("## What the AMP reference services fail", 1)[1].split("\n## ", 1)[0]
+    listed = {line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")}
+    assert listed == REFERENCE_FAILS
+    assert "29 PASS and 11 FAIL" in section

@@ -15,8 +15,13 @@ from amp_tools.conformance.report_json import to_json
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.sandbox import deviations as D
 
-#: each reference deviation (amp-reference-wire.md 9) and the one check that must catch it
+#: each reference deviation (amp-reference-wire.md 9 and 11) and the one check that must catch it
 CAUGHT_BY = {
+    D.L3_NONCE_REPLAY: "token.l3_nonce_replay",
+    D.L3_CHECKOUT_UNCHECKED: "token.l3_checkout_matches_request",
+    D.CHECKOUT_UNBOUND: "payment.no_substitution",
+    D.REFUSAL_INVISIBLE: "mandate.refusal_visible",
+    D.MERCHANT_CHAIN_UNCHECKED: "merchant.verifies_chain",
     D.AUTONOMOUS_WITHOUT_L3: "token.autonomous_requires_l3",
     D.L3_KID_UNCHECKED: "token.l3_kid_bound",
     D.TOKEN_AMOUNT_UNBOUND: "payment.amount_bound_to_token",
@@ -41,7 +46,9 @@ async def test_our_sandbox_passes_every_check(sandbox: Sandbox) -> None:
 
 
 async def test_reference_deviations_fail_exactly_their_checks(reference_like: Sandbox) -> None:
-    report = await run_conformance(target_for(reference_like), transport=reference_like.transport())
+    report = await run_conformance(target_for(reference_like, idv_timeout_seconds=2.0),
+                                   transport=reference_like.transport())
+    assert len(CAUGHT_BY) == 11
     assert report.failing_ids() == set(CAUGHT_BY.values())
     assert report.count(Outcome.SKIPPED) == 0
     assert not report.must_all_pass() and report.must_failed()
@@ -56,7 +63,8 @@ async def test_reference_deviations_fail_exactly_their_checks(reference_like: Sa
 @pytest.mark.parametrize("deviation", sorted(CAUGHT_BY))
 async def test_each_deviation_is_caught_by_its_own_check(deviation: str) -> None:
     sb = Sandbox(SandboxConfig(seed=5, deviations=frozenset({deviation})))
-    report = await run_conformance(target_for(sb), transport=sb.transport())
+    # a refusal the wallet never reports is only seen by waiting; two seconds are enough on a sandbox
+    report = await run_conformance(target_for(sb, idv_timeout_seconds=2.0), transport=sb.transport())
     assert report.failing_ids() == {CAUGHT_BY[deviation]}
 
 

@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+import amp_tools
 from amp_examples.travel_booking.run import run_trip
 from amp_tools.approvals import ApprovalRequest, ApprovalStore, ConsoleApprover, make_request
 from amp_tools.clock import ManualClock
 from amp_tools.errors import NotFound, PolicyViolation
+from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 from amp_tools.policy.decide import Item, SpendIntent, Verdict
 
@@ -101,7 +103,8 @@ def approval_request(clock: ManualClock) -> ApprovalRequest:
                          budget_amount=usd, fx_rate=None,
                          items=(Item(product_id="p", name="p", quantity=1, unit_amount=usd),),
                          human_present=True, checkout_id="c", at=clock.now())
-    return make_request(intent, Verdict(approval_reasons=("x",), budget_left=usd, checked_rules=()), clock=clock)
+    return make_request(intent, Verdict(approval_reasons=("x",), budget_left=usd, checked_rules=()),
+                        budget_id="default", clock=clock)
 
 
 async def test_console_approver_asks_again_until_yes_or_no() -> None:
@@ -131,7 +134,12 @@ def test_the_demo_uses_the_default_ledger_names_it_first_and_ledger_show_lists_i
     assert "Malaya Car Rental: paid 390.00 MYR (= 81.90 USD)" in " ".join(paid.split())
     assert "…" not in receipt.split("╭")[0]  # at 80 columns nothing in the receipt is cut
 
-    shown = cli("ledger", "show", home=home, columns=80)
+    budget = first.split(", budget ", 1)[1].split()[0].rstrip(",")
+    listed = cli("ledger", "show", home=home, columns=80)
+    assert listed.returncode == 0, listed.stderr
+    assert "ledger: 1 budget" in listed.stdout and "1 budgets" not in listed.stdout and budget in listed.stdout
+    assert f"show one: amp-tools ledger show --budget {budget}" in listed.stdout
+    shown = cli("ledger", "show", "--budget", budget, home=home, columns=80)
     assert shown.returncode == 0, shown.stderr
     assert "3 entries" in shown.stdout
     for amount in ("189.00 SGD", "139.86 USD", "1102.00 MYR", "231.42 USD", "390.00 MYR", "81.90 USD"):
@@ -141,7 +149,10 @@ def test_the_demo_uses_the_default_ledger_names_it_first_and_ledger_show_lists_i
     # A second run books under its own budget in the same ledger, and is not refused by the first.
     again = cli("demo", "travel", home=home)
     assert again.returncode == 0 and "left 746.82 USD" in again.stdout
-    assert "6 entries" in cli("ledger", "show", home=home).stdout
+    assert "ledger: 2 budgets" in cli("ledger", "show", home=home).stdout
+    unknown = cli("ledger", "show", "--budget", "nope", home=home)
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert "no budget 'nope' in the ledger at" in unknown.stderr and "Traceback" not in unknown.stderr
 
 
 # ---------------------------------------------------------------------- CLI
@@ -172,7 +183,8 @@ def test_approvals_list_shows_the_expiry_with_its_date(tmp_path: Path) -> None:
     home.mkdir()
     clock = ManualClock()
     request = approval_request(clock)
-    ApprovalStore(home / "ledger.db", clock=clock).open_or_create(request, clock.now())  # in the ledger's database
+    # In the ledger's database, where the CLI reads.
+    ApprovalStore(open_ledger(home / "ledger.db"), clock=clock).open_or_create(request, clock.now())
     listed = cli("approvals", "list", home=home, columns=160)
     assert listed.returncode == 0, listed.stderr
     assert request.expires_at.strftime("%Y-%m-%d %H:%M:%S") in listed.stdout
@@ -180,7 +192,7 @@ def test_approvals_list_shows_the_expiry_with_its_date(tmp_path: Path) -> None:
 
 def test_version_and_error_sentences(tmp_path: Path) -> None:
     done = cli("--version", home=tmp_path / "home")
-    assert done.returncode == 0 and done.stdout.strip() == "amp-tools 0.1.0"
+    assert done.returncode == 0 and done.stdout.strip() == f"amp-agent-payments {amp_tools.__version__}"
     missing = cli("approvals", "approve", "nope", home=tmp_path / "home")
     assert "approval 'nope' does not exist. List approvals with" in missing.stderr
     assert str(NotFound("offer 'x' is unknown", hint="Use an offer_id.")) == (

@@ -179,7 +179,7 @@ async def test_default_approver_denies_and_releases(ledger: Any, clock: ManualCl
 
 
 async def test_out_of_band_approval_is_bound_single_use(ledger: Any, clock: ManualClock, tmp_path: Path) -> None:
-    store = ApprovalStore(tmp_path / "approvals.db", clock=clock)
+    store = ApprovalStore(open_ledger(tmp_path / "approvals.db"), clock=clock)
     guard, net = Guard(policy(), ledger, approver=OutOfBandApprover(store, clock=clock), clock=clock), Charges()
     with pytest.raises(ApprovalPending) as pending:
         await guard.pay(intent("250.00", "CKO-7"), net.execute(), run_id="r")

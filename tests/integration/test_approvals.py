@@ -40,6 +40,7 @@ from _scenarios import searches as both_searches
 
 from amp_examples.scripted import Final, ToolCall
 from amp_tools.approvals import ApprovalDecision, ApprovalRequest, ApprovalStore, CallbackApprover, OutOfBandApprover
+from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 
 CONFIRM = {"confirm_above": "200.00"}  # the negotiated hotel (231.42 USD) asks; the flight (110.26) does not
@@ -288,7 +289,7 @@ class _Person:
 def _flow_parts(shop: Shop, tmp_path: Path) -> tuple[Any, Any, list[Any]]:
     from amp_examples.crewai_approval_flow import FlowApprover
 
-    approver = FlowApprover(ApprovalStore(tmp_path / "approvals.db", clock=shop.sandbox.clock))
+    approver = FlowApprover(ApprovalStore(open_ledger(tmp_path / "approvals.db"), clock=shop.sandbox.clock))
     tk = shop.toolkit(policy(approval=CONFIRM), approver=approver)
     scripts = [plan_script([*_negotiated_hotel(), lambda s: ToolCall("pay", {"checkout_id": hotel_checkout(s)}),
                             lambda s: Final("Waiting: " + s.errors("pay")[0])])]

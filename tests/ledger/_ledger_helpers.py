@@ -171,8 +171,26 @@ def stress_worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
 V3_COLUMNS = ("phase", "owner", "lease_until", "reserved_minor", "resume", "dup_of")
 
 
+LATER_TABLES = ("approval_signatures", "webhook_outbox", "login_links", "mcp_tokens")
+
+
+def downgrade_to_v5(ledger: LedgerBase) -> None:
+    """Take a ledger's schema back to version 5 (before stored budgets); a no-op when it is already older."""
+    if raw_sync(ledger, "SELECT MAX(version) FROM schema_version")[0][0] < 6:
+        return
+    raw_sync(ledger, "DROP TABLE budget_policies")
+    # the tables of later versions (owner signatures, webhook outbox, login links, MCP tokens)
+    for table in LATER_TABLES:
+        raw_sync(ledger, f"DROP TABLE IF EXISTS {table}")
+    raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_version")
+    raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN signature")
+    raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_hash")
+    raw_sync(ledger, "DELETE FROM schema_version WHERE version > 5")
+
+
 def downgrade_to_v3(ledger: LedgerBase) -> None:
     """Take a ledger's schema back to version 3 (before sub-budgets)."""
+    downgrade_to_v5(ledger)
     raw_sync(ledger, "ALTER TABLE entries DROP COLUMN parents")
     raw_sync(ledger, "ALTER TABLE entries DROP COLUMN root_id")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN parent")
@@ -182,6 +200,7 @@ def downgrade_to_v3(ledger: LedgerBase) -> None:
 def downgrade_audit_to_legacy(ledger: LedgerBase) -> None:
     """Take the audit back to one global chain (what amp-tools before per-budget chains wrote): the
     records are relinked in seq order and rehashed without their chain position, as that version did."""
+    downgrade_to_v5(ledger)
     from amp_tools.ledger.audit import GENESIS, record_hash
 
     prev = GENESIS

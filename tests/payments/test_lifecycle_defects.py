@@ -13,7 +13,7 @@ from _support import Lab, budget_policy
 
 from amp_tools.approvals import ApprovalRequest, CallbackApprover, OutOfBandApprover
 from amp_tools.errors import ConfigError, PolicyViolation, ToolError
-from amp_tools.ledger import AlreadyCommitted
+from amp_tools.ledger import AlreadyCommitted, open_ledger
 from amp_tools.payments import Lifecycle, PaymentState, reconcile, state_of
 from amp_tools.policy import parse_policy
 from amp_tools.toolkit import AmpToolkit
@@ -167,7 +167,7 @@ async def test_a_session_resumes_after_a_restart_and_pays_once(lab: Lab, tmp_pat
     from amp_tools.approvals import ApprovalStore
     from amp_tools.errors import ApprovalPending
 
-    store = ApprovalStore(tmp_path / "approvals.db", clock=lab.sandbox.clock)
+    store = ApprovalStore(open_ledger(tmp_path / "approvals.db"), clock=lab.sandbox.clock)
     policy = budget_policy("100.00", approval={"confirm_above": "10.00"})
     confirmations: list[str] = []
     lab.sandbox.idv_mode = "manual"  # the person confirms in the wallet, as a real one would

@@ -121,6 +121,12 @@ def test_each_cap_refuses_with_words(full: BudgetPolicy, rule: str, used: str, m
     assert message in exc.value.message
     assert exc.value.details["rule"] == rule
     assert exc.value.details["used"] == {"amount": used, "currency": "USD"}
+    # The hint fits the rule: only a time window frees room by waiting.
+    if rule.startswith("windows."):
+        assert f"wait until the {rule.split('.')[1]} window has room again" in exc.value.hint
+    else:
+        assert "wait" not in exc.value.hint.replace("waiting will not free room", "")
+        assert "waiting will not free room" in exc.value.hint
 
 
 def test_exactly_at_the_limit_is_allowed(full: BudgetPolicy) -> None:

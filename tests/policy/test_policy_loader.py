@@ -222,11 +222,19 @@ def test_json_schema_describes_every_field_and_amounts_as_strings() -> None:
 @pytest.mark.parametrize(("suffix", "text", "key", "where"), [
     (".yaml", 'currency: USD\ntotal_budget: "10.00"\ntotal_budget: "1000000.00"\n', "total_budget",
      " (line 3, column 1)"),
-    (".json", '{"currency": "USD", "total_budget": "10.00", "total_budget": "1000000.00"}', "total_budget", ""),
+    (".json", '{"currency": "USD", "total_budget": "10.00", "total_budget": "1000000.00"}', "total_budget",
+     " (line 1, column 46)"),
     (".yaml", 'currency: USD\ntotal_budget: "10.00"\nwindows:\n  day: {limit: "1.00"}\n  day: {limit: "9.00"}\n',
      "day", " (line 5, column 3)"),
     (".json", '{"currency": "USD", "total_budget": "10.00", "windows": {"day": {"limit": "1.00", "limit": "9.00"}}}',
-     "limit", ""),
+     "limit", " (line 1, column 83)"),
+    (".json", '{\n  "currency": "USD",\n  "total_budget": "10.00",\n  "currency": "EUR"\n}', "currency",
+     " (line 4, column 3)"),
+    (".toml", 'currency = "USD"\ntotal_budget = "10.00"\ntotal_budget = "1000000.00"\n', "total_budget",
+     " (line 3, column 1)"),
+    (".toml", 'currency = "USD"\ntotal_budget = "10.00"\n[windows.day]\nlimit = "1.00"\n  limit = "9.00"\n', "limit",
+     " (line 5, column 3)"),
+    (".toml", 'currency = "USD"\ntotal_budget = "10.00"\n[windows]\n[windows]\n', "windows", " (line 4, column 1)"),
 ])
 def test_a_key_written_twice_is_an_error_naming_the_key(suffix: str, text: str, key: str, where: str,
                                                          tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def offline_toolkit(tmp: Path | None = None) -> Offline:
     client = AmpClient("http://offline", transport=httpx.MockTransport(answer), retries=0, backoff=0,
                        agent_id="fuzz-agent", clock=clock)
     ledger = open_ledger(str(folder / "ledger.db"), clock=clock)
-    store = ApprovalStore(folder / "approvals.db", clock=clock)
+    store = ApprovalStore(open_ledger(folder / "approvals.db"), clock=clock)
     tk = AmpToolkit(client, fuzz_policy(), ledger=ledger, approver=OutOfBandApprover(store, clock=clock),
                     agent_key=AGENT_KEY, clock=clock, run_id="fuzz-run", agent_id="fuzz-agent", budget_id="default")
     return Offline(tk, ledger, store, requests)

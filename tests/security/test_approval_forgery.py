@@ -16,6 +16,7 @@ from security_support import Session, session
 
 from amp_tools.approvals import ApprovalStore, OutOfBandApprover, make_request
 from amp_tools.errors import ApprovalPending, InvalidArguments
+from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 from amp_tools.policy import Item, SpendIntent, Verdict
 
@@ -34,7 +35,7 @@ def test_no_tool_schema_has_an_approval_field(tmp_path: Path) -> None:
 async def _oob_session(tmp_path: Path) -> tuple[Session, ApprovalStore]:
     from amp_tools.sandbox import Sandbox
 
-    store = ApprovalStore(tmp_path / "approvals.db", clock=Sandbox().clock)
+    store = ApprovalStore(open_ledger(tmp_path / "approvals.db"), clock=Sandbox().clock)
     s = session(folder=tmp_path, approver=OutOfBandApprover(store))
     store.clock = s.sandbox.clock
     s.toolkit.guard.approver = OutOfBandApprover(store, clock=s.sandbox.clock)
@@ -94,13 +95,14 @@ async def test_a_grant_binds_amount_and_merchant_is_single_use_and_expires(tmp_p
     from amp_tools.clock import ManualClock
 
     clock = ManualClock()
-    store = ApprovalStore(tmp_path / "a.db", clock=clock)
-    approver = OutOfBandApprover(store, clock=clock)
+    store = ApprovalStore(open_ledger(tmp_path / "a.db"), clock=clock)
+    approver = OutOfBandApprover(store, budget_id="default", clock=clock)
     verdict = Verdict(approval_reasons=("above the threshold",), budget_left=Money.parse("100.00", "USD"),
                       checked_rules=())
 
     def req(amount: str, merchant: str = "MARINA-HOTEL") -> Any:
-        return make_request(_intent(amount, merchant), verdict, ttl=timedelta(minutes=15), clock=clock)
+        return make_request(_intent(amount, merchant), verdict, ttl=timedelta(minutes=15), budget_id="default",
+                            clock=clock)
 
     with pytest.raises(ApprovalPending) as first:
         await approver(req("300.00"))
@@ -130,8 +132,8 @@ def test_the_langchain_interrupt_approver_refuses_an_answer_for_another_payment(
     clock = ManualClock()
     verdict = Verdict(approval_reasons=("above the threshold",), budget_left=Money.parse("1.00", "USD"),
                       checked_rules=())
-    request = make_request(_intent("300.00"), verdict, clock=clock)
-    other = make_request(_intent("300.00", "KL-GRAND-HOTEL"), verdict, clock=clock)
+    request = make_request(_intent("300.00"), verdict, budget_id="default", clock=clock)
+    other = make_request(_intent("300.00", "KL-GRAND-HOTEL"), verdict, budget_id="default", clock=clock)
     answers: list[Any] = [{"approved": True, "binding": other.binding}, {"type": "approve", "binding": "x" * 64},
                           "yes", 1, {"approved": "true"}, {"approved": True, "binding": request.binding}]
     monkeypatch.setattr(langgraph_types, "interrupt", lambda value: answers.pop(0))

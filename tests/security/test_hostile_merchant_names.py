@@ -116,7 +116,7 @@ def test_clean_text_strips_controls_and_bidi_and_bounds_length() -> None:
 
 
 async def test_out_of_band_request_and_pending_text_are_clean(tmp_path: Path) -> None:
-    store = ApprovalStore(tmp_path / "approvals.db")
+    store = ApprovalStore(open_ledger(tmp_path / "approvals.db"))
     sb, tk, _ = hostile_session(OutOfBandApprover(store, clock=Sandbox().clock))
     checkout_id = await shop(tk)
     with pytest.raises(ApprovalPending) as pending:

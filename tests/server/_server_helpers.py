@@ -27,11 +27,12 @@ POLICY: dict[str, Any] = {"name": "trip", "currency": "USD", "total_budget": "10
 class World:
     """The agent on one ledger handle, the inbox on another handle of the same database file."""
 
-    def __init__(self, tmp: Path, *, ledger_url: str | None = None, approver: Any = None, **options: Any) -> None:
+    def __init__(self, tmp: Path, *, ledger_url: str | None = None, approver: Any = None,
+                 policy: dict[str, Any] | None = None, **options: Any) -> None:
         self.sandbox = Sandbox(SandboxConfig(seed=11))
         self.clock = self.sandbox.clock
         self.url = ledger_url or str(tmp / "ledger.db")
-        self.policy = parse_policy(POLICY)
+        self.policy = parse_policy(policy or POLICY)
         self.agent_ledger: LedgerBase = open_ledger(self.url, clock=self.clock, **options)
         self.agent_store = ApprovalStore(self.agent_ledger, budget_id="trip")
         self.approver = approver or OutOfBandApprover(self.agent_store, budget_id="trip")
@@ -39,7 +40,7 @@ class World:
                                               approver=self.approver, budget_id="trip")
         self.tools = {spec.name: spec for spec in self.toolkit.specs()}
         self.inbox_ledger: LedgerBase = open_ledger(self.url, clock=self.clock, **options)
-        self.settings = ServeSettings(ledger=self.inbox_ledger, passphrase_hash=PASSPHRASE_HASH, policy=self.policy,
+        self.settings = ServeSettings(ledger=self.inbox_ledger, passphrase_hash=PASSPHRASE_HASH,
                                       network_url="http://sandbox/network",
                                       network_transport=self.sandbox.transport(), expire_every=0.5)
         self.app = create_app(self.settings)

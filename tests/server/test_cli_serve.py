@@ -13,6 +13,7 @@ from amp_tools.cli import app
 from amp_tools.cli_serve import _passphrase_hash
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError
+from amp_tools.ledger import open_ledger
 from amp_tools.server import hash_secret, verify_secret
 
 
@@ -49,7 +50,7 @@ def test_cli_answers_in_the_ledger_and_reopens(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))
     monkeypatch.delenv("AMP_TOOLS_LEDGER_URL", raising=False)
-    store = ApprovalStore(tmp_path / "ledger.db")
+    store = ApprovalStore(open_ledger(tmp_path / "ledger.db"))
     req = request(clock=ManualClock(datetime.now(UTC)))
     store.create(req)
     runner = CliRunner()

@@ -19,7 +19,7 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_agent_waits_for_the_inbox_then_pays_once(tmp_path: Path) -> None:
+async def _one_run(ledger: Path) -> tuple[str, dict[str, object], list[str]]:
     port, said = _port(), []
     base = f"http://127.0.0.1:{port}"
 
@@ -35,9 +35,23 @@ async def test_agent_waits_for_the_inbox_then_pays_once(tmp_path: Path) -> None:
             return str(pending["id"])
 
     approval_id, paid = await asyncio.gather(
-        owner(), run(ledger_url=str(tmp_path / "ledger.db"), port=port, token=TOKEN, every=0.1, wait=30,
-                     say=said.append))
-    assert paid["status"] == "paid" and paid["amount"] == {"amount": "1160.00", "currency": "MYR"}
-    assert said[0] == f"Owner console: {base}/  (log in with: {TOKEN})"
-    assert said[-1].startswith("Agent: paid 1160.00 MYR, transaction ")
+        owner(), run(ledger_url=str(ledger), port=port, token=TOKEN, every=0.1, wait=30, say=said.append))
+    assert said[0].startswith(f"Ledger {ledger}, budget owner-console-")
+    assert said[1] == f"Owner console: {base}/  (log in with: {TOKEN})"
     assert sum(approval_id in line for line in said) >= 1
+    return approval_id, paid, said
+
+
+async def test_agent_waits_for_the_inbox_then_pays_once(tmp_path: Path) -> None:
+    _, paid, said = await _one_run(tmp_path / "ledger.db")
+    assert paid["status"] == "paid" and paid["amount"] == {"amount": "1160.00", "currency": "MYR"}
+    assert said[-1].startswith("Agent: paid 1160.00 MYR, transaction ")
+
+
+async def test_a_second_run_on_the_same_ledger_asks_and_pays_anew(tmp_path: Path) -> None:
+    first = await _one_run(tmp_path / "ledger.db")
+    second = await _one_run(tmp_path / "ledger.db")
+    assert first[0] != second[0]  # a new approval: the second run did not ride on the first one's
+    assert second[1]["status"] == "paid" and second[1]["transaction_id"] != first[1]["transaction_id"]
+    budgets = [said[0].split(", budget ", 1)[1].split()[0] for said in (first[2], second[2])]
+    assert budgets[0] != budgets[1]

@@ -17,8 +17,8 @@ from _ledger_helpers import START, intent, policy, usd
 
 from amp_tools.approvals import ApprovalDecision, ApprovalStore, make_request
 from amp_tools.clock import ManualClock
-from amp_tools.errors import PolicyViolation
-from amp_tools.ledger import LedgerBase
+from amp_tools.errors import ConfigError, PolicyViolation
+from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.ledger._sql import to_us
 from amp_tools.ledger.controls import controls_steps, freeze_steps
 from amp_tools.policy import Verdict
@@ -27,7 +27,7 @@ VERDICT = Verdict(approval_reasons=("above 5.00 USD",), budget_left=usd("90.00")
 
 
 def ask(clock: ManualClock, amount: str = "10.00", merchant: str = "shop-1"):  # type: ignore[no-untyped-def]
-    return make_request(intent(amount, merchant=merchant), VERDICT, clock=clock)
+    return make_request(intent(amount, merchant=merchant), VERDICT, budget_id="b1", clock=clock)
 
 
 async def test_agent_and_inbox_share_one_question_and_one_grant(ledger: LedgerBase, second: LedgerBase,
@@ -124,20 +124,22 @@ def test_legacy_approvals_db_is_imported_once(tmp_path: Path) -> None:
                       to_us(req.expires_at), None if by is None else to_us(START), by, reason))
     conn.commit()
     conn.close()
-    store = ApprovalStore(tmp_path / "ledger.db", clock=clock)
+    store = ApprovalStore(open_ledger(tmp_path / "ledger.db"), clock=clock)
     assert store.import_legacy(legacy) == 2
     assert store.import_legacy(legacy) == 0  # idempotent
     assert {r.id: r.status for r in store.list()} == {pending.id: "pending", denied.id: "denied"}
     assert store.consume(denied.binding) == ApprovalDecision(False, "too much", "bob")
-    # Opening the old file itself as the store's database imports its table in place.
-    in_place = ApprovalStore(legacy, clock=clock)
-    assert {r.id for r in in_place.list()} == {pending.id, denied.id}
+    # The old file itself is not a ledger: opening it as the store's database is refused (never a second
+    # database) with the way to import it, and the file is left as it was.
+    with pytest.raises(ConfigError, match="import_legacy"):
+        ApprovalStore(legacy, clock=clock)
+    tables = sqlite3.connect(legacy).execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    assert tables == [("approvals",)]
     out = io.StringIO()
     store.ledger.audit.export_jsonl_sync(out)
     [record] = [json.loads(line) for line in out.getvalue().splitlines()]
     assert (record["kind"], record["payload"]) == ("approvals_imported", {"count": 2})
     store.close()
-    in_place.close()
 
 
 def test_sync_api_and_deadline_in_the_past(ledger: LedgerBase, clock: ManualClock) -> None:

@@ -15,6 +15,7 @@ import pytest
 from _server_helpers import World
 
 from amp_tools.approvals import WebhookApprover
+from amp_tools.approvals.outbox import list_steps
 from amp_tools.approvals.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature
 from amp_tools.errors import ApprovalPending, ConfigError
 
@@ -39,18 +40,26 @@ class Receiver:
         return httpx.Response(self.statuses.pop(0) if self.statuses else 200, json={"ok": True})
 
 
-def _world(tmp_path: Path, receiver: Receiver, **options: Any) -> tuple[World, list[float]]:
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
+def _world(tmp_path: Path, receiver: Receiver, **options: Any) -> tuple[World, WebhookApprover]:
     holder: dict[str, Any] = {}
     world = World(tmp_path, approver=_Late(holder))
     holder["approver"] = WebhookApprover(world.agent_store, "https://hooks.example/amp?token=abc", SECRET,
-                                         inbox_url="http://127.0.0.1:8787", budget_id="trip",
-                                         transport=httpx.MockTransport(receiver.handler), sleep=sleep, **options)
-    return world, slept
+                                         inbox_url="http://127.0.0.1:8787", budget_id="trip", background=False,
+                                         transport=httpx.MockTransport(receiver.handler), **options)
+    return world, holder["approver"]
+
+
+async def _drain(world: World, approver: WebhookApprover) -> list[float]:
+    """Deliver until nothing is owed, advancing the clock to each retry; returns the waits between attempts."""
+    waits: list[float] = []
+    while True:
+        await approver.deliver_due()
+        due = await approver.courier.next_due()
+        if due is None:
+            return waits
+        wait = (due - world.clock.now()).total_seconds()
+        waits.append(wait)
+        world.clock.advance(wait)
 
 
 class _Late:
@@ -65,13 +74,15 @@ class _Late:
 
 async def test_new_request_is_posted_signed_once_with_a_link_and_no_secrets(tmp_path: Path) -> None:
     receiver = Receiver()
-    world, slept = _world(tmp_path, receiver)
+    world, approver = _world(tmp_path, receiver)
     try:
         checkout = await world.flight_checkout()
         first = await world.try_pay(checkout)
         assert isinstance(first, ApprovalPending)
+        assert receiver.got == []  # queued, not sent inside pay
         again = await world.try_pay(checkout)  # still waiting: no second notification
         assert isinstance(again, ApprovalPending)
+        slept = await _drain(world, approver)
         [(verified, body, headers)] = receiver.got
         approval_id = first.details["approval_id"]
         assert verified and slept == []
@@ -83,26 +94,30 @@ async def test_new_request_is_posted_signed_once_with_a_link_and_no_secrets(tmp_
         assert not any(word in text for word in ("token", "l1", "l3serialized", "secret", "jwk"))
         assert headers[SIGNATURE_HEADER].startswith("v1=")
         [audit] = [r for r in await world.agent_ledger.audit.records() if r.kind == "approval_notified"]
-        assert audit.payload == {"approval_id": approval_id, "url": "https://hooks.example/amp", "format": "json",
+        assert audit.payload == {"approval_id": approval_id, "host": "hooks.example", "format": "json",
                                  "delivered": True, "http_status": 200, "attempts": 1, "error": ""}
+        [row] = await approver.courier.ledger.run_read(lambda: list_steps())
+        assert (row.status, row.attempts, row.host) == ("delivered", 1, "hooks.example")
     finally:
         await world.close()
 
 
 async def test_retries_with_backoff_then_gives_up_without_failing_the_agent(tmp_path: Path) -> None:
     receiver = Receiver([503, 429, 200])
-    world, slept = _world(tmp_path, receiver)
+    world, approver = _world(tmp_path, receiver, backoff=0.5)
     try:
         asked = await world.try_pay(await world.flight_checkout())
         assert isinstance(asked, ApprovalPending)
+        slept = await _drain(world, approver)
         assert [ok for ok, _, _ in receiver.got] == [True, True, True] and slept == [0.5, 1.0]
     finally:
         await world.close()
     down = Receiver([500, 500, 500, 500])
-    world, slept = _world(tmp_path / "down", down, attempts=3)
+    world, approver = _world(tmp_path / "down", down, attempts=3, backoff=0.5)
     try:
         asked = await world.try_pay(await world.flight_checkout())
         assert isinstance(asked, ApprovalPending)  # the question still waits in the inbox
+        slept = await _drain(world, approver)
         assert len(down.got) == 3 and slept == [0.5, 1.0]
         [audit] = [r for r in await world.agent_ledger.audit.records() if r.kind == "approval_notified"]
         assert (audit.payload["delivered"], audit.payload["error"], audit.payload["attempts"]) == (False, "HTTP 500", 3)
@@ -112,9 +127,10 @@ async def test_retries_with_backoff_then_gives_up_without_failing_the_agent(tmp_
 
 async def test_a_receiver_that_refuses_is_not_retried(tmp_path: Path) -> None:
     receiver = Receiver(secret="another-secret-of-enough-length")  # signatures will not verify
-    world, slept = _world(tmp_path, receiver)
+    world, approver = _world(tmp_path, receiver)
     try:
         await world.try_pay(await world.flight_checkout())
+        slept = await _drain(world, approver)
         [(verified, _, _)] = receiver.got
         assert verified is False and slept == []
     finally:
@@ -123,12 +139,13 @@ async def test_a_receiver_that_refuses_is_not_retried(tmp_path: Path) -> None:
 
 async def test_slack_format(tmp_path: Path) -> None:
     receiver = Receiver()
-    world, _ = _world(tmp_path, receiver, fmt="slack")
+    world, approver = _world(tmp_path, receiver, fmt="slack")
     try:
         asked = await world.try_pay(await world.flight_checkout())
         assert isinstance(asked, ApprovalPending)
+        await _drain(world, approver)
         [(verified, body, _)] = receiver.got
-        assert verified and set(body) == {"text", "blocks"}
+        assert verified and set(body) == {"text", "blocks", "unfurl_links", "unfurl_media"}
         assert body["text"].startswith("Approval needed: 189.00 SGD (= 139.86 USD from the budget) to Skylark Air")
         section, actions = body["blocks"]
         assert section["type"] == "section" and "Asked because" in section["text"]["text"]
@@ -154,7 +171,7 @@ async def test_configuration_is_checked(tmp_path: Path) -> None:
             WebhookApprover(world.agent_store, "ftp://x", SECRET)
         with pytest.raises(ConfigError, match="at least 16 bytes"):
             WebhookApprover(world.agent_store, "https://x.example", "short")
-        with pytest.raises(ConfigError, match="'json' or 'slack'"):
+        with pytest.raises(ConfigError, match="'json', 'slack' or 'ntfy'"):
             WebhookApprover(world.agent_store, "https://x.example", SECRET, fmt="xml")  # type: ignore[arg-type]
     finally:
         await world.close()

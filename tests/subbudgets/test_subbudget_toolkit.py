@@ -79,8 +79,10 @@ async def test_agent_payment_counts_toward_the_crew_and_status_shows_both(crew: 
     assert _amount(research["total"]["used"]) == Money.zero("USD")
     assert _amount(research["can_spend"]) == Money.parse("5.00", "USD")
     tree = await crew.ledger.budget_tree("trip")
-    assert [(b, p, used) for b, p, _cur, used, _n in tree] == [("trip", None, spent.minor),
-                                                         ("trip/flight_booker", "trip", spent.minor)]
+    # Every agent's level is a stored budget from the start (0 used until it pays).
+    assert sorted((b, p, used) for b, p, _cur, used, _n in tree) == [
+        ("trip", None, spent.minor), ("trip/flight_booker", "trip", spent.minor),
+        ("trip/hotel_booker", "trip", 0), ("trip/researcher", "trip", 0)]
 
 
 async def test_refusal_names_the_agent_level_and_changes_nothing(crew: AmpToolkit) -> None:

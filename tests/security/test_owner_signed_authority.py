@@ -1,0 +1,292 @@
+"""An attacker with write access to the ledger (SQLite and PostgreSQL) and no owner key: loosens the
+stored policy, forges or replays an approval, clears a freeze, zeroes the usage buckets. With the
+owner's key pinned (`AmpToolkit(owner_key=...)`) none of it gets a payment sent: asserted against
+the sandbox's own record of charges, not only the ledger."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amp_tools.approvals import ApprovalStore, CallbackApprover, OutOfBandApprover
+from amp_tools.errors import ApprovalPending, PolicyViolation, ToolError
+from amp_tools.ledger import LedgerBase, open_ledger
+from amp_tools.ledger._sql import Q, Steps
+from amp_tools.owner import OwnerKey
+from amp_tools.owner.decisions import freeze_signed_steps, sign_policy_steps
+from amp_tools.policy import BudgetPolicy
+from amp_tools.sandbox import Sandbox, SandboxConfig
+from amp_tools.toolkit import AmpToolkit, WalletAction
+
+POLICY = {"name": "team", "currency": "USD", "total_budget": "500.00", "windows": {"day": {"limit": "90.00"}},
+          "approval": {"confirm_above": "50.00"}}
+TOUR, ADAPTER = "SUNNY-TOURS:SUN-KL-CITY-TOUR", "SUNNY-TOURS:SUN-ADAPTER"  # 45.00 and 29.99 USD
+OWNER = OwnerKey.generate()
+
+
+def _raw(ledger: LedgerBase, sql: str, *params: Any) -> list[Any]:
+    def steps() -> Steps[list[Any]]:
+        rows = yield Q(sql, params)
+        return rows
+
+    return ledger.run_write_sync(steps)
+
+
+def _budget_hash(ledger: LedgerBase, digest: str) -> None:
+    """The attacker also rewrites the budget row's copy of the hash where the schema keeps one."""
+    with contextlib.suppress(Exception):  # a schema without budgets.policy_hash: nothing more to rewrite
+        _raw(ledger, "UPDATE budgets SET policy_hash = ? WHERE budget_id = 'team'", digest)
+
+
+class World:
+    """The owner's side (key, signed budget, inbox) and the agent's toolkit on one ledger and sandbox."""
+
+    def __init__(self, target: str, *, pinned: bool = True, approver: Any = None) -> None:
+        self.sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=11))
+        self.ledger = open_ledger(target, clock=self.sandbox.clock)
+        self.policy = BudgetPolicy.model_validate(POLICY)
+        self.ledger.create_budget_sync("team", self.policy, by="owner")
+        self.sign_policy()
+        self.owner_inbox = ApprovalStore(self.ledger, budget_id="team", owner_signer=OWNER)
+        sandbox = self.sandbox
+
+        async def wallet(action: WalletAction) -> None:
+            sandbox.complete_idv(action.auth_session_id)
+
+        self.toolkit = AmpToolkit.for_sandbox(
+            self.sandbox, self.policy, ledger=self.ledger, budget_id="team", wallet_prompt=wallet,
+            approver=approver or OutOfBandApprover(ApprovalStore(self.ledger, budget_id="team"),
+                                                   clock=self.sandbox.clock),
+            owner_key=OWNER.public_jwk() if pinned else None, run_id="attack")
+        self.specs = {s.name: s for s in self.toolkit.specs()}
+
+    def sign_policy(self) -> None:
+        now = self.ledger.clock.now()
+        self.ledger.run_write_sync(lambda: sign_policy_steps(self.ledger.dialect, OWNER, "team", None, now=now))
+
+    def control(self, frozen: bool, *, key: OwnerKey | None = OWNER) -> None:
+        now = self.ledger.clock.now()
+        self.ledger.run_write_sync(lambda: freeze_signed_steps(self.ledger.dialect, key, "team", frozen, by="owner",
+                                                               reason="trip over" if frozen else "", now=now))
+
+    async def checkout(self, offer: str, quantity: int = 1) -> str:
+        await self.specs["discover_merchants"].ainvoke({})
+        await self.specs["search_offers"].ainvoke({"query": "*"})
+        ck = await self.specs["checkout"].ainvoke({"offer_id": offer, "quantity": quantity})
+        return str(ck["checkout_id"])
+
+    async def pay(self, offer: str, quantity: int = 1, *, checkout_id: str | None = None) -> dict[str, Any]:
+        ck = checkout_id or await self.checkout(offer, quantity)
+        result: dict[str, Any] = await self.specs["pay"].ainvoke({"checkout_id": ck})
+        return result
+
+    def charges(self) -> list[str]:
+        """The sandbox's record of what was actually charged (amounts as the network saw them)."""
+        return sorted(json.dumps(p, sort_keys=True, default=str) for p in self.sandbox.payments())
+
+    def refusals(self) -> list[str]:
+        rows = _raw(self.ledger, "SELECT payload FROM audit WHERE kind = 'owner_authority_refused' ORDER BY seq")
+        return [str(json.loads(row[0]).get("code")) for row in rows]
+
+
+@pytest.fixture
+def world(target: str) -> Iterator[World]:
+    w = World(target)
+    yield w
+    w.ledger.close_sync()
+
+
+async def test_signed_budget_pays_and_budget_status_says_signed(world: World) -> None:
+    paid = await world.pay(TOUR)
+    assert paid["status"] == "paid" and paid["amount"] == {"amount": "45.00", "currency": "USD"}
+    assert len(world.sandbox.payments()) == 1
+    status = await world.specs["budget_status"].ainvoke({})
+    assert status["signed"] is True
+
+
+async def test_zeroed_usage_buckets_do_not_loosen_the_day_cap(world: World) -> None:
+    await world.pay(TOUR)
+    await world.pay(TOUR)  # 90.00 of the 90.00 day cap
+    charged = world.charges()
+    assert len(charged) == 2
+    with pytest.raises(PolicyViolation):
+        await world.pay(ADAPTER)
+    _raw(world.ledger, "UPDATE usage_buckets SET used_minor = 0, used_count = 0")
+    with pytest.raises(ToolError) as refused:
+        await world.pay(ADAPTER)  # without the check: 119.99 on a 90.00 day cap
+    assert refused.value.code == "LEDGER_TAMPERED"
+    assert "entries sum to 9000 in 2" in refused.value.message
+    assert world.charges() == charged
+    assert world.refusals() == ["LEDGER_TAMPERED"]
+    report = world.ledger.audit.verify_sync()
+    assert not report.ok and "usage bucket of budget 'team'" in report.problem
+
+
+async def test_policy_loosened_in_the_database_is_never_spent_under(world: World) -> None:
+    await world.pay(TOUR)
+    loose = BudgetPolicy.model_validate(POLICY | {"windows": {"day": {"limit": "5000.00"}},
+                                                  "total_budget": "9000.00"})
+    # The attacker rewrites the version in force, its hash and the budget's copy of the hash.
+    _raw(world.ledger, "UPDATE budget_policies SET policy = ?, policy_hash = ? WHERE budget_id = 'team'",
+         loose.canonical_json(), loose.snapshot_hash())
+    _budget_hash(world.ledger, loose.snapshot_hash())
+    with pytest.raises(ToolError) as refused:
+        await world.pay(TOUR)
+    assert refused.value.code == "OWNER_SIGNATURE_INVALID"
+    assert "amp-tools owner sign-policy team" in refused.value.hint
+    # Only the text (the signed hash left in place): refused too.
+    _raw(world.ledger, "UPDATE budget_policies SET policy_hash = ? WHERE budget_id = 'team'",
+         world.policy.snapshot_hash())
+    _budget_hash(world.ledger, world.policy.snapshot_hash())
+    with pytest.raises(ToolError) as again:
+        await world.pay(TOUR)
+    assert again.value.code == "OWNER_SIGNATURE_INVALID" and "edited after the owner signed it" in again.value.message
+    # A new unsigned version (an attacker's INSERT), made the one in force: unsigned, refused.
+    _raw(world.ledger, "INSERT INTO budget_policies (budget_id, version, policy, policy_hash, created_at, created_by, "
+                       "note, signature, diff) VALUES ('team', 2, ?, ?, 0, 'owner', '', NULL, NULL)",
+         loose.canonical_json(), loose.snapshot_hash())
+    _raw(world.ledger, "UPDATE budgets SET policy_version = 2 WHERE budget_id = 'team'")
+    _budget_hash(world.ledger, loose.snapshot_hash())
+    with pytest.raises(ToolError) as unsigned:
+        await world.pay(TOUR)
+    assert unsigned.value.code == "OWNER_SIGNATURE_MISSING"
+    assert len(world.sandbox.payments()) == 1
+    assert world.refusals() == ["OWNER_SIGNATURE_INVALID", "OWNER_SIGNATURE_INVALID", "OWNER_SIGNATURE_MISSING"]
+    assert (await world.specs["budget_status"].ainvoke({}))["signed"] is False
+    report = world.ledger.audit.verify_sync()
+    assert not report.ok
+
+
+async def test_forged_and_replayed_approvals_send_nothing(world: World) -> None:
+    tours = await world.checkout(TOUR, 2)  # 90.00 > confirm_above 50.00
+    with pytest.raises(ApprovalPending) as pending:
+        await world.pay(TOUR, checkout_id=tours)
+    approval_id = pending.value.details["approval_id"]
+    # Forged: the row flipped from pending to approved by a database write.
+    _raw(world.ledger, "UPDATE approval_requests SET status = 'approved', approved = 1, decided_by = 'owner', "
+                       "decided_us = 1 WHERE id = ?", approval_id)
+    with pytest.raises(ToolError) as forged:
+        await world.pay(TOUR, checkout_id=tours)
+    assert forged.value.code == "OWNER_SIGNATURE_MISSING"
+    assert world.sandbox.payments() == []
+    # Replayed: a genuine owner signature over another approval (two adapters, 59.98) copied onto a new forgery.
+    adapters = await world.checkout(ADAPTER, 2)
+    with pytest.raises(ApprovalPending) as other:
+        await world.pay(ADAPTER, checkout_id=adapters)
+    world.owner_inbox.approve(other.value.details["approval_id"], by="owner")
+    genuine = _raw(world.ledger, "SELECT signature FROM approval_signatures WHERE approval_id = ?",
+                   other.value.details["approval_id"])[0][0]
+    with pytest.raises(ApprovalPending) as third:
+        await world.pay(TOUR, checkout_id=tours)
+    forged_id = third.value.details["approval_id"]
+    _raw(world.ledger, "UPDATE approval_requests SET status = 'approved', approved = 1 WHERE id = ?", forged_id)
+    _raw(world.ledger, "INSERT INTO approval_signatures (approval_id, decision, signature, signed_at) "
+                       "VALUES (?, 'approve', ?, 0)", forged_id, genuine)
+    with pytest.raises(ToolError) as replayed:
+        await world.pay(TOUR, checkout_id=tours)
+    assert replayed.value.code == "OWNER_SIGNATURE_INVALID"
+    assert world.sandbox.payments() == []
+    # The genuine approval pays its own payment, once.
+    paid = await world.pay(ADAPTER, checkout_id=adapters)
+    assert paid["status"] == "paid" and paid["amount"] == {"amount": "59.98", "currency": "USD"}
+    assert len(world.sandbox.payments()) == 1
+    assert world.refusals() == ["OWNER_SIGNATURE_MISSING", "OWNER_SIGNATURE_INVALID"]
+
+
+async def test_an_in_process_approval_is_not_the_owners_signed_one(target: str) -> None:
+    w = World(target, approver=CallbackApprover(lambda r: True, name="someone-at-the-agent"))
+    try:
+        with pytest.raises(ToolError) as refused:
+            await w.pay(TOUR, 2)
+        assert refused.value.code == "OWNER_SIGNATURE_MISSING"
+        assert w.sandbox.payments() == []
+    finally:
+        w.ledger.close_sync()
+
+
+async def test_freeze_holds_unsigned_and_an_unfreeze_by_database_edit_sends_nothing(world: World) -> None:
+    world.control(True)
+    with pytest.raises(PolicyViolation) as frozen:
+        await world.pay(TOUR)
+    assert frozen.value.rule == "budget.frozen"
+    _raw(world.ledger, "UPDATE budget_controls SET frozen = 0")  # cleared by the attacker
+    with pytest.raises(ToolError) as refused:
+        await world.pay(TOUR)
+    assert refused.value.code == "OWNER_SIGNATURE_INVALID" and "unfreeze of budget 'team'" in refused.value.message
+    _raw(world.ledger, "UPDATE budgets SET signature = NULL")
+    with pytest.raises(ToolError) as unsigned:
+        await world.pay(TOUR)
+    assert unsigned.value.code == "OWNER_SIGNATURE_MISSING"
+    assert "amp-tools budgets unfreeze team" in unsigned.value.hint
+    assert world.sandbox.payments() == []
+    world.control(False)  # the owner's signed unfreeze
+    assert (await world.pay(TOUR))["status"] == "paid"
+    assert len(world.sandbox.payments()) == 1
+    # A freeze needs no signature: an unsigned one still stops the agent.
+    world.control(True, key=None)
+    with pytest.raises(PolicyViolation):
+        await world.pay(ADAPTER)
+    assert len(world.sandbox.payments()) == 1
+
+
+async def test_without_a_pinned_key_nothing_is_checked_and_status_says_unsigned(target: str) -> None:
+    w = World(target, pinned=False)
+    try:
+        _raw(w.ledger, "UPDATE budget_policies SET signature = NULL")
+        assert (await w.pay(TOUR))["status"] == "paid"
+        assert (await w.specs["budget_status"].ainvoke({}))["signed"] is False
+    finally:
+        w.ledger.close_sync()
+
+
+def test_owner_key_from_the_environment_is_pinned(target: str, monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    pub = tmp_path / "owner.pub.json"
+    pub.write_text(json.dumps(OWNER.public_jwk()))
+    monkeypatch.setenv("AMP_TOOLS_OWNER_KEY", str(pub))
+    w = World(target, pinned=False)
+    try:
+        assert w.toolkit.guard.owner is not None and w.toolkit.guard.owner.key.kid == OWNER.kid
+    finally:
+        w.ledger.close_sync()
+
+
+async def test_a_parents_freeze_cleared_by_database_edit_stops_its_agents(target: str) -> None:
+    crew = POLICY | {"agents": {"tours": {"total_budget": "200.00", "approval": {"confirm_above": "50.00"}}}}
+    sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=11))
+    ledger = open_ledger(target, clock=sandbox.clock)
+    try:
+        ledger.create_budget_sync("team", BudgetPolicy.model_validate(crew), by="owner")
+        now = ledger.clock.now()
+        ledger.run_write_sync(lambda: sign_policy_steps(ledger.dialect, OWNER, "team", None, now=now))
+
+        async def wallet(action: WalletAction) -> None:
+            sandbox.complete_idv(action.auth_session_id)
+
+        kit = AmpToolkit.for_sandbox(sandbox, None, ledger=ledger, budget_id="team", wallet_prompt=wallet,
+                                     approver=CallbackApprover(lambda r: False), owner_key=OWNER.public_jwk())
+        tours = kit.for_agent("tours")
+        specs = {s.name: s for s in tours.specs()}
+        await specs["discover_merchants"].ainvoke({})
+        await specs["search_offers"].ainvoke({"query": "*"})
+
+        async def pay() -> dict[str, Any]:
+            ck = await specs["checkout"].ainvoke({"offer_id": TOUR, "quantity": 1})
+            result: dict[str, Any] = await specs["pay"].ainvoke({"checkout_id": ck["checkout_id"]})
+            return result
+
+        assert (await pay())["status"] == "paid"
+        ledger.run_write_sync(lambda: freeze_signed_steps(ledger.dialect, OWNER, "team", True, by="owner",
+                                                          reason="audit", now=now))
+        _raw(ledger, "UPDATE budget_controls SET frozen = 0 WHERE budget_id = 'team'")
+        with pytest.raises(ToolError) as refused:
+            await pay()
+        assert refused.value.code == "OWNER_SIGNATURE_INVALID" and "unfreeze of budget 'team'" in refused.value.message
+        assert len(sandbox.payments()) == 1
+    finally:
+        ledger.close_sync()
