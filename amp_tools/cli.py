@@ -27,7 +27,7 @@ from amp_tools.cli_payments import payments_app
 from amp_tools.cli_ports import require_free_port
 from amp_tools.cli_serve import register as register_serve
 from amp_tools.errors import AmpToolsError
-from amp_tools.mcp.command import mcp_command
+from amp_tools.mcp.command import mcp_app
 from amp_tools.terminal import terminal_safe
 from amp_tools.untrusted import clean_text
 
@@ -44,12 +44,12 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
-app.add_typer(key_app, name="key")
+app.add_typer(key_app, name="agent-key")  # the name the payment errors' hints use
+app.add_typer(key_app, name="key", hidden=True)  # the earlier name, kept working
 app.add_typer(payments_app, name="payments")
 app.add_typer(budgets_app, name="budgets")
 app.add_typer(owner_app, name="owner")
-app.command("mcp", epilog=examples("amp-tools mcp --policy policy.yaml --sandbox",
-                                   "amp-tools mcp --policy policy.yaml --transport http --port 8000"))(mcp_command)
+app.add_typer(mcp_app, name="mcp")
 register_serve(app, approvals_app)
 ledger_app.command("tree", epilog=examples("amp-tools ledger tree trip", "amp-tools ledger tree trip --policy "
                                                                          "crew.yaml"))(ledger_tree)
@@ -206,8 +206,12 @@ def ledger_show(
     budget: BudgetOpt = None,
     tree: Annotated[bool, typer.Option("--tree", help="First the budget and its sub-budgets as a tree.")] = False,
 ) -> None:
-    """List the budgets in the ledger, or a budget's recent entries (--budget ID)."""
+    """List the budgets in the ledger, or a budget's recent entries (--budget ID) with their network legs.
+
+    A payment's legs are the network's own figures: the mandate's charge, the wallet's debit, the rate.
+    """
     from amp_tools.cli_ledger import list_budgets, read_entries
+    from amp_tools.toolkit.legs import describe_legs
 
     target = existing_ledger(ledger)
     if budget is None:
@@ -232,16 +236,19 @@ def ledger_show(
     table = Table(title=f"ledger: {len(rows)} entries, budget {terminal_safe(budget)}", box=box.SIMPLE_HEAD)
     # Only the merchant column may wrap; amounts are never cut, so optional columns go first.
     refunds = any(e.refunded.minor for e in rows)
+    legs = any(e.legs for e in rows)
     wide = out.width >= 110
     cols = ["id", "status", "merchant", "amount", "from budget", *(["refunded"] if refunds else []),
-            *(["checkout"] if wide else []), "when (UTC)"]
+            *(["network legs"] if legs else []), *(["checkout"] if wide else []), "when (UTC)"]
     for col in cols:
-        table.add_column(col, no_wrap=col != "merchant", overflow="fold", min_width=8 if col == "merchant" else None)
+        table.add_column(col, no_wrap=col not in ("merchant", "network legs"), overflow="fold",
+                         min_width=8 if col in ("merchant", "network legs") else None)
     for e in rows:
         cells = {"id": str(e.id), "status": e.status,
                  "merchant": terminal_safe(clean_text(e.merchant_name or e.merchant_id)),
                  "amount": str(e.amount), "from budget": str(e.budget_amount), "refunded": str(e.refunded),
-                 "checkout": terminal_safe(e.checkout_id), "when (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M")}
+                 "checkout": terminal_safe(e.checkout_id), "when (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M"),
+                 "network legs": terminal_safe(describe_legs(e.legs))}
         table.add_row(*(cells[c] for c in cols))
     out.print(table)
 
@@ -315,9 +322,9 @@ def audit_verify(ledger: LedgerOpt = None,
                  cross_check: Annotated[bool, typer.Option(help="Also check the ledger's entries, refunds, totals, "
                                                                  "usage, approvals, freezes and policy versions "
                                                                  "against their audit records.")] = True,
-                 owner_key: Annotated[str | None, typer.Option(help="The owner's PUBLIC key (JWK JSON or a file; "
-                                                                    "default AMP_TOOLS_OWNER_KEY): also verify the "
-                                                                    "owner's signatures.")] = None,
+                 owner_key: Annotated[str | None, typer.Option(
+                     metavar="KEY", help="The owner's PUBLIC key (JWK JSON or a file; default AMP_TOOLS_OWNER_KEY): "
+                                        "also verify the owner's signatures.")] = None,
                  ) -> None:
     """Recompute every hash chain and cross-check the ledger; exit 1 if anything was edited, reordered or deleted."""
     from amp_tools.ledger import open_ledger
@@ -357,8 +364,8 @@ def audit_export(target: Annotated[Path, typer.Argument(metavar="PATH", help="JS
 
 
 # ---------------------------------------------------------------------------- key
-@key_app.command("show", epilog=examples("amp-tools key show",
-                                         "amp-tools key show --path agent-key.jwk > agent.pub.jwk"))
+@key_app.command("show", epilog=examples("amp-tools agent-key show",
+                                         "amp-tools agent-key show --path agent-key.jwk > agent.pub.jwk"))
 def key_show(path: Annotated[Path | None, typer.Option(metavar="PATH", help="Key file (default "
                                                                            "$AMP_TOOLS_HOME/agent-key.jwk).")]
              = None) -> None:
@@ -370,7 +377,7 @@ def key_show(path: Annotated[Path | None, typer.Option(metavar="PATH", help="Key
 
 
 @key_app.command("register", epilog=examples(
-    "amp-tools key register --network http://127.0.0.1:8765/network --agent-id travel-agent"))
+    "amp-tools agent-key register --network http://127.0.0.1:8765/network --agent-id travel-agent"))
 def key_register(
     network: Annotated[str, typer.Option(metavar="URL", help="The network's base URL where it registers agent keys "
                                                              "(POST /agents/register; the sandbox: "

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from amp_tools import config
-from amp_tools.cli_help import LedgerOpt
+from amp_tools.cli_help import LedgerOpt, examples
 from amp_tools.errors import ConfigError, NotFound
 from amp_tools.money import Money
 from amp_tools.terminal import terminal_safe
@@ -36,9 +36,12 @@ _out = Console()
 budgets_app = typer.Typer(help="The owner's budgets: create, change the policy, freeze, inspect.",
                           no_args_is_help=True)
 
-ByOpt = Annotated[str | None, typer.Option("--by", help="Who is acting, for the audit (default: your user name).")]
-PolicyOpt = Annotated[Path, typer.Option("--policy", help="The policy file (.yaml, .yml, .toml or .json).")]
-IdArg = Annotated[str, typer.Argument(help="The budget id, e.g. alice or team.")]
+ByOpt = Annotated[str | None, typer.Option("--by", metavar="NAME",
+                                           help="Who is acting, for the audit (default: your user name).")]
+PolicyOpt = Annotated[Path, typer.Option("--policy", metavar="PATH",
+                                         help="The policy file (.yaml, .yml, .toml or .json).")]
+NoteOpt = Annotated[str, typer.Option(metavar="TEXT", help="A note kept with this version.")]
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="The budget id, e.g. alice or team.", show_default=False)]
 
 
 def _safe(value: object) -> str:
@@ -96,7 +99,7 @@ def _frozen_text(stored: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- budgets list / show
-@budgets_app.command("list")
+@budgets_app.command("list", epilog=examples("amp-tools budgets list", "amp-tools budgets list --ledger postgresql://db/amp"))
 def budgets_list(ledger: LedgerOpt = None) -> None:
     """Every stored budget: version, total, used, left, frozen."""
     led = _open(ledger, existing=True)
@@ -115,7 +118,7 @@ def budgets_list(ledger: LedgerOpt = None) -> None:
         led.close_sync()
 
 
-@budgets_app.command("show")
+@budgets_app.command("show", epilog=examples("amp-tools budgets show alice"))
 def budgets_show(budget_id: IdArg, ledger: LedgerOpt = None) -> None:
     """The stored policy, its version, used / left per level and window, frozen, and pending approvals."""
     from amp_tools.policy.diff import diff_policies
@@ -176,10 +179,12 @@ def _pending(led: Any, budget_id: str) -> None:
 
 
 # ---------------------------------------------------------------------------- create / set-policy / history
-@budgets_app.command("create")
+@budgets_app.command("create", epilog=examples(
+    "amp-tools budgets create alice --policy policy.yaml --by alice"))
 def budgets_create(budget_id: IdArg, policy: PolicyOpt, ledger: LedgerOpt = None, by: ByOpt = None,
-                   parent: Annotated[str | None, typer.Option(help="The parent budget (a stored budget).")] = None,
-                   note: Annotated[str, typer.Option(help="A note kept with this version.")] = "") -> None:
+                   parent: Annotated[str | None, typer.Option(metavar="ID",
+                                                              help="The parent budget (a stored budget).")] = None,
+                   note: NoteOpt = "") -> None:
     """Store a new budget from a policy file (version 1); its `agents:` become sub-budgets."""
     from amp_tools.policy import load_policy
     from amp_tools.toolkit.budget import store_sub_budgets
@@ -198,10 +203,12 @@ def budgets_create(budget_id: IdArg, policy: PolicyOpt, ledger: LedgerOpt = None
         led.close_sync()
 
 
-@budgets_app.command("set-policy")
+@budgets_app.command("set-policy", epilog=examples(
+    "amp-tools budgets set-policy alice --policy policy.yaml",
+    "amp-tools budgets set-policy team --policy team.yaml --yes --by ci"))
 def budgets_set_policy(budget_id: IdArg, policy: PolicyOpt, ledger: LedgerOpt = None, by: ByOpt = None,
                        yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm (scripts).")] = False,
-                       note: Annotated[str, typer.Option(help="A note kept with this version.")] = "") -> None:
+                       note: NoteOpt = "") -> None:
     """Store a new version of a budget's policy: prints the diff and asks to confirm."""
     from amp_tools.policy import load_policy
     from amp_tools.policy.diff import diff_policies
@@ -247,7 +254,7 @@ def _refuse_derived(led: Any, stored: Any) -> None:
                           f"change it there: amp-tools budgets set-policy {stored.parent} --policy FILE")
 
 
-@budgets_app.command("history")
+@budgets_app.command("history", epilog=examples("amp-tools budgets history alice"))
 def budgets_history(budget_id: IdArg, ledger: LedgerOpt = None) -> None:
     """Every version of a budget's policy: when, by whom, the note and what changed."""
     led = _open(ledger, existing=True)
@@ -297,17 +304,19 @@ def _freeze(budget_id: str, frozen: bool, ledger: str | None, by: str | None, re
         led.close_sync()
 
 
-@budgets_app.command("freeze")
+@budgets_app.command("freeze", epilog=examples('amp-tools budgets freeze alice --reason "card lost"'))
 def budgets_freeze(budget_id: IdArg,
-                   reason: Annotated[str, typer.Option("--reason", help="Why (shown to the agent and in the audit).")],
+                   reason: Annotated[str, typer.Option("--reason", metavar="TEXT",
+                                                       help="Why (shown to the agent and in the audit).")],
                    ledger: LedgerOpt = None, by: ByOpt = None) -> None:
     """Refuse every payment from this budget until it is unfrozen."""
     _freeze(budget_id, True, ledger, by, reason)
 
 
-@budgets_app.command("unfreeze")
+@budgets_app.command("unfreeze", epilog=examples("amp-tools budgets unfreeze alice --by alice"))
 def budgets_unfreeze(budget_id: IdArg, ledger: LedgerOpt = None, by: ByOpt = None,
-                     reason: Annotated[str, typer.Option("--reason", help="Why (for the audit).")] = "") -> None:
+                     reason: Annotated[str, typer.Option("--reason", metavar="TEXT",
+                                                         help="Why (for the audit).")] = "") -> None:
     """Let this budget pay again."""
     _freeze(budget_id, False, ledger, by, reason)
 

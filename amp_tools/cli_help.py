@@ -38,7 +38,8 @@ def walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, 
     """(path, command) for `command` and every subcommand, depth first, in name order."""
     yield path, command
     for name in sorted(getattr(command, "commands", {}) or {}):
-        yield from walk(command.commands[name], (*path, name))
+        if not getattr(command.commands[name], "hidden", False):  # an alias kept for old scripts
+            yield from walk(command.commands[name], (*path, name))
 
 
 def _no_type(ctx: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from amp_tools.cli_help import LedgerOpt, examples
 from amp_tools.errors import NotFound
 from amp_tools.owner import OwnerKey, default_owner_key_path
 
@@ -18,11 +19,12 @@ __all__ = ["owner_app"]
 owner_app = typer.Typer(help="The budget owner's signing key (ES256): what agents pin to trust your decisions.",
                         no_args_is_help=True)
 err = Console(stderr=True)
-PathOpt = Annotated[Path | None, typer.Option("--path", help="Private key file (default "
+PathOpt = Annotated[Path | None, typer.Option("--path", metavar="PATH", help="Private key file (default "
                                                              "$AMP_TOOLS_HOME/owner/owner-key.jwk).")]
 
 
-@owner_app.command("init")
+@owner_app.command("init", epilog=examples("amp-tools owner init",
+                                           "amp-tools owner init --path owner-key.jwk"))
 def owner_init(path: PathOpt = None) -> None:
     """Create the owner's private key (0600, in a 0700 directory) and print the public JWK to pin."""
     target = path or default_owner_key_path()
@@ -33,12 +35,15 @@ def owner_init(path: PathOpt = None) -> None:
     _print_public(key)
 
 
-@owner_app.command("sign-policy")
+@owner_app.command("sign-policy", epilog=examples("amp-tools owner sign-policy alice",
+                                                        "amp-tools owner sign-policy team --version 3 --yes"))
 def owner_sign_policy(
-    budget_id: Annotated[str, typer.Argument(help="The budget whose stored policy version you sign.")],
-    version: Annotated[int | None, typer.Option(help="The version to sign (default: the one in force).")] = None,
+    budget_id: Annotated[str, typer.Argument(metavar="ID", help="The budget whose stored policy version you sign.",
+                                             show_default=False)],
+    version: Annotated[int | None, typer.Option(metavar="N", help="The version to sign (default: the one in "
+                                                                  "force).")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Sign without asking (scripts).")] = False,
-    ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger path or URL.")] = None,
+    ledger: LedgerOpt = None,
     path: PathOpt = None,
 ) -> None:
     """Sign a stored policy version after showing it: agents pinned to your key then spend under it."""
@@ -73,7 +78,7 @@ def owner_sign_policy(
               f", key {key.kid})", highlight=False, markup=False)
 
 
-@owner_app.command("show")
+@owner_app.command("show", epilog=examples("amp-tools owner show > owner.pub.json"))
 def owner_show(path: PathOpt = None) -> None:
     """Print the owner's PUBLIC JWK and its thumbprint: give these to agents (owner_key=, AMP_TOOLS_OWNER_KEY)."""
     _print_public(OwnerKey.load(path or default_owner_key_path()))

@@ -38,33 +38,62 @@ def _open(ledger: str | None) -> Any:
 def payments_unresolved(ledger: LedgerOpt = None,
                         budget: BudgetOpt = None,
                         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Held payments that no live process is working on (recovery could not settle them)."""
-    from amp_tools.payments import state_of, unresolved
+    """Held payments no live process is working on: each one's age, recovery's last attempt and its answer.
 
-    async def fetch() -> list[Any]:
+    These are payments recovery could not settle from the counterparty's record; a person decides them.
+    """
+    from amp_tools.clock import SYSTEM_CLOCK
+    from amp_tools.payments import state_of, unresolved
+    from amp_tools.payments.recovery import last_attempts
+    from amp_tools.untrusted import clean_text
+
+    async def fetch() -> tuple[list[Any], dict[int, Any]]:
         led = _open(ledger)
         try:
-            return await unresolved(led, budget_id=budget)
+            rows = await unresolved(led, budget_id=budget)
+            return rows, await last_attempts(led, rows)
         finally:
             await led.close()
 
-    rows = asyncio.run(fetch())
+    rows, attempts = asyncio.run(fetch())
+    now = SYSTEM_CLOCK.now()
+
+    def last(e: Any) -> tuple[str, str]:
+        # Recovery's latest audited try, else the moment and reason the payment became unknown.
+        tried = attempts.get(e.id)
+        if tried is not None:
+            return tried.at, tried.answer
+        return e.updated_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), e.reason or "not asked yet"
+
     if as_json:
         import json
 
-        _out.print_json(json.dumps([{**e.to_public(), "state": str(state_of(e))} for e in rows]))
+        _out.print_json(json.dumps([{**e.to_public(), "state": str(state_of(e)),
+                                     "age_seconds": int((now - e.created_at).total_seconds()),
+                                     "last_attempt": last(e)[0], "answer": clean_text(last(e)[1], 500)}
+                                    for e in rows]))
         return
     table = Table(title=f"{len(rows)} payment(s) waiting for a person")
-    for col in ("id", "state", "budget", "merchant", "amount", "held", "checkout", "since (UTC)"):
-        table.add_column(col, no_wrap=col not in ("merchant",), overflow="fold")
+    for col in ("id", "state", "budget", "merchant", "amount", "held", "age", "last attempt (UTC)", "answer"):
+        table.add_column(col, no_wrap=col not in ("merchant", "answer"), overflow="fold")
     for e in rows:
-        table.add_row(str(e.id), str(state_of(e)), terminal_safe(e.budget_id),
-                      terminal_safe(e.merchant_name or e.merchant_id), str(e.amount), str(e.budget_amount),
-                      terminal_safe(e.checkout_id), e.created_at.strftime("%Y-%m-%d %H:%M"))
+        at, answer = last(e)
+        table.add_row(str(e.id), str(state_of(e)), terminal_safe(clean_text(e.budget_id)),
+                      terminal_safe(clean_text(e.merchant_name or e.merchant_id)), str(e.amount), str(e.budget_amount),
+                      _age(now - e.created_at), terminal_safe(clean_text(at[:19].replace("T", " "))),
+                      terminal_safe(clean_text(answer, 300)))
     _out.print(table)
     if rows:
         _out.print("Check each with the merchant or the wallet statement, then: "
                    "amp-tools payments resolve ID --paid --transaction TX --by NAME  (or --not-paid)")
+
+
+def _age(delta: Any) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    return f"{days}d {hours:02d}h" if days else f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
 
 
 @payments_app.command("resolve", epilog=examples(

@@ -37,6 +37,7 @@ __all__ = ["main", "measure"]
 START = datetime(2025, 1, 1, tzinfo=UTC)
 BUDGET = "bench"
 _BATCH = 5000
+_SCHEMAS: dict[str, str] = {}
 
 
 def _ts(at: datetime) -> str:
@@ -105,11 +106,32 @@ def _ledger(count: int, pg: str | None) -> LedgerBase:
         with psycopg.connect(pg, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
         target = f"{pg}{'&' if '?' in pg else '?'}options=-csearch_path%3D{schema}"
+        _SCHEMAS[target] = schema
     else:
         target = tempfile.mkdtemp(prefix="amp-verify-") + "/ledger.db"
     led = open_ledger(target, clock=ManualClock(START))
+    led.bench_schema = _SCHEMAS.get(target, "")  # type: ignore[attr-defined]
     led.run_write_sync(lambda: _load_steps(count, bool(pg)))
+    if pg:  # as autovacuum would for a ledger that grew over time: statistics and the visibility map
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE entries")
+            conn.execute("VACUUM ANALYZE usage_buckets")
+            conn.execute("VACUUM ANALYZE audit")
     return led
+
+
+def _drop(pg: str | None, led: LedgerBase) -> None:
+    """Remove the benchmark's PostgreSQL schema (a SQLite temp file is left to the OS)."""
+    if not pg:
+        return
+    import psycopg
+
+    schema = str(getattr(led, "bench_schema", ""))
+    if schema.startswith("bench_"):
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def _pay_check_ms(led: LedgerBase, spans: tuple[int, ...], samples: int = 30) -> list[float]:
@@ -156,6 +178,7 @@ def measure(sizes: tuple[int, ...] = (10_000, 100_000), pg: str | None = None) -
             out[f"pay_check_ms_{size}_day_cap"], out[f"pay_check_ms_{size}_month_cap"] = day, month
         finally:
             led.close_sync()
+            _drop(pg, led)
         if not report.ok or report.entries != size:
             raise RuntimeError(f"the bulk ledger of {size} payments does not verify: {report.problem}")
         out[f"verify_s_{size}"] = round(took, 3)

@@ -50,7 +50,7 @@ def _tool(spec: ToolSpec) -> BaseTool:
             raise ToolException(str(exc)) from exc
 
     def on_invalid(exc: ValidationError) -> str:
-        return validation_message(spec.name, exc) + " Fix the named fields and call the tool again."
+        return validation_message(spec.name, exc, spec.args_model) + " Fix the named fields and call the tool again."
 
     return _SpecTool(
         func=run, coroutine=arun, name=spec.name, description=spec.description,

@@ -291,6 +291,17 @@ def build_l2(isp_key: AgentKey, *, l1: str, mode: Mode, intent: dict[str, Any], 
     return _sign_sd_jwt(isp_key, kid=isp_key.kid, claims=claims, disclosures=discs)
 
 
+def bound_agent_jwk(l2: str) -> dict[str, Any] | None:
+    """The agent public key an AUTONOMOUS L2 binds in ``cnf.jwk`` (None: unreadable, or none bound)."""
+    try:
+        payload = parse_sd_jwt(l2, "L2").payload
+    except ChainError:
+        return None
+    cnf = payload.get("cnf")
+    jwk_ = cnf.get("jwk") if isinstance(cnf, dict) else None
+    return jwk_ if isinstance(jwk_, dict) else None
+
+
 def build_l3(l2: str, checkout: dict[str, Any], agent_key: AgentKey, *, aud: str = "alipayplus.com",
              now: datetime | int, ttl: int = L3_MAX_TTL) -> str:
     """L3 ``<jwt>~d~``: the agent signs the checkout it is about to pay, bound to the exact L2.

@@ -3,7 +3,8 @@
 `AgentKey` wraps a jwcrypto JWK. Its public half is exportable as a JWK with a stable `kid`
 (the RFC 7638 thumbprint unless one was given) so an operator can register it with a network.
 The private half never appears in `repr`, logs or `public_jwk()`; on disk it lives in a
-0600 file written atomically, and a file readable by group or others is refused.
+0600 file written atomically, and a file readable by group or others is refused. It is
+created once, under an exclusive lock, and never replaced (`load_or_create`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,26 @@ from amp_tools.errors import ConfigError
 from amp_tools.private import private_dir
 
 __all__ = ["AgentKey", "public_jwk_equal", "public_key_from_jwk"]
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `lock_path` across processes (POSIX flock; elsewhere the
+    create-new link in `load_or_create` alone keeps the first key)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 _PUBLIC_FIELDS = ("crv", "kid", "kty", "x", "y")
 
@@ -108,29 +130,71 @@ class AgentKey:
 
     @classmethod
     def load_or_create(cls, path: str | os.PathLike[str], kid: str | None = None) -> AgentKey:
-        """Load the key at `path`, or generate one and save it there (0600) if there is none."""
+        """Load the key at `path`, or create it there (0600) if there is none; an existing key is never replaced.
+
+        Every process starting on an empty home must end up with the same key (a payment sealed under a
+        key that lost the race could never be opened again). Creation runs under an exclusive lock on
+        ``<path>.lock``, and the finished file is published with a hard link, which fails instead of
+        replacing: whoever links first wins, everyone else loads the winner's key.
+        """
         p = Path(path)
         if p.exists():
             return cls.load(p)
-        key = cls.generate(kid)
-        key.save(p)
-        return key
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the private JWK to `path` with mode 0600, atomically (temp file + rename)."""
-        p = Path(path)
         private_dir(p.parent)
+        with _exclusive(p.with_name(p.name + ".lock")):
+            if p.exists():
+                return cls.load(p)
+            key = cls.generate(kid)
+            if key._publish(p):
+                return key
+        return cls.load(p)
+
+    def _publish(self, path: Path) -> bool:
+        """Write the key to a 0600 temp file and link it to `path` only if `path` does not exist.
+
+        False when another process published first (its key stays; this one is discarded)."""
+        tmp = self._write_temp(path.parent)
+        try:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError:
+                # A filesystem without hard links: under the lock, a create-new rename is still exclusive.
+                if path.exists():
+                    return False
+                os.replace(tmp, path)
+            return True
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def _write_temp(self, folder: Path) -> str:
         data = dict(self._jwk.export(private_key=True, as_dict=True))
         data["kid"] = self._kid
-        text = json.dumps(data, sort_keys=True)
         # mkstemp creates the file 0600 from the start, so the key is never briefly world-readable.
-        fd, tmp = tempfile.mkstemp(prefix=".agent-key-", dir=str(p.parent))
+        fd, tmp = tempfile.mkstemp(prefix=".agent-key-", dir=str(folder))
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+                fh.write(json.dumps(data, sort_keys=True))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o600)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return tmp
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the private JWK to `path` with mode 0600, atomically (temp file + rename).
+
+        This replaces a key already at `path`: only for a deliberate export; the toolkit creates its
+        key with `load_or_create`, which never replaces one."""
+        p = Path(path)
+        private_dir(p.parent)
+        tmp = self._write_temp(p.parent)
+        try:
             os.replace(tmp, p)
         except BaseException:
             with contextlib.suppress(OSError):

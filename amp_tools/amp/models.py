@@ -38,6 +38,7 @@ __all__ = [
     "FxRate",
     "IdvCompletion",
     "IdvInfo",
+    "MandateBudget",
     "MandateSession",
     "MandateSessionStatus",
     "MerchantInfo",
@@ -214,8 +215,29 @@ class MandateSessionStatus(WireModel):
     error: str | None = None
 
 
+class MandateBudget(WireModel):
+    """Extension of inquiryMandateSession: the mandate's budget as the network counts it."""
+
+    mandate_status: str | None = None
+    total_budget_amount: Money | None = None
+    used_amount: Money | None = None
+    reserved_amount: Money | None = None
+    remaining_amount: Money | None = None
+
+    @field_validator("total_budget_amount", "used_amount", "reserved_amount", "remaining_amount", mode="before")
+    @classmethod
+    def _money(cls, v: Any) -> Money | None:
+        if v is None or isinstance(v, Money):
+            return v
+        try:
+            return Money.from_wire(v)
+        except MoneyError as exc:
+            raise ValueError(f"{v!r} is not an amount ({exc.message}); expected {{cent, currency}}") from None
+
+
 class MandateSession(WireModel):
-    """inquiryMandateSession's answer; the chain strings are byte-exact Secrets."""
+    """inquiryMandateSession's answer; the chain strings are byte-exact Secrets. `budget` is an extension
+    (None from the reference): the mandate's remaining budget as the network counts it."""
 
     success: bool = False
     session_id: str | None = None
@@ -226,6 +248,7 @@ class MandateSession(WireModel):
     l1_serialized: Secret | None = None
     l2_serialized: Secret | None = None
     error: str | None = None
+    budget: MandateBudget | None = None
 
 
 def _debit(v: Any) -> Money | None:
@@ -321,8 +344,10 @@ class _Debit(WireModel):
 
     debited_amount: Money | None = None
     fx_rate: Decimal | None = None
+    #: Extension: what the network charged the mandate for this payment (the mandate's currency).
+    mandate_amount: Money | None = None
 
-    @field_validator("debited_amount", mode="before")
+    @field_validator("debited_amount", "mandate_amount", mode="before")
     @classmethod
     def _debited(cls, v: Any) -> Money | None:
         return _debit(v)
@@ -358,6 +383,10 @@ class MerchantInfo(WireModel):
     currencies: list[Tag] = Field(default_factory=list)
     base_url: str | None = None
     description: Desc | None = None
+    #: The merchant answers a replayed startPayment for a paid checkout with its original transaction before
+    #: checking anything else (amp-reference-wire.md 3.6, 10), so a business refusal to a replay proves the
+    #: checkout was never paid. Say so only for a merchant known to behave that way.
+    idempotent_per_checkout: bool = False
 
 
 class Quote(WireModel):

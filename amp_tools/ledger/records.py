@@ -85,6 +85,13 @@ class Entry:
     parents: tuple[str, ...] = ()
 
     @property
+    def legs(self) -> dict[str, Any] | None:
+        """The payment's legs as the network reported them (checkout, mandate charge, wallet debit, the
+        locked rate and quote, what counted and why), kept with its outcome; None before it is committed."""
+        legs = (self.outcome or {}).get("legs")
+        return dict(legs) if isinstance(legs, dict) else None
+
+    @property
     def refundable(self) -> Money:
         """What may still be refunded (merchant currency); zero unless committed."""
         if self.status != "committed":
@@ -105,7 +112,7 @@ class Entry:
                 "amount": self.amount.to_public(), "budget_amount": self.budget_amount.to_public(),
                 "refunded": self.refunded.to_public(), "checkout_id": self.checkout_id,
                 "external_ref": self.external_ref, "created_at": self.created_at.isoformat(),
-                "phase": self.phase}
+                "phase": self.phase, "legs": self.legs}
 
 
 def entry_from_row(row: Row) -> Entry:

@@ -39,6 +39,10 @@ Version 7 adds ``approval_signatures``: the owner's signature over each approval
 Version 8 adds ``webhook_outbox`` (approval notifications waiting for, or done with, delivery; see
 `amp_tools.approvals.outbox`: the body, the endpoint's host and a keyed hash of its URL, never the URL)
 and ``login_links`` (the owner console's one-time recovery links, by the SHA-256 of their token).
+
+Version 9 adds ``mcp_tokens`` (`amp_tools.mcp.tokens`): the bearer tokens of ``amp-tools mcp
+--transport http``, each bound to one budget, stored as a SHA-256 of the token (never the token),
+with who created it, when, and when it was revoked.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -302,7 +306,21 @@ def _v8(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}
+def _v9(dialect: Dialect) -> list[str]:
+    del dialect  # same text in both engines
+    return [
+        """CREATE TABLE IF NOT EXISTS mcp_tokens (
+            token_id TEXT PRIMARY KEY,
+            budget_id TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_us BIGINT NOT NULL,
+            revoked_us BIGINT)""",
+    ]
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

@@ -14,17 +14,22 @@ from typing import Any
 from mcp import types
 
 from amp_tools.errors import AmpToolsError
+from amp_tools.tools.outputs import READ_ONLY, output_schema
 from amp_tools.tools.spec import ToolSpec
 
 __all__ = ["error_result", "ok_result", "tool_of"]
 
 
 def tool_of(spec: ToolSpec) -> types.Tool:
-    """The MCP definition of one spec; its input schema is the spec's pydantic args model."""
+    """The MCP definition of one spec: input schema from its pydantic args model, output schema and the
+    read-only mark from `amp_tools.tools.outputs`."""
     title = spec.name.replace("_", " ").capitalize()
+    read_only = spec.name in READ_ONLY
     return types.Tool(name=spec.name, title=title, description=spec.description, inputSchema=spec.json_schema(),
-                      annotations=types.ToolAnnotations(title=title, destructiveHint=spec.moves_money,
-                                                        idempotentHint=True if spec.moves_money else None,
+                      outputSchema=output_schema(spec.name),
+                      annotations=types.ToolAnnotations(title=title, readOnlyHint=read_only,
+                                                        destructiveHint=spec.moves_money,
+                                                        idempotentHint=True if spec.moves_money or read_only else None,
                                                         openWorldHint=True))
 
 

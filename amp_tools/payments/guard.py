@@ -28,8 +28,17 @@ from typing import Any, Literal
 from amp_tools import telemetry
 from amp_tools.approvals import ApprovalDecision, ApprovalRequest, Approver, DenyApprover, ask, make_request
 from amp_tools.clock import SYSTEM_CLOCK, Clock
-from amp_tools.errors import AmpError, ApprovalDenied, InvalidArguments, PaymentInProgress, PolicyViolation, ToolError
-from amp_tools.ledger import AlreadyCommitted, Entry, LedgerBase
+from amp_tools.errors import (
+    AmpError,
+    ApprovalDenied,
+    ApprovalPending,
+    InvalidArguments,
+    PaymentInProgress,
+    PolicyViolation,
+    ToolError,
+)
+from amp_tools.ledger import AlreadyCommitted, Entry, InvalidTransition, LedgerBase, Reservation
+from amp_tools.ledger.controls import refuse_if_frozen_steps
 from amp_tools.money import Money
 from amp_tools.owner.enforce import OwnerAuthority, usage_days
 from amp_tools.policy import BudgetPolicy, SpendIntent, Verdict, static_check
@@ -171,10 +180,28 @@ class Guard:
         except PolicyViolation as exc:
             await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
             raise
+        resumed = False
         if reservation.replayed:
             # A repeated call, from here or another process: never run the payment twice.
             if reservation.entry.status == "committed":
                 return self._result_from_entry(reservation.entry, "already_paid")
+            state = state_of(reservation.entry)
+            if state == PaymentState.AWAITING_APPROVAL and await self._reclaim(reservation.entry):
+                # The same payment asked again while a person decides: its reservation is reused (one
+                # payment, one row), and the person is asked again (or their answer taken). The owner's
+                # kill switch still stops it: a frozen budget releases the parked payment and refuses.
+                try:
+                    await self.ledger.run_read(lambda: refuse_if_frozen_steps(self.budget_id))
+                except PolicyViolation as exc:
+                    await self.lifecycle.release(reservation.entry.id, f"refused on retry: {exc.message}")
+                    await self._audit("refusal", intent, key, rule=exc.rule, reason=exc.message)
+                    raise
+                resumed = True
+                reservation = Reservation(entry=reservation.entry, replayed=True, verdict=Verdict(
+                    approval_reasons=reservation.approval_reasons or ("a person is asked",),
+                    budget_left=reservation.budget_left or self.policy.zero(),
+                    checked_rules=reservation.checked_rules))
+        if reservation.replayed and not resumed:
             state = state_of(reservation.entry)
             raise PaymentInProgress(
                 f"this payment (checkout {intent.checkout_id}) is already {_describe(state)}; it will not be sent "
@@ -183,23 +210,30 @@ class Guard:
         handle = PaymentHandle(self.lifecycle, entry_id, key)
         beat = asyncio.ensure_future(self._heartbeat(entry_id))
         try:
-            return await self._run(intent, reservation.verdict, execute, handle, key)
+            return await self._run(intent, reservation.verdict, execute, handle, key, resumed=resumed)
         finally:
             beat.cancel()
             with contextlib.suppress(BaseException):
                 await beat
+
+    async def _reclaim(self, entry: Entry) -> bool:
+        """True when this process parked `entry` waiting for a person and still holds it (lease renewed)."""
+        if entry.owner != self.lifecycle.owner:
+            return False
+        return bool(await self.lifecycle.heartbeat((entry.id,)))
 
     def already_paid(self, entry: Entry) -> GuardResult:
         """The first result of a payment already committed (by any toolkit or process), for a repeated call."""
         return self._result_from_entry(entry, "already_paid")
 
     async def _run(self, intent: SpendIntent, verdict: Verdict, execute: Execute, handle: PaymentHandle,
-                   key: str) -> GuardResult:
+                   key: str, *, resumed: bool = False) -> GuardResult:
         entry_id = handle.entry_id
         approved_by: str | None = None
         try:
             if verdict.approval_reasons:
-                await self.lifecycle.awaiting_approval(entry_id)
+                if not resumed:
+                    await self.lifecycle.awaiting_approval(entry_id)
                 asked_at = time.monotonic()
                 with telemetry.span("amp.approval", {"amp.entry_id": entry_id}):
                     decision = await self._ask(intent, verdict)
@@ -239,6 +273,15 @@ class Guard:
                     "charged and the reserved amount was released", code="PAYMENT_NOT_SENT", retryable=True,
                     hint="You may call pay again for this checkout.") from exc
             raise
+        except ApprovalPending as exc:
+            # The payment stays parked, held, waiting for the person; a retry reuses it. Each ask is in its
+            # history (the audit trail), so the console shows one row with every attempt.
+            with contextlib.suppress(Exception):
+                await self._audit("approval_pending", intent, key, entry_id=entry_id, resumed=resumed,
+                                  approval_id=exc.details.get("approval_id"))
+            raise
+        except InvalidTransition:
+            raise  # another worker moved this payment on: it is not ours to release
         except BaseException as exc:
             if handle.sent and not isinstance(exc, ToolError):
                 # Cancelled (a framework's tool timeout), stopping, or an unexpected error after the request may

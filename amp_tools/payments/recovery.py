@@ -9,6 +9,8 @@
   for the checkout (AMP's own answer: a paid checkout returns its original transaction id). A
   clear answer commits or releases; anything else leaves the money reserved for a person
   (`unresolved`, then `resolve` as paid or not paid, audited). Money is never freed on a guess.
+  A replay refused for a business reason by a merchant idempotent per checkout is a clear answer
+  (not paid); each unclear attempt is audited with its answer, which `unresolved` shows.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from .lifecycle import Lifecycle
 from .owner import owner_alive
 from .states import HELD, LIVE, PaymentState, state_of
 
-__all__ = ["Ask", "ReconcileReport", "Resolution", "in_flight", "reconcile", "resolve", "settle",
-           "unresolved"]
+__all__ = ["ATTEMPT", "Ask", "Attempt", "ReconcileReport", "Resolution", "in_flight", "last_attempts", "reconcile",
+           "resolve", "settle", "unresolved"]
 
 S = PaymentState
+#: The audit kind of a recovery attempt that could not settle a payment (its answer is kept).
+ATTEMPT = "recovery_attempt"
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,9 @@ async def settle(lifecycle: Lifecycle, entry: Entry, ask: Ask) -> Literal["commi
     if found.status == "released":
         await lifecycle.release(entry.id, found.reason or "reconciled: not paid on the AMP side")
         return "released"
+    # Left for a person: keep what was asked and what came back, for `payments unresolved`.
+    await lifecycle.ledger.audit.append(ATTEMPT, {"entry_id": entry.id, "checkout_id": entry.checkout_id,
+                                                  "answer": found.reason or "no answer"}, budget_id=entry.budget_id)
     return "unknown"
 
 
@@ -108,6 +115,28 @@ async def unresolved(ledger: LedgerBase, *, clock: Clock = SYSTEM_CLOCK, budget_
     now = clock.now()
     return [e for e in await ledger.reserved_entries(limit=limit)
             if (budget_id is None or e.budget_id == budget_id) and not in_flight(e, now)]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Recovery's latest try at settling a payment: when, and what the counterparty answered."""
+
+    at: str
+    answer: str
+
+
+async def last_attempts(ledger: LedgerBase, entries: list[Entry], *, scan: int = 20000) -> dict[int, Attempt]:
+    """The latest recovery attempt of each of `entries` (from the audit trail); an entry never tried is absent."""
+    if not entries:
+        return {}
+    wanted = {e.id for e in entries}
+    found: dict[int, Attempt] = {}
+    since = max(0, min(e.audit_seq for e in entries) - 1)
+    for record in await ledger.audit.records(since_seq=since, limit=scan):
+        entry_id = record.payload.get("entry_id") if record.kind == ATTEMPT else None
+        if isinstance(entry_id, int) and entry_id in wanted:
+            found[entry_id] = Attempt(at=record.ts, answer=str(record.payload.get("answer", "")))
+    return found
 
 
 async def resolve(lifecycle: Lifecycle, entry_id: int, *, paid: bool, by: str, reason: str,

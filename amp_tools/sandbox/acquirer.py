@@ -94,6 +94,7 @@ class Acquirer:
                                 "data": {"paymentId": payment.payment_id, "status": "SUCCESS",
                                          "amount": payment.amount.to_cent(),
                                          "walletAmount": payment.wallet_amount.to_cent(),
+                                         "mandateAmount": payment.mandate_amount.to_cent(),
                                          "fxRate": (format(payment.wallet_rate, "f")
                                                     if payment.wallet_rate is not None else None)}},
             "processedAt": rec.processed_at.isoformat()}

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from amp_tools.sandbox.api_network import fx_quote_in, rate_lock_view
 from amp_tools.sandbox.codes import Refusal
+from amp_tools.sandbox.network import money_view
 from amp_tools.sandbox.reference_shapes import reference_shape
 from amp_tools.sandbox.roles import Roles
 from amp_tools.sandbox.state import CpSession
@@ -83,7 +84,15 @@ def cp_router(roles: Roles) -> APIRouter:
             return {"success": s.status != "FAILED", "sessionId": s.session_id, "status": s.status,
                     "mandateId": s.mandate_id if done else None, "mandateType": s.mandate_type if done else None,
                     "tokenId": s.token_id if done else None, "l1Serialized": l1, "l2Serialized": l2,
-                    "idv": _idv(s), "error": s.error, "resultCode": s.result_code}
+                    "idv": _idv(s), "error": s.error, "resultCode": s.result_code,
+                    "budget": _budget(s) if done and s.mandate_id else None}
+
+        def _budget(s: CpSession) -> dict[str, Any]:
+            # Extension: the mandate's budget as the network counts it (an issued, unused token is reserved).
+            m = roles.network.mandate(str(s.mandate_id))
+            return {"mandateStatus": m.status, "totalBudgetAmount": money_view(m.total),
+                    "usedAmount": money_view(m.used), "reservedAmount": money_view(m.reserved),
+                    "remainingAmount": money_view(m.remaining)}
 
         return reply("inquiryMandateSession", work, refusal(sessionId=b.get("sessionId"), status=None, mandateId=None,
                                                             mandateType=None, tokenId=None, l1Serialized=None,

@@ -79,6 +79,8 @@ def merchant_router(roles: Roles) -> APIRouter:
                 data["debitedAmount"] = debit["debitedAmount"]
             if debit["fxRate"] is not None:
                 data["fxRate"] = debit["fxRate"]
+            if debit["mandateAmount"] is not None:
+                data["mandateAmount"] = debit["mandateAmount"]
             if replay:
                 data["idempotent"] = True
             return ok(data)

@@ -56,7 +56,7 @@ def network_router(roles: Roles) -> APIRouter:
         def work() -> Any:
             p, replay = net.pay(b)
             out = {"paymentId": p.payment_id, "status": p.status, "amount": p.amount.to_cent(),
-                   "walletAmount": p.wallet_amount.to_cent(),
+                   "walletAmount": p.wallet_amount.to_cent(), "mandateAmount": p.mandate_amount.to_cent(),
                    "fxRate": format(p.wallet_rate, "f") if p.wallet_rate is not None else None}
             return {**out, "idempotent": True} if replay else out
         return wrap(work)

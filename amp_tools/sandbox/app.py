@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from amp_tools.amp.keys import AgentKey
-from amp_tools.clock import Clock, ManualClock
+from amp_tools.clock import Clock, ManualClock, OffsetClock
 from amp_tools.sandbox.api_admin import admin_router, payments_record
 from amp_tools.sandbox.api_cp import cp_router
 from amp_tools.sandbox.api_merchants import merchant_router, registry_router
@@ -32,15 +32,17 @@ routes tagged `extension` are not AMP; routes tagged `admin` are the test harnes
 class Sandbox:
     """Every AMP role in one ASGI app with in-memory state.
 
-    ``Sandbox().transport()`` gives an `httpx.ASGITransport` for in-process clients; the
-    default clock is a `ManualClock` starting now (``config.start_time`` to pin it), so time
-    only moves through `clock.advance` or ``POST /_admin/advanceTime``.
+    ``Sandbox().transport()`` gives an `httpx.ASGITransport` for in-process clients. The
+    default clock is the wall clock (an `OffsetClock`: ``clock.advance`` or
+    ``POST /_admin/advanceTime`` still jump it forward), so a prototype's rate limits, audit
+    stamps and day windows follow real time; ``config.start_time`` pins a `ManualClock`
+    instead, and a test may pass any controllable ``clock``.
     """
 
     def __init__(self, config: SandboxConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = cfg = config or SandboxConfig()
         cfg.deviations = check_deviations(cfg.deviations)
-        self.clock: Clock = clock or ManualClock(cfg.start_time)
+        self.clock: Clock = clock or (ManualClock(cfg.start_time) if cfg.start_time is not None else OffsetClock())
         self.faults = Faults()
         self.state = State()
         self._ctx = Context(
@@ -123,6 +125,5 @@ class Sandbox:
 
 def create_app(config: SandboxConfig | None = None) -> FastAPI:
     """An app for uvicorn (``uvicorn amp_tools.sandbox:create_app --factory``)."""
-    from amp_tools.clock import OffsetClock
 
     return Sandbox(config, clock=OffsetClock()).app

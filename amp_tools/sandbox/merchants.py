@@ -47,7 +47,8 @@ class Merchants:
         s = rt.seed
         return {"merchantId": s.merchant_id, "name": s.name, "mcc": s.mcc, "categories": list(s.categories),
                 "regions": list(s.regions), "currencies": [s.currency], "baseUrl": f"/merchants/{s.merchant_id}",
-                "description": s.description, "maxNegotiationRounds": s.max_rounds}
+                "description": s.description, "maxNegotiationRounds": s.max_rounds,
+                "idempotentPerCheckout": True}
 
     def registry(self, *, query: str | None, category: str | None, region: str | None,
                  currency: str | None) -> list[dict[str, Any]]:
@@ -270,6 +271,7 @@ class Merchants:
         co.mandate_id = payment.mandate_id if payment else None
         co.debited = Money.from_wire(network["walletAmount"])
         co.debit_rate = parse_rate(network["fxRate"]) if network.get("fxRate") else None
+        co.mandate_charge = Money.from_wire(network["mandateAmount"]) if network.get("mandateAmount") else None
         for line in co.items:
             rt.products[line["productId"]].stock -= line["quantity"]
         if fault == "timeout_after":
@@ -316,9 +318,11 @@ class Merchants:
 
     @staticmethod
     def debit_view(co: Checkout) -> dict[str, Any]:
-        """Extension fields: what the wallet was debited for this checkout, and at which rate."""
+        """Extension fields: what the wallet was debited for this checkout, at which rate, and what the
+        network charged the mandate (in the mandate's currency)."""
         return {"debitedAmount": co.debited.to_cent() if co.debited else None,
-                "fxRate": format(co.debit_rate, "f") if co.debit_rate is not None else None}
+                "fxRate": format(co.debit_rate, "f") if co.debit_rate is not None else None,
+                "mandateAmount": co.mandate_charge.to_cent() if co.mandate_charge else None}
 
     def refund(self, merchant_id: str, checkout_id: str, amount: Money, reason: str,
                idempotency_key: str | None = None) -> dict[str, Any]:

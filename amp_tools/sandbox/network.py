@@ -58,6 +58,11 @@ def money_view(m: Money) -> dict[str, Any]:
     return {"cent": m.minor, "currency": m.currency, "value": m.amount_str()}
 
 
+
+def in_constraints(names: list[str], mccs: list[str], name: str, mcc: str) -> bool:
+    """S2's merchant rule: a non-empty name list must hold the name **and** a non-empty MCC list the MCC."""
+    return not ((names and name not in names) or (mccs and mcc not in mccs))
+
 class Network:
     def __init__(self, ctx: Context, roles: Roles) -> None:
         self.ctx = ctx
@@ -305,7 +310,7 @@ class Network:
                               f"IMMEDIATE budget mismatch: remaining={m.remaining.minor} != checkout={amount.minor}")
             return amount, Decimal(1)
         self.check_merchant(mid, name, mcc)
-        if (m.merchant_names and name not in m.merchant_names) or (m.merchant_mccs and mcc not in m.merchant_mccs):
+        if not in_constraints(m.merchant_names, m.merchant_mccs, name, mcc):
             raise Refusal(C.MERCHANT_NOT_IN_CONSTRAINTS, f"merchant not in constraints: name={name}, mcc={mcc}")
         cid = claim.get("reference_checkout_id")
         if cid:

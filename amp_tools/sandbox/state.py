@@ -213,6 +213,7 @@ class Checkout:
     mandate_id: str | None = None
     debited: Money | None = None  # what the wallet was debited (wallet currency), as the network reported it
     debit_rate: Decimal | None = None  # the checkout -> wallet rate of that debit; None when no conversion
+    mandate_charge: Money | None = None  # what the network charged the mandate (mandate currency)
 
 
 @dataclass

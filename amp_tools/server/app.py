@@ -221,10 +221,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def login_form() -> Response:
         return HTMLResponse(views.login_page())
 
-    def signed_in(request: Request) -> Response:
+    def signed_in(request: Request, back: str = "/") -> Response:
         cookie, session = sessions.create(settings.owner)
         response: Response = (JSONResponse({"csrf": session.csrf}) if wants_json(request)
-                              else RedirectResponse("/", 303))
+                              else RedirectResponse(back, 303))
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=settings.secure_cookies,
                             max_age=int(sessions.ttl), path="/")
         return response
@@ -250,7 +250,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
             ok = await asyncio.to_thread(verify_secret, given, settings.passphrase_hash)
         finally:
             sessions.throttle.done(slot, ok)
-        return signed_in(request) if ok else wrong
+        # Back to the one approval page the person came from (an MCP client's link), never anywhere else.
+        back = form.get("next", "")
+        back = back if back.startswith("/approvals/") and _is_id(back.removeprefix("/approvals/")) else "/"
+        return signed_in(request, back) if ok else wrong
 
     @app.get("/login/link/{token}")
     async def login_link_page(token: str) -> Response:
@@ -346,6 +349,20 @@ def create_app(settings: ServeSettings) -> FastAPI:
         ver, _ = await version()
         return HTMLResponse(views.inbox_page(pending, recent, session.csrf, ledger.clock.now(), ver,
                                              pop_flash(session), outcomes))
+
+    @app.get("/approvals/{approval_id}")
+    async def approval(request: Request, approval_id: str) -> Response:
+        session = session_of(request)
+        if session is None:
+            path = f"/approvals/{approval_id}" if _is_id(approval_id) else ""
+            # the form itself, not a 401: a browser logs a 401 page as an error
+            return HTMLResponse(views.login_page("Log in to answer this approval.", path), 200)
+        await store.aexpire_due()
+        try:
+            rec = await store.aget(valid_id(approval_id, "approval id"))
+        except (NotFound, InvalidArguments) as exc:
+            return HTMLResponse(f"<!doctype html><title>Not found</title><p>{views.h(exc.message)}</p>", 404)
+        return HTMLResponse(views.approval_page(rec, session.csrf, ledger.clock.now(), pop_flash(session)))
 
     # ------------------------------------------------------------------ JSON reads
     def authed(request: Request) -> Session:
@@ -500,3 +517,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     app.state.store = store
     return app
+
+
+def _is_id(value: str) -> bool:
+    try:
+        valid_id(value, "approval id")
+    except InvalidArguments:
+        return False
+    return True

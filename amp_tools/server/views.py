@@ -44,9 +44,10 @@ def layout(title: str, body: str, *, csrf: str | None, active: str = "", flash: 
             f"<main>{notes}{body}</main></body></html>")
 
 
-def login_page(message: str = "") -> str:
+def login_page(message: str = "", next_path: str = "") -> str:
     note = f'<p class="error" role="alert">{h(message)}</p>' if message else ""
-    body = (f'<section class="card narrow"><h1>Log in</h1>{note}<form method="post" action="/login">'
+    back = f'<input type="hidden" name="next" value="{h(next_path)}">' if next_path else ""
+    body = (f'<section class="card narrow"><h1>Log in</h1>{note}<form method="post" action="/login">{back}'
             '<label>Passphrase or token <input type="password" name="passphrase" autocomplete="current-password" '
             'required autofocus maxlength="200"></label><button type="submit">Log in</button></form>'
             "<p class=hint>The passphrase was set when the inbox was started (or printed once in its terminal).</p>"
@@ -85,6 +86,20 @@ def _approval_card(rec: ApprovalRecord, csrf: str, now: datetime) -> str:
             f"<dt>Asked</dt><dd>{when(req.created_at, rel=True)}</dd>"
             f'<dt>Expires</dt><dd><time class="countdown" datetime="{h(req.expires_at.isoformat())}">'
             f"in {left // 60} min {left % 60} s</time></dd></dl></article>")
+
+
+def approval_page(rec: ApprovalRecord, csrf: str, now: datetime, flash: Iterable[str] = ()) -> str:
+    """One approval: its card while pending, else its outcome (the page an MCP client links to)."""
+    if rec.status == "pending":
+        body = _approval_card(rec, csrf, now)
+    else:
+        req = rec.request
+        body = (f'<article class="card approval" data-approval="{h(req.id)}"><h2>{h(req.amount)} to '
+                f"{h(req.merchant_name or req.merchant_id)}</h2><p>This approval is "
+                f'<span class="badge {h(rec.status)}">{h(rec.status)}</span>'
+                f"{' by ' + h(rec.decided_by) if rec.decided_by else ''}.</p></article>")
+    return layout(f"Approval {rec.request.id}", f"<h1>Approval {h(rec.request.id)}</h1>{body}", csrf=csrf,
+                  active="inbox", flash=flash)
 
 
 def inbox_page(pending: list[ApprovalRecord], recent: list[ApprovalRecord], csrf: str, now: datetime,

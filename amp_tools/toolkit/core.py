@@ -44,7 +44,7 @@ from amp_tools.toolkit.budget import process_label, use_budget
 from amp_tools.toolkit.directory import MerchantDirectory
 from amp_tools.toolkit.state import SessionState, dump_state, load_state
 
-__all__ = ["FxQuote", "ToolkitCore", "WalletAction", "WalletPrompt", "debited_in_budget", "parse_amount",
+__all__ = ["FxQuote", "ToolkitCore", "WalletAction", "WalletPrompt", "parse_amount",
            "resolve_budget_id"]
 
 
@@ -292,12 +292,3 @@ class ToolkitCore:
         await self.wallet_prompt(action)
         return True
 
-
-async def debited_in_budget(tk: ToolkitCore, debit: Money | None) -> Money | None:
-    """What the network reports it debited, in the budget currency (rounded up); None when it does not say."""
-    if debit is None:
-        return None
-    if debit.currency == tk.policy.currency:
-        return debit
-    rate = await tk.fx_rate(debit.currency, tk.policy.currency)
-    return debit.convert(tk.policy.currency, rate, rounding=ROUND_UP)

@@ -3,7 +3,10 @@
 AMP defines no merchant registry (the reference services have none; `/registry/merchants` is our
 sandbox's extension), and a merchant's ``startCheckout`` names neither the merchant nor its MCC.
 A directory gives each merchant's id, name, MCC and base URL, from a YAML or JSON file or a list
-of mappings. Where a toolkit has a directory, it is the source of truth and no registry is asked.
+of mappings; ``idempotent_per_checkout: true`` says the merchant answers a replayed payment of a paid
+checkout with its original transaction before anything else, so recovery may take its business
+refusal of a replay as proof the checkout was never paid. Where a toolkit has a directory, it is
+the source of truth and no registry is asked.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from amp_tools.policy._unique import json_loads, yaml_load
 
 __all__ = ["MerchantDirectory"]
 
-_FIELDS = ("merchant_id", "name", "mcc", "base_url", "categories", "regions", "currencies", "description")
+_FIELDS = ("merchant_id", "name", "mcc", "base_url", "categories", "regions", "currencies", "description",
+           "idempotent_per_checkout")
+_CAMEL = {"merchantId": "merchant_id", "baseUrl": "base_url", "idempotentPerCheckout": "idempotent_per_checkout"}
 
 
 class MerchantDirectory:
@@ -93,10 +98,12 @@ class MerchantDirectory:
 def _parse(item: Any, where: str) -> MerchantInfo:
     if not isinstance(item, Mapping):
         raise ConfigError(f"{where}: expected a mapping with merchant_id, name, mcc and base_url")
-    unknown = sorted(set(item) - set(_FIELDS) - {"merchantId", "baseUrl"})
+    unknown = sorted(set(item) - set(_FIELDS) - set(_CAMEL))
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown field; expected {', '.join(_FIELDS)}")
-    data = {("merchant_id" if k == "merchantId" else "base_url" if k == "baseUrl" else k): v for k, v in item.items()}
+    data = {_CAMEL.get(k, k): v for k, v in item.items()}
+    if "idempotent_per_checkout" in data and not isinstance(data["idempotent_per_checkout"], bool):
+        raise ConfigError(f"{where}.idempotent_per_checkout: true or false is required")
     for required in ("merchant_id", "name"):
         if not isinstance(data.get(required), str) or not data[required].strip():
             raise ConfigError(f"{where}.{required}: a non-empty string is required")

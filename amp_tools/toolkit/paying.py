@@ -11,25 +11,32 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from amp_tools.amp.chain import build_l3
-from amp_tools.amp.models import Constraints, CpCheckout
+from amp_tools.amp.chain import bound_agent_jwk, build_l3
+from amp_tools.amp.keys import public_jwk_equal, public_key_from_jwk
+from amp_tools.amp.models import ApplyCredentialResult, Constraints, CpCheckout, PaymentResult
+from amp_tools.amp.scope import merchant_gaps, scope_gaps
 from amp_tools.amp.secret import Secret
 from amp_tools.clock import utc
-from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolation, ToolError
+from amp_tools.errors import AmpError, ConfigError, InvalidArguments, NotFound, PolicyViolation, ToolError
 from amp_tools.money import Money
 from amp_tools.payments import ExecutionOutcome, PaymentHandle, payment_key
 from amp_tools.policy import SpendIntent, mandate_terms
-from amp_tools.toolkit.core import ToolkitCore, WalletAction, debited_in_budget, parse_amount
+from amp_tools.toolkit.core import ToolkitCore, WalletAction, parse_amount
+from amp_tools.toolkit.legs import Legs, count_legs
+from amp_tools.toolkit.mandates import refresh_mandate
 from amp_tools.toolkit.shopping import payable
 from amp_tools.toolkit.state import CheckoutRef, MandateRef
 from amp_tools.tools.args import PayArgs, RefundArgs, RequestMandateArgs
+from amp_tools.untrusted import clean_text
 
 __all__ = ["ensure_wallet", "pay", "refund", "request_mandate"]
 
 WALLET_PENDING = "WALLET_CONFIRMATION_REQUIRED"
 MANDATE_GAP = "MANDATE_DOES_NOT_COVER"
+AGENT_KEY_NOT_BOUND = "AGENT_KEY_NOT_BOUND"
 
 
 def _wallet_pending(what: str, auth_session_id: str | None) -> ToolError:
@@ -103,7 +110,10 @@ async def _complete_mandate(tk: ToolkitCore, ref: MandateRef, *, wait: float = 0
     while True:
         session = await tk.client.inquiry_mandate_session(ref.session_id)
         if session.status == "COMPLETED" and session.l2_serialized is not None and session.l1_serialized is not None:
-            ref.status, ref.mandate_id = "ACTIVE", session.mandate_id
+            ref.mandate_id = session.mandate_id
+            if ref.mandate_type == "AUTONOMOUS":
+                _check_bound_key(tk, ref, session.l2_serialized.reveal())
+            ref.status = "ACTIVE"
             ref.l1, ref.l2 = session.l1_serialized, session.l2_serialized
             return ref
         if session.status == "FAILED":
@@ -112,6 +122,30 @@ async def _complete_mandate(tk: ToolkitCore, ref: MandateRef, *, wait: float = 0
         if time.monotonic() >= deadline:
             return ref
         await asyncio.sleep(0.25)
+
+
+def _check_bound_key(tk: ToolkitCore, ref: MandateRef, l2: str) -> None:
+    """The mandate must bind this agent's own key in L2 ``cnf.jwk``, or no L3 it signs will ever be accepted.
+
+    A network that does not know the agent's key (the reference services have no registration) binds
+    another one; asking for a new mandate would bind the same wrong key again, so say what fixes it.
+    """
+    bound = bound_agent_jwk(l2)
+    if bound is None or public_jwk_equal(bound, tk.agent_key.public_jwk()):
+        return  # an unreadable L2 is refused, before anything is sent, when the payment builds its L3
+    try:
+        theirs = public_key_from_jwk(bound).thumbprint()
+    except ConfigError:
+        return  # not a usable key at all: the same unusable-L2 refusal at pay
+    ref.status = "FAILED"
+    ref.failure = (f"the credential provider bound mandate {ref.mandate_id} to agent key {theirs}, not this agent's "
+                   f"key {tk.agent_key.thumbprint()} (kid {tk.agent_key.kid}); do not pay under it")
+    raise ToolError(
+        f"{ref.failure}: the network does not know this agent's public key, so it would refuse every payment "
+        "signed under this mandate", code=AGENT_KEY_NOT_BOUND,
+        hint="Tell the user (or the developer) that the agent's public key must be registered with the network "
+             "first: print it with `amp-tools agent-key show` and register it for this agent id, then request a "
+             "new mandate. Requesting a new mandate before that binds the same wrong key again.")
 
 
 def person_wait(tk: ToolkitCore) -> float:
@@ -169,29 +203,33 @@ async def request_mandate(tk: ToolkitCore, args: RequestMandateArgs) -> dict[str
 def mandate_public(ref: MandateRef) -> dict[str, Any]:
     out: dict[str, Any] = {"mandate_id": ref.mandate_id or ref.session_id, "type": ref.mandate_type,
                            "status": ref.status, "budget": ref.budget.to_public(),
-                           "remaining": ref.remaining.to_public(), "merchants": list(ref.merchant_names),
+                           "remaining": ref.remaining.to_public(), "remaining_source": ref.remaining_source,
+                           "merchants": list(ref.merchant_names),
                            "mccs": list(ref.mccs),
                            "expires_at": ref.expires_at.isoformat() if ref.expires_at else None}
     if ref.status == "PENDING_IDV":
         out["next"] = "ask the user to confirm this authorization in their wallet, then call mandate_status"
+    elif ref.status == "FAILED" and ref.failure:
+        out["next"] = ref.failure
     elif ref.status == "FAILED":
         out["next"] = "the user declined or did not confirm in time; do not pay under this mandate"
     return out
 
 
 def _in_scope(ref: MandateRef, ck: CheckoutRef) -> bool:
-    return (ck.merchant_name.casefold() in {n.casefold() for n in ref.merchant_names}
-            or bool(ck.mcc and ck.mcc in ref.mccs))
+    return not merchant_gaps(ref.merchant_names, ref.mccs, ck.merchant_name, ck.mcc)
+
+
+def _gaps(tk: ToolkitCore, ref: MandateRef, ck: CheckoutRef, budget_amount: Money) -> list[str]:
+    return scope_gaps(names=ref.merchant_names, mccs=ref.mccs, remaining=ref.remaining, expires_at=ref.expires_at,
+                      merchant_name=ck.merchant_name, mcc=ck.mcc, amount=budget_amount, now=tk.clock.now())
 
 
 def _covering_mandate(tk: ToolkitCore, ck: CheckoutRef, budget_amount: Money) -> MandateRef | None:
-    now = tk.clock.now()
     for ref in reversed(tk.state.mandates):
         if ref.status != "ACTIVE" or ref.mandate_type != "AUTONOMOUS":
             continue
-        if ref.expires_at is not None and ref.expires_at <= now:
-            continue
-        if _in_scope(ref, ck) and budget_amount.currency == ref.budget.currency and budget_amount <= ref.remaining:
+        if not _gaps(tk, ref, ck, budget_amount):
             return ref
     return None
 
@@ -208,10 +246,10 @@ def _mandate_gap(tk: ToolkitCore, ck: CheckoutRef, budget_amount: Money) -> str:
             reasons.append(f"mandate {name} is still waiting for the user's confirmation in their wallet")
         elif ref.status != "ACTIVE" or (ref.expires_at is not None and ref.expires_at <= now):
             reasons.append(f"mandate {name} is {'expired' if ref.status == 'ACTIVE' else ref.status.lower()}")
-        elif not _in_scope(ref, ck):
-            reasons.append(f"mandate {name} does not cover {ck.merchant_name}")
-        elif budget_amount > ref.remaining:
-            reasons.append(f"mandate {name} has {ref.remaining} left, less than {budget_amount}")
+        else:
+            gaps = _gaps(tk, ref, ck, budget_amount)
+            if gaps:
+                reasons.append(f"mandate {name}: {'; '.join(gaps)}")
     return "; ".join(reasons) or "no mandate was requested"
 
 
@@ -239,8 +277,19 @@ def _seal_resume(tk: ToolkitCore, key: str, base: str, ck: CheckoutRef, token: S
     return tk.sealer.seal(values, purpose=f"payment:{key}")
 
 
+def _legs(tk: ToolkitCore, ck: CheckoutRef, held: Money, issued: ApplyCredentialResult, paid: PaymentResult,
+          budget_rate: Decimal | None, budget_quote_id: str | None) -> Legs:
+    """This payment's legs from the network's answers (the token's rate lock, the charge and the debit)."""
+    return count_legs(tk.policy.currency, ck.amount, held, mandate_charge=paid.mandate_amount,
+                      wallet_debit=paid.debited_amount, locked_rate=paid.fx_rate or issued.fx_rate,
+                      quote_id=clean_text(issued.fx_quote_id, 80) if issued.fx_quote_id else None,
+                      budget_rate=budget_rate,
+                      budget_quote_id=clean_text(budget_quote_id, 80) if budget_quote_id else None)
+
+
 async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, key: str, budget_amount: Money,
-                         handle: PaymentHandle, fx_quote_id: str | None) -> ExecutionOutcome:
+                         handle: PaymentHandle, fx_quote_id: str | None,
+                         budget_rate: Decimal | None = None) -> ExecutionOutcome:
     assert mandate.l1 is not None and mandate.l2 is not None
     cp_checkout = _cp_checkout(ck)
     try:
@@ -250,26 +299,42 @@ async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, 
         # The CP handed back an L2 we cannot sign under; nothing has been sent, so this is a
         # definite failure (the Guard releases the reservation), not an unknown outcome.
         mandate.status = "FAILED"
+        hint = ("Register the agent's public key with the network (print it with `amp-tools agent-key show`), "
+                "then request a new mandate." if "cnf.jwk" in str(exc)
+                else "Request a new mandate with request_mandate.")
         raise AmpError(f"the mandate's L2 from the credential provider is unusable ({exc})", code="CHAIN_INVALID",
-                       hint="Request a new mandate with request_mandate.") from None
+                       hint=hint) from None
     issued = await tk.client.apply_credential(mandate.session_id, l1=mandate.l1, l2=mandate.l2, l3=l3,
                                               checkout=cp_checkout, mandate_type="AUTONOMOUS",
                                               fx_quote_id=fx_quote_id)
     if not issued.payment_token:
         raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
+    # Local fallback, counted as the reference counts it: an issued token consumes the mandate's budget
+    # whether or not it is used. A CP that reports the budget replaces this figure (refresh_mandate).
+    before = mandate.spent or Money.zero(mandate.budget.currency)
+    mandate.spent = before + budget_amount
     base = tk.merchant_base(await tk.merchant(ck.merchant_id))
     await handle.sending(_seal_resume(tk, key, base, ck, issued.payment_token, l1=mandate.l1, l2=mandate.l2, l3=l3))
-    paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
-                                         l1=mandate.l1, l2=mandate.l2, l3=l3, idempotency_key=key)
-    debited = await debited_in_budget(tk, paid.debited_amount)
-    mandate.spent = (mandate.spent or Money.zero(mandate.budget.currency)) + (debited or budget_amount)
-    return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=debited,
+    try:
+        paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
+                                             l1=mandate.l1, l2=mandate.l2, l3=l3, idempotency_key=key)
+    except AmpError:
+        await refresh_mandate(tk, mandate)
+        raise
+    legs = _legs(tk, ck, budget_amount, issued, paid, budget_rate, fx_quote_id)
+    charge = legs.mandate_charge if legs.mandate_charge is not None and \
+        legs.mandate_charge.currency == mandate.budget.currency else legs.budget
+    mandate.spent = before + charge
+    await refresh_mandate(tk, mandate)
+    return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=legs.budget,
                             detail={"mode": "delegated", "mandate_id": mandate.mandate_id,
-                                    "mandate_remaining": mandate.remaining.to_public()})
+                                    "mandate_remaining": mandate.remaining.to_public(),
+                                    "mandate_remaining_source": mandate.remaining_source,
+                                    "legs": legs.to_public()})
 
 
-async def _pay_present(tk: ToolkitCore, ck: CheckoutRef, key: str, handle: PaymentHandle,
-                       fx_quote_id: str | None) -> ExecutionOutcome:
+async def _pay_present(tk: ToolkitCore, ck: CheckoutRef, key: str, handle: PaymentHandle, fx_quote_id: str | None,
+                       budget_amount: Money, budget_rate: Decimal | None = None) -> ExecutionOutcome:
     token_id, _ = await ensure_wallet(tk)
     cp_checkout = _cp_checkout(ck)
     if ck.immediate_session is None:
@@ -303,9 +368,10 @@ async def _pay_present(tk: ToolkitCore, ck: CheckoutRef, key: str, handle: Payme
                                       l2=session.l2_serialized))
     paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
                                          l1=session.l1_serialized, l2=session.l2_serialized, idempotency_key=key)
-    debited = await debited_in_budget(tk, paid.debited_amount)
-    return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=debited,
-                            detail={"mode": "human_present", "mandate_id": session.mandate_id})
+    legs = _legs(tk, ck, budget_amount, issued, paid, budget_rate, fx_quote_id)
+    return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=legs.budget,
+                            detail={"mode": "human_present", "mandate_id": session.mandate_id,
+                                    "legs": legs.to_public()})
 
 
 async def pay(tk: ToolkitCore, args: PayArgs) -> dict[str, Any]:
@@ -327,11 +393,13 @@ async def pay(tk: ToolkitCore, args: PayArgs) -> dict[str, Any]:
         if args.mode == "human_present":
             mandate = None
         elif mandate is None and (args.mode == "delegated" or autonomous):
+            gap = _mandate_gap(tk, ck, budget_amount)
             raise ToolError(
-                f"no mandate covers paying {ck.amount} to {ck.merchant_name}: "
-                f"{_mandate_gap(tk, ck, budget_amount)}", code=MANDATE_GAP,
-                hint="Ask the user for a new authorization with request_mandate, or call pay with "
-                     "mode='human_present' so the user confirms this one purchase in their wallet.")
+                f"no mandate covers paying {ck.amount} to {ck.merchant_name} (MCC {ck.mcc or 'none'}): {gap}",
+                code=MANDATE_GAP,
+                hint=f"What differs: {gap}. Nothing was reserved or sent. Ask the user for a new authorization "
+                     "that covers it with request_mandate, or call pay with mode='human_present' so the user "
+                     "confirms this one purchase in their wallet.")
         intent = SpendIntent(action="pay", merchant_id=ck.merchant_id, merchant_name=ck.merchant_name,
                              mcc=ck.mcc or None, amount=ck.amount, budget_amount=budget_amount, fx_rate=rate,
                              items=ck.items, human_present=mandate is None, checkout_id=ck.checkout_id,
@@ -340,8 +408,8 @@ async def pay(tk: ToolkitCore, args: PayArgs) -> dict[str, Any]:
 
         async def execute(handle: PaymentHandle) -> ExecutionOutcome:
             if mandate is not None:
-                return await _pay_delegated(tk, ck, mandate, key, budget_amount, handle, fx_quote_id)
-            return await _pay_present(tk, ck, key, handle, fx_quote_id)
+                return await _pay_delegated(tk, ck, mandate, key, budget_amount, handle, fx_quote_id, rate)
+            return await _pay_present(tk, ck, key, handle, fx_quote_id, budget_amount, rate)
 
         result = await tk.guard.pay(intent, execute, run_id=tk.run_id)
         return _paid_result(ck, result)

@@ -12,6 +12,8 @@ from typing import Any
 from amp_tools.errors import AmpError, NotFound
 from amp_tools.payments import PaymentState, state_of
 from amp_tools.toolkit.core import ToolkitCore
+from amp_tools.toolkit.legs import summarise_legs
+from amp_tools.toolkit.mandates import refresh_mandate, refresh_mandates
 from amp_tools.toolkit.paying import _complete_mandate, mandate_public, person_wait
 from amp_tools.toolkit.settling import settle_entry
 from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
@@ -26,6 +28,7 @@ _FROM_LEDGER = {PaymentState.COMMITTED: "PAID", PaymentState.REFUNDED: "REFUNDED
 
 _SHOWN_MANDATES = 5
 _SHOWN_MERCHANTS = 20
+_LEGS_WINDOW = 500  # recent entries summarised by budget_status's `legs`
 
 
 async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, Any]:
@@ -51,6 +54,11 @@ async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, An
     # `signed`: the owner's signatures were checked against the pinned owner key and hold; without a
     # pinned key nothing is checked, so the budget reads as unsigned whatever the rows carry.
     out["signed"] = await tk.guard.owner_signed()
+    legs = summarise_legs(await tk.ledger.entries(tk.budget_id, limit=_LEGS_WINDOW))
+    if legs["payments_by_basis"]:
+        # How the recent payments were counted: from the checkout, the mandate's charge, the wallet's
+        # debit (each the network's own figure) or the quote locked for the payment.
+        out["legs"] = legs
     # The most recent active mandates only: a long session must not grow this result without bound.
     active = [m for m in reversed(tk.state.mandates) if m.status == "ACTIVE"]
     if active:
@@ -94,6 +102,7 @@ async def mandate_status(tk: ToolkitCore, args: MandateStatusArgs) -> dict[str, 
         chosen = matches[0]
     if chosen.status == "PENDING_IDV":
         await _complete_mandate(tk, chosen, wait=person_wait(tk))
+    await refresh_mandate(tk, chosen)
     if chosen.status == "ACTIVE" and chosen.expires_at is not None and chosen.expires_at <= tk.clock.now():
         chosen.status = "EXPIRED"
     return mandate_public(chosen)
@@ -111,6 +120,7 @@ async def order_status(tk: ToolkitCore, args: OrderStatusArgs) -> dict[str, Any]
         settled = None
         if entry is not None:
             entry, settled = await settle_entry(tk, entry)
+        await refresh_mandates(tk)
         merchant_status = None
         try:
             merchant_status = await tk.client.order_status(tk.merchant_base(info), ck.checkout_id)

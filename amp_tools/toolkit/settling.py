@@ -9,12 +9,19 @@ the payment then stays reserved for a person.
 
 from __future__ import annotations
 
+from typing import Any
+
+from amp_tools.amp.models import OrderStatus, PaymentResult
+from amp_tools.amp.sealed import sealed_key
 from amp_tools.amp.secret import Secret
 from amp_tools.errors import AmpError, ConfigError
 from amp_tools.ledger import Entry
+from amp_tools.money import Money
 from amp_tools.payments import ReconcileReport, Resolution, settle
 from amp_tools.payments import reconcile as reconcile_payments
-from amp_tools.toolkit.core import ToolkitCore, debited_in_budget
+from amp_tools.toolkit.core import ToolkitCore
+from amp_tools.toolkit.legs import count_legs
+from amp_tools.untrusted import clean_text
 
 __all__ = ["ask_counterparty", "reconcile", "settle_entry"]
 
@@ -22,9 +29,17 @@ _PAID = ("PAID", "REFUNDED", "PARTIALLY_REFUNDED")
 _NOT_PAID = ("FAILED", "CREATED")
 
 
+#: Refusals a merchant gives only for a checkout it has not paid: from a merchant that answers a paid
+#: checkout's replay with the original transaction first (idempotent per checkout), they prove "not paid".
+#: Token, chain and network errors are not here: a merchant may check those before it looks for a payment.
+BUSINESS_REFUSALS = frozenset({"INSUFFICIENT_STOCK", "PRODUCT_NOT_FOUND", "PRICE_CHANGED", "CHECKOUT_EXPIRED",
+                               "CHECKOUT_NOT_FOUND", "MERCHANT_DECLINED"})
+
+
 async def ask_counterparty(tk: ToolkitCore, entry: Entry) -> Resolution:
     try:
-        base = tk.merchant_base(await tk.merchant(entry.merchant_id))
+        info = await tk.merchant(entry.merchant_id)
+        base = tk.merchant_base(info)
     except AmpError as exc:
         return Resolution("unknown", reason=f"the merchant cannot be reached ({exc.code})")
     try:
@@ -34,23 +49,28 @@ async def ask_counterparty(tk: ToolkitCore, entry: Entry) -> Resolution:
             return Resolution("released", reason="the merchant has no such order")
         if exc.code != "NOT_FOUND":
             return Resolution("unknown", reason=f"order status: {exc.code}: {exc.message}")
-        return await _replay(tk, entry, base)  # no order-status extension: ask the AMP way
+        return await _replay(tk, entry, base, idempotent=info.idempotent_per_checkout)  # ask the AMP way
     if status.status in _PAID:
-        debited = await debited_in_budget(tk, status.debited_amount)
+        debited, legs = _counted(tk, entry, status)
         return Resolution("committed", external_ref=status.transaction_id, debited=debited,
-                          outcome={"merchant_status": status.status})
+                          outcome={"merchant_status": status.status, "legs": legs})
     if status.status in _NOT_PAID:
         return Resolution("released", reason=f"the merchant reports {status.status}")
     return Resolution("unknown", reason=f"the merchant reports {status.status}")
 
 
-async def _replay(tk: ToolkitCore, entry: Entry, base: str) -> Resolution:
+async def _replay(tk: ToolkitCore, entry: Entry, base: str, *, idempotent: bool = False) -> Resolution:
     if not entry.resume:
         return Resolution("unknown", reason="the merchant has no order status and no payment token was kept to ask "
                                             "again; a person must check")
     try:
         kept = tk.sealer.open(entry.resume, purpose=f"payment:{entry.idempotency_key}")
     except ConfigError as exc:
+        sealed_with = sealed_key(entry.resume)
+        if sealed_with and sealed_with != tk.agent_key.thumbprint():
+            return Resolution("unknown", reason=f"sealed with key {sealed_with}, this process has "
+                                                f"{tk.agent_key.thumbprint()}: run recovery with the agent key that "
+                                                "sent the payment (its key file), or a person must check")
         return Resolution("unknown", reason=exc.message)
     token = kept.get("payment_token")
     if not isinstance(token, Secret):
@@ -65,12 +85,25 @@ async def _replay(tk: ToolkitCore, entry: Entry, base: str) -> Resolution:
                                              l1=secret("l1"), l2=secret("l2"), l3=secret("l3"),
                                              idempotency_key=entry.idempotency_key)
     except AmpError as exc:
-        return Resolution("unknown", reason=f"asking the merchant again failed ({exc.code}: {exc.message}); "
-                                            "a person must check")
-    debited = await debited_in_budget(tk, paid.debited_amount)
+        answer = f"{exc.code}: {clean_text(exc.message, 300)}"
+        if idempotent and exc.code in BUSINESS_REFUSALS:
+            # The merchant looks for an existing payment of the checkout before anything else; it found none.
+            return Resolution("released", reason=f"replayed startPayment refused by a merchant idempotent per "
+                                                 f"checkout ({answer}): the checkout was never paid")
+        return Resolution("unknown", reason=f"asking the merchant again failed ({answer}); a person must check")
+    debited, legs = _counted(tk, entry, paid)
     return Resolution("committed", external_ref=paid.transaction_id, debited=debited,
                       outcome={"settled_by": "startPayment replay",
-                               "idempotent": paid.idempotent})
+                               "idempotent": paid.idempotent, "legs": legs})
+
+
+def _counted(tk: ToolkitCore, entry: Entry, answer: OrderStatus | PaymentResult) -> tuple[Money, dict[str, Any]]:
+    """What counts for a payment settled after the fact: the network's figures, else what was held at the
+    quote locked for it (the entry's rate), never a rate of today."""
+    held = entry.reserved or entry.budget_amount
+    legs = count_legs(held.currency, entry.amount, held, mandate_charge=answer.mandate_amount,
+                      wallet_debit=answer.debited_amount, locked_rate=answer.fx_rate, budget_rate=entry.fx_rate)
+    return legs.budget, legs.to_public()
 
 
 async def settle_entry(tk: ToolkitCore, entry: Entry) -> tuple[Entry, str | None]:

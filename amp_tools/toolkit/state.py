@@ -86,10 +86,24 @@ class MandateRef:
     l1: Secret | None = None
     l2: Secret | None = None
     spent: Money | None = None
+    #: What the credential provider last reported as remaining (its inquiry); None: it does not say,
+    #: and `remaining` falls back to the local arithmetic (`budget - spent`).
+    reported_remaining: Money | None = None
+    #: Why a mandate the CP completed cannot be used (e.g. it binds another agent key), for the model.
+    failure: str | None = None
 
     @property
     def remaining(self) -> Money:
+        if self.reported_remaining is not None and self.reported_remaining.currency == self.budget.currency:
+            return self.reported_remaining
         return self.budget - (self.spent or Money.zero(self.budget.currency))
+
+    @property
+    def remaining_source(self) -> str:
+        """Where `remaining` comes from: the network's own count, or this toolkit's arithmetic (a fallback)."""
+        if self.reported_remaining is not None and self.reported_remaining.currency == self.budget.currency:
+            return "credential provider"
+        return "local estimate (the credential provider does not report the mandate's budget)"
 
 
 @dataclass

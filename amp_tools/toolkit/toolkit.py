@@ -25,6 +25,7 @@ from amp_tools.payments import reconcile as reconcile_payments
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetPath
 from amp_tools.toolkit.core import ToolkitCore
+from amp_tools.toolkit.mandates import refresh_mandates
 from amp_tools.toolkit.settling import ask_counterparty, reconcile
 from amp_tools.toolkit.specs import build_specs
 from amp_tools.toolkit.state import SessionState
@@ -93,7 +94,9 @@ class AmpToolkit(ToolkitCore):
         sub-budgets (a crew's) settles theirs too.
         """
         if self.path is None or len(self.path.leaf.covers) == 1:
-            return await reconcile(self)
+            done = await reconcile(self)
+            await refresh_mandates(self)
+            return done
         # A crew's toolkit settles its own budget's payments and every sub-budget's below it.
         report = ReconcileReport()
         for budget_id in self.path.leaf.covers:
@@ -102,4 +105,5 @@ class AmpToolkit(ToolkitCore):
             for name in ("committed", "released", "unknown", "in_flight"):
                 getattr(report, name).extend(getattr(part, name))
             report.failed.update(part.failed)
+        await refresh_mandates(self)
         return report

@@ -25,13 +25,20 @@ __all__ = ["ToolSpec", "run_sync", "validation_message"]
 ToolFunc = Callable[[Any], Awaitable[dict[str, Any]]]
 
 
-def validation_message(tool: str, exc: ValidationError) -> str:
-    """One readable sentence per wrong field: which field, what was wrong, what is expected."""
+def validation_message(tool: str, exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One readable sentence per wrong field: which field, what was wrong, what is expected.
+
+    A missing argument says what it is for, from the field's description in `model`
+    ("query is required: what to look for, e.g. 'flight Singapore'").
+    """
     errors = exc.errors(include_url=False)
     parts = []
     # Field names come from the caller too (an unknown key may be any length): bound both.
     for err in errors[:_MAX_PROBLEMS]:
         loc = _bounded(".".join(str(p) for p in err.get("loc", ())) or "(arguments)")
+        if err.get("type") == "missing":
+            parts.append(_missing(loc, model))
+            continue
         got = err.get("input")
         shown = _bounded(repr(got) if not isinstance(got, dict) else "an object")
         parts.append(f"{loc}: {err.get('msg', 'invalid')} (got {shown})")
@@ -41,6 +48,14 @@ def validation_message(tool: str, exc: ValidationError) -> str:
 
 
 _MAX_PROBLEMS = 8
+
+
+def _missing(name: str, model: type[BaseModel] | None) -> str:
+    field = model.model_fields.get(name) if model is not None else None
+    about = (field.description or "").strip() if field is not None else ""
+    if not about:
+        return f"{name} is required"
+    return f"{name} is required: {about[0].lower()}{about[1:]}"
 
 
 def _bounded(text: str, limit: int = 60) -> str:
@@ -87,7 +102,7 @@ class ToolSpec:
         try:
             return self.args_model.model_validate(dict(args or {}))
         except ValidationError as exc:
-            raise InvalidArguments(validation_message(self.name, exc),
+            raise InvalidArguments(validation_message(self.name, exc, self.args_model),
                                    hint="Fix the named fields and call the tool again.") from None
 
     async def ainvoke(self, args: BaseModel | Mapping[str, Any] | None = None) -> dict[str, Any]:

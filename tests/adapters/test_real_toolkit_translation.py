@@ -45,7 +45,9 @@ async def test_every_spec_translates_and_answers_alike(specs: list[ToolSpec]) ->
 def test_real_pay_schema_error_is_readable(specs: list[ToolSpec]) -> None:
     pay = next(t for t in to_langchain_tools(specs) if t.name == "pay")
     msg = pay.invoke({"name": "pay", "args": {}, "id": "c1", "type": "tool_call"})
-    assert msg.status == "error" and msg.content.startswith("invalid arguments for pay: checkout_id: Field required")
+    assert msg.status == "error"
+    assert msg.content.startswith("invalid arguments for pay: checkout_id is required: the checkout_id returned by "
+                                  "checkout or accept_quote.")
 
 
 async def test_an_unknown_argument_to_a_tool_without_arguments_is_refused_on_every_path(

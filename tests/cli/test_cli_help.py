@@ -16,7 +16,10 @@ ROOT = cli_command()
 COMMANDS = [(path, cmd) for path, cmd in walk(ROOT) if path]
 LEAVES = [(path, cmd) for path, cmd in COMMANDS if not getattr(cmd, "commands", None)]
 #: command groups whose every command reads or writes the ledger (others' new groups included)
-LEDGER_GROUPS = ("ledger", "approvals", "audit", "payments", "budgets", "owner")
+LEDGER_GROUPS = ("ledger", "approvals", "audit", "payments", "budgets")
+#: single commands of other groups that read or write the ledger
+LEDGER_LEAVES = (("owner", "sign-policy"), ("mcp", "tokens", "create"), ("mcp", "tokens", "list"),
+                 ("mcp", "tokens", "revoke"))
 METAVAR = re.compile(r"^[A-Z][A-Z0-9_]*(\|[A-Z][A-Z0-9_]*)*$")
 
 
@@ -69,7 +72,7 @@ def test_every_command_shows_an_example(path: tuple[str, ...], cmd: Any, capsys:
     assert examples and all(e.startswith(f"amp-tools {' '.join(path)}") for e in examples), examples
 
 
-LEDGER_COMMANDS = [(p, c) for p, c in LEAVES if p[0] in LEDGER_GROUPS or p == ("serve",)]
+LEDGER_COMMANDS = [(p, c) for p, c in LEAVES if p[0] in LEDGER_GROUPS or p in LEDGER_LEAVES or p == ("serve",)]
 
 
 @pytest.mark.parametrize(("path", "cmd"), LEDGER_COMMANDS, ids=_ids(LEDGER_COMMANDS))

@@ -180,10 +180,13 @@ async def test_default_approver_denies_and_releases(ledger: Any, clock: ManualCl
 
 async def test_out_of_band_approval_is_bound_single_use(ledger: Any, clock: ManualClock, tmp_path: Path) -> None:
     store = ApprovalStore(open_ledger(tmp_path / "approvals.db"), clock=clock)
-    guard, net = Guard(policy(), ledger, approver=OutOfBandApprover(store, clock=clock), clock=clock), Charges()
+    roomy = policy(total_budget="1000.00", windows={"day": {"limit": "1000.00"}})  # room for both held amounts
+    guard, net = Guard(roomy, ledger, approver=OutOfBandApprover(store, clock=clock), clock=clock), Charges()
     with pytest.raises(ApprovalPending) as pending:
         await guard.pay(intent("250.00", "CKO-7"), net.execute(), run_id="r")
-    assert net.calls == 0 and [r.status for r in await ledger.entries("default")] == ["released"]
+    # Held while the person decides (issue 20: one payment, one row, retries reuse it).
+    [parked] = await ledger.entries("default")
+    assert net.calls == 0 and (parked.status, parked.phase) == ("reserved", "awaiting_approval")
     [record] = store.list("pending")
     assert record.id in pending.value.message
     store.approve(record.id, "bob")
@@ -191,7 +194,7 @@ async def test_out_of_band_approval_is_bound_single_use(ledger: Any, clock: Manu
     with pytest.raises(ApprovalPending):
         await guard.pay(intent("260.00", "CKO-7"), net.execute(), run_id="r")
     paid = await guard.pay(intent("250.00", "CKO-7"), net.execute("TX-OK"), run_id="r")
-    assert paid.status == "paid" and net.calls == 1
+    assert paid.status == "paid" and net.calls == 1 and paid.entry_id == parked.id
     assert store.consume(record.request.binding) is None  # used up
 
 

@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.context import RequestContext
 
-from amp_tools.ledger import open_ledger
+from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.mcp.backend import Backend, open_backend
 from amp_tools.mcp.http import http_server
+from amp_tools.mcp.tokens import TokenStore
 
 BUDGET = "trip"
 CLIENT = types.Implementation(name="amp-tests", version="1.0")
@@ -42,7 +44,9 @@ def write_policy(folder: Path, **overrides: Any) -> Path:
 
 
 def server_args(policy: Path, ledger: Path, *extra: str) -> list[str]:
-    return ["-m", "amp_tools.mcp", "--policy", str(policy), "--ledger", str(ledger), "--budget-id", BUDGET, *extra]
+    # No waiting for a person after a URL elicitation unless a test asks: each call answers at once.
+    return ["-m", "amp_tools.mcp", "--policy", str(policy), "--ledger", str(ledger), "--budget-id", BUDGET,
+            "--approval-wait", "0", *extra]
 
 
 def server_env(home: Path) -> dict[str, str]:
@@ -65,11 +69,27 @@ async def stdio_session(policy: Path, ledger: Path, home: Path, *, elicit: Elici
             yield session
 
 
+@dataclass
+class Served:
+    """An HTTP server under test: its backend, its /mcp URL and a token for the budget `BUDGET`."""
+
+    backend: Backend
+    url: str
+    token: str
+
+    def new_token(self, budget: str = BUDGET) -> str:
+        """A token for `budget`, stored first (with the server's policy) when it is not yet."""
+        if self.backend.ledger.get_budget_sync(budget) is None:
+            self.backend.ledger.create_budget_sync(budget, self.backend.policy, by="owner (test)")
+        return TokenStore(self.backend.ledger).create(budget, label="test").token
+
+
 @asynccontextmanager
-async def http_backend(policy: Path, ledger: Path) -> AsyncIterator[tuple[Backend, str]]:
-    """The server on a loopback port in this event loop; yields its backend and its /mcp URL."""
-    backend = open_backend(policy, ledger=str(ledger), budget_id=BUDGET)
-    server = http_server(backend, host="127.0.0.1", port=0)  # the OS picks a free port
+async def http_backend(policy: Path, ledger: Path | LedgerBase, **options: Any) -> AsyncIterator[Served]:
+    """The server on a loopback port in this event loop, with one token for `BUDGET`."""
+    backend = open_backend(policy, ledger=ledger if isinstance(ledger, LedgerBase) else str(ledger),
+                           budget_id=BUDGET, approval_wait=0)
+    server = http_server(backend, host="127.0.0.1", port=0, **options)  # the OS picks a free port
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
@@ -77,7 +97,9 @@ async def http_backend(policy: Path, ledger: Path) -> AsyncIterator[tuple[Backen
                 task.result()
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
-        yield backend, f"http://127.0.0.1:{port}/mcp"
+        served = Served(backend, f"http://127.0.0.1:{port}/mcp", "")
+        served.token = served.new_token()
+        yield served
     finally:
         server.should_exit = True
         await task
@@ -85,8 +107,10 @@ async def http_backend(policy: Path, ledger: Path) -> AsyncIterator[tuple[Backen
 
 
 @asynccontextmanager
-async def http_session(url: str, *, elicit: Elicit | None = None) -> AsyncIterator[ClientSession]:
-    async with streamable_http_client(url) as (read, write, _), \
+async def http_session(url: str, token: str, *, elicit: Elicit | None = None) -> AsyncIterator[ClientSession]:
+    """An initialised client session sending `token` as its bearer token."""
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(30, read=300)) \
+            as http, streamable_http_client(url, http_client=http) as (read, write, _), \
             ClientSession(read, write, elicitation_callback=elicit, client_info=CLIENT) as session:
         await session.initialize()
         yield session
@@ -155,15 +179,22 @@ async def ledger_rows(ledger: Path) -> list[tuple[str, str, str, str]]:
 # ---------------------------------------------------------------------- a person at the client
 @dataclass
 class Person:
-    """Answers elicitations in order: ``"approve"``, ``"deny"``, or an action ``"decline"``/``"cancel"``."""
+    """Answers elicitations in order: ``"approve"``, ``"deny"``, or an action ``"decline"``/``"cancel"``.
+
+    Given `console`, a URL elicitation first has the person act on the approval's page (the
+    function gets the approval id from the URL), as someone who opens the link would.
+    """
 
     answers: list[str]
     reason: str = ""
     asked: list[types.ElicitRequestParams] = field(default_factory=list)
+    console: Callable[[str], Awaitable[None]] | None = None
 
     async def __call__(self, context: RequestContext[ClientSession, Any],
                        params: types.ElicitRequestParams) -> types.ElicitResult:
         self.asked.append(params)
+        if isinstance(params, types.ElicitRequestURLParams) and self.console is not None:
+            await self.console(params.url.rsplit("/", 1)[-1])
         answer = self.answers.pop(0)
         if answer in ("decline", "cancel"):
             return types.ElicitResult(action=answer)

@@ -54,12 +54,24 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureF
     policy = str(write_policy(tmp_path))
     broken = tmp_path / "broken.json"
     broken.write_text('{"currency": "USD"}', encoding="utf-8")
+    unnamed = tmp_path / "unnamed.json"
+    unnamed.write_text('{"currency": "USD", "total_budget": "100.00"}', encoding="utf-8")
+    monkeypatch.delenv("AMP_TOOLS_BUDGET", raising=False)
     cases = {
         ("--policy", policy, "--transport", "sse"): "unknown --transport 'sse'; expected stdio or http",
         ("--policy", policy, "--sandbox", "--cp", "http://127.0.0.1:1"): "--sandbox and --cp exclude each other",
         ("--policy", policy, "--transport", "http", "--host", "0.0.0.0"): "--host 0.0.0.0 is not a loopback address",
         ("--policy", policy, "--cp", "ftp://cp"): "--cp 'ftp://cp' is not an http(s) URL",
-        ("--policy", policy, "--approvals", "model"): "unknown --approvals 'model'; expected auto or cli",
+        ("--policy", policy, "--approvals", "model"): "unknown --approvals 'model'; expected auto, cli or form",
+        ("--policy", policy, "--transport", "http", "--host", "0.0.0.0", "--allow-remote"):
+            "--allow-remote needs the host names clients use: --allowed-host NAME",
+        ("--policy", policy, "--print-config", "emacs"):
+            "unknown --print-config 'emacs'; expected claude, cursor or vscode",
+        ("--policy", str(unnamed), "--cp", "http://127.0.0.1:1"): "name the budget this MCP server spends from",
+        ("--policy", policy, "--merchants", str(tmp_path / "none.yaml")): "merchant directory",
+        (): "the offline sandbox needs a policy for its fresh budget",
+        ("--budget-id", "nope"): "holds budget",
+        ("--policy", policy, "--owner-key", '{"kty": "nope"}'): "public JWK must be an EC P-256 JWK",
         ("--policy", policy, "--port", "70000"): "--port 70000 is not a TCP port",
         ("--policy", str(broken)): "total_budget",
     }

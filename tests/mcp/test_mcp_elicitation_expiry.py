@@ -1,4 +1,5 @@
-"""An elicitation nobody answers before the approval request expires is a denial, and a late yes pays nothing.
+"""With ``--approvals form``, an elicitation nobody answers before the approval request expires is a
+denial, and a late yes pays nothing.
 
 Runs the server and the SDK client over the SDK's in-memory transport, so the person can be slow on purpose.
 """
@@ -31,8 +32,8 @@ async def test_no_answer_before_expiry_denies_and_charges_nothing(tmp_path: Path
                            budget_id=BUDGET)
     make = backend.toolkit
 
-    def short_lived(approver: Approver) -> AmpToolkit:
-        toolkit = make(approver)
+    def short_lived(approver: Approver, budget_id: str | None = None) -> AmpToolkit:
+        toolkit = make(approver, budget_id)
         toolkit.guard.approval_ttl = timedelta(seconds=1)  # the person has one second to answer
         return toolkit
 
@@ -48,7 +49,8 @@ async def test_no_answer_before_expiry_denies_and_charges_nothing(tmp_path: Path
         return types.ElicitResult(action="accept", content={"decision": "approve"})
 
     try:
-        async with create_connected_server_and_client_session(build_server(backend), client_info=CLIENT,
+        server = build_server(backend, approvals="form")
+        async with create_connected_server_and_client_session(server, client_info=CLIENT,
                                                               elicitation_callback=away_from_keyboard) as session:
             checkout = await negotiated_hotel(session)
             started = time.monotonic()

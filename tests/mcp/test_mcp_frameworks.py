@@ -32,6 +32,7 @@ from _mcp_support import (
 
 from amp_examples.scripted import Final, Script, ToolCall
 from amp_examples.scripted.script import Conversation, Step
+from amp_tools.approvals import ApprovalStore
 from amp_tools.cli import app
 
 USER = "Book a Kuala Lumpur trip: a hotel for two nights and a flight from Singapore."
@@ -141,8 +142,8 @@ async def test_autogen_mcp_workbench_payment_waits_for_the_cli_then_pays(tmp_pat
     [paid] = ok(script.seen[-1], "pay")
     assert (paid["merchant"], paid["approved_by"]) == ("KL Grand Hotel", "bob")
     assert resumed.messages[-1].content == "paid 1"
-    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "released"),
-                                                          ("KL-GRAND-HOTEL", "committed")]
+    # One payment, one row: held while the person decided, then committed (issue 20).
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed")]
 
 
 # ---------------------------------------------------------------------- LangChain MCP adapters
@@ -169,7 +170,7 @@ async def test_langchain_mcp_adapters_trip_with_a_refusal(tmp_path: Path) -> Non
     assert [r[:2] for r in await ledger_rows(ledger)] == [("SKYLARK-AIR", "committed")]
 
 
-async def test_langchain_mcp_adapters_person_approves_through_elicitation(tmp_path: Path) -> None:
+async def test_langchain_mcp_adapters_person_approves_through_the_console_link(tmp_path: Path) -> None:
     pytest.importorskip("langchain_mcp_adapters", reason="langchain-mcp-adapters is not installed")
     from langchain.agents import create_agent
     from langchain_mcp_adapters.tools import load_mcp_tools
@@ -178,12 +179,19 @@ async def test_langchain_mcp_adapters_person_approves_through_elicitation(tmp_pa
 
     ledger = tmp_path / "ledger.db"
     script = scripted(trip())
-    person = Person(["approve"])
+    async def in_the_console(approval_id: str) -> None:
+        store = ApprovalStore(ledger)  # the person opened the link and pressed Approve
+        try:
+            store.approve(approval_id, "erin (inbox)")
+        finally:
+            store.close()
+
+    person = Person(["approve"], console=in_the_console)
     policy = write_policy(tmp_path, approval={"confirm_above": "200.00"})
     async with stdio_session(policy, ledger, tmp_path, elicit=person) as session:
         agent = create_agent(ScriptedChatModel(script=script), tools=await load_mcp_tools(session))
         await agent.ainvoke({"messages": [{"role": "user", "content": USER}]}, {"recursion_limit": 60})
 
     assert_trip_paid(script.seen[-1])
-    assert ok(script.seen[-1], "pay")[0]["approved_by"] == "mcp-elicitation (amp-tests)"
+    assert ok(script.seen[-1], "pay")[0]["approved_by"] == "erin (inbox)"
     assert len(person.asked) == 1 and "KL Grand Hotel" in person.asked[0].message

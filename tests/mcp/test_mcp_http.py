@@ -1,4 +1,5 @@
-"""`amp-tools mcp --transport http`: streamable HTTP on a loopback port, one toolkit per client session.
+"""`amp-tools mcp --transport http`: streamable HTTP on a loopback port, one toolkit per client session,
+every request with a bearer token.
 
 The server runs in this event loop (uvicorn on a free port), so the tests also read the
 sandbox's own record of payments, not only what the client was told.
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mcp import types
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
@@ -36,8 +38,9 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_shop_negotiate_pay_and_refusal_over_http(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.db"
-    async with http_backend(write_policy(tmp_path, per_transaction_max="240.00"), ledger) as (backend, url), \
-            http_session(url) as session:
+    async with http_backend(write_policy(tmp_path, per_transaction_max="240.00"), ledger) as served, \
+            http_session(served.url, served.token) as session:
+        backend = served.backend
         names = [t.name for t in (await session.list_tools()).tools]
         paid = await ok(session, "pay", {"checkout_id": await negotiated_hotel(session)})
         refused = await error(session, "pay", {"checkout_id": await list_price_hotel(session)})
@@ -53,8 +56,9 @@ async def test_shop_negotiate_pay_and_refusal_over_http(tmp_path: Path) -> None:
 
 async def test_each_client_has_its_own_session_and_both_spend_one_budget(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.db"
-    async with http_backend(write_policy(tmp_path), ledger) as (backend, url), \
-            http_session(url) as alice, http_session(url) as bob:
+    async with http_backend(write_policy(tmp_path), ledger) as served, \
+            http_session(served.url, served.token) as alice, http_session(served.url, served.new_token()) as bob:
+        backend = served.backend
         hotel, seat = await asyncio.gather(negotiated_hotel(alice), flight(bob))
         # A checkout lives in the session that made it: the other client cannot pay it.
         stranger = await error(bob, "pay", {"checkout_id": hotel})
@@ -75,30 +79,38 @@ async def test_each_client_has_its_own_session_and_both_spend_one_budget(tmp_pat
                                                                 ("SKYLARK-AIR", "committed")]
 
 
-async def test_elicitation_over_http_approve_then_deny(tmp_path: Path) -> None:
+async def test_url_elicitation_over_http_the_person_decides_in_the_store(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.db"
-    person = Person(["approve", "deny"], reason="")
     policy = write_policy(tmp_path, approval={"confirm_above": "200.00"})
-    async with http_backend(policy, ledger) as (backend, url), http_session(url, elicit=person) as session:
-        paid = await ok(session, "pay", {"checkout_id": await negotiated_hotel(session)})
-        denied = await error(session, "pay", {"checkout_id": await list_price_hotel(session)})
+    async with http_backend(policy, ledger) as served:
+        backend = served.backend
+
+        async def in_the_console(approval_id: str) -> None:
+            await backend.store.aapprove(approval_id, "owner (inbox)")  # what the console's Approve button does
+
+        person = Person(["approve", "approve"], console=in_the_console)
+        async with http_session(served.url, served.token, elicit=person) as session:
+            paid = await ok(session, "pay", {"checkout_id": await negotiated_hotel(session)})
         assert backend.sandbox is not None
         payments = [p["merchantId"] for p in backend.sandbox.payments() if p["status"] == "SUCCESS"]
 
-    assert paid["approved_by"] == "mcp-elicitation (amp-tests)"
-    assert text_of(denied).startswith("APPROVAL_DENIED") and "the person denied the payment" in text_of(denied)
-    assert ["1102.00 MYR" in person.asked[0].message, "1160.00 MYR" in person.asked[1].message] == [True, True]
+    [asked] = person.asked
+    assert isinstance(asked, types.ElicitRequestURLParams)
+    approval_id = asked.elicitationId.partition(".")[0]
+    assert asked.url == f"http://127.0.0.1:8787/approvals/{approval_id}" and approval_id.startswith("apr_")
+    assert (paid["status"], paid["approved_by"]) == ("paid", "owner (inbox)")
     assert payments == ["KL-GRAND-HOTEL"]
-    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed"),
-                                                          ("KL-GRAND-HOTEL", "released")]
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed")]
 
 
 async def test_a_foreign_host_header_is_refused(tmp_path: Path) -> None:
-    async with http_backend(write_policy(tmp_path), tmp_path / "ledger.db") as (_, url):
+    async with http_backend(write_policy(tmp_path), tmp_path / "ledger.db") as served:
+        url = served.url
         body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
                 "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                            "clientInfo": {"name": "x", "version": "1"}}}
-        headers = {"Accept": "application/json, text/event-stream", "Host": "evil.example:80"}
+        headers = {"Accept": "application/json, text/event-stream", "Host": "evil.example:80",
+                   "Authorization": f"Bearer {served.token}"}
         async with httpx.AsyncClient() as client:
             rebound = await client.post(url, json=body, headers=headers)
     assert rebound.status_code == 421
@@ -107,7 +119,8 @@ async def test_a_foreign_host_header_is_refused(tmp_path: Path) -> None:
 async def test_pending_over_http_until_a_person_approves_in_the_store(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.db"
     policy = write_policy(tmp_path, approval={"confirm_above": "200.00"})
-    async with http_backend(policy, ledger) as (backend, url), http_session(url) as session:
+    async with http_backend(policy, ledger) as served, http_session(served.url, served.token) as session:
+        backend = served.backend
         hotel = await negotiated_hotel(session)
         pending = await error(session, "pay", {"checkout_id": hotel})
         assert pending.structuredContent is not None
@@ -117,5 +130,5 @@ async def test_pending_over_http_until_a_person_approves_in_the_store(tmp_path: 
 
     assert text_of(pending).startswith("APPROVAL_PENDING") and approval_id in text_of(pending)
     assert (paid["status"], paid["approved_by"]) == ("paid", "carol")
-    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "released"),
-                                                          ("KL-GRAND-HOTEL", "committed")]
+    # One payment, one row: held while the person decided, then committed (issue 20).
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed")]

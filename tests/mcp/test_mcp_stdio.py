@@ -2,7 +2,8 @@
 
 Lists the tools (schemas from the specs), shops, negotiates and pays, refuses a payment over a
 limit naming the rule, leaves a payment pending for the CLI when the client cannot elicit, and
-asks the person through elicitation when it can (approve; deny, then ask afresh).
+asks the person through the client's form only with ``--approvals form`` (approve; deny, then ask
+afresh). The default (URL elicitation to the owner console) is tested in test_mcp_approvals.py.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typer.testing import CliRunner
 
 from amp_tools.approvals import ApprovalStore
 from amp_tools.cli import app
+from amp_tools.mcp.approval import FORM_APPROVER
 from amp_tools.policy import load_policy
 from amp_tools.sandbox import Sandbox
 from amp_tools.toolkit import AmpToolkit
@@ -108,7 +110,8 @@ async def test_without_elicitation_the_payment_waits_for_the_cli(tmp_path: Path,
         assert pending.structuredContent is not None and pending.structuredContent["error"] == "APPROVAL_PENDING"
         approval_id = pending.structuredContent["details"]["approval_id"]
         assert f"amp-tools approvals approve {approval_id}" in text_of(pending)
-        assert await ledger_rows(ledger) == [("KL-GRAND-HOTEL", "released", "1102.00 MYR", "231.42 USD")]
+        # Held while the person decides; asking again reuses this row (issue 20: one payment, one row).
+        assert await ledger_rows(ledger) == [("KL-GRAND-HOTEL", "reserved", "1102.00 MYR", "231.42 USD")]
         still = await error(session, "pay", {"checkout_id": hotel})  # asking again reuses the same request
         assert still.structuredContent is not None
         assert still.structuredContent["details"]["approval_id"] == approval_id
@@ -124,15 +127,19 @@ async def test_without_elicitation_the_payment_waits_for_the_cli(tmp_path: Path,
     assert second.structuredContent is not None and second.structuredContent["error"] == "APPROVAL_PENDING"
     assert second.structuredContent["details"]["approval_id"] != approval_id
     assert [r.status for r in ApprovalStore(ledger).list()] == ["pending", "consumed"]
-    assert [r[:2] for r in await ledger_rows(ledger)] == [
-        ("KL-GRAND-HOTEL", "released"), ("KL-GRAND-HOTEL", "released"), ("KL-GRAND-HOTEL", "committed"),
-        ("KL-GRAND-HOTEL", "released")]
+    # The first hotel: one row, committed; the second still waits for its person, held.
+    assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed"),
+                                                          ("KL-GRAND-HOTEL", "reserved")]
 
 
-async def test_elicitation_asks_the_person_who_approves(tmp_path: Path) -> None:
+FORM = ("--approvals", "form")
+
+
+async def test_form_mode_asks_through_the_client_form(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.db"
     person = Person(["approve"], reason="worth it")
-    async with stdio_session(write_policy(tmp_path, approval=CONFIRM), ledger, tmp_path, elicit=person) as session:
+    async with stdio_session(write_policy(tmp_path, approval=CONFIRM), ledger, tmp_path, elicit=person,
+                             extra=FORM) as session:
         paid = await ok(session, "pay", {"checkout_id": await negotiated_hotel(session)})
         flown = await ok(session, "pay", {"checkout_id": await flight(session)})  # under 200 USD: nobody asked
 
@@ -142,16 +149,18 @@ async def test_elicitation_asks_the_person_who_approves(tmp_path: Path) -> None:
     assert "200.00 USD" in asked.message
     assert asked.requestedSchema["properties"]["decision"]["enum"] == ["approve", "deny"]
     assert asked.requestedSchema["required"] == ["decision"]
-    assert (paid["status"], paid["approved_by"]) == ("paid", "mcp-elicitation (amp-tests)")
+    # The channel is recorded, never the client's own name (`amp-tests`).
+    assert (paid["status"], paid["approved_by"]) == ("paid", FORM_APPROVER)
     assert "approved_by" not in flown and flown["budget_left"] == {"amount": "658.32", "currency": "USD"}
     assert [r[:2] for r in await ledger_rows(ledger)] == [("KL-GRAND-HOTEL", "committed"),
                                                           ("SKYLARK-AIR", "committed")]
 
 
-async def test_elicitation_deny_refuses_and_the_next_try_asks_again(tmp_path: Path) -> None:
+async def test_form_mode_deny_refuses_and_the_next_try_asks_again(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.db"
     person = Person(["deny", "decline", "approve"], reason="too expensive")
-    async with stdio_session(write_policy(tmp_path, approval=CONFIRM), ledger, tmp_path, elicit=person) as session:
+    async with stdio_session(write_policy(tmp_path, approval=CONFIRM), ledger, tmp_path, elicit=person,
+                             extra=FORM) as session:
         hotel = await negotiated_hotel(session)
         denied = await error(session, "pay", {"checkout_id": hotel})
         declined = await error(session, "pay", {"checkout_id": hotel})
@@ -161,7 +170,7 @@ async def test_elicitation_deny_refuses_and_the_next_try_asks_again(tmp_path: Pa
     assert denied.structuredContent is not None and denied.structuredContent["error"] == "APPROVAL_DENIED"
     assert "declined the approval request in the MCP client" in text_of(declined)
     assert len(person.asked) == 3  # each answer served one payment attempt, once
-    assert paid["approved_by"] == "mcp-elicitation (amp-tests)"
+    assert paid["approved_by"] == FORM_APPROVER
     assert [r[:2] for r in await ledger_rows(ledger)] == [
         ("KL-GRAND-HOTEL", "released"), ("KL-GRAND-HOTEL", "released"), ("KL-GRAND-HOTEL", "committed")]
 

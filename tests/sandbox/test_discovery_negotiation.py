@@ -26,7 +26,8 @@ async def test_registry_filters(flow: Flow) -> None:
     prof = (await flow.get("/registry/merchants?currency=SGD&category=flight"))["data"][0]
     assert prof == {"merchantId": "SKYLARK-AIR", "name": "Skylark Air", "mcc": "3011", "categories": ["flight"],
                     "regions": ["SG", "MY", "JP", "TH"], "currencies": ["SGD"], "baseUrl": "/merchants/SKYLARK-AIR",
-                    "description": prof["description"], "maxNegotiationRounds": 3}
+                    "description": prof["description"], "maxNegotiationRounds": 3,
+                    "idempotentPerCheckout": True}
 
 
 async def test_injection_text_is_data_and_changes_nothing(flow: Flow) -> None:

@@ -258,7 +258,8 @@ async def test_replay_of_a_paid_checkout_returns_the_original_whatever_token_it_
         assert r.status_code == 200
         assert r.json() == {"success": True, "data": {
             "success": True, "transactionId": paid["transactionId"], "message": REPLAY_MESSAGE, "status": "PAID",
-            "debitedAmount": {"cent": 2999, "currency": "USD"}, "idempotent": True}}, token
+            "debitedAmount": {"cent": 2999, "currency": "USD"},
+            "mandateAmount": {"cent": 2999, "currency": "USD"}, "idempotent": True}}, token
     assert [p["status"] for p in flow.sb.payments()] == ["SUCCESS", "SUCCESS"]
     assert (await flow.remaining(m["mandateId"]))[0] == 100000 - 2999 - 1999  # the expired token was released
 

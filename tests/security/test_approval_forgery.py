@@ -65,7 +65,8 @@ async def test_a_grant_comes_only_from_the_person_and_pays_only_its_own_payment(
     with pytest.raises(ApprovalPending):  # still waiting: nothing the model wrote counted
         await pay.ainvoke({"checkout_id": room})
     assert store.get(approval_id).status == "pending"
-    assert [e.status for e in s.toolkit.ledger.entries_sync()] == ["released", "released"]
+    # One payment, one row (issue 20): held while the person decides, never released and reserved again.
+    assert [(e.status, e.phase) for e in s.toolkit.ledger.entries_sync()] == [("reserved", "awaiting_approval")]
     assert s.sandbox.payments() == []
 
     # Another merchant's payment above the threshold does not ride on this approval once granted.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _ledger_helpers import PG_URL
 
 from amp_tools.approvals import ApprovalStore, CallbackApprover, OutOfBandApprover
 from amp_tools.errors import ApprovalPending, PolicyViolation, ToolError
@@ -37,6 +38,13 @@ def _raw(ledger: LedgerBase, sql: str, *params: Any) -> list[Any]:
     return ledger.run_write_sync(steps)
 
 
+def _open(target: str, sandbox: Sandbox) -> LedgerBase:
+    """The `target` fixture's SQLite file, or its PostgreSQL schema (a name, not a path)."""
+    if target.startswith("amp_test_"):
+        return open_ledger(PG_URL, clock=sandbox.clock, schema=target)
+    return open_ledger(target, clock=sandbox.clock)
+
+
 def _budget_hash(ledger: LedgerBase, digest: str) -> None:
     """The attacker also rewrites the budget row's copy of the hash where the schema keeps one."""
     with contextlib.suppress(Exception):  # a schema without budgets.policy_hash: nothing more to rewrite
@@ -48,7 +56,7 @@ class World:
 
     def __init__(self, target: str, *, pinned: bool = True, approver: Any = None) -> None:
         self.sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=11))
-        self.ledger = open_ledger(target, clock=self.sandbox.clock)
+        self.ledger = _open(target, self.sandbox)
         self.policy = BudgetPolicy.model_validate(POLICY)
         self.ledger.create_budget_sync("team", self.policy, by="owner")
         self.sign_policy()
@@ -95,8 +103,9 @@ class World:
 
 
 @pytest.fixture
-def world(target: str) -> Iterator[World]:
+def world(target: str, backend: str) -> Iterator[World]:
     w = World(target)
+    assert (w.ledger.dialect.name == "postgresql") == (backend == "postgres")
     yield w
     w.ledger.close_sync()
 
@@ -259,7 +268,7 @@ def test_owner_key_from_the_environment_is_pinned(target: str, monkeypatch: pyte
 async def test_a_parents_freeze_cleared_by_database_edit_stops_its_agents(target: str) -> None:
     crew = POLICY | {"agents": {"tours": {"total_budget": "200.00", "approval": {"confirm_above": "50.00"}}}}
     sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=11))
-    ledger = open_ledger(target, clock=sandbox.clock)
+    ledger = _open(target, sandbox)
     try:
         ledger.create_budget_sync("team", BudgetPolicy.model_validate(crew), by="owner")
         now = ledger.clock.now()

@@ -193,8 +193,8 @@ async def test_dashboard_shows_spending_payments_and_audit_without_secrets(world
     assert budget["total"]["left"] == {"amount": "860.14", "currency": "USD"}
     assert budget["windows"]["day"]["left"] == {"amount": "660.14", "currency": "USD"}
     assert budget["merchants"]["SKYLARK-AIR"]["used"] == {"amount": "139.86", "currency": "USD"}
-    # The first attempt was released while the person was asked; the approved retry committed.
-    assert [p["status"] for p in budget["payments"]] == ["committed", "released"]
+    # One payment, one row: held while the person was asked, the approved retry committed it.
+    assert [p["status"] for p in budget["payments"]] == ["committed"]
     payment = budget["payments"][0]
     assert payment["external_ref"] == paid["transaction_id"] and payment["fx_rate"] is not None
     assert data["audit"]["ok"] is True
