@@ -108,7 +108,7 @@ def demo_travel(
                                                                     "(default amp-tools-agent).")] = None,
     agent_key: Annotated[str | None, typer.Option(metavar="PATH", help="The agent's private JWK (default "
                                                                        "$AMP_TOOLS_HOME/agent-key.jwk; see "
-                                                                       "`amp-tools key show`).")] = None,
+                                                                       "`amp-tools agent-key show`).")] = None,
 ) -> None:
     """Book a flight, a hotel and a car within one budget: on the embedded sandbox, or a real network (--cp)."""
     if real_model is None:
@@ -405,7 +405,7 @@ def key_register(
         detail = body.get("errorMessage") or body.get("error") or body.get("detail") if isinstance(body, dict) \
             else None
         _fail(f"{url} refused the key (HTTP {answer.status_code}: {detail or answer.text[:200]}); networks without "
-              "registration take the public key from their operator: give them `amp-tools key show`")
+              "registration take the public key from their operator: give them `amp-tools agent-key show`")
     out.print(f"registered key {key.public_jwk()['kid']} for agent {agent_id} at {url}", highlight=False)
 
 
