@@ -77,26 +77,42 @@ _BUDGET_SQL = ("SELECT b.policy_version, b.policy_hash, p.policy, p.policy_hash,
 
 _E_ALL = ("SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries WHERE budget_id = ? AND counts = 1 "
           "AND created_at >= ?")
-_E_MERCHANT = ("SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries WHERE budget_id = ? AND counts = 1 "
-               "AND merchant_id = ? AND created_at >= ?")
+_E_KEYED = {scope: ("SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries WHERE budget_id = ? AND counts = 1 "
+                    f"AND {column} = ? AND created_at >= ?") for scope, column in (("merchant", "merchant_id"),
+                                                                                 ("mcc", "mcc"))}
 _B = ("SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM usage_buckets WHERE budget_id = ? "
       "AND scope = ? AND key = ? AND width = ? AND start >= ?")
+# The all-time figures the total and the merchant / MCC caps are decided on (`since` None in `_ops`):
+# the budget row and the usage_totals rows (SUM over one primary-key row: zero when it is missing).
+_T_ALL = "SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM budgets WHERE budget_id = ?"
+_T_KEYED = ("SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM usage_totals WHERE budget_id = ? "
+            "AND scope = ? AND key = ?")
+# The width column of `_usage_steps`' rows: a bucket width, or one of these tags.
+_WINDOW, _EVER, _STORED = 0, -2, -1  # entries since `since`; entries all-time; the stored all-time total
+_ALL_TIME = -1  # `since` of an all-time entries sum: every created_at is >= 0
 
 
-def _usage_steps(budget_id: str, merchant_id: str, since: int) -> Steps[list[tuple[str, int, int, int]]]:
-    """(what, width, minor, count) of the entries and of the hour and day buckets since `since`, read in
-    one statement (one snapshot: a payment committed meanwhile cannot look like a mismatch)."""
+def _usage_steps(budget_id: str, merchant_id: str, mcc: str | None,
+                 since: int) -> Steps[list[tuple[str, int, int, int]]]:
+    """(scope, width, minor, count) of the entries and of the hour and day buckets since `since`, and
+    all-time of the entries (`_EVER`) and of the stored totals (`_STORED`), for all payments, this
+    merchant and this MCC, read in one statement (one snapshot: a payment committed
+    meanwhile cannot look like a mismatch). Each entries sum is one range of a partial covering index
+    (``entries_win_all`` / ``_merchant`` / ``_mcc``); the stored figures are primary-key reads."""
     parts, params = [], []  # type: tuple[list[str], list[Any]]
-    for scope, key in (("all", ""), ("merchant", merchant_id)):
-        if scope == "all":
-            parts.append(f"SELECT '{scope}', 0, e.* FROM ({_E_ALL}) e")
-            params += [budget_id, since]
-        else:
-            parts.append(f"SELECT '{scope}', 0, e.* FROM ({_E_MERCHANT}) e")
-            params += [budget_id, merchant_id, since]
+    scopes: list[tuple[str, str]] = [("all", ""), ("merchant", merchant_id)] + ([("mcc", mcc)] if mcc else [])
+    for scope, key in scopes:
+        who: list[Any] = [budget_id] if scope == "all" else [budget_id, key]
+        sql = _E_ALL if scope == "all" else _E_KEYED[scope]
+        parts.append(f"SELECT '{scope}', {_WINDOW}, e.* FROM ({sql}) e")
+        params += [*who, since]
         for width in (HOUR_US, DAY_US):
             parts.append(f"SELECT '{scope}', {width}, b.* FROM ({_B}) b")
             params += [budget_id, scope, key, width, since]
+        parts.append(f"SELECT '{scope}', {_EVER}, a.* FROM ({sql}) a")
+        params += [*who, _ALL_TIME]
+        parts.append(f"SELECT '{scope}', {_STORED}, t.* FROM ({_T_ALL if scope == 'all' else _T_KEYED}) t")
+        params += [budget_id] if scope == "all" else [budget_id, scope, key]
     rows = yield Q(" UNION ALL ".join(parts), tuple(params))
     return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
@@ -133,7 +149,8 @@ class OwnerAuthority:
 
     # --------------------------------------------------------------------------- before reserving
     def check_steps(self, *, policy_budget: str, budget_id: str, enforced_hash: str, merchant_id: str,
-                    now: datetime, levels: tuple[str, ...] = (), days: int = 32) -> Steps[None]:
+                    now: datetime, levels: tuple[str, ...] = (), days: int = 32,
+                    mcc: str | None = None) -> Steps[None]:
         """`levels`: every budget whose freeze stops this payment (a sub-budget's ancestors and itself)."""
         rows = yield Q(_BUDGET_SQL, (policy_budget,))
         self._check_policy(policy_budget, rows[0] if rows else None, enforced_hash)
@@ -143,8 +160,8 @@ class OwnerAuthority:
             self._check_control(level, rows[0] if rows else None)
         now_us = to_us(now)
         since = now_us - now_us % DAY_US - (days - 1) * DAY_US
-        figures = yield from _usage_steps(budget_id, merchant_id, since)
-        self._check_usage(budget_id, merchant_id, figures, days)
+        figures = yield from _usage_steps(budget_id, merchant_id, mcc, since)
+        self._check_usage(budget_id, {"merchant": merchant_id, "mcc": mcc or ""}, figures, days)
 
     def signed_steps(self, *, policy_budget: str, budget_id: str, enforced_hash: str) -> Steps[bool]:
         """Whether the policy in force and the control (if any) hold the owner's valid signatures."""
@@ -206,21 +223,29 @@ class OwnerAuthority:
         self._controls[budget_id] = at
 
     @staticmethod
-    def _check_usage(budget_id: str, merchant_id: str, figures: list[tuple[str, int, int, int]], days: int) -> None:
+    def _check_usage(budget_id: str, keys: dict[str, str], figures: list[tuple[str, int, int, int]],
+                     days: int) -> None:
         by_scope: dict[str, dict[int, tuple[int, int]]] = {}
         for scope, width, minor, count in figures:
             by_scope.setdefault(scope, {})[width] = (minor, count)
+        hint = "Run `amp-tools audit verify` and tell the budget's owner."
         for scope, got in by_scope.items():
-            entries = got.get(0, (0, 0))
+            what = "all payments" if scope == "all" else f"{scope} {keys.get(scope, '')!r}"
+            entries = got.get(_WINDOW, (0, 0))
             for width in (HOUR_US, DAY_US):
                 if got.get(width, (0, 0)) != entries:
-                    what = "all payments" if scope == "all" else f"merchant {merchant_id!r}"
                     raise LedgerTampered(
                         f"the {'hourly' if width == HOUR_US else 'daily'} usage of budget {budget_id!r} for {what} "
                         f"over the last {days} UTC day(s) says {got.get(width, (0, 0))[0]} minor units in "
                         f"{got.get(width, (0, 0))[1]} payments, but its entries sum to {entries[0]} in "
-                        f"{entries[1]}: the ledger was edited outside amp-tools; nothing is paid",
-                        hint="Run `amp-tools audit verify` and tell the budget's owner.")
+                        f"{entries[1]}: the ledger was edited outside amp-tools; nothing is paid", hint=hint)
+            stored, ever = got.get(_STORED, (0, 0)), got.get(_EVER, (0, 0))
+            if stored != ever:
+                # The total budget (scope all) and the merchant / MCC caps are decided on these.
+                raise LedgerTampered(
+                    f"the all-time usage of budget {budget_id!r} for {what} says {stored[0]} minor units in "
+                    f"{stored[1]} payments, but its entries sum to {ever[0]} in {ever[1]}: the ledger was edited "
+                    "outside amp-tools; nothing is paid", hint=hint)
 
     # --------------------------------------------------------------------------- after an approval
     def check_approval(self, decision: Any, request: Any, budget_id: str) -> None:

@@ -364,7 +364,7 @@ class Guard:
         try:
             await self.ledger.run_read(lambda: owner.check_steps(
                 policy_budget=policy_budget, budget_id=self.budget_id, enforced_hash=enforced,
-                merchant_id=intent.merchant_id, now=now,
+                merchant_id=intent.merchant_id, mcc=intent.mcc, now=now,
                 levels=tuple(level.budget_id for level in self.path.levels) if self.path is not None else (),
                 days=usage_days(self.policy)))
         except ToolError as exc:
