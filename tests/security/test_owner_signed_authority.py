@@ -309,3 +309,79 @@ async def test_a_parents_freeze_cleared_by_database_edit_stops_its_agents(target
         assert len(sandbox.payments()) == 1
     finally:
         ledger.close_sync()
+
+
+# ------------------------------------------------------------------------ all-time totals at pay time
+# Each limit is 100.00 USD and two tours (90.00) are paid first, so the adapter (29.99) is over it; the
+# attacker then lowers the all-time figure that limit is decided on (the row and the SQL that lowers it).
+_LOWERED = {
+    "total_budget": ({"total_budget": "100.00"},
+                     "UPDATE budgets SET used_minor = 0, used_count = 0 WHERE budget_id = 'team'",
+                     "for all payments says 0 minor units in 0 payments", "budget 'team' totals"),
+    "merchant_cap": ({"merchants": {"caps": {"SUNNY-TOURS": "100.00"}}},
+                     "UPDATE usage_totals SET used_minor = used_minor - 4500 WHERE budget_id = 'team' "
+                     "AND scope = 'merchant' AND key = 'SUNNY-TOURS'",
+                     "for merchant 'SUNNY-TOURS' says 4500 minor units in 2 payments",
+                     "usage total of budget 'team' for merchant 'SUNNY-TOURS'"),
+    "mcc_cap": ({"mccs": {"caps": {"4722": "100.00"}}},
+                "UPDATE usage_totals SET used_minor = 0 WHERE budget_id = 'team' AND scope = 'mcc' AND key = '4722'",
+                "for mcc '4722' says 0 minor units in 2 payments", "usage total of budget 'team' for mcc '4722'"),
+}
+
+
+def _limited(limit: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "team", "currency": "USD", "total_budget": "500.00", "approval": {"confirm_above": "50.00"},
+            **limit}
+
+
+@pytest.mark.parametrize("limit", sorted(_LOWERED))
+async def test_lowered_all_time_totals_do_not_loosen_the_total_or_a_cap(target: str, backend: str,
+                                                                       limit: str) -> None:
+    policy, tamper, said, verify_names = _LOWERED[limit]
+    w = World(target, policy=_limited(policy))
+    try:
+        await w.pay(TOUR)
+        await w.pay(TOUR)  # 90.00 of the 100.00 limit
+        charged = w.charges()
+        assert len(charged) == 2
+        with pytest.raises(PolicyViolation):
+            await w.pay(ADAPTER)  # 119.99 > 100.00: the limit holds while the ledger is honest
+        _raw(w.ledger, tamper)
+        with pytest.raises(ToolError) as refused:
+            await w.pay(ADAPTER)  # without the check: 119.99 paid on a 100.00 limit
+        assert refused.value.code == "LEDGER_TAMPERED"
+        assert said in refused.value.message and "entries sum to 9000 in 2" in refused.value.message
+        assert "audit verify" in (refused.value.hint or "")
+        assert w.charges() == charged  # nothing more reached the network
+        assert w.refusals() == ["LEDGER_TAMPERED"]
+        entries = _raw(w.ledger, "SELECT COUNT(*), SUM(budget_minor) FROM entries WHERE status = 'committed'")
+        assert [int(v) for v in entries[0]] == [2, 9000]
+        report = w.ledger.audit.verify_sync()
+        assert not report.ok and verify_names in report.problem
+    finally:
+        w.ledger.close_sync()
+
+
+async def test_refunds_and_an_honest_ledger_keep_the_totals_check_quiet(world: World) -> None:
+    """A refund lowers the totals and the entries' counted amounts together: no false alarm."""
+    ck = await world.checkout(TOUR)
+    await world.pay(TOUR, checkout_id=ck)
+    await world.specs["refund"].ainvoke({"checkout_id": ck, "amount": "10.00"})
+    assert (await world.pay(ADAPTER))["status"] == "paid"  # checked against the refunded totals
+    used = _raw(world.ledger, "SELECT used_minor, used_count FROM budgets WHERE budget_id = 'team'")
+    assert [int(v) for v in used[0]] == [4500 - 1000 + 2999, 2]
+    assert len(world.sandbox.payments()) == 2 and world.refusals() == []
+
+
+async def test_without_a_pinned_key_lowered_totals_are_left_to_audit_verify(target: str) -> None:
+    """Unpinned (local development) behaviour is unchanged: the agent trusts the stored totals."""
+    w = World(target, pinned=False, policy=_limited({"total_budget": "100.00"}))
+    try:
+        await w.pay(TOUR)
+        await w.pay(TOUR)
+        _raw(w.ledger, "UPDATE budgets SET used_minor = 0, used_count = 0 WHERE budget_id = 'team'")
+        assert (await w.pay(ADAPTER))["status"] == "paid"
+        assert len(w.sandbox.payments()) == 3 and w.refusals() == []
+        assert not w.ledger.audit.verify_sync().ok
+    finally:
+        w.ledger.close_sync()
