@@ -41,7 +41,7 @@ from .payloads import control_payload, policy_payload
 from .signing import OwnerSignatureInvalid, UnsignedAuthority, verify
 
 __all__ = ["LedgerTampered", "OwnerAuthority", "authority_status_steps", "owner_authority", "signature_check",
-           "signature_status", "usage_days"]
+           "signature_status", "totals_sql", "usage_days"]
 
 _SPAN_DAYS = {"hour": 1, "day": 2, "week": 8, "month": 32}  # each window's longest reach back, in UTC days
 
@@ -92,28 +92,43 @@ _WINDOW, _EVER, _STORED = 0, -2, -1  # entries since `since`; entries all-time; 
 _ALL_TIME = -1  # `since` of an all-time entries sum: every created_at is >= 0
 
 
+def _scopes(merchant_id: str, mcc: str | None) -> list[tuple[str, str]]:
+    return [("all", ""), ("merchant", merchant_id)] + ([("mcc", mcc)] if mcc else [])
+
+
+def _entries_sum(scope: str, budget_id: str, key: str, since: int) -> tuple[str, list[Any]]:
+    return (_E_ALL, [budget_id, since]) if scope == "all" else (_E_KEYED[scope], [budget_id, key, since])
+
+
+def totals_sql(budget_id: str, merchant_id: str, mcc: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The all-time part of the check: (scope, `_EVER` | `_STORED`, minor, count) rows of all the
+    entries and of the stored total, for all payments, this merchant and this MCC. Each entries sum is
+    one range of a partial covering index (``entries_win_all`` / ``_merchant`` / ``_mcc``), so its cost
+    grows with the budget's history (see ``benchmarks/audit_verify.py``); the totals are key reads."""
+    parts, params = [], []  # type: tuple[list[str], list[Any]]
+    for scope, key in _scopes(merchant_id, mcc):
+        sql, args = _entries_sum(scope, budget_id, key, _ALL_TIME)
+        parts.append(f"SELECT '{scope}', {_EVER}, a.* FROM ({sql}) a")
+        parts.append(f"SELECT '{scope}', {_STORED}, t.* FROM ({_T_ALL if scope == 'all' else _T_KEYED}) t")
+        params += [*args, *([budget_id] if scope == "all" else [budget_id, scope, key])]
+    return " UNION ALL ".join(parts), tuple(params)
+
+
 def _usage_steps(budget_id: str, merchant_id: str, mcc: str | None,
                  since: int) -> Steps[list[tuple[str, int, int, int]]]:
-    """(scope, width, minor, count) of the entries and of the hour and day buckets since `since`, and
-    all-time of the entries (`_EVER`) and of the stored totals (`_STORED`), for all payments, this
-    merchant and this MCC, read in one statement (one snapshot: a payment committed
-    meanwhile cannot look like a mismatch). Each entries sum is one range of a partial covering index
-    (``entries_win_all`` / ``_merchant`` / ``_mcc``); the stored figures are primary-key reads."""
+    """(scope, width, minor, count) of the entries (`_WINDOW`) and of the hour and day buckets since
+    `since`, for all payments, this merchant and this MCC, and the all-time rows of `totals_sql`, read in
+    one statement (one snapshot: a payment committed meanwhile cannot look like a mismatch)."""
     parts, params = [], []  # type: tuple[list[str], list[Any]]
-    scopes: list[tuple[str, str]] = [("all", ""), ("merchant", merchant_id)] + ([("mcc", mcc)] if mcc else [])
-    for scope, key in scopes:
-        who: list[Any] = [budget_id] if scope == "all" else [budget_id, key]
-        sql = _E_ALL if scope == "all" else _E_KEYED[scope]
+    for scope, key in _scopes(merchant_id, mcc):
+        sql, args = _entries_sum(scope, budget_id, key, since)
         parts.append(f"SELECT '{scope}', {_WINDOW}, e.* FROM ({sql}) e")
-        params += [*who, since]
+        params += args
         for width in (HOUR_US, DAY_US):
             parts.append(f"SELECT '{scope}', {width}, b.* FROM ({_B}) b")
             params += [budget_id, scope, key, width, since]
-        parts.append(f"SELECT '{scope}', {_EVER}, a.* FROM ({sql}) a")
-        params += [*who, _ALL_TIME]
-        parts.append(f"SELECT '{scope}', {_STORED}, t.* FROM ({_T_ALL if scope == 'all' else _T_KEYED}) t")
-        params += [budget_id] if scope == "all" else [budget_id, scope, key]
-    rows = yield Q(" UNION ALL ".join(parts), tuple(params))
+    totals, totals_args = totals_sql(budget_id, merchant_id, mcc)
+    rows = yield Q(" UNION ALL ".join([*parts, totals]), (*params, *totals_args))
     return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
 

@@ -314,7 +314,7 @@ async def test_a_parents_freeze_cleared_by_database_edit_stops_its_agents(target
 # ------------------------------------------------------------------------ all-time totals at pay time
 # Each limit is 100.00 USD and two tours (90.00) are paid first, so the adapter (29.99) is over it; the
 # attacker then lowers the all-time figure that limit is decided on (the row and the SQL that lowers it).
-_LOWERED = {
+_LOWERED: dict[str, tuple[dict[str, Any], str, str, str]] = {
     "total_budget": ({"total_budget": "100.00"},
                      "UPDATE budgets SET used_minor = 0, used_count = 0 WHERE budget_id = 'team'",
                      "for all payments says 0 minor units in 0 payments", "budget 'team' totals"),
