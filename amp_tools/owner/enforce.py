@@ -12,17 +12,21 @@ figures the guard is about to decide on, and refuses (nothing reserved, nothing 
   a valid owner signature over that unfreeze;
 * the usage buckets over the span the policy's windows and velocity reach back (`usage_days`:
   today for an hourly cap, two UTC days for a day, eight for a week, 32 for a month), for all
-  payments and for this merchant, do not sum to the entries they are derived from, so a zeroed
-  bucket cannot loosen a window.
+  payments, this merchant and this MCC, do not sum to the entries they are derived from, so a
+  zeroed bucket cannot loosen a window;
+* the all-time figures the total budget and the merchant / MCC caps are decided on
+  (``budgets.used_minor`` and the ``usage_totals`` rows) differ from the sums of all their entries
+  (`totals_sql`: one index range each, so its cost grows with the budget's history).
 
 After a person's approval is taken, `check_approval` requires the owner's signature over exactly
 this payment (budget, level, checkout/binding, amount, currency, merchant, approve, the grant's
 id and expiry). Denials and reopenings need no signature here: a denial only restricts, and a
 reopened request still needs a signed approval to pay.
 
-What it cannot see at pay time: all-time totals (``budgets.used_minor``, per-merchant totals) and
-a rollback to an *older, validly signed* state this process never saw (audit records deleted and
-the chain rewritten): `amp-tools audit verify` names those.
+What it cannot see at pay time: the buckets and totals of a sub-budget's ancestor levels,
+``committed_count`` (whether a merchant is new to the budget), and a rollback to an *older, validly
+signed* state this process never saw (audit records deleted and the chain rewritten):
+`amp-tools audit verify` names those.
 """
 
 from __future__ import annotations
