@@ -169,7 +169,7 @@ def _totals_check_ms(led: LedgerBase, samples: int = 30) -> float:
     against all their entries, one statement), the part whose cost grows with the history."""
     from amp_tools.owner.enforce import totals_sql
 
-    sql, params = totals_sql(BUDGET, "m07", "5802")
+    sql, params = totals_sql(((BUDGET, (BUDGET,)),), "m07", "5802")
 
     def steps() -> Steps[int]:
         rows = yield Q(sql, params)

@@ -79,11 +79,6 @@ _BUDGET_SQL = ("SELECT b.policy_version, b.policy_hash, p.policy, p.policy_hash,
                "LEFT JOIN budget_controls c ON c.budget_id = b.budget_id WHERE b.budget_id = ?")
 
 
-_E_ALL = ("SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries WHERE budget_id = ? AND counts = 1 "
-          "AND created_at >= ?")
-_E_KEYED = {scope: ("SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries WHERE budget_id = ? AND counts = 1 "
-                    f"AND {column} = ? AND created_at >= ?") for scope, column in (("merchant", "merchant_id"),
-                                                                                 ("mcc", "mcc"))}
 _B = ("SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM usage_buckets WHERE budget_id = ? "
       "AND scope = ? AND key = ? AND width = ? AND start >= ?")
 # The all-time figures the total and the merchant / MCC caps are decided on (`since` None in `_ops`):
@@ -91,49 +86,61 @@ _B = ("SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM us
 _T_ALL = "SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM budgets WHERE budget_id = ?"
 _T_KEYED = ("SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM usage_totals WHERE budget_id = ? "
             "AND scope = ? AND key = ?")
+_COLUMN = {"merchant": " AND merchant_id = ?", "mcc": " AND mcc = ?"}
 # The width column of `_usage_steps`' rows: a bucket width, or one of these tags.
 _WINDOW, _EVER, _STORED = 0, -2, -1  # entries since `since`; entries all-time; the stored all-time total
 _ALL_TIME = -1  # `since` of an all-time entries sum: every created_at is >= 0
+
+#: The levels a payment is checked at: (budget id, the budget ids whose entries count in it: itself and
+#: every sub-budget below it, as `BudgetLevel.covers`), the agent's own budget last.
+Levels = tuple[tuple[str, tuple[str, ...]], ...]
+Figure = tuple[int, str, int, int, int]  # (level index, scope, width or tag, minor units, count)
 
 
 def _scopes(merchant_id: str, mcc: str | None) -> list[tuple[str, str]]:
     return [("all", ""), ("merchant", merchant_id)] + ([("mcc", mcc)] if mcc else [])
 
 
-def _entries_sum(scope: str, budget_id: str, key: str, since: int) -> tuple[str, list[Any]]:
-    return (_E_ALL, [budget_id, since]) if scope == "all" else (_E_KEYED[scope], [budget_id, key, since])
+def _entries_sum(scope: str, covers: tuple[str, ...], key: str, since: int) -> tuple[str, list[Any]]:
+    """(minor, count) of the counting entries of `covers` in a scope since `since`: one range of the
+    partial covering index ``entries_win_all`` / ``_merchant`` / ``_mcc`` per budget covered."""
+    who = "budget_id = ?" if len(covers) == 1 else f"budget_id IN ({', '.join('?' * len(covers))})"
+    sql = (f"SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries WHERE {who} AND counts = 1"
+           f"{_COLUMN.get(scope, '')} AND created_at >= ?")
+    return sql, [*covers, *([] if scope == "all" else [key]), since]
 
 
-def totals_sql(budget_id: str, merchant_id: str, mcc: str | None) -> tuple[str, tuple[Any, ...]]:
-    """The all-time part of the check: (scope, `_EVER` | `_STORED`, minor, count) rows of all the
-    entries and of the stored total, for all payments, this merchant and this MCC. Each entries sum is
-    one range of a partial covering index (``entries_win_all`` / ``_merchant`` / ``_mcc``), so its cost
-    grows with the budget's history (see ``benchmarks/audit_verify.py``); the totals are key reads."""
+def totals_sql(levels: Levels, merchant_id: str, mcc: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The all-time part of the check: (level, scope, `_EVER` | `_STORED`, minor, count) rows of all
+    the entries and of the stored total, per level, for all payments, this merchant and this MCC. The
+    entries sums read the levels' whole history (see ``benchmarks/audit_verify.py``); the totals are
+    key reads."""
     parts, params = [], []  # type: tuple[list[str], list[Any]]
-    for scope, key in _scopes(merchant_id, mcc):
-        sql, args = _entries_sum(scope, budget_id, key, _ALL_TIME)
-        parts.append(f"SELECT '{scope}', {_EVER}, a.* FROM ({sql}) a")
-        parts.append(f"SELECT '{scope}', {_STORED}, t.* FROM ({_T_ALL if scope == 'all' else _T_KEYED}) t")
-        params += [*args, *([budget_id] if scope == "all" else [budget_id, scope, key])]
+    for n, (level, covers) in enumerate(levels):
+        for scope, key in _scopes(merchant_id, mcc):
+            sql, args = _entries_sum(scope, covers, key, _ALL_TIME)
+            parts.append(f"SELECT {n}, '{scope}', {_EVER}, a.* FROM ({sql}) a")
+            parts.append(f"SELECT {n}, '{scope}', {_STORED}, t.* FROM ({_T_ALL if scope == 'all' else _T_KEYED}) t")
+            params += [*args, *([level] if scope == "all" else [level, scope, key])]
     return " UNION ALL ".join(parts), tuple(params)
 
 
-def _usage_steps(budget_id: str, merchant_id: str, mcc: str | None,
-                 since: int) -> Steps[list[tuple[str, int, int, int]]]:
-    """(scope, width, minor, count) of the entries (`_WINDOW`) and of the hour and day buckets since
-    `since`, for all payments, this merchant and this MCC, and the all-time rows of `totals_sql`, read in
+def _usage_steps(levels: Levels, merchant_id: str, mcc: str | None, since: int) -> Steps[list[Figure]]:
+    """Per level, for all payments, this merchant and this MCC: the entries since `since` (`_WINDOW`)
+    and the level's hour and day buckets since then, and the all-time rows of `totals_sql`, read in
     one statement (one snapshot: a payment committed meanwhile cannot look like a mismatch)."""
     parts, params = [], []  # type: tuple[list[str], list[Any]]
-    for scope, key in _scopes(merchant_id, mcc):
-        sql, args = _entries_sum(scope, budget_id, key, since)
-        parts.append(f"SELECT '{scope}', {_WINDOW}, e.* FROM ({sql}) e")
-        params += args
-        for width in (HOUR_US, DAY_US):
-            parts.append(f"SELECT '{scope}', {width}, b.* FROM ({_B}) b")
-            params += [budget_id, scope, key, width, since]
-    totals, totals_args = totals_sql(budget_id, merchant_id, mcc)
+    for n, (level, covers) in enumerate(levels):
+        for scope, key in _scopes(merchant_id, mcc):
+            sql, args = _entries_sum(scope, covers, key, since)
+            parts.append(f"SELECT {n}, '{scope}', {_WINDOW}, e.* FROM ({sql}) e")
+            params += args
+            for width in (HOUR_US, DAY_US):
+                parts.append(f"SELECT {n}, '{scope}', {width}, b.* FROM ({_B}) b")
+                params += [level, scope, key, width, since]
+    totals, totals_args = totals_sql(levels, merchant_id, mcc)
     rows = yield Q(" UNION ALL ".join([*parts, totals]), (*params, *totals_args))
-    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+    return [(int(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
 
 def authority_status_steps(budget_id: str) -> Steps[dict[str, Any]]:
@@ -169,8 +176,10 @@ class OwnerAuthority:
     # --------------------------------------------------------------------------- before reserving
     def check_steps(self, *, policy_budget: str, budget_id: str, enforced_hash: str, merchant_id: str,
                     now: datetime, levels: tuple[str, ...] = (), days: int = 32,
-                    mcc: str | None = None) -> Steps[None]:
-        """`levels`: every budget whose freeze stops this payment (a sub-budget's ancestors and itself)."""
+                    mcc: str | None = None, covers: Levels = ()) -> Steps[None]:
+        """`levels`: every budget whose freeze stops this payment (a sub-budget's ancestors and itself);
+        `covers`: every level whose usage decides it, with the budgets counted in it (default: this
+        budget alone)."""
         rows = yield Q(_BUDGET_SQL, (policy_budget,))
         self._check_policy(policy_budget, rows[0] if rows else None, enforced_hash)
         for level in dict.fromkeys((*levels, budget_id)):
@@ -179,8 +188,9 @@ class OwnerAuthority:
             self._check_control(level, rows[0] if rows else None)
         now_us = to_us(now)
         since = now_us - now_us % DAY_US - (days - 1) * DAY_US
-        figures = yield from _usage_steps(budget_id, merchant_id, mcc, since)
-        self._check_usage(budget_id, {"merchant": merchant_id, "mcc": mcc or ""}, figures, days)
+        checked = covers or ((budget_id, (budget_id,)),)
+        figures = yield from _usage_steps(checked, merchant_id, mcc, since)
+        self._check_usage(checked, {"merchant": merchant_id, "mcc": mcc or ""}, figures, days)
 
     def signed_steps(self, *, policy_budget: str, budget_id: str, enforced_hash: str) -> Steps[bool]:
         """Whether the policy in force and the control (if any) hold the owner's valid signatures."""
@@ -242,13 +252,13 @@ class OwnerAuthority:
         self._controls[budget_id] = at
 
     @staticmethod
-    def _check_usage(budget_id: str, keys: dict[str, str], figures: list[tuple[str, int, int, int]],
-                     days: int) -> None:
-        by_scope: dict[str, dict[int, tuple[int, int]]] = {}
-        for scope, width, minor, count in figures:
-            by_scope.setdefault(scope, {})[width] = (minor, count)
+    def _check_usage(levels: Levels, keys: dict[str, str], figures: list[Figure], days: int) -> None:
+        by_scope: dict[tuple[int, str], dict[int, tuple[int, int]]] = {}
+        for n, scope, width, minor, count in figures:
+            by_scope.setdefault((n, scope), {})[width] = (minor, count)
         hint = "Run `amp-tools audit verify` and tell the budget's owner."
-        for scope, got in by_scope.items():
+        for (n, scope), got in by_scope.items():
+            budget_id = levels[n][0]
             what = "all payments" if scope == "all" else f"{scope} {keys.get(scope, '')!r}"
             entries = got.get(_WINDOW, (0, 0))
             for width in (HOUR_US, DAY_US):

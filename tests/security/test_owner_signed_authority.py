@@ -385,3 +385,63 @@ async def test_without_a_pinned_key_lowered_totals_are_left_to_audit_verify(targ
         assert not w.ledger.audit.verify_sync().ok
     finally:
         w.ledger.close_sync()
+
+
+# Agent tours spends 90.00 of the root's 100.00 (or its day's 90.00); agent gear, with room of its own, then
+# asks for 29.99: only the root's figure stops it, and the attacker lowers only the root's rows.
+_ANCESTOR = {
+    "root_total": ({"total_budget": "100.00"},
+                   "UPDATE budgets SET used_minor = 0, used_count = 0 WHERE budget_id = 'team'",
+                   "the all-time usage of budget 'team' for all payments says 0 minor units in 0 payments"),
+    "root_day_buckets": ({"windows": {"day": {"limit": "90.00"}}},
+                         "UPDATE usage_buckets SET used_minor = 0, used_count = 0 WHERE budget_id = 'team'",
+                         "usage of budget 'team' for all payments over the last 2 UTC day(s) says 0 minor units"),
+}
+
+
+@pytest.mark.parametrize("tamper", sorted(_ANCESTOR))
+async def test_an_ancestors_lowered_usage_does_not_loosen_its_limit_for_a_sub_budget(target: str, backend: str,
+                                                                                    tamper: str) -> None:
+    limit, sql, said = _ANCESTOR[tamper]
+    crew = {"name": "team", "currency": "USD", "total_budget": "500.00", "approval": {"confirm_above": "50.00"},
+            **limit, "agents": {name: {"total_budget": "100.00", "approval": {"confirm_above": "50.00"}}
+                               for name in ("tours", "gear")}}
+    sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=11))
+    ledger = _open(target, sandbox)
+    try:
+        ledger.create_budget_sync("team", BudgetPolicy.model_validate(crew), by="owner")
+        now = ledger.clock.now()
+        ledger.run_write_sync(lambda: sign_policy_steps(ledger.dialect, OWNER, "team", None, now=now))
+
+        async def wallet(action: WalletAction) -> None:
+            sandbox.complete_idv(action.auth_session_id)
+
+        kit = AmpToolkit.for_sandbox(sandbox, None, ledger=ledger, budget_id="team", wallet_prompt=wallet,
+                                     approver=CallbackApprover(lambda r: False), owner_key=OWNER.public_jwk())
+        agents = {name: {s.name: s for s in kit.for_agent(name).specs()} for name in ("tours", "gear")}
+        for specs in agents.values():
+            await specs["discover_merchants"].ainvoke({})
+            await specs["search_offers"].ainvoke({"query": "*"})
+
+        async def pay(agent: str, offer: str) -> dict[str, Any]:
+            specs = agents[agent]
+            ck = await specs["checkout"].ainvoke({"offer_id": offer, "quantity": 1})
+            result: dict[str, Any] = await specs["pay"].ainvoke({"checkout_id": ck["checkout_id"]})
+            return result
+
+        assert (await pay("tours", TOUR))["status"] == "paid"
+        assert (await pay("tours", TOUR))["status"] == "paid"  # 90.00: the root's limit has 10.00 or less left
+        with pytest.raises(PolicyViolation) as over:
+            await pay("gear", ADAPTER)
+        assert "team" in over.value.message
+        _raw(ledger, sql)
+        with pytest.raises(ToolError) as refused:
+            await pay("gear", ADAPTER)  # without the check the root would decide on zero: 119.99 paid
+        assert refused.value.code == "LEDGER_TAMPERED" and said in refused.value.message
+        assert "entries sum to 9000 in 2" in refused.value.message
+        assert len(sandbox.payments()) == 2
+        rows = _raw(ledger, "SELECT payload FROM audit WHERE kind = 'owner_authority_refused'")
+        assert [json.loads(r[0])["code"] for r in rows] == ["LEDGER_TAMPERED"]
+        assert not ledger.audit.verify_sync().ok
+    finally:
+        ledger.close_sync()
