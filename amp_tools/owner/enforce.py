@@ -18,15 +18,17 @@ figures the guard is about to decide on, and refuses (nothing reserved, nothing 
   (``budgets.used_minor`` and the ``usage_totals`` rows) differ from the sums of all their entries
   (`totals_sql`: one index range each, so its cost grows with the budget's history).
 
+A sub-budget's payment is checked so at every level of its path, each level's buckets and totals
+against the entries of every budget it covers (itself and the sub-budgets below it).
+
 After a person's approval is taken, `check_approval` requires the owner's signature over exactly
 this payment (budget, level, checkout/binding, amount, currency, merchant, approve, the grant's
 id and expiry). Denials and reopenings need no signature here: a denial only restricts, and a
 reopened request still needs a signed approval to pay.
 
-What it cannot see at pay time: the buckets and totals of a sub-budget's ancestor levels,
-``committed_count`` (whether a merchant is new to the budget), and a rollback to an *older, validly
-signed* state this process never saw (audit records deleted and the chain rewritten):
-`amp-tools audit verify` names those.
+What it cannot see at pay time: ``committed_count`` (whether a merchant is new to the budget), and
+a rollback to an *older, validly signed* state this process never saw (audit records deleted and
+the chain rewritten): `amp-tools audit verify` names those.
 """
 
 from __future__ import annotations
