@@ -16,7 +16,9 @@ figures the guard is about to decide on, and refuses (nothing reserved, nothing 
   zeroed bucket cannot loosen a window;
 * the all-time figures the total budget and the merchant / MCC caps are decided on
   (``budgets.used_minor`` and the ``usage_totals`` rows) differ from the sums of all their entries
-  (`totals_sql`: one index range each, so its cost grows with the budget's history).
+  (`totals_sql`: one index range each, so its cost grows with the budget's history);
+* the merchant's ``committed_count`` says it was paid before (so `confirm_new_merchants` would
+  not ask) while no committed payment to it exists, or the reverse.
 
 A sub-budget's payment is checked so at every level of its path, each level's buckets and totals
 against the entries of every budget it covers (itself and the sub-budgets below it).
@@ -26,9 +28,8 @@ this payment (budget, level, checkout/binding, amount, currency, merchant, appro
 id and expiry). Denials and reopenings need no signature here: a denial only restricts, and a
 reopened request still needs a signed approval to pay.
 
-What it cannot see at pay time: ``committed_count`` (whether a merchant is new to the budget), and
-a rollback to an *older, validly signed* state this process never saw (audit records deleted and
-the chain rewritten): `amp-tools audit verify` names those.
+What it cannot see at pay time: a rollback to an *older, validly signed* state this process never
+saw (audit records deleted and the chain rewritten): `amp-tools audit verify` names it.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ _T_KEYED = ("SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) F
 _COLUMN = {"merchant": " AND merchant_id = ?", "mcc": " AND mcc = ?"}
 # The width column of `_usage_steps`' rows: a bucket width, or one of these tags.
 _WINDOW, _EVER, _STORED = 0, -2, -1  # entries since `since`; entries all-time; the stored all-time total
+_SEEN = -3  # (stored committed_count of this merchant, 1 if a committed payment to it exists else 0)
 _ALL_TIME = -1  # `since` of an all-time entries sum: every created_at is >= 0
 
 #: The levels a payment is checked at: (budget id, the budget ids whose entries count in it: itself and
@@ -140,6 +142,14 @@ def _usage_steps(levels: Levels, merchant_id: str, mcc: str | None, since: int) 
             for width in (HOUR_US, DAY_US):
                 parts.append(f"SELECT {n}, '{scope}', {width}, b.* FROM ({_B}) b")
                 params += [level, scope, key, width, since]
+        # Whether the merchant is new to the level (`approval.confirm_new_merchants`) is decided on its
+        # committed_count: it must be > 0 exactly when a committed payment to the merchant exists.
+        who = ", ".join("?" * len(covers))
+        parts.append(f"SELECT {n}, 'seen', {_SEEN}, (SELECT COALESCE(SUM(committed_count), 0) FROM usage_totals "
+                     "WHERE budget_id = ? AND scope = 'merchant' AND key = ?), (SELECT COUNT(*) FROM (SELECT 1 AS one "
+                     f"FROM entries WHERE budget_id IN ({who}) AND counts = 1 AND merchant_id = ? "
+                     "AND action = 'pay' AND status = 'committed' LIMIT 1) s)")
+        params += [level, merchant_id, *covers, merchant_id]
     totals, totals_args = totals_sql(levels, merchant_id, mcc)
     rows = yield Q(" UNION ALL ".join([*parts, totals]), (*params, *totals_args))
     return [(int(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
@@ -261,6 +271,15 @@ class OwnerAuthority:
         hint = "Run `amp-tools audit verify` and tell the budget's owner."
         for (n, scope), got in by_scope.items():
             budget_id = levels[n][0]
+            if scope == "seen":
+                recorded, paid = got[_SEEN]
+                if (recorded > 0) != (paid > 0):
+                    raise LedgerTampered(
+                        f"budget {budget_id!r} records {recorded} committed payments to merchant "
+                        f"{keys['merchant']!r}, but its entries hold {'none' if not paid else 'at least one'}: "
+                        "the ledger was edited outside amp-tools (this decides whether the merchant is new to the "
+                        "budget); nothing is paid", hint=hint)
+                continue
             what = "all payments" if scope == "all" else f"{scope} {keys.get(scope, '')!r}"
             entries = got.get(_WINDOW, (0, 0))
             for width in (HOUR_US, DAY_US):

@@ -445,3 +445,24 @@ async def test_an_ancestors_lowered_usage_does_not_loosen_its_limit_for_a_sub_bu
         assert not ledger.audit.verify_sync().ok
     finally:
         ledger.close_sync()
+
+
+async def test_a_merchant_marked_as_already_paid_still_needs_the_first_payment_approved(target: str,
+                                                                                      backend: str) -> None:
+    """`confirm_new_merchants`: the first payment to a merchant needs the owner's approval. The attacker
+    writes a totals row saying one payment to it was committed, so the merchant would look known."""
+    w = World(target, policy=POLICY | {"approval": {"confirm_above": "50.00", "confirm_new_merchants": True}})
+    try:
+        with pytest.raises(ApprovalPending):
+            await w.pay(TOUR)  # honest ledger: a new merchant is asked about
+        _raw(w.ledger, "UPDATE usage_totals SET committed_count = 1 WHERE budget_id = 'team' AND scope = 'merchant' "
+                       "AND key = 'SUNNY-TOURS'")  # that payment is held, not committed
+        with pytest.raises(ToolError) as refused:
+            await w.pay(TOUR)  # without the check: paid with no approval asked
+        assert refused.value.code == "LEDGER_TAMPERED"
+        assert "records 1 committed payments to merchant 'SUNNY-TOURS', but its entries hold none" \
+            in refused.value.message
+        assert w.sandbox.payments() == []
+        assert w.refusals() == ["LEDGER_TAMPERED"]
+    finally:
+        w.ledger.close_sync()
