@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -101,18 +102,23 @@ def _frozen_text(stored: Any) -> str:
 # ---------------------------------------------------------------------------- budgets list / show
 @budgets_app.command("list", epilog=examples("amp-tools budgets list", "amp-tools budgets list --ledger postgresql://db/amp"))
 def budgets_list(ledger: LedgerOpt = None) -> None:
-    """Every stored budget: version, total, used, left, frozen."""
+    """Every stored budget: policy version, used of total, left, frozen."""
     led = _open(ledger, existing=True)
     try:
         rows = led.list_budgets_sync()
-        table = Table(title=f"budgets ({len(rows)})")
-        for col in ("budget", "parent", "version", "total", "used", "left", "frozen", "set by"):
-            table.add_column(col, overflow="fold")
+        table = Table(title=f"budgets ({len(rows)})", box=box.SIMPLE_HEAD)
+        # Amounts never wrap (a folded amount misreads): the id folds instead; a sub-budget's id
+        # carries its parent (crew/agent), and who set the policy is in `budgets show`.
+        table.add_column("budget", overflow="fold", min_width=12)
+        for col in ("v", "used / total", "left", "frozen"):
+            table.add_column(col, no_wrap=True)
         for stored in rows:
             total = _report(led, stored, _covers(stored))["total"]
-            table.add_row(_safe(stored.budget_id), _safe(stored.parent or "-"), str(stored.policy_version),
-                          _money(total.get("limit")), _money(total.get("used")), _money(total.get("left")),
-                          "FROZEN" if stored.frozen else "no", _safe(stored.updated_by))
+            used, limit, left = total.get("used"), total.get("limit"), total.get("left")
+            amounts = (f"{used['amount']} / {_money(limit)}" if isinstance(used, dict) and isinstance(limit, dict)
+                       else _money(used))
+            table.add_row(_safe(stored.budget_id), str(stored.policy_version), amounts, _money(left),
+                          "[bold red]FROZEN[/]" if stored.frozen else "no")
         _out.print(table)
     finally:
         led.close_sync()

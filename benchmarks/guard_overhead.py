@@ -66,12 +66,15 @@ def _served(sandbox: Sandbox) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-async def _setup(tmp: str, url: str | None = None, sandbox: Sandbox | None = None
-                 ) -> tuple[Sandbox, AmpToolkit, dict[str, Any]]:
+async def _setup(tmp: str, url: str | None = None, sandbox: Sandbox | None = None, *, pg_url: str | None = None,
+                 schema: str | None = None) -> tuple[Sandbox, AmpToolkit, dict[str, Any]]:
     sandbox = sandbox or Sandbox(SandboxConfig(seed=7))  # idv auto: the wallet confirms inside the call
     sandbox.roles.merchants.set_stock(MERCHANT, PRODUCT, 1_000_000)
     policy = BudgetPolicy.model_validate(POLICY)
-    ledger = open_ledger(str(Path(tmp) / "ledger.db"), clock=sandbox.clock)
+    if pg_url:
+        ledger = open_ledger(pg_url, clock=sandbox.clock, schema=schema)
+    else:
+        ledger = open_ledger(str(Path(tmp) / "ledger.db"), clock=sandbox.clock)
     if url is None:
         tk = AmpToolkit.for_sandbox(sandbox, policy, ledger=ledger, budget_id="bench")
     else:  # as `for_sandbox`, but over the network

@@ -8,6 +8,11 @@ repeated with ``durability="normal"`` (survives a process crash, not a power los
 last few attempts must be refused: the overspend count is the number of committed payments
 beyond what the budget allows (it must be 0), checked on the rows and on the running totals.
 
+``cpu_ms_per_payment_sqlite`` / ``cpu_ms_per_payment_pg``: the CPU time of the paying process
+(`time.process_time`, all its threads) per committed payment of the one-process runs, the client's
+share only (the PostgreSQL server's backend is another process). Reservations commit without waiting
+for the flush, as the payment lifecycle makes them (`amp_tools.payments.states.DURABILITY`).
+
 Beside its floor, in the same run (`floors`): ``sqlite_tps_1p_vs_floor`` is one process with 32
 concurrent payers (asyncio tasks on the async API, which runs each transaction on a worker thread)
 over ``1 / (2 x durable SQLite commit)``; ``pg_scale_8p_separate`` is 8 processes on 8 separate
@@ -28,6 +33,7 @@ from amp_tools.clock import ManualClock
 from amp_tools.errors import PolicyViolation
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.money import Money
+from amp_tools.payments.states import PaymentState, must_flush
 from amp_tools.policy import BudgetPolicy, SpendIntent
 from benchmarks import floors
 
@@ -37,6 +43,9 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 AT = datetime(2025, 6, 11, 12, tzinfo=UTC)
 AMOUNT = 100  # minor units per payment
 REFUSED_SHARE = 20  # 1 attempt in this many finds the budget spent
+#: A reservation waits for the disk flush only if the payment lifecycle says so (`states.DURABILITY`: it
+#: does not; the commit does).
+RESERVE_FLUSH = must_flush(PaymentState.RESERVED)
 
 
 def _policy(attempts: int) -> dict[str, Any]:
@@ -55,7 +64,8 @@ def _open(target: str, schema: str | None, durability: str = "full") -> LedgerBa
 
 
 def _worker(target: str, schema: str | None, wid: int, ops: int, attempts: int, barrier: Any,
-            separate: bool = False, durability: str = "full") -> tuple[float, int]:
+            separate: bool = False, durability: str = "full") -> tuple[float, int, float]:
+    """(wall seconds, refusals, CPU seconds of this process: `time.process_time`, every thread)."""
     ledger = _open(target, schema, durability)
     policy = BudgetPolicy.model_validate(_policy(attempts))
     amount = Money(AMOUNT, "USD")
@@ -63,19 +73,20 @@ def _worker(target: str, schema: str | None, wid: int, ops: int, attempts: int, 
     budget_id = f"bench-{wid}" if separate else "bench"
     if barrier is not None:
         barrier.wait()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for n in range(ops):
         intent = SpendIntent("pay", f"m{n % 4}", "M", "5812", amount, amount, None, (), False, f"c{wid}-{n}", AT)
         try:
-            res = ledger.reserve_sync(intent, policy, budget_id=budget_id, idempotency_key=f"{wid}-{n}", run_id="bench")
+            res = ledger.reserve_sync(intent, policy, budget_id=budget_id, idempotency_key=f"{wid}-{n}", run_id="bench",
+                                      flush=RESERVE_FLUSH)
         except PolicyViolation:
             refused += 1
             continue
         # A merchant transaction id is committed once per merchant: the runs sharing a schema need their own.
         ledger.commit_sync(res.id, external_ref=f"ref-{budget_id}-{wid}-{n}")
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     ledger.close_sync()
-    return elapsed, refused
+    return elapsed, refused, cpu
 
 
 _BARRIER: Any = None
@@ -86,7 +97,7 @@ def _init(barrier: Any) -> None:
     _BARRIER = barrier
 
 
-def _pool_worker(args: tuple[str, str | None, int, int, int, bool]) -> tuple[float, int]:
+def _pool_worker(args: tuple[str, str | None, int, int, int, bool]) -> tuple[float, int, float]:
     target, schema, wid, ops, attempts, separate = args
     return _worker(target, schema, wid, ops, attempts, _BARRIER, separate)
 
@@ -105,7 +116,7 @@ async def _payers(target: str, payers: int, ops: int) -> tuple[float, int]:
             intent = SpendIntent("pay", f"m{n % 4}", "M", "5812", amount, amount, None, (), False, f"c-{n}", AT)
             try:
                 res = await ledger.reserve(intent, policy, budget_id="bench", idempotency_key=f"{wid}-{n}",
-                                           run_id="bench")
+                                           run_id="bench", flush=RESERVE_FLUSH)
             except PolicyViolation:
                 refused += 1
                 continue
@@ -143,24 +154,26 @@ def _run(target: str, schema: str | None, procs: int, ops: int, *, separate: boo
     `payers`: one process with that many concurrent tasks sharing `ops` payments."""
     attempts = ops if separate else procs * ops
     _open(target, schema).close_sync()  # create the schema once, outside the timing
+    cpu = None
     if payers:
         elapsed, refused = asyncio.run(_payers(target, payers, ops))
     elif procs == 1:
-        elapsed, refused = _worker(target, schema, 0, ops, attempts, None, separate, durability)
+        elapsed, refused, cpu = _worker(target, schema, 0, ops, attempts, None, separate, durability)
     else:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(procs, initializer=_init, initargs=(ctx.Barrier(procs),)) as pool:
             out = pool.map(_pool_worker, [(target, schema, w, ops, attempts, separate) for w in range(procs)],
                            chunksize=1)
             # Wall time from the barrier: the slowest worker's own clock (process start-up excluded).
-            elapsed = max(e for e, _ in out)
-            refused = sum(r for _, r in out)
+            elapsed = max(e for e, _r, _c in out)
+            refused = sum(r for _e, r, _c in out)
     budgets = [f"bench-{w}" for w in range(procs)] if separate else ["bench"]
     overspend = committed = 0
     for budget_id in budgets:
         over, done = _overspend(target, schema, attempts, budget_id)
         overspend, committed = overspend + over, committed + done
-    return {"tps": committed / elapsed, "committed": committed, "refused": refused, "overspend": overspend}
+    return {"tps": committed / elapsed, "committed": committed, "refused": refused, "overspend": overspend,
+            "cpu_ms": None if cpu is None else cpu * 1000 / max(1, committed)}
 
 
 def measure(tmp: str, *, ops_1p: int, ops_np: int, procs: int = 8, pg_url: str | None = PG_URL
@@ -176,7 +189,8 @@ def measure(tmp: str, *, ops_1p: int, ops_np: int, procs: int = 8, pg_url: str |
                     "sqlite_tps_8p": round(many["tps"], 1), "ledger_procs": procs,
                     "sqlite_tps_1p_32_payers": round(concurrent["tps"], 1),
                     "sqlite_commit_ms_ledger_run": round(commit_ms, 4), "sqlite_floor_tps": round(floor_tps, 1),
-                    "sqlite_tps_1p_vs_floor": round(concurrent["tps"] / floor_tps, 3)})
+                    "sqlite_tps_1p_vs_floor": round(concurrent["tps"] / floor_tps, 3),
+                    "cpu_ms_per_payment_sqlite": round(one["cpu_ms"], 3)})
     overspend = one["overspend"] + many["overspend"] + normal["overspend"] + concurrent["overspend"]
     results["pg_tps_8p"] = None
     if pg_url:
@@ -190,6 +204,7 @@ def measure(tmp: str, *, ops_1p: int, ops_np: int, procs: int = 8, pg_url: str |
             overspend += pg_sep["overspend"]
             pg_one = _run(pg_url, schema + "_1p", 1, ops_np, separate=True)  # fresh: bench-0 is taken above
             results["pg_tps_1p"] = round(pg_one["tps"], 1)
+            results["cpu_ms_per_payment_pg"] = round(pg_one["cpu_ms"], 3)
             overspend += pg_one["overspend"]
             results["pg_scale_8p_separate"] = round(pg_sep["tps"] / pg_one["tps"], 3)
             pg_ms = floors.pg_commit_ms(pg_url)

@@ -4,7 +4,8 @@ A fresh interpreter (so nothing else it ran is counted) pays `big` times on one 
 ``reserve_sync`` + ``commit_sync`` each, unique keys, one budget. The current RSS (``/proc/self/statm``,
 after a garbage collection) is read after the first `small` payments and after all of them. The
 ledger uses ``durability="normal"`` here: fsyncs cost time, not memory, and 10^5 fully durable
-payments would dominate the run.
+payments would dominate the run. The same process then times `audit verify` (every chain and the
+ledger cross-check) over those payments: ``audit_verify_s_1e5``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ for n in range(big):
         out["small"] = rss()
 out["big"] = rss()
 out["seconds"] = time.perf_counter() - start
+started = time.perf_counter()
+report = ledger.audit.verify_sync()  # every chain and the ledger cross-check, over 10^5 payments
+out["verify_s"], out["verify_ok"] = time.perf_counter() - started, report.ok
 ledger.close_sync()
 print(json.dumps(out))
 """
@@ -57,4 +61,5 @@ def measure(tmp: str, *, small: int = 1_000, big: int = 100_000) -> dict[str, An
     out = json.loads(done.stdout.strip().splitlines()[-1])
     return {"rss_mib_after_1e3": round(out["small"] / 2**20, 2), "rss_mib_after_1e5": round(out["big"] / 2**20, 2),
             "rss_growth_1e5_vs_1e3": round(out["big"] / out["small"], 3), "rss_payments": big,
-            "rss_run_s": round(out["seconds"], 1)}
+            "rss_run_s": round(out["seconds"], 1), "audit_verify_s_1e5": round(out["verify_s"], 2),
+            "audit_verify_ok_1e5": out["verify_ok"]}

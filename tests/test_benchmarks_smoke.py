@@ -10,11 +10,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"guard_overhead_ratio", "sqlite_tps_1p", "pg_tps_8p", "overspend", "scale_ratio_1e6_vs_1e3",
            "import_ms_core", "guard_added_vs_floor", "guard_overhead_ratio_tcp", "sqlite_tps_1p_vs_floor",
-           "pg_scale_8p_separate", "pg_shared_vs_floor", "pg_reserve_ratio_1e4_budgets", "rss_growth_1e5_vs_1e3"}
+           "pg_scale_8p_separate", "pg_shared_vs_floor", "pg_reserve_ratio_1e4_budgets", "rss_growth_1e5_vs_1e3",
+           "cpu_ms_per_payment_pg"}
 
 KEYS = ("guard_overhead_ratio", "sqlite_tps_1p", "sqlite_tps_8p", "pg_tps_8p", "overspend", "scale_ratio_1e6_vs_1e3",
         "import_ms_core", "import_framework_modules", "guard_added_vs_floor", "guard_overhead_ratio_tcp",
-        "sqlite_tps_1p_vs_floor", "rss_growth_1e5_vs_1e3")
+        "sqlite_tps_1p_vs_floor", "rss_growth_1e5_vs_1e3", "cpu_ms_per_payment_sqlite", "audit_verify_s_1e5")
 
 
 def test_quick_run_writes_every_key_and_never_overspends(tmp_path: Path) -> None:
@@ -38,5 +39,6 @@ def test_quick_run_writes_every_key_and_never_overspends(tmp_path: Path) -> None
     assert result["guard_sandbox_payments_tcp"] == 2 * result["guard_committed_entries_tcp"]
     assert result["sqlite_commit_ms"] > 0 and result["sqlite_floor_tps"] > 0
     assert result["rss_payments"] == 50 and result["rss_mib_after_1e5"] > 0
+    assert result["audit_verify_ok_1e5"] is True and result["audit_verify_s_1e5"] >= 0
     assert result["pg_reserve_ratio_1e4_budgets"] is None and result.get("pg_scale_8p_separate") is None
     assert set(result["targets"]) == TARGETS

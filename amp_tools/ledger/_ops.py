@@ -17,6 +17,10 @@ and per MCC). Answering a query therefore costs:
   whatever the history size. Non-aligned window starts (rolling windows, calendar windows in
   Asia/Kolkata +05:30) are exact because the partial hour is summed from rows.
 
+The aggregate writes of one entry change touch separate rows (one budget row, its per-merchant and
+per-MCC totals, its hour and day buckets, per level) and are marked ``merge``, as are the audit
+record's two writes: PostgreSQL sends such a run as one statement.
+
 Buckets move in the same transaction as the entry and always in the bucket of the entry's
 *original* ``created_at``: a release or a refund lowers the hour/day the payment was counted in,
 never the hour of the release, so a window can never count a payment out before it counted it
@@ -35,12 +39,16 @@ reserve takes the head before inserting its entry: a new row nobody else can hol
 keys all start with the budget already locked). Each budget has its own audit chain and head
 (see `audit`), so writes to separate budgets share no lock.
 
-Statements. A reserve is 10 statements: create-or-lock the budget (one upsert with RETURNING),
-the key's latest attempt, every usage figure plus ``merchant_seen`` in one UNION ALL statement,
-the audit head, the entry INSERT ... RETURNING (written with its audit seq, so never re-read),
-three aggregate upserts and two audit writes. A commit or release is 7 on SQLite, 8 on
-PostgreSQL. The aggregate and audit writes are marked ``nowait``: PostgreSQL pipelines them, so
-a reserve waits on 5 round trips plus the commit.
+Statements. A reserve is 11 statements (12 on PostgreSQL) in two parts: first one batch that
+creates-or-locks the budget (one upsert with RETURNING), reads the key's latest attempt, the
+freeze, every usage figure plus ``merchant_seen`` in one UNION ALL statement, and locks the audit
+head (on PostgreSQL it also draws the entry's id from its sequence); then, after the decision in
+Python, the entry INSERT (written with its audit seq; the returned `Entry` is built from the very
+values written), three aggregate upserts and two audit writes. PostgreSQL sends the batch at once
+and pipelines every write, merged into a few statements (``merge``), so a reserve waits on one
+round trip plus its COMMIT. A commit or release is 7 statements on SQLite, 8 on PostgreSQL, where
+the locks (budget, entry, audit head) and the reads go in one batch and the writes in a second:
+2 round trips plus the COMMIT.
 
 Sub-budgets (a `PathLike`, see `amp_tools.policy.subbudgets`). An agent's entry is written once, in
 its own budget (``crew/agent``), with its ancestors in ``parents`` and the root in ``root_id``. A
@@ -54,6 +62,7 @@ audit head. A budget without sub-budgets runs exactly the statements described a
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -63,9 +72,18 @@ from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, No
 from amp_tools.money import Money
 
 from ._engine import IntentLike, PathLike, PolicyEngine, PolicyLike, QueryLike
-from ._sql import Dialect, Q, Steps, from_us, to_us
-from .audit import canonical_json, lock_head_steps, redact, write_record_steps
-from .controls import refuse_if_frozen_steps
+from ._sql import Dialect, Q, Row, Steps, batch_steps, from_us, to_us
+from .audit import (
+    GENESIS,
+    ChainHead,
+    canonical_json,
+    head_from_rows,
+    head_query,
+    lock_head_steps,
+    redact,
+    write_record_steps,
+)
+from .controls import frozen_query, refuse_if_frozen
 from .records import ENTRY_COLUMNS, AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation, entry_from_row
 from .schema import DAY_US, HOUR_US
 
@@ -112,9 +130,13 @@ def get_steps(dialect: Dialect, entry_id: int) -> Steps[Entry]:
     return (yield from _entry(dialect, entry_id))
 
 
+def _latest_by_key_query(budget_id: str, key: str) -> Q:
+    return Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE budget_id = ? AND idempotency_key = ? "
+             "ORDER BY attempt DESC LIMIT 1", (budget_id, key))
+
+
 def _latest_by_key(budget_id: str, key: str) -> Steps[Entry | None]:
-    rows = yield Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE budget_id = ? AND idempotency_key = ? "
-                   "ORDER BY attempt DESC LIMIT 1", (budget_id, key))
+    rows = yield _latest_by_key_query(budget_id, key)
     return entry_from_row(rows[0]) if rows else None
 
 
@@ -212,10 +234,14 @@ def _figure_part(tag: int, scope: str, key: str | None, since: datetime | None,
 _BATCH_SQL: dict[tuple[int, tuple[tuple[str, bool], ...]], str] = {}
 
 
-def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: Sequence[QueryLike],
-                 merchant_id: str, covers: tuple[str, ...] | None = None) -> Steps[Any]:
-    """Every figure the policy asks for, plus `merchant_seen`, in one statement (one round trip)."""
-    idents: list[tuple[str, str | None, datetime | None]] = []
+_Ident = tuple[str, str | None, datetime | None]
+
+
+def _usage_query(budget_id: str, queries: Sequence[QueryLike], merchant_id: str,
+                 covers: tuple[str, ...] | None = None) -> tuple[Q, list[_Ident]]:
+    """Every figure the policy asks for, plus `merchant_seen`, in one statement (one round trip);
+    `_usage_from_rows` turns its answer into the policy's `Usage`."""
+    idents: list[_Ident] = []
     for query in queries:
         if query.scope not in WINDOW_SQL:
             raise ConfigError(f"usage query scope {query.scope!r} must be 'all', 'merchant' or 'mcc'")
@@ -237,7 +263,19 @@ def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: S
             params += (budget_id,) if scope == "all" else (budget_id, scope, key)
         else:
             params += window_params(budget_id, scope, key, to_us(since), covers)
-    rows = yield Q(sql, (*params, budget_id, merchant_id))
+    return Q(sql, (*params, budget_id, merchant_id)), idents
+
+
+def _usage_steps(engine: PolicyEngine, budget_id: str, currency: str, queries: Sequence[QueryLike],
+                 merchant_id: str, covers: tuple[str, ...] | None = None) -> Steps[Any]:
+    """`_usage_query` run on its own, its answer as the policy's `Usage`."""
+    query, idents = _usage_query(budget_id, queries, merchant_id, covers)
+    rows = yield query
+    return _usage_from_rows(engine, currency, queries, idents, rows)
+
+
+def _usage_from_rows(engine: PolicyEngine, currency: str, queries: Sequence[QueryLike], idents: list[_Ident],
+                     rows: list[Row]) -> Any:
     found = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
     figures: dict[str, Any] = {}
     for query in queries:
@@ -278,11 +316,11 @@ def _bump_one(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | N
               count: int, committed: int) -> Steps[None]:
     yield Q("UPDATE budgets SET used_minor = used_minor + ?, used_count = used_count + ?, "
             "committed_count = committed_count + ? WHERE budget_id = ?", (minor, count, committed, budget_id),
-            nowait=True)
+            nowait=True, merge=True)
     totals: tuple[Any, ...] = (budget_id, "merchant", merchant_id, merchant_name, minor, count, committed)
     if mcc is not None:
         totals += (budget_id, "mcc", mcc, None, minor, count, committed)
-    yield Q(_TOTALS_SQL[len(totals) // 7], totals, nowait=True)
+    yield Q(_TOTALS_SQL[len(totals) // 7], totals, nowait=True, merge=True)
     if not minor and not count:
         return  # a commit moves no window figure
     hour, day = created_us - created_us % HOUR_US, created_us - created_us % DAY_US
@@ -290,26 +328,35 @@ def _bump_one(budget_id: str, merchant_id: str, merchant_name: str, mcc: str | N
     for scope, key in (("all", ""), ("merchant", merchant_id)) + ((("mcc", mcc),) if mcc is not None else ()):
         buckets += (budget_id, scope, key, HOUR_US, hour, minor, count,
                     budget_id, scope, key, DAY_US, day, minor, count)
-    yield Q(_BUCKETS_SQL[len(buckets) // 7], buckets, nowait=True)
+    yield Q(_BUCKETS_SQL[len(buckets) // 7], buckets, nowait=True, merge=True)
+
+
+def _lock_budget_query(budget_id: str, currency: str, now_us: int, *, parent: str | None = None) -> Q:
+    """Create-or-lock a budget row; `_check_currency` reads the answer (its currency and stored policy hash)."""
+    if parent is not None:
+        return Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at, "
+                 "parent) VALUES (?, ?, 0, 0, 0, ?, ?) ON CONFLICT (budget_id) DO UPDATE SET "
+                 "parent = excluded.parent RETURNING currency, policy_hash", (budget_id, currency, now_us, parent))
+    # Create-or-lock in one statement: DO UPDATE (a no-op assignment) takes the row lock on
+    # PostgreSQL like SELECT ... FOR UPDATE, and RETURNING hands back the stored currency.
+    return Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
+             "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO UPDATE SET currency = budgets.currency "
+             "RETURNING currency, policy_hash", (budget_id, currency, now_us))
 
 
 def _lock_budget(dialect: Dialect, budget_id: str, currency: str, now_us: int, *, create: bool,
                  parent: str | None = None) -> Steps[str | None]:
-    """Create-or-lock the budget row; returns the hash of its stored policy (None: not a stored budget)."""
-    if create and parent is not None:
-        rows = yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at, "
-                       "parent) VALUES (?, ?, 0, 0, 0, ?, ?) ON CONFLICT (budget_id) DO UPDATE SET "
-                       "parent = excluded.parent RETURNING currency, policy_hash",
-                       (budget_id, currency, now_us, parent))
-    elif create:
-        # Create-or-lock in one statement: DO UPDATE (a no-op assignment) takes the row lock on
-        # PostgreSQL like SELECT ... FOR UPDATE, and RETURNING hands back the stored currency.
-        rows = yield Q("INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at) "
-                       "VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (budget_id) DO UPDATE SET currency = budgets.currency "
-                       "RETURNING currency, policy_hash", (budget_id, currency, now_us))
+    """Create-or-lock the budget row on its own; returns the hash of its stored policy (None: not a stored budget)."""
+    if create:
+        rows = yield _lock_budget_query(budget_id, currency, now_us, parent=parent)
     else:
         rows = yield Q(f"SELECT currency, policy_hash FROM budgets WHERE budget_id = ?{dialect.for_update}",
                        (budget_id,))
+    return _check_currency(budget_id, currency, rows)
+
+
+def _check_currency(budget_id: str, currency: str, rows: list[Row]) -> str | None:
+    """Refuse a budget kept in another currency; returns its stored policy hash (None: not a stored budget)."""
     if rows and str(rows[0][0]) != currency:
         raise ConfigError(f"budget {budget_id!r} is kept in {rows[0][0]} but the policy currency is {currency}; "
                           "use another budget_id for a policy in another currency")
@@ -370,52 +417,71 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     With `path` (a budget with sub-budgets, `amp_tools.policy.subbudgets.BudgetPath`) every level is
     locked root to leaf, checked on its own usage (its descendants' included) in this transaction,
     and the entry is written once, in the leaf's budget, with its ancestors; every level's
-    aggregates move with it."""
+    aggregates move with it.
+
+    Two batches: the locks and every read the decision needs (budget rows root to leaf, the key's
+    latest attempt, the freeze, each level's usage figures, the audit head, and on PostgreSQL the
+    new entry's id), then, once the policy has decided in Python, every write. A statement of a
+    batch starts only when the one before it has finished, so the reads see everything committed
+    before the budget locks were granted."""
     _text("budget_id", budget_id)
     _text("idempotency_key", idempotency_key)
     _text("run_id", run_id, allow_empty=True)
     _validate_intent(intent, policy)
     now_us, currency = to_us(now), policy.currency
     parents: tuple[str, ...] = ()
-    stored: list[tuple[str, str | None, str]] = []  # (budget, stored policy hash, the hash enforced here)
+    plans: list[tuple[str, list[QueryLike], tuple[str, ...] | None]]
+    #: The levels whose stored policy must be the one enforced here, with that policy's hash.
+    governed: dict[str, str] = {}
     if path is None:
-        held = yield from _lock_budget(dialect, budget_id, currency, now_us, create=True)
-        stored.append((budget_id, held, _policy_hash(policy)))
+        locks = [_lock_budget_query(budget_id, currency, now_us)]
+        plans = [(budget_id, list(engine.usage_queries(policy, intent)), None)]
+        governed[budget_id] = _policy_hash(policy)
     else:
         if path.budget_id != budget_id:
             raise InvalidArguments(f"budget_id {budget_id!r} is not the budget path's own ({path.budget_id!r})")
         parents = tuple(path.parents)
-        for level in path.levels:  # root to leaf, the one lock order of every level
-            held = yield from _lock_budget(dialect, level.budget_id, currency, now_us, create=True,
-                                           parent=level.parent)
-            if level.parent is None:
-                # The root's stored policy governs every level (its `agents:` define them); the agents'
-                # stored versions are derived views of it.
-                stored.append((level.budget_id, held, _policy_hash(level.policy)))
-    existing = yield from _latest_by_key(budget_id, idempotency_key)
+        # Root to leaf: the one lock order of every level.
+        locks = [_lock_budget_query(level.budget_id, currency, now_us, parent=level.parent) for level in path.levels]
+        plans = [(level.budget_id, list(engine.usage_queries(level.policy, intent)), tuple(level.covers))
+                 for level in path.levels]
+        # The root's stored policy governs every level (its `agents:` define them); the agents' stored
+        # versions are derived views of it.
+        governed.update((level.budget_id, _policy_hash(level.policy)) for level in path.levels
+                        if level.parent is None)
+    # A frozen level (or an enclosing one) refuses: every level's freeze is read.
+    frozen_ids = list(dict.fromkeys(level_id for level_id, _queries, _covers in plans))
+    usage_reads = [_usage_query(level_id, queries, intent.merchant_id, covers) for level_id, queries, covers in plans]
+    new_id = dialect.name == "postgresql"  # PostgreSQL draws the id first, so the writes need not wait for it
+    answers = yield from batch_steps(
+        *locks, _latest_by_key_query(budget_id, idempotency_key), *(frozen_query(f) for f in frozen_ids),
+        *(query for query, _idents in usage_reads), head_query(dialect, budget_id),
+        *((Q("SELECT nextval('entries_id_seq')"),) if new_id else ()))
+    held = {level_id: _check_currency(level_id, currency, rows)
+            for (level_id, _queries, _covers), rows in zip(plans, answers, strict=False)}
+    answers = answers[len(locks):]
+    existing = entry_from_row(answers[0][0]) if answers[0] else None
     if existing is not None:
         _same_payment(existing, intent)
         if existing.status != "released":
             return Reservation(existing, replayed=True)
-    for level_id, held, given in stored:
-        _refuse_other_policy(level_id, held, given)
-    # The owner's kill switch, under the budget row locks: a frozen level (or an enclosing one) refuses.
-    for level_id in dict.fromkeys([*(level.budget_id for level in path.levels)] if path is not None else [budget_id]):
-        yield from refuse_if_frozen_steps(level_id)
+    for level_id, given in governed.items():
+        _refuse_other_policy(level_id, held[level_id], given)
+    # The owner's kill switch, under the budget row locks.
+    for level_id, rows in zip(frozen_ids, answers[1:1 + len(frozen_ids)], strict=True):
+        refuse_if_frozen(level_id, rows)
+    reads = answers[1 + len(frozen_ids):]  # each level's usage, the audit head, (PostgreSQL) the entry id
     attempt = 1 if existing is None else existing.attempt + 1
     mcc = (intent.mcc or "").strip() or None  # the policy keys MCC caps by the stripped code
+    usages = [_usage_from_rows(engine, currency, queries, idents, rows) for (_id, queries, _c), (_q, idents), rows
+              in zip(plans, usage_reads, reads[:len(plans)], strict=True)]
+    head = head_from_rows(reads[len(plans)])
 
     if path is None:
-        queries = list(engine.usage_queries(policy, intent))
-        usage = yield from _usage_steps(engine, budget_id, currency, queries, intent.merchant_id)
+        usage = usages[0]
         verdict = engine.decide(policy, intent, usage)  # PolicyViolation rolls the transaction back
         seen: dict[str, Any] = {}
     else:
-        usages = []
-        for level in path.levels:
-            queries = list(engine.usage_queries(level.policy, intent))
-            usages.append((yield from _usage_steps(engine, level.budget_id, currency, queries, intent.merchant_id,
-                                                   tuple(level.covers))))
         verdict = path.decide(intent, usages)  # a refusal names its level and rolls everything back
         usage = usages[-1]
         seen = {"levels": {level.budget_id: {name: {"minor": f.amount.minor, "count": f.count}
@@ -426,35 +492,50 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     counted = intent.budget_amount.minor * counts
     decision = _decision(verdict)
     policy_hash = _policy_hash(policy)
-    # The audit head first (lock order budget -> entry -> head holds: the entry row is new), so the
-    # entry is written with its audit seq and read back by RETURNING: no UPDATE and no re-read after.
-    head = yield from lock_head_steps(dialect, budget_id)
     seq = head.seq
-    rows = yield Q(
-        "INSERT INTO entries (budget_id, idempotency_key, attempt, run_id, action, merchant_id, merchant_name, mcc, "
-        "amount_minor, currency, budget_minor, budget_currency, fx_rate, checkout_id, status, counts, counted_minor, "
-        "refunded_minor, refunded_budget_minor, decision, policy_hash, created_at, updated_at, audit_seq, "
-        "last_audit_seq, phase, owner, lease_until, reserved_minor, parents, root_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, 'reserved', "
-        "?, ?, ?, ?, ?) "
-        f"RETURNING {ENTRY_COLUMNS}",
-        (budget_id, idempotency_key, attempt, run_id, intent.action, intent.merchant_id, intent.merchant_name,
-         mcc, intent.amount.minor, intent.amount.currency, intent.budget_amount.minor, currency,
-         None if intent.fx_rate is None else str(intent.fx_rate), intent.checkout_id, counts, counted,
-         canonical_json(decision), policy_hash, now_us, now_us, seq, seq, owner,
-         None if lease_until is None else to_us(lease_until), intent.budget_amount.minor,
-         json.dumps(list(parents)) if parents else None, parents[0] if parents else None))
-    entry = entry_from_row(rows[0])
+    fields: dict[str, Any] = {
+        "budget_id": budget_id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
+        "action": intent.action, "merchant_id": intent.merchant_id, "merchant_name": intent.merchant_name,
+        "mcc": mcc, "amount_minor": intent.amount.minor, "currency": intent.amount.currency,
+        "budget_minor": intent.budget_amount.minor, "budget_currency": currency,
+        "fx_rate": None if intent.fx_rate is None else str(intent.fx_rate), "checkout_id": intent.checkout_id,
+        "status": "reserved", "counts": counts, "counted_minor": counted, "refunded_minor": 0,
+        "refunded_budget_minor": 0, "decision": canonical_json(decision), "policy_hash": policy_hash,
+        "created_at": now_us, "updated_at": now_us, "audit_seq": seq, "last_audit_seq": seq, "phase": "reserved",
+        "owner": owner, "lease_until": None if lease_until is None else to_us(lease_until),
+        "reserved_minor": intent.budget_amount.minor, "parents": json.dumps(list(parents)) if parents else None,
+        "root_id": parents[0] if parents else None}
+    if new_id:
+        # PostgreSQL: the id was drawn with the reads, so the INSERT joins the pipelined writes and nothing
+        # of them is awaited: the transaction's next wait is its COMMIT.
+        fields["id"] = int(reads[-1][0][0])
+        yield Q(_insert_sql(tuple(fields)), tuple(fields.values()), nowait=True, merge=True)
+    else:
+        # SQLite: the id comes from the insert itself (the writes run one by one in-process anyway).
+        rows = yield Q(_insert_sql(tuple(fields)) + " RETURNING id", tuple(fields.values()))
+        fields["id"] = int(rows[0][0])
+    entry_id = int(fields["id"])
     if counts:
         yield from _bump(budget_id, intent.merchant_id, intent.merchant_name, mcc, now_us, counted, 1, 0, parents)
     yield from write_record_steps(head, "reserve", {
-        "entry_id": entry.id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
+        "entry_id": entry_id, "idempotency_key": idempotency_key, "attempt": attempt, "run_id": run_id,
         "action": intent.action, "merchant_id": intent.merchant_id, "mcc": mcc, "amount": intent.amount,
         "budget_amount": intent.budget_amount, "fx_rate": intent.fx_rate, "checkout_id": intent.checkout_id,
         "policy_hash": policy_hash, "decision": "allow", "decision_detail": decision, "owner": owner,
         "usage": {name: {"minor": f.amount.minor, "count": f.count} for name, f in usage.figures.items()}, **seen,
     }, budget_id=budget_id, at=now, redacted=True)
+    # The entry as written, read back from the values themselves (the same conversion as a row read from the
+    # table; columns not written, such as external_ref, are NULL).
+    entry = entry_from_row(tuple(fields.get(name) for name in _ENTRY_NAMES))
     return Reservation(entry, replayed=False, verdict=verdict)
+
+
+_ENTRY_NAMES = tuple(ENTRY_COLUMNS.split(", "))
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_sql(names: tuple[str, ...]) -> str:
+    return f"INSERT INTO entries ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
 
 def _locked_entry(dialect: Dialect, entry_id: int) -> Steps[Entry]:
@@ -468,13 +549,45 @@ def _locked_entry(dialect: Dialect, entry_id: int) -> Steps[Entry]:
     return (yield from _entry(dialect, entry_id, lock=True))
 
 
+# PostgreSQL: create-or-lock the audit head of an entry's budget, by the entry's id (as `audit.head_query`).
+_HEAD_BY_ENTRY = ("INSERT INTO audit_heads (budget_id, n, seq, hash) SELECT budget_id, 0, 0, ? FROM entries "
+                  "WHERE id = ? ON CONFLICT (budget_id) DO UPDATE SET n = audit_heads.n "
+                  "RETURNING n, hash, nextval('audit_seq_gen')")
+
+
+def _lock_for_change(dialect: Dialect, entry_id: int, *more: Q
+                     ) -> Steps[tuple[Entry, ChainHead | None, list[list[Row]]]]:
+    """`_locked_entry` for a change of the entry, with `more` reads after it. On PostgreSQL one batch
+    (one round trip) locks the budget, the entry and then the audit head of the entry's budget (the
+    lock order holds), and the head is returned; SQLite runs them one by one and leaves the head to
+    `_change`."""
+    if not dialect.for_update:
+        entry = yield from _entry(dialect, entry_id, lock=True)
+        extra: list[list[Row]] = []
+        for query in more:
+            extra.append((yield query))
+        return entry, None, extra
+    answers = yield from batch_steps(
+        Q("SELECT currency FROM budgets WHERE budget_id = (SELECT COALESCE(root_id, budget_id) FROM entries "
+          "WHERE id = ?) FOR UPDATE", (entry_id,)),
+        Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ? FOR UPDATE", (entry_id,)),
+        Q(_HEAD_BY_ENTRY, (GENESIS, entry_id)), *more)
+    if not answers[1]:
+        raise NotFound(f"ledger entry {entry_id} does not exist; use an id returned by reserve")
+    return entry_from_row(answers[1][0]), head_from_rows(answers[2]), answers[3:]
+
+
 def _change(dialect: Dialect, entry_id: int, assignments: str, params: tuple[Any, ...], kind: str,
-            payload: Mapping[str, Any], budget_id: str, now: datetime) -> Steps[Entry]:
-    """Apply `assignments` to the entry together with its new ``last_audit_seq``, then append the record."""
-    head = yield from lock_head_steps(dialect, budget_id)
+            payload: Mapping[str, Any], budget_id: str, now: datetime, head: ChainHead | None = None) -> Steps[Entry]:
+    """Apply `assignments` to the entry together with its new ``last_audit_seq``, then append the record
+    (after `head`, already locked by `_lock_for_change`, or locked here)."""
+    if head is None:
+        head = yield from lock_head_steps(dialect, budget_id)
+    # The record first: its writes join the aggregate writes before it (one statement on PostgreSQL),
+    # and the entry's UPDATE, whose answer is awaited, comes last.
+    yield from write_record_steps(head, kind, payload, budget_id=budget_id, at=now, redacted=True)
     rows = yield Q(f"UPDATE entries SET {assignments}, last_audit_seq = ? WHERE id = ? RETURNING {ENTRY_COLUMNS}",
                    (*params, head.seq, entry_id))
-    yield from write_record_steps(head, kind, payload, budget_id=budget_id, at=now, redacted=True)
     return entry_from_row(rows[0])
 
 
@@ -483,7 +596,11 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
                  allowed_from: tuple[str, ...] | None = None) -> Steps[Entry]:
     """Post a reservation. `debited` (budget currency) is what the network reports it took: it replaces
     the held amount in every figure, so the budget counts what was debited, above the hold or below it."""
-    entry = yield from _locked_entry(dialect, entry_id)
+    # The merchant transaction id may be recorded once (by one pay entry): read with the locks.
+    dup = (Q("SELECT id FROM entries WHERE merchant_id = (SELECT merchant_id FROM entries WHERE id = ?) "
+             "AND external_ref = ? AND status = 'committed' AND action = 'pay' AND dup_of IS NULL AND id <> ?",
+             (entry_id, external_ref, entry_id)),) if external_ref is not None else ()
+    entry, head, extra = yield from _lock_for_change(dialect, entry_id, *dup)
     if entry.status == "committed":
         if external_ref is not None and entry.external_ref is not None and external_ref != entry.external_ref:
             raise InvalidArguments(f"entry {entry_id} is already committed with external_ref "
@@ -495,9 +612,7 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
     if allowed_from is not None and (entry.phase or "reserved") not in allowed_from:
         raise InvalidTransition(entry_id, str(entry.phase), "committed")
     if entry.action == "pay" and external_ref is not None:
-        taken = yield Q("SELECT id FROM entries WHERE merchant_id = ? AND external_ref = ? AND status = 'committed' "
-                        "AND action = 'pay' AND dup_of IS NULL AND id <> ?",
-                        (entry.merchant_id, external_ref, entry_id))
+        taken = extra[0]
         if taken:
             raise AlreadyCommitted(int(taken[0][0]), external_ref)
     clean = redact(dict(outcome or {}))
@@ -522,11 +637,11 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
                          to_us(entry.created_at), delta, 0, 1, entry.parents)
     return (yield from _change(
         dialect, entry_id, assignments + ", external_ref = ?, outcome = ?, updated_at = ?",
-        (*params, external_ref, canonical_json(clean), to_us(now)), "commit", payload, entry.budget_id, now))
+        (*params, external_ref, canonical_json(clean), to_us(now)), "commit", payload, entry.budget_id, now, head))
 
 
 def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime) -> Steps[Entry]:
-    entry = yield from _locked_entry(dialect, entry_id)
+    entry, head, _ = yield from _lock_for_change(dialect, entry_id)
     if entry.status == "released":
         return entry
     if entry.status == "committed":
@@ -542,7 +657,7 @@ def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime
         (reason, to_us(now)), "release", {
             "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "reason": reason,
             "credited": Money(counted, entry.budget_amount.currency),
-        }, entry.budget_id, now))
+        }, entry.budget_id, now, head))
 
 
 def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str,
@@ -550,7 +665,7 @@ def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str
                      reason: str, now: datetime) -> Steps[Entry]:
     """Move a reserved entry from one of `allowed_from` to `to_phase` (the lifecycle module decides
     which moves exist; this only applies one atomically and audits it)."""
-    entry = yield from _locked_entry(dialect, entry_id)
+    entry, head, _ = yield from _lock_for_change(dialect, entry_id)
     if entry.status != "reserved" or (entry.phase or "reserved") not in allowed_from:
         current = entry.phase if entry.status == "reserved" else entry.status
         raise InvalidTransition(entry_id, str(current), to_phase)
@@ -561,7 +676,7 @@ def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str
         params += (resume,)
     return (yield from _change(dialect, entry_id, assignments, params, "transition", {
         "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "from": entry.phase or "reserved",
-        "to": to_phase, "owner": owner, "reason": reason}, entry.budget_id, now))
+        "to": to_phase, "owner": owner, "reason": reason}, entry.budget_id, now, head))
 
 
 def heartbeat_steps(entry_ids: tuple[int, ...], owner: str, lease_until: datetime) -> Steps[int]:

@@ -43,7 +43,7 @@ from amp_tools.money import Money
 from ._sql import Dialect, Q, Row, Steps, StepsFactory
 
 __all__ = ["GENESIS", "AuditLog", "AuditRecord", "ChainHead", "VerifyReport", "append_steps", "canonical_json",
-           "lock_head_steps", "record_hash", "redact", "write_record_steps"]
+           "head_from_rows", "head_query", "lock_head_steps", "record_hash", "redact", "write_record_steps"]
 
 T = TypeVar("T")
 GENESIS = "0" * 64
@@ -165,7 +165,16 @@ def lock_head_steps(dialect: Dialect, budget_id: str) -> Steps[ChainHead]:
     that refers to it (the entry carries its audit seq without a second UPDATE). Only this
     budget's head is locked: appends to other budgets' chains proceed in parallel.
     """
-    rows = yield Q(_HEAD_SQL[dialect.name], (budget_id, GENESIS))
+    rows = yield head_query(dialect, budget_id)
+    return head_from_rows(rows)
+
+
+def head_query(dialect: Dialect, budget_id: str) -> Q:
+    """The statement of `lock_head_steps` (to send in a batch); `head_from_rows` reads its answer."""
+    return Q(_HEAD_SQL[dialect.name], (budget_id, GENESIS))
+
+
+def head_from_rows(rows: list[Row]) -> ChainHead:
     return ChainHead(int(rows[0][0]), str(rows[0][1]), int(rows[0][2]))
 
 
@@ -183,11 +192,12 @@ def write_record_steps(head: ChainHead, kind: str, payload: Mapping[str, Any], *
     text = canonical_json(payload if redacted else redact(dict(payload)))
     n, seq, ts = head.n + 1, head.seq, _ts(at)
     digest = _text_hash(head.hash, seq, ts, kind, budget_id, text, n)
+    # Two tables, one row each: a backend may send both as one statement (`Q.merge`).
     yield Q("INSERT INTO audit (seq, n, ts, kind, budget_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, n, ts, kind, budget_id, text, head.hash, digest), nowait=True)
+            (seq, n, ts, kind, budget_id, text, head.hash, digest), nowait=True, merge=True)
     yield Q("INSERT INTO audit_heads (budget_id, n, seq, hash) VALUES (?, ?, ?, ?) ON CONFLICT (budget_id) "
             "DO UPDATE SET n = excluded.n, seq = excluded.seq, hash = excluded.hash", (budget_id, n, seq, digest),
-            nowait=True)
+            nowait=True, merge=True)
 
 
 # SQLite: BEGIN IMMEDIATE already holds the only write lock, so a read (the head may not exist yet)

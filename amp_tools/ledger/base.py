@@ -98,13 +98,15 @@ class LedgerBase(abc.ABC):
 
     # -------------------------------------------------------------- backend primitives
     @abc.abstractmethod
-    async def _run_write(self, factory: StepsFactory[T]) -> T: ...
+    async def _run_write(self, factory: StepsFactory[T], flush: bool = True) -> T:
+        """Run `factory` in one write transaction. `flush=False`: the commit need not wait for the disk
+        flush (it is still ordered before every later flushed commit; see `amp_tools.payments.states`)."""
 
     @abc.abstractmethod
     async def _run_read(self, factory: StepsFactory[T]) -> T: ...
 
     @abc.abstractmethod
-    def _run_write_sync(self, factory: StepsFactory[T]) -> T: ...
+    def _run_write_sync(self, factory: StepsFactory[T], flush: bool = True) -> T: ...
 
     @abc.abstractmethod
     def _run_read_sync(self, factory: StepsFactory[T]) -> T: ...
@@ -160,11 +162,13 @@ class LedgerBase(abc.ABC):
     # -------------------------------------------------------------- async API
     async def reserve(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
                       now: datetime | None = None, owner: str | None = None,
-                      lease_until: datetime | None = None, path: PathLike | None = None) -> Reservation:
+                      lease_until: datetime | None = None, path: PathLike | None = None,
+                      flush: bool = True) -> Reservation:
         """Atomically check the policy against current usage and reserve; see `_ops.reserve_steps`
-        (`path`: every level of a budget with sub-budgets, checked in the same transaction)."""
+        (`path`: every level of a budget with sub-budgets, checked in the same transaction). `flush=False`
+        (the payment lifecycle's choice for a reservation) commits without waiting for the disk flush."""
         return await self._run_write(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now,
-                                                   owner, lease_until, path))
+                                                   owner, lease_until, path), flush)
 
     async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
                      debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> Entry:
@@ -174,12 +178,13 @@ class LedgerBase(abc.ABC):
 
     async def transition(self, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str, owner: str | None,
                          lease_until: datetime | None, reason: str = "", resume: str | None = None,
-                         keep_resume: bool = True) -> Entry:
-        """Apply one lifecycle move to a reserved entry (`amp_tools.payments` decides which moves exist)."""
+                         keep_resume: bool = True, flush: bool = True) -> Entry:
+        """Apply one lifecycle move to a reserved entry (`amp_tools.payments` decides which moves exist,
+        and which of them may commit without waiting for the disk flush)."""
         at = self.clock.now()
         return await self._run_write(lambda: _ops.transition_steps(
             self.dialect, entry_id, allowed_from=allowed_from, to_phase=to_phase, owner=owner,
-            lease_until=lease_until, resume=resume, keep_resume=keep_resume, reason=reason, now=at))
+            lease_until=lease_until, resume=resume, keep_resume=keep_resume, reason=reason, now=at), flush)
 
     async def heartbeat(self, entry_ids: tuple[int, ...], *, owner: str, lease_until: datetime) -> int:
         return await self._run_write(lambda: _ops.heartbeat_steps(entry_ids, owner, lease_until))
@@ -279,9 +284,9 @@ class LedgerBase(abc.ABC):
 
     # -------------------------------------------------------------- sync twins
     def reserve_sync(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
-                     now: datetime | None = None, path: PathLike | None = None) -> Reservation:
+                     now: datetime | None = None, path: PathLike | None = None, flush: bool = True) -> Reservation:
         return self._run_write_sync(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now,
-                                                  path=path))
+                                                  path=path), flush)
 
     def commit_sync(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
                     debited: Money | None = None) -> Entry:

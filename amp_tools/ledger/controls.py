@@ -18,11 +18,11 @@ from typing import Any
 
 from amp_tools.errors import InvalidArguments, PolicyViolation
 
-from ._sql import Dialect, Q, Steps, from_us, to_us
+from ._sql import Dialect, Q, Row, Steps, from_us, to_us
 from .audit import append_steps
 
-__all__ = ["FROZEN_RULE", "BudgetControl", "controls_steps", "ensure_steps", "freeze_steps",
-           "refuse_if_frozen_steps"]
+__all__ = ["FROZEN_RULE", "BudgetControl", "controls_steps", "ensure_steps", "freeze_steps", "frozen_query",
+           "refuse_if_frozen", "refuse_if_frozen_steps"]
 
 FROZEN_RULE = "budget.frozen"
 _MAX_REASON = 500
@@ -58,7 +58,16 @@ def ensure_steps(dialect: Dialect) -> Steps[None]:
 
 def refuse_if_frozen_steps(budget_id: str) -> Steps[None]:
     """Raise `PolicyViolation` (rule ``budget.frozen``) when the budget is frozen."""
-    rows = yield Q("SELECT reason, changed_by FROM budget_controls WHERE budget_id = ? AND frozen = 1", (budget_id,))
+    rows = yield frozen_query(budget_id)
+    refuse_if_frozen(budget_id, rows)
+
+
+def frozen_query(budget_id: str) -> Q:
+    """The statement of `refuse_if_frozen_steps` (the reserve sends it in a batch); `refuse_if_frozen` reads it."""
+    return Q("SELECT reason, changed_by FROM budget_controls WHERE budget_id = ? AND frozen = 1", (budget_id,))
+
+
+def refuse_if_frozen(budget_id: str, rows: list[Row]) -> None:
     if rows:
         reason = str(rows[0][0])
         raise PolicyViolation(

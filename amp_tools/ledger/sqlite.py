@@ -7,9 +7,13 @@ queue instead of failing.
 
 Durability (``durability=`` of `SqliteLedger` / `open_ledger`), never changed silently:
 
-* ``"full"`` (the default): WAL with ``synchronous=FULL``. Every commit is fsynced before it
-  returns, so a reservation or commit that returned survives a process crash, ``kill -9``, an OS
-  crash and a power loss. Costs one fsync per transaction (two per payment).
+* ``"full"`` (the default): WAL with ``synchronous=FULL``. Every commit that must be on disk
+  (``flush=True``, the default of every write) is fsynced before it returns, so a payment sent,
+  a commit or a refund that returned survives a process crash, ``kill -9``, an OS crash and a
+  power loss. A write made with ``flush=False`` (the payment lifecycle's reservations, see
+  `amp_tools.payments.states`) commits with ``synchronous=NORMAL`` for that one transaction: it is
+  appended to the WAL without an fsync, survives a process crash or ``kill -9``, and is made
+  durable by the next flushed commit (the WAL is one append-only file, synced up to its end).
 * ``"normal"``: WAL with ``synchronous=NORMAL``. The WAL is fsynced only at checkpoints. A
   commit that returned survives a process crash or ``kill -9`` (the data is in the OS page cache
   and the WAL is replayed on the next open), and the database is never corrupted; but on an OS
@@ -76,7 +80,8 @@ class SqliteLedger(LedgerBase):
         self._executor = ThreadPoolExecutor(max_workers=1 if self.memory else threads,
                                             thread_name_prefix="amp-ledger-sqlite")
         self._closed = False
-        self._group = None if self.memory else GroupCommitter(self._conn)
+        self._synchronous: dict[int, str] = {}  # id(connection) -> its current PRAGMA synchronous
+        self._group = None if self.memory else GroupCommitter(self._conn, self._prepare)
         self._run_write_sync(lambda: migrate_steps(SQLITE))
 
     # -------------------------------------------------------------- connections
@@ -109,7 +114,18 @@ class SqliteLedger(LedgerBase):
         conn.execute("PRAGMA foreign_keys = ON")
         with self._all_lock:
             self._all.append(conn)
+            self._synchronous[id(conn)] = _SYNCHRONOUS[self.durability]
         return conn
+
+    def _prepare(self, conn: sqlite3.Connection, flush: bool) -> None:
+        """Set the connection's fsync level for the next transaction (outside any transaction): the
+        ledger's own when the commit must be flushed, NORMAL (WAL append, no fsync) when it need not."""
+        if self.memory:
+            return
+        want = _SYNCHRONOUS[self.durability] if flush else "NORMAL"
+        if self._synchronous.get(id(conn)) != want:  # only one thread uses a connection at a time
+            conn.execute(f"PRAGMA synchronous = {want}")
+            self._synchronous[id(conn)] = want
 
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
@@ -126,9 +142,11 @@ class SqliteLedger(LedgerBase):
         return conn
 
     # -------------------------------------------------------------- transactions
-    def _transaction(self, factory: StepsFactory[T], begin: str) -> T:
+    def _transaction(self, factory: StepsFactory[T], begin: str, flush: bool = True) -> T:
         with self._mem_lock if self.memory else contextlib.nullcontext():
             conn = self._conn()
+            if begin != "BEGIN":
+                self._prepare(conn, flush)
 
             def execute(query: Q) -> list[Row]:
                 cur = conn.execute(query.sql, query.params)
@@ -143,18 +161,18 @@ class SqliteLedger(LedgerBase):
             conn.execute("COMMIT")
             return result
 
-    def _run_write_sync(self, factory: StepsFactory[T]) -> T:
-        return self._transaction(factory, "BEGIN IMMEDIATE")
+    def _run_write_sync(self, factory: StepsFactory[T], flush: bool = True) -> T:
+        return self._transaction(factory, "BEGIN IMMEDIATE", flush)
 
     def _run_read_sync(self, factory: StepsFactory[T]) -> T:
         return self._transaction(factory, "BEGIN")
 
-    async def _run_write(self, factory: StepsFactory[T]) -> T:
+    async def _run_write(self, factory: StepsFactory[T], flush: bool = True) -> T:
         if self._group is not None:
             if self._closed:
                 raise ConfigError("the ledger is closed")
-            return await self._group.run(factory)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run_write_sync, factory)
+            return await self._group.run(factory, flush)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run_write_sync, factory, flush)
 
     async def _run_read(self, factory: StepsFactory[T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._run_read_sync, factory)
@@ -169,6 +187,7 @@ class SqliteLedger(LedgerBase):
         self._executor.shutdown(wait=True)
         with self._all_lock:
             conns, self._all = self._all, []
+            self._synchronous.clear()
         for conn in conns:
             conn.close()
 

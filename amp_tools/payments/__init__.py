@@ -12,9 +12,9 @@ from .keys import checkout_key, payment_key
 from .lifecycle import DEFAULT_LEASE, Lifecycle
 from .owner import current_owner, owner_alive
 from .recovery import Ask, ReconcileReport, Resolution, in_flight, reconcile, resolve, settle, unresolved
-from .states import HELD, LIVE, TRANSITIONS, PaymentState, allowed_from, can_move, state_of
+from .states import DURABILITY, HELD, LIVE, TRANSITIONS, PaymentState, allowed_from, can_move, must_flush, state_of
 
-__all__ = ["DEFAULT_LEASE", "HELD", "LIVE", "TRANSITIONS", "UNKNOWN_OUTCOME_CODES", "Ask", "Execute",
+__all__ = ["DEFAULT_LEASE", "DURABILITY", "HELD", "LIVE", "TRANSITIONS", "UNKNOWN_OUTCOME_CODES", "Ask", "Execute",
            "ExecutionOutcome", "Guard", "GuardResult", "Lifecycle", "PaymentHandle", "PaymentState",
            "ReconcileReport", "Resolution", "allowed_from", "can_move", "checkout_key", "current_owner", "in_flight",
-           "owner_alive", "payment_key", "reconcile", "resolve", "settle", "state_of", "unresolved"]
+           "must_flush", "owner_alive", "payment_key", "reconcile", "resolve", "settle", "state_of", "unresolved"]

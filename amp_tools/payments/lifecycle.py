@@ -2,8 +2,9 @@
 
 Each method names the state it moves the payment to; the allowed starting states come from
 `states.TRANSITIONS` and the ledger applies the move only if the payment is in one of them,
-in one transaction, with an audit record. The owner (this process) and its lease are written
-with every move that keeps the payment in flight, and cleared when it leaves flight.
+in one transaction, with an audit record, waiting for the disk flush or not as
+`states.DURABILITY` declares. The owner (this process) and its lease are written with every move
+that keeps the payment in flight, and cleared when it leaves flight.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from amp_tools.ledger import Entry, LedgerBase, Reservation
 from amp_tools.money import Money
 
 from .owner import current_owner
-from .states import PaymentState, allowed_from
+from .states import PaymentState, allowed_from, must_flush
 
 __all__ = ["DEFAULT_LEASE", "Lifecycle"]
 
@@ -45,7 +46,7 @@ class Lifecycle:
                       path: Any = None) -> Reservation:
         return await self.ledger.reserve(intent, policy, budget_id=budget_id, idempotency_key=key, run_id=run_id,
                                          now=self.clock.now(), owner=self.owner, lease_until=self.lease_until(),
-                                         path=path)
+                                         path=path, flush=must_flush(S.RESERVED))
 
     async def awaiting_approval(self, entry_id: int) -> Entry:
         return await self._move(entry_id, S.AWAITING_APPROVAL, "a person is asked", own=True)
@@ -76,4 +77,4 @@ class Lifecycle:
         return await self.ledger.transition(
             entry_id, allowed_from=allowed_from(to), to_phase=str(to), owner=self.owner if own else None,
             lease_until=self.lease_until() if own else None, reason=reason, resume=resume,
-            keep_resume=resume is None)
+            keep_resume=resume is None, flush=must_flush(to))

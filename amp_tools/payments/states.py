@@ -27,7 +27,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["HELD", "LIVE", "TRANSITIONS", "PaymentState", "allowed_from", "can_move", "state_of"]
+__all__ = ["DURABILITY", "HELD", "LIVE", "TRANSITIONS", "PaymentState", "allowed_from", "can_move", "must_flush",
+           "state_of"]
 
 
 class PaymentState(StrEnum):
@@ -53,6 +54,39 @@ TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.RELEASED: frozenset(),
 }
 
+#: Must the write that enters a state be on disk (flushed) before the payment takes its next step?
+#: A write that need not be flushed still commits, in order: SQLite in WAL mode appends it to the log
+#: without an fsync (``synchronous=NORMAL`` for that transaction), PostgreSQL commits it with
+#: ``SET LOCAL synchronous_commit = off``. Both engines write their log in commit order, and a later
+#: flushed commit syncs the log up to itself, so once a flushed write has returned, every unflushed
+#: write before it is on disk too. What an unflushed write risks is only being lost in an OS crash
+#: or power loss *before* the next flushed write; a ``kill -9`` of the process loses nothing.
+#:
+#: * ``reserved``: unflushed. Nothing that could move money has left the process; the next step
+#:   that could (``sending``) is a flushed write, which carries the reservation to disk first. Lost
+#:   in a power cut, the payment never existed, and no request for it was ever sent.
+#: * ``awaiting_approval``: unflushed. A person is asked; their answer reaches the payment only
+#:   through flushed writes (the approval row, then ``sending``). Lost, the approval finds no
+#:   payment and nothing is paid.
+#: * ``sending``: flushed. The charge request leaves only after this returns: recovery must find
+#:   the payment in flight and never free its money on a guess.
+#: * ``unknown``, ``committed``, ``refunded``: flushed. Each records what the network may have done or
+#:   did; a result is returned to the caller only once it is on disk.
+#: * ``released``: flushed (the ledger does not tell a release after ``sending`` from one before it
+#:   until it holds the row; releases are rare, so all of them wait for the flush).
+#:
+#: Every owner action (approvals, resolutions, freezes, policy changes) and every other ledger write
+#: is flushed: the ledger's writes flush unless the caller names one of the states below.
+DURABILITY: dict[PaymentState, bool] = {
+    S.RESERVED: False,
+    S.AWAITING_APPROVAL: False,
+    S.SENDING: True,
+    S.UNKNOWN: True,
+    S.COMMITTED: True,
+    S.REFUNDED: True,
+    S.RELEASED: True,
+}
+
 #: States that hold budget without being posted.
 HELD = frozenset({S.RESERVED, S.AWAITING_APPROVAL, S.SENDING, S.UNKNOWN})
 #: States in which a live owner is working on the payment (recovery leaves them alone while it lives).
@@ -61,6 +95,11 @@ LIVE = frozenset({S.RESERVED, S.AWAITING_APPROVAL, S.SENDING})
 
 def can_move(current: PaymentState, to: PaymentState) -> bool:
     return to in TRANSITIONS[current]
+
+
+def must_flush(to: PaymentState) -> bool:
+    """Whether the write that moves a payment to `to` waits for the disk flush (see `DURABILITY`)."""
+    return DURABILITY[to]
 
 
 def allowed_from(to: PaymentState) -> tuple[str, ...]:

@@ -210,8 +210,8 @@ async def test_ledger_show_prints_the_legs_and_agent_key_show_prints_the_public_
     await agent.call("pay", checkout_id=await _checkout(agent, FLIGHT))
     cli = str(Path(sys.executable).parent / "amp-tools")
     env = {**os.environ, "COLUMNS": "200", "AMP_TOOLS_HOME": str(tmp_path)}
-    shown = subprocess.run([cli, "ledger", "show", "--ledger", ledger_target, "--budget", "sgd"], capture_output=True, text=True,
-                           timeout=120, env=env)
+    shown = subprocess.run([cli, "ledger", "show", "--ledger", ledger_target, "--budget", "sgd"],
+                           capture_output=True, text=True, timeout=120, env=env)
     assert shown.returncode == 0, shown.stderr
     assert "network legs" in shown.stdout
     assert "mandate 149.00 SGD" in shown.stdout and "wallet 104.30 USD @ 0.70000000" in shown.stdout
