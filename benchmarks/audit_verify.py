@@ -12,9 +12,12 @@ checked first: `verify` must pass on them, so they are what the ledger would hav
 Measured: one full `audit.verify_sync()` (chains, entries, refunds, totals, usage buckets and
 totals, controls, approvals, policy versions) per size; the ratio of the per-payment times shows
 whether verify stays linear. Beside it, the median time of the check an agent with a pinned owner
-key runs before each payment (`pay_check_ms`: the signed policy version, the control, and the usage
+key runs before each payment (`pay_check_ms`: the signed policy version, the control, the usage
 buckets against the entries over the span the policy reaches back: two UTC days for a day cap,
-32 for a month cap; at one payment a minute, 2,880 and 46,080 entries).
+32 for a month cap; at one payment a minute, 2,880 and 46,080 entries; and the all-time totals of
+the budget, the merchant and the MCC against all their entries). `pay_check_totals_ms` times the
+all-time part alone (the three entries sums and the stored totals, in one statement): the cost
+the total budget and merchant / MCC caps add, which grows with the budget's history.
 """
 
 from __future__ import annotations
@@ -155,10 +158,29 @@ def _pay_check_ms(led: LedgerBase, spans: tuple[int, ...], samples: int = 30) ->
             t0 = time.perf_counter()
             led.run_read_sync(lambda: authority.check_steps(policy_budget=BUDGET, budget_id=BUDGET,
                                                             enforced_hash=stored.policy_hash, merchant_id="m07",
-                                                            now=now, days=span))  # noqa: B023
+                                                            mcc="5802", now=now, days=span))  # noqa: B023
             times.append(time.perf_counter() - t0)
         medians.append(round(sorted(times)[len(times) // 2] * 1000, 2))
     return medians
+
+
+def _totals_check_ms(led: LedgerBase, samples: int = 30) -> float:
+    """Median time of the all-time part of the pinned-key check alone (budget, merchant and MCC totals
+    against all their entries, one statement), the part whose cost grows with the history."""
+    from amp_tools.owner.enforce import totals_sql
+
+    sql, params = totals_sql(((BUDGET, (BUDGET,)),), "m07", "5802")
+
+    def steps() -> Steps[int]:
+        rows = yield Q(sql, params)
+        return len(rows)
+
+    times = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        led.run_read_sync(steps)
+        times.append(time.perf_counter() - t0)
+    return round(sorted(times)[len(times) // 2] * 1000, 2)
 
 
 def _last_us() -> Steps[int]:
@@ -176,6 +198,7 @@ def measure(sizes: tuple[int, ...] = (10_000, 100_000), pg: str | None = None) -
             took = time.perf_counter() - t0
             day, month = _pay_check_ms(led, (2, 32))
             out[f"pay_check_ms_{size}_day_cap"], out[f"pay_check_ms_{size}_month_cap"] = day, month
+            out[f"pay_check_totals_ms_{size}"] = _totals_check_ms(led)
         finally:
             led.close_sync()
             _drop(pg, led)

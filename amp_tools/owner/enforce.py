@@ -12,17 +12,24 @@ figures the guard is about to decide on, and refuses (nothing reserved, nothing 
   a valid owner signature over that unfreeze;
 * the usage buckets over the span the policy's windows and velocity reach back (`usage_days`:
   today for an hourly cap, two UTC days for a day, eight for a week, 32 for a month), for all
-  payments and for this merchant, do not sum to the entries they are derived from, so a zeroed
-  bucket cannot loosen a window.
+  payments, this merchant and this MCC, do not sum to the entries they are derived from, so a
+  zeroed bucket cannot loosen a window;
+* the all-time figures the total budget and the merchant / MCC caps are decided on
+  (``budgets.used_minor`` and the ``usage_totals`` rows) differ from the sums of all their entries
+  (`totals_sql`: one index range each, so its cost grows with the budget's history);
+* the merchant's ``committed_count`` says it was paid before (so `confirm_new_merchants` would
+  not ask) while no committed payment to it exists, or the reverse.
+
+A sub-budget's payment is checked so at every level of its path, each level's buckets and totals
+against the entries of every budget it covers (itself and the sub-budgets below it).
 
 After a person's approval is taken, `check_approval` requires the owner's signature over exactly
 this payment (budget, level, checkout/binding, amount, currency, merchant, approve, the grant's
 id and expiry). Denials and reopenings need no signature here: a denial only restricts, and a
 reopened request still needs a signed approval to pay.
 
-What it cannot see at pay time: all-time totals (``budgets.used_minor``, per-merchant totals) and
-a rollback to an *older, validly signed* state this process never saw (audit records deleted and
-the chain rewritten): `amp-tools audit verify` names those.
+What it cannot see at pay time: a rollback to an *older, validly signed* state this process never
+saw (audit records deleted and the chain rewritten): `amp-tools audit verify` names it.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from .payloads import control_payload, policy_payload
 from .signing import OwnerSignatureInvalid, UnsignedAuthority, verify
 
 __all__ = ["LedgerTampered", "OwnerAuthority", "authority_status_steps", "owner_authority", "signature_check",
-           "signature_status", "usage_days"]
+           "signature_status", "totals_sql", "usage_days"]
 
 _SPAN_DAYS = {"hour": 1, "day": 2, "week": 8, "month": 32}  # each window's longest reach back, in UTC days
 
@@ -75,30 +82,77 @@ _BUDGET_SQL = ("SELECT b.policy_version, b.policy_hash, p.policy, p.policy_hash,
                "LEFT JOIN budget_controls c ON c.budget_id = b.budget_id WHERE b.budget_id = ?")
 
 
-_E_ALL = ("SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries WHERE budget_id = ? AND counts = 1 "
-          "AND created_at >= ?")
-_E_MERCHANT = ("SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries WHERE budget_id = ? AND counts = 1 "
-               "AND merchant_id = ? AND created_at >= ?")
 _B = ("SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM usage_buckets WHERE budget_id = ? "
       "AND scope = ? AND key = ? AND width = ? AND start >= ?")
+# The all-time figures the total and the merchant / MCC caps are decided on (`since` None in `_ops`):
+# the budget row and the usage_totals rows (SUM over one primary-key row: zero when it is missing).
+_T_ALL = "SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM budgets WHERE budget_id = ?"
+_T_KEYED = ("SELECT COALESCE(SUM(used_minor), 0), COALESCE(SUM(used_count), 0) FROM usage_totals WHERE budget_id = ? "
+            "AND scope = ? AND key = ?")
+_COLUMN = {"merchant": " AND merchant_id = ?", "mcc": " AND mcc = ?"}
+# The width column of `_usage_steps`' rows: a bucket width, or one of these tags.
+_WINDOW, _EVER, _STORED = 0, -2, -1  # entries since `since`; entries all-time; the stored all-time total
+_SEEN = -3  # (stored committed_count of this merchant, 1 if a committed payment to it exists else 0)
+_ALL_TIME = -1  # `since` of an all-time entries sum: every created_at is >= 0
+
+#: The levels a payment is checked at: (budget id, the budget ids whose entries count in it: itself and
+#: every sub-budget below it, as `BudgetLevel.covers`), the agent's own budget last.
+Levels = tuple[tuple[str, tuple[str, ...]], ...]
+Figure = tuple[int, str, int, int, int]  # (level index, scope, width or tag, minor units, count)
 
 
-def _usage_steps(budget_id: str, merchant_id: str, since: int) -> Steps[list[tuple[str, int, int, int]]]:
-    """(what, width, minor, count) of the entries and of the hour and day buckets since `since`, read in
+def _scopes(merchant_id: str, mcc: str | None) -> list[tuple[str, str]]:
+    return [("all", ""), ("merchant", merchant_id)] + ([("mcc", mcc)] if mcc else [])
+
+
+def _entries_sum(scope: str, covers: tuple[str, ...], key: str, since: int) -> tuple[str, list[Any]]:
+    """(minor, count) of the counting entries of `covers` in a scope since `since`: one range of the
+    partial covering index ``entries_win_all`` / ``_merchant`` / ``_mcc`` per budget covered."""
+    who = "budget_id = ?" if len(covers) == 1 else f"budget_id IN ({', '.join('?' * len(covers))})"
+    sql = (f"SELECT COALESCE(SUM(counted_minor), 0), COUNT(*) FROM entries WHERE {who} AND counts = 1"
+           f"{_COLUMN.get(scope, '')} AND created_at >= ?")
+    return sql, [*covers, *([] if scope == "all" else [key]), since]
+
+
+def totals_sql(levels: Levels, merchant_id: str, mcc: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The all-time part of the check: (level, scope, `_EVER` | `_STORED`, minor, count) rows of all
+    the entries and of the stored total, per level, for all payments, this merchant and this MCC. The
+    entries sums read the levels' whole history (see ``benchmarks/audit_verify.py``); the totals are
+    key reads."""
+    parts, params = [], []  # type: tuple[list[str], list[Any]]
+    for n, (level, covers) in enumerate(levels):
+        for scope, key in _scopes(merchant_id, mcc):
+            sql, args = _entries_sum(scope, covers, key, _ALL_TIME)
+            parts.append(f"SELECT {n}, '{scope}', {_EVER}, a.* FROM ({sql}) a")
+            parts.append(f"SELECT {n}, '{scope}', {_STORED}, t.* FROM ({_T_ALL if scope == 'all' else _T_KEYED}) t")
+            params += [*args, *([level] if scope == "all" else [level, scope, key])]
+    return " UNION ALL ".join(parts), tuple(params)
+
+
+def _usage_steps(levels: Levels, merchant_id: str, mcc: str | None, since: int) -> Steps[list[Figure]]:
+    """Per level, for all payments, this merchant and this MCC: the entries since `since` (`_WINDOW`)
+    and the level's hour and day buckets since then, and the all-time rows of `totals_sql`, read in
     one statement (one snapshot: a payment committed meanwhile cannot look like a mismatch)."""
     parts, params = [], []  # type: tuple[list[str], list[Any]]
-    for scope, key in (("all", ""), ("merchant", merchant_id)):
-        if scope == "all":
-            parts.append(f"SELECT '{scope}', 0, e.* FROM ({_E_ALL}) e")
-            params += [budget_id, since]
-        else:
-            parts.append(f"SELECT '{scope}', 0, e.* FROM ({_E_MERCHANT}) e")
-            params += [budget_id, merchant_id, since]
-        for width in (HOUR_US, DAY_US):
-            parts.append(f"SELECT '{scope}', {width}, b.* FROM ({_B}) b")
-            params += [budget_id, scope, key, width, since]
-    rows = yield Q(" UNION ALL ".join(parts), tuple(params))
-    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+    for n, (level, covers) in enumerate(levels):
+        for scope, key in _scopes(merchant_id, mcc):
+            sql, args = _entries_sum(scope, covers, key, since)
+            parts.append(f"SELECT {n}, '{scope}', {_WINDOW}, e.* FROM ({sql}) e")
+            params += args
+            for width in (HOUR_US, DAY_US):
+                parts.append(f"SELECT {n}, '{scope}', {width}, b.* FROM ({_B}) b")
+                params += [level, scope, key, width, since]
+        # Whether the merchant is new to the level (`approval.confirm_new_merchants`) is decided on its
+        # committed_count: it must be > 0 exactly when a committed payment to the merchant exists.
+        who = ", ".join("?" * len(covers))
+        parts.append(f"SELECT {n}, 'seen', {_SEEN}, (SELECT COALESCE(SUM(committed_count), 0) FROM usage_totals "
+                     "WHERE budget_id = ? AND scope = 'merchant' AND key = ?), (SELECT COUNT(*) FROM (SELECT 1 AS one "
+                     f"FROM entries WHERE budget_id IN ({who}) AND counts = 1 AND merchant_id = ? "
+                     "AND action = 'pay' AND status = 'committed' LIMIT 1) s)")
+        params += [level, merchant_id, *covers, merchant_id]
+    totals, totals_args = totals_sql(levels, merchant_id, mcc)
+    rows = yield Q(" UNION ALL ".join([*parts, totals]), (*params, *totals_args))
+    return [(int(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
 
 def authority_status_steps(budget_id: str) -> Steps[dict[str, Any]]:
@@ -133,8 +187,11 @@ class OwnerAuthority:
 
     # --------------------------------------------------------------------------- before reserving
     def check_steps(self, *, policy_budget: str, budget_id: str, enforced_hash: str, merchant_id: str,
-                    now: datetime, levels: tuple[str, ...] = (), days: int = 32) -> Steps[None]:
-        """`levels`: every budget whose freeze stops this payment (a sub-budget's ancestors and itself)."""
+                    now: datetime, levels: tuple[str, ...] = (), days: int = 32,
+                    mcc: str | None = None, covers: Levels = ()) -> Steps[None]:
+        """`levels`: every budget whose freeze stops this payment (a sub-budget's ancestors and itself);
+        `covers`: every level whose usage decides it, with the budgets counted in it (default: this
+        budget alone)."""
         rows = yield Q(_BUDGET_SQL, (policy_budget,))
         self._check_policy(policy_budget, rows[0] if rows else None, enforced_hash)
         for level in dict.fromkeys((*levels, budget_id)):
@@ -143,8 +200,9 @@ class OwnerAuthority:
             self._check_control(level, rows[0] if rows else None)
         now_us = to_us(now)
         since = now_us - now_us % DAY_US - (days - 1) * DAY_US
-        figures = yield from _usage_steps(budget_id, merchant_id, since)
-        self._check_usage(budget_id, merchant_id, figures, days)
+        checked = covers or ((budget_id, (budget_id,)),)
+        figures = yield from _usage_steps(checked, merchant_id, mcc, since)
+        self._check_usage(checked, {"merchant": merchant_id, "mcc": mcc or ""}, figures, days)
 
     def signed_steps(self, *, policy_budget: str, budget_id: str, enforced_hash: str) -> Steps[bool]:
         """Whether the policy in force and the control (if any) hold the owner's valid signatures."""
@@ -206,21 +264,38 @@ class OwnerAuthority:
         self._controls[budget_id] = at
 
     @staticmethod
-    def _check_usage(budget_id: str, merchant_id: str, figures: list[tuple[str, int, int, int]], days: int) -> None:
-        by_scope: dict[str, dict[int, tuple[int, int]]] = {}
-        for scope, width, minor, count in figures:
-            by_scope.setdefault(scope, {})[width] = (minor, count)
-        for scope, got in by_scope.items():
-            entries = got.get(0, (0, 0))
+    def _check_usage(levels: Levels, keys: dict[str, str], figures: list[Figure], days: int) -> None:
+        by_scope: dict[tuple[int, str], dict[int, tuple[int, int]]] = {}
+        for n, scope, width, minor, count in figures:
+            by_scope.setdefault((n, scope), {})[width] = (minor, count)
+        hint = "Run `amp-tools audit verify` and tell the budget's owner."
+        for (n, scope), got in by_scope.items():
+            budget_id = levels[n][0]
+            if scope == "seen":
+                recorded, paid = got[_SEEN]
+                if (recorded > 0) != (paid > 0):
+                    raise LedgerTampered(
+                        f"budget {budget_id!r} records {recorded} committed payments to merchant "
+                        f"{keys['merchant']!r}, but its entries hold {'none' if not paid else 'at least one'}: "
+                        "the ledger was edited outside amp-tools (this decides whether the merchant is new to the "
+                        "budget); nothing is paid", hint=hint)
+                continue
+            what = "all payments" if scope == "all" else f"{scope} {keys.get(scope, '')!r}"
+            entries = got.get(_WINDOW, (0, 0))
             for width in (HOUR_US, DAY_US):
                 if got.get(width, (0, 0)) != entries:
-                    what = "all payments" if scope == "all" else f"merchant {merchant_id!r}"
                     raise LedgerTampered(
                         f"the {'hourly' if width == HOUR_US else 'daily'} usage of budget {budget_id!r} for {what} "
                         f"over the last {days} UTC day(s) says {got.get(width, (0, 0))[0]} minor units in "
                         f"{got.get(width, (0, 0))[1]} payments, but its entries sum to {entries[0]} in "
-                        f"{entries[1]}: the ledger was edited outside amp-tools; nothing is paid",
-                        hint="Run `amp-tools audit verify` and tell the budget's owner.")
+                        f"{entries[1]}: the ledger was edited outside amp-tools; nothing is paid", hint=hint)
+            stored, ever = got.get(_STORED, (0, 0)), got.get(_EVER, (0, 0))
+            if stored != ever:
+                # The total budget (scope all) and the merchant / MCC caps are decided on these.
+                raise LedgerTampered(
+                    f"the all-time usage of budget {budget_id!r} for {what} says {stored[0]} minor units in "
+                    f"{stored[1]} payments, but its entries sum to {ever[0]} in {ever[1]}: the ledger was edited "
+                    "outside amp-tools; nothing is paid", hint=hint)
 
     # --------------------------------------------------------------------------- after an approval
     def check_approval(self, decision: Any, request: Any, budget_id: str) -> None:

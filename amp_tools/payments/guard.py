@@ -361,12 +361,15 @@ class Guard:
         policy_budget = root.budget_id if root is not None else self.budget_id
         enforced = root.policy.snapshot_hash() if root is not None else self._policy_hash
         now = self.clock.now()
+        # Every level's usage decides a sub-budget's payment: each is checked against the entries it covers.
+        levels = self.path.levels if self.path is not None else ()
+        covers = tuple((level.budget_id, tuple(level.covers)) for level in levels)
+        days = max((usage_days(level.policy) for level in levels), default=usage_days(self.policy))
         try:
             await self.ledger.run_read(lambda: owner.check_steps(
                 policy_budget=policy_budget, budget_id=self.budget_id, enforced_hash=enforced,
-                merchant_id=intent.merchant_id, now=now,
-                levels=tuple(level.budget_id for level in self.path.levels) if self.path is not None else (),
-                days=usage_days(self.policy)))
+                merchant_id=intent.merchant_id, mcc=intent.mcc, now=now,
+                levels=tuple(level.budget_id for level in levels), days=days, covers=covers))
         except ToolError as exc:
             await self._audit("owner_authority_refused", intent, key, code=exc.code, reason=exc.message)
             raise

@@ -309,3 +309,160 @@ async def test_a_parents_freeze_cleared_by_database_edit_stops_its_agents(target
         assert len(sandbox.payments()) == 1
     finally:
         ledger.close_sync()
+
+
+# ------------------------------------------------------------------------ all-time totals at pay time
+# Each limit is 100.00 USD and two tours (90.00) are paid first, so the adapter (29.99) is over it; the
+# attacker then lowers the all-time figure that limit is decided on (the row and the SQL that lowers it).
+_LOWERED: dict[str, tuple[dict[str, Any], str, str, str]] = {
+    "total_budget": ({"total_budget": "100.00"},
+                     "UPDATE budgets SET used_minor = 0, used_count = 0 WHERE budget_id = 'team'",
+                     "for all payments says 0 minor units in 0 payments", "budget 'team' totals"),
+    "merchant_cap": ({"merchants": {"caps": {"SUNNY-TOURS": "100.00"}}},
+                     "UPDATE usage_totals SET used_minor = used_minor - 4500 WHERE budget_id = 'team' "
+                     "AND scope = 'merchant' AND key = 'SUNNY-TOURS'",
+                     "for merchant 'SUNNY-TOURS' says 4500 minor units in 2 payments",
+                     "usage total of budget 'team' for merchant 'SUNNY-TOURS'"),
+    "mcc_cap": ({"mccs": {"caps": {"4722": "100.00"}}},
+                "UPDATE usage_totals SET used_minor = 0 WHERE budget_id = 'team' AND scope = 'mcc' AND key = '4722'",
+                "for mcc '4722' says 0 minor units in 2 payments", "usage total of budget 'team' for mcc '4722'"),
+}
+
+
+def _limited(limit: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "team", "currency": "USD", "total_budget": "500.00", "approval": {"confirm_above": "50.00"},
+            **limit}
+
+
+@pytest.mark.parametrize("limit", sorted(_LOWERED))
+async def test_lowered_all_time_totals_do_not_loosen_the_total_or_a_cap(target: str, backend: str,
+                                                                       limit: str) -> None:
+    policy, tamper, said, verify_names = _LOWERED[limit]
+    w = World(target, policy=_limited(policy))
+    try:
+        await w.pay(TOUR)
+        await w.pay(TOUR)  # 90.00 of the 100.00 limit
+        charged = w.charges()
+        assert len(charged) == 2
+        with pytest.raises(PolicyViolation):
+            await w.pay(ADAPTER)  # 119.99 > 100.00: the limit holds while the ledger is honest
+        _raw(w.ledger, tamper)
+        with pytest.raises(ToolError) as refused:
+            await w.pay(ADAPTER)  # without the check: 119.99 paid on a 100.00 limit
+        assert refused.value.code == "LEDGER_TAMPERED"
+        assert said in refused.value.message and "entries sum to 9000 in 2" in refused.value.message
+        assert "audit verify" in (refused.value.hint or "")
+        assert w.charges() == charged  # nothing more reached the network
+        assert w.refusals() == ["LEDGER_TAMPERED"]
+        entries = _raw(w.ledger, "SELECT COUNT(*), SUM(budget_minor) FROM entries WHERE status = 'committed'")
+        assert [int(v) for v in entries[0]] == [2, 9000]
+        report = w.ledger.audit.verify_sync()
+        assert not report.ok and verify_names in report.problem
+    finally:
+        w.ledger.close_sync()
+
+
+async def test_refunds_and_an_honest_ledger_keep_the_totals_check_quiet(world: World) -> None:
+    """A refund lowers the totals and the entries' counted amounts together: no false alarm."""
+    ck = await world.checkout(TOUR)
+    await world.pay(TOUR, checkout_id=ck)
+    await world.specs["refund"].ainvoke({"checkout_id": ck, "amount": "10.00"})
+    assert (await world.pay(ADAPTER))["status"] == "paid"  # checked against the refunded totals
+    used = _raw(world.ledger, "SELECT used_minor, used_count FROM budgets WHERE budget_id = 'team'")
+    assert [int(v) for v in used[0]] == [4500 - 1000 + 2999, 2]
+    assert len(world.sandbox.payments()) == 2 and world.refusals() == []
+
+
+async def test_without_a_pinned_key_lowered_totals_are_left_to_audit_verify(target: str) -> None:
+    """Unpinned (local development) behaviour is unchanged: the agent trusts the stored totals."""
+    w = World(target, pinned=False, policy=_limited({"total_budget": "100.00"}))
+    try:
+        await w.pay(TOUR)
+        await w.pay(TOUR)
+        _raw(w.ledger, "UPDATE budgets SET used_minor = 0, used_count = 0 WHERE budget_id = 'team'")
+        assert (await w.pay(ADAPTER))["status"] == "paid"
+        assert len(w.sandbox.payments()) == 3 and w.refusals() == []
+        assert not w.ledger.audit.verify_sync().ok
+    finally:
+        w.ledger.close_sync()
+
+
+# Agent tours spends 90.00 of the root's 100.00 (or its day's 90.00); agent gear, with room of its own, then
+# asks for 29.99: only the root's figure stops it, and the attacker lowers only the root's rows.
+_ANCESTOR = {
+    "root_total": ({"total_budget": "100.00"},
+                   "UPDATE budgets SET used_minor = 0, used_count = 0 WHERE budget_id = 'team'",
+                   "the all-time usage of budget 'team' for all payments says 0 minor units in 0 payments"),
+    "root_day_buckets": ({"windows": {"day": {"limit": "90.00"}}},
+                         "UPDATE usage_buckets SET used_minor = 0, used_count = 0 WHERE budget_id = 'team'",
+                         "usage of budget 'team' for all payments over the last 2 UTC day(s) says 0 minor units"),
+}
+
+
+@pytest.mark.parametrize("tamper", sorted(_ANCESTOR))
+async def test_an_ancestors_lowered_usage_does_not_loosen_its_limit_for_a_sub_budget(target: str, backend: str,
+                                                                                    tamper: str) -> None:
+    limit, sql, said = _ANCESTOR[tamper]
+    crew = {"name": "team", "currency": "USD", "total_budget": "500.00", "approval": {"confirm_above": "50.00"},
+            **limit, "agents": {name: {"total_budget": "100.00", "approval": {"confirm_above": "50.00"}}
+                               for name in ("tours", "gear")}}
+    sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=11))
+    ledger = _open(target, sandbox)
+    try:
+        ledger.create_budget_sync("team", BudgetPolicy.model_validate(crew), by="owner")
+        now = ledger.clock.now()
+        ledger.run_write_sync(lambda: sign_policy_steps(ledger.dialect, OWNER, "team", None, now=now))
+
+        async def wallet(action: WalletAction) -> None:
+            sandbox.complete_idv(action.auth_session_id)
+
+        kit = AmpToolkit.for_sandbox(sandbox, None, ledger=ledger, budget_id="team", wallet_prompt=wallet,
+                                     approver=CallbackApprover(lambda r: False), owner_key=OWNER.public_jwk())
+        agents = {name: {s.name: s for s in kit.for_agent(name).specs()} for name in ("tours", "gear")}
+        for specs in agents.values():
+            await specs["discover_merchants"].ainvoke({})
+            await specs["search_offers"].ainvoke({"query": "*"})
+
+        async def pay(agent: str, offer: str) -> dict[str, Any]:
+            specs = agents[agent]
+            ck = await specs["checkout"].ainvoke({"offer_id": offer, "quantity": 1})
+            result: dict[str, Any] = await specs["pay"].ainvoke({"checkout_id": ck["checkout_id"]})
+            return result
+
+        assert (await pay("tours", TOUR))["status"] == "paid"
+        assert (await pay("tours", TOUR))["status"] == "paid"  # 90.00: the root's limit has 10.00 or less left
+        with pytest.raises(PolicyViolation) as over:
+            await pay("gear", ADAPTER)
+        assert "team" in over.value.message
+        _raw(ledger, sql)
+        with pytest.raises(ToolError) as refused:
+            await pay("gear", ADAPTER)  # without the check the root would decide on zero: 119.99 paid
+        assert refused.value.code == "LEDGER_TAMPERED" and said in refused.value.message
+        assert "entries sum to 9000 in 2" in refused.value.message
+        assert len(sandbox.payments()) == 2
+        rows = _raw(ledger, "SELECT payload FROM audit WHERE kind = 'owner_authority_refused'")
+        assert [json.loads(r[0])["code"] for r in rows] == ["LEDGER_TAMPERED"]
+        assert not ledger.audit.verify_sync().ok
+    finally:
+        ledger.close_sync()
+
+
+async def test_a_merchant_marked_as_already_paid_still_needs_the_first_payment_approved(target: str,
+                                                                                      backend: str) -> None:
+    """`confirm_new_merchants`: the first payment to a merchant needs the owner's approval. The attacker
+    writes a totals row saying one payment to it was committed, so the merchant would look known."""
+    w = World(target, policy=POLICY | {"approval": {"confirm_above": "50.00", "confirm_new_merchants": True}})
+    try:
+        with pytest.raises(ApprovalPending):
+            await w.pay(TOUR)  # honest ledger: a new merchant is asked about
+        _raw(w.ledger, "UPDATE usage_totals SET committed_count = 1 WHERE budget_id = 'team' AND scope = 'merchant' "
+                       "AND key = 'SUNNY-TOURS'")  # that payment is held, not committed
+        with pytest.raises(ToolError) as refused:
+            await w.pay(TOUR)  # without the check: paid with no approval asked
+        assert refused.value.code == "LEDGER_TAMPERED"
+        assert "records 1 committed payments to merchant 'SUNNY-TOURS', but its entries hold none" \
+            in refused.value.message
+        assert w.sandbox.payments() == []
+        assert w.refusals() == ["LEDGER_TAMPERED"]
+    finally:
+        w.ledger.close_sync()
