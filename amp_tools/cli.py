@@ -133,7 +133,8 @@ def _run_demo(name: str, **kwargs: Any) -> int:
 
     found = [ep for ep in entry_points(group="amp_tools.demos") if ep.name == name]
     if not found:
-        _fail(f"demo {name!r} is not installed; install amp-tools from its repository with pip install -e .")
+        _fail(f"demo {name!r} is not installed; the demos come with the distribution: "
+              "pip install amp-agent-payments")
     result: int = found[0].load()(**kwargs)
     return result
 

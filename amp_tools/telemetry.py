@@ -44,7 +44,7 @@ def enable(*, tracer_provider: Any = None, meter_provider: Any = None) -> None:
     except ImportError as exc:
         from amp_tools.errors import ConfigError
 
-        raise ConfigError(f"telemetry needs OpenTelemetry; install amp-tools[otel] ({exc})") from None
+        raise ConfigError(f"telemetry needs OpenTelemetry; install amp-agent-payments[otel] ({exc})") from None
 
 
 def disable() -> None:

@@ -17,6 +17,7 @@ from importlib.metadata import requires
 
 import pytest
 
+from amp_tools._version import DISTRIBUTION
 from amp_tools.policy import parse_policy
 
 REAL_CP_PROGRAM = r'''
@@ -28,6 +29,7 @@ import httpx
 from amp_tools.amp.client import AmpClient
 from amp_tools.errors import ConfigError
 from amp_tools.ledger import open_ledger
+from amp_tools._version import DISTRIBUTION
 from amp_tools.policy import parse_policy
 from amp_tools.toolkit import AmpToolkit
 import amp_tools.cli
@@ -65,12 +67,12 @@ def test_a_real_cp_program_runs_without_fastapi_and_the_sandbox_names_its_extra(
     assert lines[0] == '["Harbour Hotel"]'
     assert lines[1] == '{"amount": "100.00", "currency": "USD"}'
     assert lines[2].startswith("INVALID_CONFIG: the AMP sandbox needs fastapi and uvicorn, which are not installed.")
-    assert 'pip install "amp-tools[sandbox]"' in lines[2]
+    assert 'pip install "amp-agent-payments[sandbox]"' in lines[2]
     assert lines[3] == "[]"
 
 
 def test_declared_dependencies() -> None:
-    declared = requires("amp-tools") or []
+    declared = requires(DISTRIBUTION) or []
     core = [r for r in declared if "extra ==" not in r]
     names = {r.split(";")[0].split("[")[0].split(">")[0].split("<")[0].split("=")[0].strip().lower() for r in core}
     assert "sd-jwt" not in names and "fastapi" not in names and "uvicorn" not in names

@@ -86,7 +86,8 @@ class PostgresLedger(LedgerBase):
                  schema: str | None = None, pool_size: int | None = None, pool_timeout: float | None = None,
                  connect_timeout: int = 10, application_name: str = "amp-tools-ledger") -> None:
         if psycopg is None:
-            raise ConfigError("the PostgreSQL ledger needs psycopg 3 and psycopg-pool; install amp-tools[postgres]")
+            raise ConfigError("the PostgreSQL ledger needs psycopg 3 and psycopg-pool; "
+                              "install amp-agent-payments[postgres]")
         if schema is not None and not _SCHEMA_RE.match(schema):
             raise ConfigError(f"schema {schema!r} must be a lower-case SQL identifier such as 'amp_tools'")
         size, timeout = pool_settings(pool_size, pool_timeout)

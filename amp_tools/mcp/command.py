@@ -29,7 +29,7 @@ from amp_tools.untrusted import clean_text
 
 __all__ = ["client_config", "mcp_app"]
 
-_INSTALL_HINT = "install the MCP extra: pip install 'amp-tools[mcp]'"
+_INSTALL_HINT = "install the MCP extra: pip install 'amp-agent-payments[mcp]'"
 _CLIENTS = ("claude", "cursor", "vscode")
 _MODES = ("auto", "cli", "form")
 

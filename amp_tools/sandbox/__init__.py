@@ -3,7 +3,7 @@
 ``Sandbox()`` runs in-process (``httpx.AsyncClient(transport=sandbox.transport())``);
 ``serve(host, port)`` runs it over TCP. The wire is described in docs/SANDBOX.md.
 
-The sandbox is an extra (``pip install "amp-tools[sandbox]"``): a program that talks to a real
+The sandbox is an extra (``pip install "amp-agent-payments[sandbox]"``): a program that talks to a real
 Credential Provider needs neither FastAPI nor uvicorn, so they are only imported here.
 """
 
@@ -16,8 +16,8 @@ from amp_tools.errors import ConfigError
 _MISSING = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
 if _MISSING:
     raise ConfigError(f"the AMP sandbox needs {' and '.join(_MISSING)}, which are not installed",
-                      hint="Install the sandbox extra: pip install \"amp-tools[sandbox]\" "
-                           "(or a framework extra together with it, e.g. \"amp-tools[langchain,sandbox]\").")
+                      hint="Install the sandbox extra: pip install \"amp-agent-payments[sandbox]\" "
+                           "(or a framework extra together with it, e.g. \"amp-agent-payments[langchain,sandbox]\").")
 
 from amp_tools.sandbox.app import Sandbox, create_app  # noqa: E402
 from amp_tools.sandbox.catalog import INJECTION_MERCHANT_ID  # noqa: E402

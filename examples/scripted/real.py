@@ -22,8 +22,8 @@ __all__ = ["ENV_BASE_URL", "ENV_KEY", "ENV_MODEL", "real_model"]
 
 ENV_BASE_URL, ENV_KEY, ENV_MODEL = "OPENAI_BASE_URL", "OPENAI_API_KEY", "AMP_TOOLS_MODEL"
 _OPENAI = "https://api.openai.com/v1"
-_EXTRA = {"langchain": "amp-tools[langchain,openai]", "autogen": "amp-tools[autogen,openai]",
-          "crewai": "amp-tools[crewai]", "agent-framework": "amp-tools[agent-framework,openai]"}
+_EXTRA = {"langchain": "amp-agent-payments[langchain,openai]", "autogen": "amp-agent-payments[autogen,openai]",
+          "crewai": "amp-agent-payments[crewai]", "agent-framework": "amp-agent-payments[agent-framework,openai]"}
 
 Framework = Literal["langchain", "autogen", "crewai", "agent-framework"]
 

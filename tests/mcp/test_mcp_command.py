@@ -33,7 +33,7 @@ def test_without_the_sdk_the_command_says_which_extra_to_install(tmp_path: Path)
     done = _run(_NO_MCP + f"sys.argv = ['amp-tools', 'mcp', '--policy', {str(policy)!r}]; "
                           "from amp_tools.cli import main; main()")
     assert done.returncode == 2
-    assert "the mcp package is not installed" in done.stderr and "pip install 'amp-tools[mcp]'" in done.stderr
+    assert "the mcp package is not installed" in done.stderr and "pip install 'amp-agent-payments[mcp]'" in done.stderr
     assert "Traceback" not in done.stderr
 
 
