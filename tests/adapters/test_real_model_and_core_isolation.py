@@ -51,7 +51,7 @@ def test_crewai_model_uses_the_explicit_base_url(local_server: str) -> None:
 
 def test_autogen_model_declares_function_calling(local_server: str) -> None:
     if importlib.util.find_spec("tiktoken") is None:
-        with pytest.raises(ConfigError, match=r"pip install 'amp-tools\[autogen,openai\]'"):
+        with pytest.raises(ConfigError, match=r"pip install 'amp-agent-payments\[autogen,openai\]'"):
             real_model("autogen")
         return
     client = real_model("autogen")
@@ -60,7 +60,7 @@ def test_autogen_model_declares_function_calling(local_server: str) -> None:
 
 def test_langchain_model_or_a_clear_install_hint(local_server: str) -> None:
     if importlib.util.find_spec("langchain_openai") is None:
-        with pytest.raises(ConfigError, match=r"pip install 'amp-tools\[langchain,openai\]'"):
+        with pytest.raises(ConfigError, match=r"pip install 'amp-agent-payments\[langchain,openai\]'"):
             real_model("langchain")
         return
     chat = real_model("langchain")
@@ -69,7 +69,7 @@ def test_langchain_model_or_a_clear_install_hint(local_server: str) -> None:
 
 def test_agent_framework_model_or_a_clear_install_hint(local_server: str) -> None:
     if importlib.util.find_spec("agent_framework_openai") is None:
-        with pytest.raises(ConfigError, match=r"pip install 'amp-tools\[agent-framework,openai\]'"):
+        with pytest.raises(ConfigError, match=r"pip install 'amp-agent-payments\[agent-framework,openai\]'"):
             real_model("agent-framework")
         return
     client = real_model("agent-framework")

@@ -40,6 +40,16 @@ class ConnectionWatch:
                                  (self.name,)).fetchone()
         return int(row[0]) if row else 0
 
+    def settled(self, limit: float = 10.0) -> int:
+        """The count once the server has let closed connections go: a backend leaves
+        pg_stat_activity shortly after its client hangs up, not at the same instant (bounded wait)."""
+        deadline = time.monotonic() + limit
+        count = self.count()
+        while count and time.monotonic() < deadline:
+            time.sleep(0.05)
+            count = self.count()
+        return count
+
     def _watch(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, self.count())
