@@ -6,13 +6,11 @@ start-up reconciliation runs before serving; a client shops, negotiates and pays
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from _mcp_support import BUDGET, CLIENT, ledger_rows, negotiated_hotel, ok, write_policy
+from _served import served_sandbox
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from amp_tools import config
@@ -20,29 +18,13 @@ from amp_tools.amp.keys import AgentKey
 from amp_tools.mcp.backend import open_backend
 from amp_tools.mcp.run import reconcile_leftovers
 from amp_tools.mcp.server import build_server
-from amp_tools.sandbox import Sandbox, SandboxConfig
-from amp_tools.sandbox import build_server as build_sandbox_server
-
-
-@asynccontextmanager
-async def served_sandbox() -> AsyncIterator[tuple[Sandbox, str]]:
-    sandbox, server = build_sandbox_server("127.0.0.1", 0, SandboxConfig(idv_mode="auto"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield sandbox, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
+from amp_tools.sandbox import SandboxConfig
 
 
 async def test_cp_mode_pays_through_a_served_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))
     ledger = tmp_path / "ledger.db"
-    async with served_sandbox() as (sandbox, url):
+    with served_sandbox(SandboxConfig(idv_mode="auto")) as (sandbox, url):
         key = AgentKey.load_or_create(config.agent_key_path())
         sandbox.register_agent("amp-tools-agent", key.public_jwk())  # the onboarding step, out of band
         backend = open_backend(write_policy(tmp_path), ledger=str(ledger), cp_url=url, budget_id=BUDGET)

@@ -9,11 +9,8 @@ discovers, searches, checks out and pays.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ import pytest
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
 from _mcp_support import CLIENT, error, flight, ledger_rows, ok, stdio_session, write_policy
+from _served import served_sandbox
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from typer.testing import CliRunner
@@ -28,23 +26,7 @@ from typer.testing import CliRunner
 from amp_tools import config
 from amp_tools.amp.keys import AgentKey
 from amp_tools.cli import app
-from amp_tools.sandbox import Sandbox, SandboxConfig
-from amp_tools.sandbox import build_server as build_sandbox_server
-
-
-@asynccontextmanager
-async def reference_like() -> AsyncIterator[tuple[Sandbox, str]]:
-    sandbox, server = build_sandbox_server("127.0.0.1", 0, SandboxConfig.reference_like())
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield sandbox, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
+from amp_tools.sandbox import SandboxConfig
 
 
 async def test_a_cp_without_registry_shops_and_pays_with_a_merchant_file(tmp_path: Path,
@@ -52,7 +34,7 @@ async def test_a_cp_without_registry_shops_and_pays_with_a_merchant_file(tmp_pat
     monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))
     ledger = tmp_path / "ledger.db"
     policy = write_policy(tmp_path)
-    async with reference_like() as (sandbox, url):
+    with served_sandbox(SandboxConfig.reference_like()) as (sandbox, url):
         sandbox.register_agent("amp-tools-agent", AgentKey.load_or_create(config.agent_key_path()).public_jwk())
         merchants = tmp_path / "merchants.json"
         merchants.write_text(json.dumps({"merchants": sandbox.merchant_directory()}), encoding="utf-8")

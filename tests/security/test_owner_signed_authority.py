@@ -275,20 +275,27 @@ def test_owner_key_from_the_environment_is_pinned(target: str, monkeypatch: pyte
         w.ledger.close_sync()
 
 
-async def test_a_parents_freeze_cleared_by_database_edit_stops_its_agents(target: str) -> None:
-    crew = POLICY | {"agents": {"tours": {"total_budget": "200.00", "approval": {"confirm_above": "50.00"}}}}
+def _signed_crew(target: str, crew: dict[str, Any]) -> tuple[Sandbox, LedgerBase, AmpToolkit]:
+    """A crew budget stored and signed by the owner, and a pinned toolkit on it (no person approves)."""
     sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=11))
     ledger = _open(target, sandbox)
+    ledger.create_budget_sync("team", BudgetPolicy.model_validate(crew), by="owner")
+    now = ledger.clock.now()
+    ledger.run_write_sync(lambda: sign_policy_steps(ledger.dialect, OWNER, "team", None, now=now))
+
+    async def wallet(action: WalletAction) -> None:
+        sandbox.complete_idv(action.auth_session_id)
+
+    kit = AmpToolkit.for_sandbox(sandbox, None, ledger=ledger, budget_id="team", wallet_prompt=wallet,
+                                 approver=CallbackApprover(lambda r: False), owner_key=OWNER.public_jwk())
+    return sandbox, ledger, kit
+
+
+async def test_a_parents_freeze_cleared_by_database_edit_stops_its_agents(target: str) -> None:
+    crew = POLICY | {"agents": {"tours": {"total_budget": "200.00", "approval": {"confirm_above": "50.00"}}}}
+    sandbox, ledger, kit = _signed_crew(target, crew)
+    now = ledger.clock.now()
     try:
-        ledger.create_budget_sync("team", BudgetPolicy.model_validate(crew), by="owner")
-        now = ledger.clock.now()
-        ledger.run_write_sync(lambda: sign_policy_steps(ledger.dialect, OWNER, "team", None, now=now))
-
-        async def wallet(action: WalletAction) -> None:
-            sandbox.complete_idv(action.auth_session_id)
-
-        kit = AmpToolkit.for_sandbox(sandbox, None, ledger=ledger, budget_id="team", wallet_prompt=wallet,
-                                     approver=CallbackApprover(lambda r: False), owner_key=OWNER.public_jwk())
         tours = kit.for_agent("tours")
         specs = {s.name: s for s in tours.specs()}
         await specs["discover_merchants"].ainvoke({})
@@ -406,18 +413,8 @@ async def test_an_ancestors_lowered_usage_does_not_loosen_its_limit_for_a_sub_bu
     crew = {"name": "team", "currency": "USD", "total_budget": "500.00", "approval": {"confirm_above": "50.00"},
             **limit, "agents": {name: {"total_budget": "100.00", "approval": {"confirm_above": "50.00"}}
                                for name in ("tours", "gear")}}
-    sandbox = Sandbox(SandboxConfig(idv_mode="manual", seed=11))
-    ledger = _open(target, sandbox)
+    sandbox, ledger, kit = _signed_crew(target, crew)
     try:
-        ledger.create_budget_sync("team", BudgetPolicy.model_validate(crew), by="owner")
-        now = ledger.clock.now()
-        ledger.run_write_sync(lambda: sign_policy_steps(ledger.dialect, OWNER, "team", None, now=now))
-
-        async def wallet(action: WalletAction) -> None:
-            sandbox.complete_idv(action.auth_session_id)
-
-        kit = AmpToolkit.for_sandbox(sandbox, None, ledger=ledger, budget_id="team", wallet_prompt=wallet,
-                                     approver=CallbackApprover(lambda r: False), owner_key=OWNER.public_jwk())
         agents = {name: {s.name: s for s in kit.for_agent(name).specs()} for name in ("tours", "gear")}
         for specs in agents.values():
             await specs["discover_merchants"].ainvoke({})
