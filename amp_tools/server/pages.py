@@ -54,7 +54,8 @@ class Listing:
                 return (row.left if row.left is not None else -1,)
             if self.sort == "pending":
                 return (row.pending,)
-            return (row.last_payment.timestamp() if row.last_payment else float("-inf"),)
+            # never paid sorts before any payment; the time itself only compares among paid rows
+            return (row.last_payment is not None, row.last_payment.isoformat() if row.last_payment else "")
         # Ties keep a stable, readable order: by budget id.
         return sorted(sorted(rows, key=lambda r: r.budget_id), key=key, reverse=self.desc)
 
