@@ -217,7 +217,7 @@ async def test_session_secrets_are_sealed_at_rest(lab: Lab) -> None:
                    a.toolkit.state.wallet.token_id.reveal()):
         assert secret and secret not in data and secret[:40] not in data
     from amp_tools.amp.keys import AgentKey
-    from amp_tools.toolkit.state import load_state
+    from amp_tools.toolkit._state import load_state
 
     with pytest.raises(ConfigError) as other_key:
         from amp_tools.amp.sealed import Sealer

@@ -40,9 +40,9 @@ from amp_tools.owner.enforce import owner_authority
 from amp_tools.payments import Guard, checkout_key
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetLevel, BudgetPath
+from amp_tools.toolkit._state import SessionState, dump_state, load_state
 from amp_tools.toolkit.budget import process_label, use_budget
 from amp_tools.toolkit.directory import MerchantDirectory
-from amp_tools.toolkit.state import SessionState, dump_state, load_state
 
 __all__ = ["FxQuote", "ToolkitCore", "WalletAction", "WalletPrompt", "parse_amount",
            "resolve_budget_id"]
