@@ -1,7 +1,7 @@
 """`ToolkitCore`: one agent session's AMP client, Guard, agent key, state and shared helpers.
 
 The tool functions (shopping, paying, reporting, settling) work on this; `AmpToolkit` (in
-`toolkit.py`) adds the tool specs and start-up reconcile on top, so no module imports back up.
+`_toolkit.py`) adds the tool specs and start-up reconcile on top, so no module imports back up.
 The person's side (approvals, wallet confirmation) is wired in by the program through
 `approver` and `wallet_prompt`, never through a tool.
 
