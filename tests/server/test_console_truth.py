@@ -77,7 +77,7 @@ def _ledger_tree(crew: Crew, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple
 
     from rich.console import Console
 
-    from amp_tools import cli_budgets
+    from amp_tools.cli import _budgets as cli_budgets
 
     printed = io.StringIO()
     monkeypatch.setattr(cli_budgets, "_out", Console(file=printed, width=300, color_system=None))

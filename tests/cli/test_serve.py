@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from amp_tools.approvals import ApprovalStore
 from amp_tools.cli import app
-from amp_tools.cli_serve import _passphrase_hash
+from amp_tools.cli._serve import _passphrase_hash
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError
 from amp_tools.ledger import open_ledger

@@ -9,7 +9,7 @@ import pytest
 from _ledger_helpers import PG_URL, intent, open_backend, policy
 
 from amp_tools.cli import main
-from amp_tools.cli_ledger import list_budgets
+from amp_tools.cli._ledger import list_budgets
 from amp_tools.money import Money
 
 
