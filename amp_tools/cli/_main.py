@@ -22,7 +22,7 @@ from amp_tools._version import DISTRIBUTION, __version__
 from amp_tools.cli._budgets import budgets_app, ledger_tree, print_tree
 from amp_tools.cli._help import BudgetOpt, LedgerOpt, examples, readable
 from amp_tools.cli._owner import owner_app
-from amp_tools.cli._paths import approvals_path, existing_ledger, home_path
+from amp_tools.cli._paths import approvals_path, existing_ledger
 from amp_tools.cli._payments import payments_app
 from amp_tools.cli._ports import require_free_port
 from amp_tools.cli._serve import register as register_serve
@@ -277,7 +277,7 @@ def approvals_list(
         existing_ledger(ledger)  # approvals live in the ledger's database; reading creates nothing
     except AmpToolsError:
         if ledger or not approvals_path().is_file():  # nor an approvals.db of an earlier version to import
-            where = ledger or os.environ.get("AMP_TOOLS_LEDGER_URL") or str(home_path() / "ledger.db")
+            where = ledger or config.default_ledger()
             out.print(f"no approval requests yet (no ledger at {where})", highlight=False)
             return
     records = _store(ledger).list(None if status == "all" else status)
