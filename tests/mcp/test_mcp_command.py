@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from _mcp_support import write_policy
 
 from amp_tools.cli import main
+from tests.mcp._mcp_support import write_policy
 
 # Makes `import mcp` fail in a child interpreter, as on an install without the [mcp] extra.
 _NO_MCP = "import sys; sys.modules['mcp'] = None; "

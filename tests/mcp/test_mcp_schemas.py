@@ -10,7 +10,6 @@ import pytest
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import BUDGET, CLIENT, negotiated_hotel, text_of, write_policy
 from jsonschema import Draft202012Validator
 from mcp import ClientSession, types
 from mcp.shared.memory import create_connected_server_and_client_session
@@ -19,6 +18,7 @@ from amp_tools.mcp.backend import open_backend
 from amp_tools.mcp.server import build_server
 from amp_tools.tools.outputs import OUTPUT_SCHEMAS, READ_ONLY
 from amp_tools.tools.spec import ToolSpec
+from tests.mcp._mcp_support import BUDGET, CLIENT, negotiated_hotel, text_of, write_policy
 
 
 async def _call(session: ClientSession, name: str, args: dict[str, Any]) -> dict[str, Any]:

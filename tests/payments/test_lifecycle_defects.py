@@ -9,7 +9,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from _support import Lab, budget_policy
 
 from amp_tools.approvals import ApprovalRequest, CallbackApprover, OutOfBandApprover
 from amp_tools.errors import ConfigError, PolicyViolation, ToolError
@@ -17,6 +16,7 @@ from amp_tools.ledger import AlreadyCommitted, open_ledger
 from amp_tools.payments import Lifecycle, PaymentState, reconcile, state_of
 from amp_tools.policy import parse_policy
 from amp_tools.toolkit import AmpToolkit
+from tests.payments._support import Lab, budget_policy
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import AGENT_ID, START, Flow, make_sandbox
 from typer.testing import CliRunner
 
 from amp_tools.money import Money
 from amp_tools.sandbox import Sandbox, SandboxConfig
+from tests.sandbox.sandbox_helpers import AGENT_ID, START, Flow, make_sandbox
 
 DELAY = 0.2
 
@@ -190,7 +190,7 @@ def test_reference_like_settings_and_overrides() -> None:
 
 async def test_travel_purchase_against_a_reference_like_sandbox() -> None:
     sb = Sandbox(SandboxConfig.reference_like(idv_delay_seconds=DELAY, seed=7, start_time=START))
-    from sandbox_helpers import agent_key
+    from tests.sandbox.sandbox_helpers import agent_key
 
     sb.register_agent(AGENT_ID, agent_key().public_jwk())
     async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
