@@ -26,7 +26,7 @@ from typing import Any
 
 from amp_tools import config
 from amp_tools.approvals import ApprovalStore, OutOfBandApprover, WebhookApprover
-from amp_tools.cli_ports import require_free_port
+from amp_tools.cli import require_free_port
 from amp_tools.errors import AmpToolsError, ApprovalPending, ToolError
 from amp_tools.ledger import open_ledger
 from amp_tools.policy import load_policy

@@ -37,20 +37,15 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
-# Shared helpers of several suites: the ledger tests' engine helpers (`_backends`, `_ledger_helpers`) and the
-# served sandbox (`_served`). Spawned workers inherit sys.path, so they import them too.
-import sys  # noqa: E402
+# The engine fixtures every suite shares; their helpers (`tests.ledger._backends`, `tests.ledger._ledger_helpers`)
+# import by dotted name: tests/ is a package, so pytest puts the repository root on sys.path and spawned
+# workers inherit it.
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
-for _folder in ("ledger", "_shared"):
-    _path = str(Path(__file__).resolve().parent / _folder)
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from _backends import BACKENDS  # noqa: E402
-from _ledger_helpers import backend_target  # noqa: E402
+from tests.ledger._backends import BACKENDS  # noqa: E402
+from tests.ledger._ledger_helpers import backend_target  # noqa: E402
 
 
 @pytest.fixture(params=BACKENDS)

@@ -32,7 +32,7 @@ from amp_tools.ledger import open_ledger
 from amp_tools._version import DISTRIBUTION
 from amp_tools.policy import parse_policy
 from amp_tools.toolkit import AmpToolkit
-import amp_tools.cli
+from amp_tools.cli import app  # the whole command tree
 
 def cp(request):
     assert request.url.path == "/registry/merchants", request.url.path

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from amp_tools._redact import SecretKind, scrub_text
 from amp_tools.untrusted import clean_text
 
 __all__ = ["HINTS", "RETRYABLE", "hint_for", "map_cp_error", "redact_text"]
@@ -121,15 +122,13 @@ def hint_for(code: str) -> str:
     return HINTS.get(code, "")
 
 
-_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-.~]*")
-_PAYMENT_TOKEN = re.compile(r"\b28\d{6}[0-9a-fA-F]{16,}\b")
-_HEX32 = re.compile(r"\b[0-9a-f]{32}\b")
+def _shorten(kind: SecretKind, secret: str) -> str:
+    # A model needs to see that something was there, never enough of it to use.
+    if kind == "sd-jwt":
+        return "[redacted SD-JWT]"
+    return secret[:8 if kind == "payment-token" else 6] + "…"
 
 
 def redact_text(text: str, limit: int = 400) -> str:
     """A peer's message with chain strings, payment tokens and 32-hex ids shortened, cleaned and bounded."""
-    text = clean_text(text, 100_000)
-    text = _JWT.sub("[redacted SD-JWT]", text)
-    text = _PAYMENT_TOKEN.sub(lambda m: m.group(0)[:8] + "…", text)
-    text = _HEX32.sub(lambda m: m.group(0)[:6] + "…", text)
-    return clean_text(text, limit)
+    return clean_text(scrub_text(clean_text(text, 100_000), _shorten), limit)

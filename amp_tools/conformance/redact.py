@@ -1,37 +1,44 @@
-"""Secrets out of the evidence: chain strings, token ids, payment tokens and IDV handles shortened."""
+"""Secrets out of the evidence: chain strings, token ids, payment tokens and IDV handles shortened.
+
+What is a secret is `amp_tools._redact`'s rule; here is how evidence shows one: its first 8
+characters (enough to match it against a log) and its length. Only the AMP wire's secret fields are
+hidden by key, so status fields such as ``tokenStatus`` stay readable for the report.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from amp_tools._redact import AMP_SECRET_FIELDS, SecretKind, redact_tree, scrub_text
 
 __all__ = ["SECRET_FIELDS", "redact", "redact_str"]
 
 #: Fields whose values let their holder act for the user (chains, tokens, the IDV handle).
-SECRET_FIELDS = frozenset({"l1Serialized", "l2Serialized", "l3Serialized", "paymentToken", "tokenId",
-                           "authSessionId", "paymentMethodId", "d"})
-_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-.~]*")
-_PAYMENT_TOKEN = re.compile(r"\b28\d{6}[0-9a-fA-F]{16,}\b")
-_HEX32 = re.compile(r"\b[0-9a-f]{32}\b")
+SECRET_FIELDS = AMP_SECRET_FIELDS
 
 
 def _short(value: str) -> str:
     return f"{value[:8]}…[redacted, {len(value)} chars]" if len(value) > 8 else "…[redacted]"
 
 
+def _short_any(kind: SecretKind, value: str) -> str:
+    return _short(value)
+
+
 def redact_str(text: str) -> str:
     """Chain strings, payment tokens and 32-hex ids inside free text shortened to a recognisable prefix."""
-    text = _JWT.sub(lambda m: _short(m.group(0)), text)
-    text = _PAYMENT_TOKEN.sub(lambda m: _short(m.group(0)), text)
-    return _HEX32.sub(lambda m: _short(m.group(0)), text)
+    return scrub_text(text, _short_any)
 
 
-def redact(value: Any, key: str | None = None) -> Any:
-    """A copy of a JSON value with every secret shortened (its first 8 characters kept for reference)."""
-    if isinstance(value, dict):
-        return {k: redact(v, k) for k, v in value.items()}
+def _hide(value: Any) -> Any:
+    # Every string under a secret field is shortened, also in a list; an empty one stays empty.
     if isinstance(value, list):
-        return [redact(v, key) for v in value]
+        return [_hide(v) for v in value]
     if isinstance(value, str):
-        return _short(value) if key in SECRET_FIELDS and value else redact_str(value)
-    return value
+        return _short(value) if value else value
+    return redact(value)
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON value with every secret shortened (its first 8 characters kept for reference)."""
+    return redact_tree(value, SECRET_FIELDS.__contains__, _hide, redact_str)

@@ -19,11 +19,12 @@ connection pool and ignores both, so one configuration serves either engine. See
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from amp_tools.clock import Clock
+from amp_tools.config import default_ledger
+from amp_tools.config import home_path as default_home
 
 from ._engine import PolicyEngine
 from .audit import AuditLog, AuditRecord, VerifyReport
@@ -38,17 +39,11 @@ __all__ = ["AlreadyCommitted", "AuditLog", "AuditRecord", "BudgetExists", "Entry
            "VerifyReport", "default_home", "open_ledger", "parse_ledger_url"]
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("AMP_TOOLS_HOME") or "~/.amp-tools").expanduser()
-
-
 def open_ledger(url_or_path: str | Path | None = None, *, clock: Clock | None = None,
                 engine: PolicyEngine | None = None, pool_size: int | None = None, pool_timeout: float | None = None,
                 **options: Any) -> LedgerBase:
     """Open (and create or migrate) a ledger; see the module docstring for the accepted targets."""
-    target = url_or_path if url_or_path is not None else os.environ.get("AMP_TOOLS_LEDGER_URL") or None
-    if target is None:
-        return SqliteLedger(default_home() / "ledger.db", clock=clock, engine=engine, **options)
+    target = url_or_path if url_or_path is not None else default_ledger()
     parsed = parse_ledger_url(target)
     if parsed.engine == "postgresql":
         from .postgres import PostgresLedger  # psycopg only when asked for

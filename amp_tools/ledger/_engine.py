@@ -1,8 +1,10 @@
 """The ledger's view of the policy module: the few names it calls, typed structurally.
 
 The ledger runs the policy's pure `decide` inside its check-and-reserve transaction but must not
-depend on the policy's internals, so it sees `BudgetPolicy`, `SpendIntent` and the usage types only
-through the protocols below. `PolicyEngine` is the seam: by default it is the real
+depend on the policy's internals, so it sees `BudgetPolicy` and the usage types only through the
+protocols below. The intent is not one of them: `IntentLike` is `amp_tools.intent.SpendIntent`
+itself, the one shape the policy decides on and the ledger records (a module with no dependency
+beyond `Money`). `PolicyEngine` is the seam: by default it is the real
 `amp_tools.policy.decide` module, imported lazily; tests may pass any object with the same names.
 """
 
@@ -11,9 +13,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
+from amp_tools.intent import SpendIntent
 from amp_tools.money import Money
 
 __all__ = ["IntentLike", "LevelLike", "PathLike", "PolicyEngine", "PolicyLike", "QueryLike", "default_engine"]
@@ -26,25 +28,8 @@ class PolicyLike(Protocol):
     def snapshot_hash(self) -> str: ...
 
 
-class IntentLike(Protocol):
-    @property
-    def action(self) -> str: ...
-    @property
-    def merchant_id(self) -> str: ...
-    @property
-    def merchant_name(self) -> str: ...
-    @property
-    def mcc(self) -> str | None: ...
-    @property
-    def amount(self) -> Money: ...
-    @property
-    def budget_amount(self) -> Money: ...
-    @property
-    def fx_rate(self) -> Decimal | None: ...
-    @property
-    def checkout_id(self) -> str: ...
-    @property
-    def at(self) -> datetime: ...
+#: What `reserve` takes: the policy's intent, by name kept for the ledger's signatures.
+IntentLike: TypeAlias = SpendIntent
 
 
 class QueryLike(Protocol):

@@ -37,6 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeVar
 
+from amp_tools._redact import is_secret_key, redact_tree
 from amp_tools.clock import utc
 from amp_tools.money import Money
 
@@ -47,27 +48,17 @@ __all__ = ["GENESIS", "AuditLog", "AuditRecord", "ChainHead", "VerifyReport", "a
 
 T = TypeVar("T")
 GENESIS = "0" * 64
-_SECRET_MARKERS = ("secret", "token", "password", "private", "api_key", "apikey", "credential",
-                   "authorization", "serialized", "jwt", "signature", "cvv")
-_SECRET_KEYS = frozenset({"l1", "l2", "l3", "key", "sig"})
 _BATCH = 2000
 _jstr: Callable[[str], str] = json.encoder.encode_basestring
 
 
-@functools.lru_cache(maxsize=4096)
-def _is_secret_key(key: str) -> bool:
-    # Cached: payloads reuse a handful of key names, and this check ran for every key of every record.
-    low = key.lower()
-    return low in _SECRET_KEYS or any(marker in low for marker in _SECRET_MARKERS)
-
-
 def redact(value: Any) -> Any:
     """A copy of `value` with every value under a secret-looking key replaced by '[redacted]'."""
-    if isinstance(value, Mapping):
-        return {str(k): ("[redacted]" if _is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
+    return redact_tree(value, is_secret_key, _redacted)
+
+
+def _redacted(value: Any) -> str:
+    return "[redacted]"
 
 
 def _default(value: Any) -> Any:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from amp_tools.clock import SYSTEM_CLOCK, Clock, utc
 from amp_tools.errors import InvalidArguments
+from amp_tools.intent import SpendIntent
 from amp_tools.money import Money
 
 from . import _ops
@@ -38,7 +37,7 @@ class Ledger(Protocol):
 
     audit: AuditLog
 
-    async def reserve(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
+    async def reserve(self, intent: SpendIntent, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
                       now: datetime | None = None, owner: str | None = None,
                       lease_until: datetime | None = None, path: PathLike | None = None) -> Reservation: ...
     async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
@@ -54,29 +53,11 @@ class Ledger(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class _Probe:
+def _probe(at: datetime, currency: str) -> SpendIntent:
     """A zero-value intent used only to ask the policy which windows it keeps."""
-
-    at: datetime
-    currency: str
-    action: str = "pay"
-    merchant_id: str = ""
-    merchant_name: str = ""
-    mcc: str | None = None
-    fx_rate: Decimal | None = None
-    items: tuple[Any, ...] = ()
-    human_present: bool = True
-    checkout_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def amount(self) -> Money:
-        return Money.zero(self.currency)
-
-    @property
-    def budget_amount(self) -> Money:
-        return Money.zero(self.currency)
+    zero = Money.zero(currency)
+    return SpendIntent(action="pay", merchant_id="", merchant_name="", mcc=None, amount=zero, budget_amount=zero,
+                       fx_rate=None, items=(), human_present=True, checkout_id="", at=at)
 
 
 class LedgerBase(abc.ABC):
@@ -135,7 +116,7 @@ class LedgerBase(abc.ABC):
         return utc(now) if now is not None else self.clock.now()
 
     # -------------------------------------------------------------- step factories
-    def _reserve(self, intent: Any, policy: PolicyLike, budget_id: str, idempotency_key: str, run_id: str,
+    def _reserve(self, intent: SpendIntent, policy: PolicyLike, budget_id: str, idempotency_key: str, run_id: str,
                  now: datetime | None, owner: str | None = None, lease_until: datetime | None = None,
                  path: PathLike | None = None) -> StepsFactory[Reservation]:
         at, engine = self._now(now), self.engine
@@ -160,7 +141,7 @@ class LedgerBase(abc.ABC):
         return lambda: _ops.refund_steps(self.dialect, entry_id, amount, external_ref=external_ref, now=at)
 
     # -------------------------------------------------------------- async API
-    async def reserve(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
+    async def reserve(self, intent: SpendIntent, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
                       now: datetime | None = None, owner: str | None = None,
                       lease_until: datetime | None = None, path: PathLike | None = None,
                       flush: bool = True) -> Reservation:
@@ -283,7 +264,7 @@ class LedgerBase(abc.ABC):
         return self._run_read_sync(lambda: _budgets.history_steps(budget_id))
 
     # -------------------------------------------------------------- sync twins
-    def reserve_sync(self, intent: Any, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
+    def reserve_sync(self, intent: SpendIntent, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
                      now: datetime | None = None, path: PathLike | None = None, flush: bool = True) -> Reservation:
         return self._run_write_sync(self._reserve(intent, policy, budget_id, idempotency_key, run_id, now,
                                                   path=path), flush)
@@ -350,7 +331,7 @@ def _report_steps(engine: PolicyEngine, policy: Any, budget_id: str, now: dateti
         report["total"]["debited_above_reservations"] = {"count": over[0],
                                                          "amount": Money(over[1], currency).to_public()}
     windows = getattr(policy, "windows", None)
-    for query in engine.usage_queries(policy, _Probe(at=now, currency=currency)):
+    for query in engine.usage_queries(policy, _probe(now, currency)):
         if query.scope != "all" or query.since is None:
             continue  # the probe names no merchant; per-merchant usage is listed below
         minor, count = yield from _ops.figure_steps(budget_id, "all", None, query.since, covers)

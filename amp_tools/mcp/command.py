@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from amp_tools import config
-from amp_tools.cli_help import LedgerOpt, examples
+from amp_tools.cli._help import LedgerOpt, examples
 from amp_tools.errors import ConfigError
 from amp_tools.untrusted import clean_text
 

@@ -22,6 +22,7 @@ from typing import Any
 from jwcrypto import jwk
 
 from amp_tools.amp.keys import public_key_from_jwk
+from amp_tools.config import home_path
 from amp_tools.errors import ConfigError
 
 __all__ = ["OWNER_KEY_ENV", "OWNER_KEY_FILE_ENV", "OwnerKey", "OwnerPublicKey", "default_owner_key_path",
@@ -33,14 +34,9 @@ OWNER_KEY_FILE_ENV = "AMP_TOOLS_OWNER_KEY_FILE"
 _KEY_FILE = "owner-key.jwk"
 
 
-def _home() -> Path:
-    raw = os.environ.get("AMP_TOOLS_HOME")
-    return Path(raw).expanduser() if raw else Path.home() / ".amp-tools"
-
-
 def default_owner_key_path() -> Path:
     """``$AMP_TOOLS_HOME/owner/owner-key.jwk`` (not created)."""
-    return _home() / "owner" / _KEY_FILE
+    return home_path() / "owner" / _KEY_FILE
 
 
 def _public_of(key: jwk.JWK) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Owns the contract between the policy and the ledger, and the decision itself. Everything here
 is pure (no I/O, no clock): the ledger calls `usage_queries` and `decide` inside its atomic
-check-and-reserve transaction, so the figures it passes in cannot change underneath.
+check-and-reserve transaction, so the figures it passes in cannot change underneath. The intent
+decided on (`SpendIntent`, `Item`) is the one shape of `amp_tools.intent`, shared with the ledger
+and re-exported here.
 
 How the ledger answers a `UsageQuery` (the contract):
 
@@ -23,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal
 
 from amp_tools.errors import AmpToolsError, CurrencyMismatch, PolicyViolation
+from amp_tools.intent import Item, SpendIntent
 from amp_tools.money import ROUND_UP, Money
 from amp_tools.policy.model import BudgetPolicy, matches_mcc
 from amp_tools.policy.windows import Period, rolling_start, window_start
@@ -58,37 +60,6 @@ _HINT_WINDOW = ("Tell the user which limit refused the payment; they can raise i
                 "choose a cheaper option or wait until the {period} window has room again.")
 _HINT_CAP = ("Tell the user this {what} cap refused the payment; waiting will not free room. They can raise the cap "
              "in their policy, or the agent can choose a cheaper option or another {what}.")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One line of a purchase: unit price in the merchant currency."""
-
-    product_id: str
-    name: str
-    quantity: int
-    unit_amount: Money
-
-
-@dataclass(frozen=True)
-class SpendIntent:
-    """A payment (or refund) the agent wants to make, before any money moves.
-
-    `amount` is in the merchant currency; `budget_amount` is the same amount in the policy
-    currency, converted with ``ROUND_UP`` at `fx_rate` (None when no conversion was needed).
-    """
-
-    action: Literal["pay", "refund"]
-    merchant_id: str
-    merchant_name: str
-    mcc: str | None
-    amount: Money
-    budget_amount: Money
-    fx_rate: Decimal | None
-    items: tuple[Item, ...]
-    human_present: bool
-    checkout_id: str
-    at: datetime
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _adapter_fakes import FakeShop
+
+from tests.adapters._adapter_fakes import FakeShop
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from _adapter_fakes import PAY_NEEDS_APPROVAL, PAY_OK, PAY_TOO_MUCH, FakeShop
 from agent_framework import Agent, Content
 
 from amp_agent_framework import KEY, AgentFrameworkApprover, approval_response, to_agent_framework_tools
 from amp_examples.scripted import Final, Script, ToolCall, last_tool_result
 from amp_examples.scripted.agent_framework_model import ScriptedChatClient, to_neutral
+from tests.adapters._adapter_fakes import PAY_NEEDS_APPROVAL, PAY_OK, PAY_TOO_MUCH, FakeShop
 
 
 def _agent(shop: FakeShop, steps: Any, **kw: Any) -> tuple[Agent[Any], Script]:

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from _adapter_fakes import PAY_BAD, PAY_NEEDS_APPROVAL, PAY_OK, PAY_TOO_MUCH, FakeShop
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.base import Handoff, TaskResult
 from autogen_agentchat.conditions import HandoffTermination, MaxMessageTermination, TextMentionTermination
@@ -21,6 +20,7 @@ from amp_autogen import AmpToolResult, to_autogen_tools
 from amp_examples.scripted import Final, Script, ToolCall, last_tool_result
 from amp_examples.scripted.autogen_model import ScriptedChatCompletionClient
 from amp_tools.errors import ApprovalPending, InvalidArguments, PolicyViolation
+from tests.adapters._adapter_fakes import PAY_BAD, PAY_NEEDS_APPROVAL, PAY_OK, PAY_TOO_MUCH, FakeShop
 
 
 def _agent(shop: FakeShop, steps: Any, **kw: Any) -> tuple[AssistantAgent, Script]:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _adapter_fakes import PAY_BAD, PAY_OK, PAY_TOO_MUCH, FakeShop
 from crewai import Agent, Crew, Process, Task
 from crewai.crews.crew_output import CrewOutput
 from crewai.tools import ToolFailure
@@ -22,6 +21,7 @@ from amp_tools.errors import NotFound
 from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 from amp_tools.policy.decide import Item, SpendIntent, Verdict
+from tests.adapters._adapter_fakes import PAY_BAD, PAY_OK, PAY_TOO_MUCH, FakeShop
 
 
 def _kickoff(shop: FakeShop, steps: Any) -> tuple[CrewOutput, Script]:

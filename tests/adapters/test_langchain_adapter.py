@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 import pytest
-from _adapter_fakes import PAY_BAD, PAY_NEEDS_APPROVAL, PAY_OK, PAY_TOO_MUCH, FakeShop
 from langchain.agents import create_agent
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
@@ -20,6 +19,7 @@ from langgraph.types import Command
 from amp_examples.scripted import Final, Script, ToolCall, last_tool_result
 from amp_examples.scripted.langchain_model import ScriptedChatModel
 from amp_langchain import AmpLangChainToolkit, interrupt_approver, to_langchain_tools
+from tests.adapters._adapter_fakes import PAY_BAD, PAY_NEEDS_APPROVAL, PAY_OK, PAY_TOO_MUCH, FakeShop
 
 
 def _agent(shop: FakeShop, steps: Any, **kw: Any) -> tuple[Any, Script]:

@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from approvals_helpers import T0, request
 from rich.console import Console
 
 from amp_tools.approvals import (
@@ -25,6 +24,7 @@ from amp_tools.clock import ManualClock
 from amp_tools.errors import ApprovalPending
 from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
+from tests.approvals.approvals_helpers import T0, request
 
 
 async def test_deny_approver_declines_saying_no_person_is_available() -> None:

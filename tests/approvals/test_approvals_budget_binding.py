@@ -12,17 +12,17 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from approvals_helpers import T0, VERDICT, intent, same_basket_requests
 
 from amp_tools.approvals import ApprovalStore, OutOfBandApprover, make_request
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ApprovalPending
 from amp_tools.ledger import LedgerBase
+from tests.approvals.approvals_helpers import T0, VERDICT, intent, same_basket_requests
 
 
 @pytest.fixture
 def ledger(backend: str, target: str) -> Iterator[LedgerBase]:
-    from _ledger_helpers import open_backend
+    from tests.ledger._ledger_helpers import open_backend
 
     led = open_backend(backend, target, ManualClock(T0))
     yield led

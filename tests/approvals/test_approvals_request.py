@@ -6,12 +6,12 @@ import json
 from datetime import timedelta
 
 import pytest
-from approvals_helpers import T0, VERDICT, intent, request
 
 from amp_tools.approvals import ApprovalRequest, compute_binding, make_request
 from amp_tools.clock import ManualClock
 from amp_tools.money import Money
 from amp_tools.policy import Item
+from tests.approvals.approvals_helpers import T0, VERDICT, intent, request
 
 
 def test_request_fields_and_expiry() -> None:

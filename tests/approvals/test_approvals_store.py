@@ -7,13 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from approvals_helpers import T0, consume_worker, request
 
 from amp_tools.approvals import ApprovalDecision, ApprovalStateError, ApprovalStore
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError, InvalidArguments, NotFound
 from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
+from tests.approvals.approvals_helpers import T0, consume_worker, request
 
 
 @pytest.fixture

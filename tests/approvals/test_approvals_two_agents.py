@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _ledger_helpers import open_backend
 
 from amp_tools.approvals import ApprovalStore, OutOfBandApprover
 from amp_tools.errors import ApprovalDenied, ApprovalPending, ToolError
 from amp_tools.policy import parse_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit
+from tests.ledger._ledger_helpers import open_backend
 
 POLICY = {"currency": "USD", "total_budget": "1000.00", "approval": {"confirm_above": "100.00"}}
 

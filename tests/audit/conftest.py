@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _ledger_helpers import START, backend_target, open_backend
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase
+from tests.ledger._ledger_helpers import START, backend_target, open_backend
 
 
 @pytest.fixture

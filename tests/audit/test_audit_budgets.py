@@ -9,7 +9,14 @@ import itertools
 from pathlib import Path
 
 import pytest
-from _ledger_helpers import (
+from typer.testing import CliRunner
+
+from amp_tools.cli import app
+from amp_tools.clock import ManualClock
+from amp_tools.ledger import LedgerBase
+from amp_tools.ledger.audit import GENESIS
+from amp_tools.ledger.schema import SCHEMA_VERSION
+from tests.ledger._ledger_helpers import (
     START,
     downgrade_audit_to_legacy,
     intent,
@@ -19,13 +26,6 @@ from _ledger_helpers import (
     raw_sync,
     usd,
 )
-from typer.testing import CliRunner
-
-from amp_tools.cli import app
-from amp_tools.clock import ManualClock
-from amp_tools.ledger import LedgerBase
-from amp_tools.ledger.audit import GENESIS
-from amp_tools.ledger.schema import SCHEMA_VERSION
 
 
 async def _two_budgets(ledger: LedgerBase) -> dict[str, int]:
@@ -109,7 +109,7 @@ async def test_edited_refund_and_budget_total_are_detected(ledger: LedgerBase) -
 
 
 async def test_v4_database_keeps_its_chain_as_the_legacy_chain(backend: str, tmp_path: Path) -> None:
-    from _ledger_helpers import backend_target
+    from tests.ledger._ledger_helpers import backend_target
 
     for where in backend_target(backend, tmp_path):
         clock = ManualClock(START)
@@ -167,7 +167,8 @@ def test_cli_verify_reports_a_ledger_edit(tmp_path: Path) -> None:
 def test_postgres_separate_budgets_share_no_audit_lock(tmp_path: Path) -> None:
     """While another transaction holds budget a's audit head, a payment on budget b goes through."""
     import psycopg
-    from _ledger_helpers import PG_URL, backend_target
+
+    from tests.ledger._ledger_helpers import PG_URL, backend_target
 
     for schema in backend_target("postgres", tmp_path):
         ledger = open_backend("postgres", schema, ManualClock(START))

@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-from _ledger_helpers import intent, policy, raw, usd
 
 from amp_tools.ledger import LedgerBase
 from amp_tools.ledger.audit import GENESIS, record_hash
+from tests.ledger._ledger_helpers import intent, policy, raw, usd
 
 
 async def _history(ledger: LedgerBase) -> None:

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from _ledger_helpers import START, intent, policy, raw_sync, usd
 
 from amp_tools.approvals import ApprovalStore, make_request
 from amp_tools.ledger import LedgerBase
@@ -18,6 +17,7 @@ from amp_tools.owner import OwnerKey
 from amp_tools.owner.decisions import freeze_signed_steps, sign_policy_steps
 from amp_tools.owner.enforce import signature_check
 from amp_tools.policy import BudgetPolicy, Verdict
+from tests.ledger._ledger_helpers import START, intent, policy, raw_sync, usd
 
 OWNER = OwnerKey.generate()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from amp_tools.cli_ports import require_free_port
+from amp_tools.cli._ports import require_free_port
 from amp_tools.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _served import free_port, served_sandbox
 from typer.testing import CliRunner
 
 from amp_tools.cli import app
 from amp_tools.conformance import Target, is_safe_host, select_checks
 from amp_tools.errors import ConfigError
 from amp_tools.sandbox import Sandbox, SandboxConfig
+from tests._shared._served import free_port, served_sandbox
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from _served import served_sandbox
-from conformance_helpers import target_for
 from typer.testing import CliRunner
 
 from amp_tools.cli import app
 from amp_tools.conformance import Outcome, run_conformance
 from amp_tools.conformance.profiles import profile_defaults
 from amp_tools.sandbox import Sandbox, SandboxConfig
+from tests._shared._served import served_sandbox
+from tests.conformance.conformance_helpers import target_for
 
 MERCHANT_NO_MANDATE = ["merchant.search.shape", "merchant.checkout.shape", "merchant.rejects_bad_quantity",
                        "merchant.error_envelope"]

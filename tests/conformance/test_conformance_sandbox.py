@@ -7,13 +7,13 @@ import json
 from datetime import timedelta
 
 import pytest
-from conformance_helpers import HidingTransport, SubstitutionPaid, target_for
 
 from amp_tools.clock import OffsetClock
 from amp_tools.conformance import Outcome, run_conformance, select_checks
 from amp_tools.conformance.report_json import to_json
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.sandbox import deviations as D
+from tests.conformance.conformance_helpers import HidingTransport, SubstitutionPaid, target_for
 
 #: each reference deviation (amp-reference-wire.md 9 and 11) and the one check that must catch it
 CAUGHT_BY = {

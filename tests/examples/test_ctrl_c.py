@@ -108,10 +108,10 @@ def test_ctrl_c_at_a_payment_approval_exits_at_once_and_releases_the_question(tm
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 async def test_what_is_held_when_stopped_is_named_with_the_command_that_settles_it(
         engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from _ledger_helpers import PG_URL, drop_schema, intent, new_schema, open_backend, policy, require_pg
     from rich.console import Console
 
     from amp_examples.travel_booking.run import report_interrupted
+    from tests.ledger._ledger_helpers import PG_URL, drop_schema, intent, new_schema, open_backend, policy, require_pg
 
     if engine == "postgres":
         require_pg()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _served import free_port
 
 from amp_tools.sandbox import Sandbox, SandboxConfig
+from tests._shared._served import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from amp_tools.cli import main; main()"]

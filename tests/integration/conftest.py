@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from _scenarios import FRAMEWORKS, Shop
 
 from amp_tools.ledger import open_ledger
 from amp_tools.sandbox import Sandbox, SandboxConfig
+from tests.integration._scenarios import FRAMEWORKS, Shop
 
 
 @pytest.fixture

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _scenarios import (
+
+from amp_examples.scripted import Final, ToolCall
+from amp_tools.approvals import ApprovalDecision, ApprovalRequest, ApprovalStore, CallbackApprover, OutOfBandApprover
+from amp_tools.ledger import open_ledger
+from amp_tools.money import Money
+from tests.integration._scenarios import (
     DRIVERS,
     USER,
     Seen,
@@ -36,12 +41,7 @@ from _scenarios import (
     plan_script,
     policy,
 )
-from _scenarios import searches as both_searches
-
-from amp_examples.scripted import Final, ToolCall
-from amp_tools.approvals import ApprovalDecision, ApprovalRequest, ApprovalStore, CallbackApprover, OutOfBandApprover
-from amp_tools.ledger import open_ledger
-from amp_tools.money import Money
+from tests.integration._scenarios import searches as both_searches
 
 CONFIRM = {"confirm_above": "200.00"}  # the negotiated hotel (231.42 USD) asks; the flight (110.26) does not
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-from _scenarios import Seen, Shop, crew_for, offer, plan_script, policy
-
 from amp_examples.scripted import Final, ToolCall
+from tests.integration._scenarios import Seen, Shop, crew_for, offer, plan_script, policy
 
 
 async def test_cached_crew_still_sees_the_budget_move(shop: Shop) -> None:

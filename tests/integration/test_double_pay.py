@@ -7,10 +7,10 @@ import threading
 from typing import Any
 
 import pytest
-from _scenarios import DRIVERS, Shop, offer, plan_script, policy
 
 from amp_examples.scripted import Final, ToolCall
 from amp_tools.money import Money
+from tests.integration._scenarios import DRIVERS, Shop, offer, plan_script, policy
 
 
 def _flight_paid_twice(parallel: bool) -> list[Any]:

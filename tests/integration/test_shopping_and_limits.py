@@ -6,10 +6,9 @@ Each scenario runs through LangChain's `create_agent`, a CrewAI crew and an Auto
 
 from __future__ import annotations
 
-from _scenarios import DRIVERS, Seen, Shop, hotel_checkout, offer, plan_script, policy, searches
-
 from amp_examples.scripted import Final, ToolCall
 from amp_tools.money import Money
+from tests.integration._scenarios import DRIVERS, Seen, Shop, hotel_checkout, offer, plan_script, policy, searches
 
 
 def _buy_trip(shop: Shop) -> list:  # type: ignore[type-arg]

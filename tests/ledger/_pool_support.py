@@ -11,11 +11,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from _ledger_helpers import PG_URL, START, intent, policy
-
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.ledger._sql import Q, Row, Steps, StepsFactory
+from tests.ledger._ledger_helpers import PG_URL, START, intent, policy
 
 
 def app_name() -> str:

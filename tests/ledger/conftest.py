@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _ledger_helpers import START, open_backend
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase
+from tests.ledger._ledger_helpers import START, open_backend
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from _ledger_helpers import START, downgrade_to_v2, intent, open_backend, policy, raw_sync
-
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase
 from amp_tools.ledger._ops import figure_steps
@@ -16,6 +14,7 @@ from amp_tools.ledger._sql import to_us
 from amp_tools.ledger.schema import SCHEMA_VERSION
 from amp_tools.money import Money
 from amp_tools.policy.windows import PERIODS, calendar_start, rolling_start
+from tests.ledger._ledger_helpers import START, downgrade_to_v2, intent, open_backend, policy, raw_sync
 
 MERCHANTS = ["shop-0", "shop-1", "shop-2"]
 MCCS = ["5812", "4511", None]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _ledger_helpers import intent, policy, raw_sync, usd
 
 from amp_tools.errors import ConfigError, InvalidArguments, NotFound
 from amp_tools.ledger import BudgetExists, LedgerBase, StaleVersion
+from tests.ledger._ledger_helpers import intent, policy, raw_sync, usd
 
 
 def test_create_then_read_the_stored_policy(ledger: LedgerBase) -> None:

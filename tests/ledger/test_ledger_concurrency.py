@@ -18,7 +18,11 @@ from multiprocessing.pool import Pool
 from typing import Any
 
 import pytest
-from _ledger_helpers import (
+
+from amp_tools.errors import PolicyViolation
+from amp_tools.ledger import LedgerBase
+from amp_tools.policy import BudgetPolicy
+from tests.ledger._ledger_helpers import (
     START,
     STRESS_MERCHANTS,
     STRESS_POLICY,
@@ -29,10 +33,6 @@ from _ledger_helpers import (
     stress_run,
     stress_worker,
 )
-
-from amp_tools.errors import PolicyViolation
-from amp_tools.ledger import LedgerBase
-from amp_tools.policy import BudgetPolicy
 
 PER_MERCHANT, DAY, TOTAL = 1200, 4000, 5000
 

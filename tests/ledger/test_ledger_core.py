@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from _ledger_helpers import START, intent, policy, raw, usd
 
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError, CurrencyMismatch, InvalidArguments, NotFound, PolicyViolation
 from amp_tools.ledger import LedgerBase
 from amp_tools.money import Money
+from tests.ledger._ledger_helpers import START, intent, policy, raw, usd
 
 
 async def _usage(ledger: LedgerBase, budget: str = "b") -> tuple[int, int]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _ledger_helpers import intent, policy, raw_sync
 
 from amp_tools.errors import ConfigError
 from amp_tools.ledger import open_ledger
+from tests.ledger._ledger_helpers import intent, policy, raw_sync
 
 
 @pytest.mark.parametrize(("options", "synchronous"), [({}, 2), ({"durability": "full"}, 2),

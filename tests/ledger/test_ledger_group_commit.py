@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from _ledger_helpers import START, intent, open_backend, policy, raw_sync
-
 from amp_tools.clock import ManualClock
 from amp_tools.errors import PolicyViolation
 from amp_tools.ledger import Reservation
 from amp_tools.money import Money
+from tests.ledger._ledger_helpers import START, intent, open_backend, policy, raw_sync
 
 
 async def test_concurrent_payers_never_overspend_and_refusals_roll_back_alone(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from _ledger_helpers import START, intent, policy, raw_steps
 
 from amp_tools.ledger import LedgerBase
 from amp_tools.ledger._ops import WINDOW_SQL, window_params
 from amp_tools.ledger._sql import Q, Row, Steps, to_us
+from tests.ledger._ledger_helpers import START, intent, policy, raw_steps
 
 SINCE = to_us(START - timedelta(days=1))
 CASES = [("all", window_params("b", "all", None, SINCE), "entries_win_all"),

@@ -9,12 +9,12 @@ on a merchant transaction id can be committed only once.
 from __future__ import annotations
 
 import pytest
-from _ledger_helpers import downgrade_to_v2, intent, open_backend, policy, raw_sync
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import AlreadyCommitted
 from amp_tools.ledger.schema import SCHEMA_VERSION
 from amp_tools.payments import PaymentState, state_of
+from tests.ledger._ledger_helpers import downgrade_to_v2, intent, open_backend, policy, raw_sync
 
 
 def test_v2_database_is_migrated_keeping_money_records(backend: str, target: str, clock: ManualClock) -> None:

@@ -7,11 +7,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from _ledger_helpers import PG_URL, intent, new_schema, policy, raw_sync, require_pg
 
 from amp_tools.errors import ConfigError, PolicyViolation
 from amp_tools.ledger import SqliteLedger, open_ledger
 from amp_tools.ledger.schema import SCHEMA_VERSION
+from tests.ledger._ledger_helpers import PG_URL, intent, new_schema, policy, raw_sync, require_pg
 
 
 def test_default_location_is_amp_tools_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,25 @@ from typing import Any
 
 import psycopg
 import pytest
-from _ledger_helpers import PG_URL, START, drop_schema, intent, new_schema, policy, raw, raw_sync, require_pg
-from _pool_support import (
+
+from amp_tools.clock import ManualClock
+from amp_tools.errors import ConfigError, LedgerBusy, LedgerUnavailable, ToolError
+from amp_tools.ledger import LedgerBase, open_ledger
+from amp_tools.ledger._pgpool import pool_settings
+from amp_tools.ledger._sql import Q, Row, Steps, StepsFactory
+from amp_tools.payments import ExecutionOutcome, Guard
+from tests.ledger._ledger_helpers import (
+    PG_URL,
+    START,
+    drop_schema,
+    intent,
+    new_schema,
+    policy,
+    raw,
+    raw_sync,
+    require_pg,
+)
+from tests.ledger._pool_support import (
     ConnectionWatch,
     apay,
     app_name,
@@ -29,13 +46,6 @@ from _pool_support import (
     run_in_thread,
     sleeping_steps,
 )
-
-from amp_tools.clock import ManualClock
-from amp_tools.errors import ConfigError, LedgerBusy, LedgerUnavailable, ToolError
-from amp_tools.ledger import LedgerBase, open_ledger
-from amp_tools.ledger._pgpool import pool_settings
-from amp_tools.ledger._sql import Q, Row, Steps, StepsFactory
-from amp_tools.payments import ExecutionOutcome, Guard
 
 pytestmark = pytest.mark.postgres
 

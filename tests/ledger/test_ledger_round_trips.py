@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _ledger_helpers import intent, open_backend, policy, require_pg, usd
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import _ops
+from tests.ledger._ledger_helpers import intent, open_backend, policy, require_pg, usd
 
 pytestmark = pytest.mark.postgres
 
@@ -22,7 +22,8 @@ pytestmark = pytest.mark.postgres
 def test_reserve_waits_once_transition_and_commit_twice(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     require_pg()
     import psycopg
-    from _ledger_helpers import drop_schema, new_schema
+
+    from tests.ledger._ledger_helpers import drop_schema, new_schema
 
     schema = new_schema()
     ledger = open_backend("postgresql", schema, ManualClock(intent().at))

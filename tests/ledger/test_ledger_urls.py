@@ -52,7 +52,7 @@ def test_sqlite_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.postgres
 def test_postgres_forms_open() -> None:
-    from _ledger_helpers import PG_URL, require_pg
+    from tests.ledger._ledger_helpers import PG_URL, require_pg
 
     require_pg()
     for url in (PG_URL, PG_URL.replace("postgresql://", "postgres://", 1)):

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from _ledger_helpers import PG_URL, START, drop_schema, new_schema, require_pg
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +26,7 @@ from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy, SpendIntent
 from amp_tools.policy.decide import Usage, UsageFigure, decide, usage_queries
+from tests.ledger._ledger_helpers import PG_URL, START, drop_schema, new_schema, require_pg
 
 pytestmark = pytest.mark.postgres
 

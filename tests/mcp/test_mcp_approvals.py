@@ -21,7 +21,17 @@ import pytest
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import (
+from mcp import ClientSession, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
+from mcp.shared.context import RequestContext
+from mcp.shared.memory import create_connected_server_and_client_session
+
+from amp_tools.approvals import ApprovalStore
+from amp_tools.ledger import open_ledger
+from amp_tools.mcp.backend import open_backend
+from amp_tools.mcp.server import build_server
+from amp_tools.server import ServeSettings, create_app, hash_secret
+from tests.mcp._mcp_support import (
     CLIENT,
     Person,
     error,
@@ -34,16 +44,6 @@ from _mcp_support import (
     text_of,
     write_policy,
 )
-from mcp import ClientSession, StdioServerParameters, types
-from mcp.client.stdio import stdio_client
-from mcp.shared.context import RequestContext
-from mcp.shared.memory import create_connected_server_and_client_session
-
-from amp_tools.approvals import ApprovalStore
-from amp_tools.ledger import open_ledger
-from amp_tools.mcp.backend import open_backend
-from amp_tools.mcp.server import build_server
-from amp_tools.server import ServeSettings, create_app, hash_secret
 
 CONFIRM = {"approval": {"confirm_above": "200.00"}}  # the negotiated hotel (231.42 USD) needs a person
 PASSPHRASE = "correct horse battery staple"

@@ -17,17 +17,6 @@ import pytest
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _ledger_helpers import open_backend as open_ledger_on
-from _mcp_support import (
-    BUDGET,
-    error,
-    http_backend,
-    http_session,
-    negotiated_hotel,
-    ok,
-    text_of,
-    write_policy,
-)
 from typer.testing import CliRunner
 
 from amp_tools import config
@@ -39,6 +28,17 @@ from amp_tools.mcp.backend import open_backend
 from amp_tools.mcp.http import CappedSessionManager, build_http_app
 from amp_tools.mcp.tokens import TokenStore
 from amp_tools.policy import load_policy, parse_policy
+from tests.ledger._ledger_helpers import open_backend as open_ledger_on
+from tests.mcp._mcp_support import (
+    BUDGET,
+    error,
+    http_backend,
+    http_session,
+    negotiated_hotel,
+    ok,
+    text_of,
+    write_policy,
+)
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}}

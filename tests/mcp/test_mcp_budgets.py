@@ -13,7 +13,6 @@ import pytest
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import CLIENT, error, flight, http_backend, http_session, list_price_hotel, ok, write_policy
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from amp_tools.errors import ConfigError
@@ -22,6 +21,7 @@ from amp_tools.mcp.backend import choose_budget, open_backend
 from amp_tools.mcp.server import build_server
 from amp_tools.owner import OwnerKey
 from amp_tools.policy import load_policy, parse_policy
+from tests.mcp._mcp_support import CLIENT, error, flight, http_backend, http_session, list_price_hotel, ok, write_policy
 
 TIGHT = {"name": "team", "currency": "USD", "total_budget": "1000.00", "per_transaction_max": "120.00"}
 

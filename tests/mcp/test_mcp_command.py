@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from _mcp_support import write_policy
 
 from amp_tools.cli import main
+from tests.mcp._mcp_support import write_policy
 
 # Makes `import mcp` fail in a child interpreter, as on an install without the [mcp] extra.
 _NO_MCP = "import sys; sys.modules['mcp'] = None; "
@@ -21,7 +21,8 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_core_and_cli_import_without_the_mcp_sdk() -> None:
-    imports = "import amp_tools, amp_tools.cli, amp_tools.mcp, amp_tools.mcp.command; "
+    # The MCP command first: it uses the CLI's help module, and the CLI registers it (no import cycle).
+    imports = "import amp_tools, amp_tools.mcp, amp_tools.mcp.command; from amp_tools.cli import app; "
     blocked = _run(_NO_MCP + imports)
     assert blocked.returncode == 0, blocked.stderr
     loaded = _run("import sys; " + imports + "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mcp'))")

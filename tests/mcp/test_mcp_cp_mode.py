@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _mcp_support import BUDGET, CLIENT, ledger_rows, negotiated_hotel, ok, write_policy
-from _served import served_sandbox
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from amp_tools import config
@@ -19,6 +17,8 @@ from amp_tools.mcp.backend import open_backend
 from amp_tools.mcp.run import reconcile_leftovers
 from amp_tools.mcp.server import build_server
 from amp_tools.sandbox import SandboxConfig
+from tests._shared._served import served_sandbox
+from tests.mcp._mcp_support import BUDGET, CLIENT, ledger_rows, negotiated_hotel, ok, write_policy
 
 
 async def test_cp_mode_pays_through_a_served_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import anyio
 import pytest
-from _mcp_support import BUDGET, CLIENT, ledger_rows, negotiated_hotel, text_of, write_policy
 from mcp import ClientSession, types
 from mcp.shared.context import RequestContext
 from mcp.shared.memory import create_connected_server_and_client_session
@@ -22,6 +21,7 @@ from amp_tools.approvals import Approver
 from amp_tools.mcp.backend import open_backend
 from amp_tools.mcp.server import build_server
 from amp_tools.toolkit import AmpToolkit
+from tests.mcp._mcp_support import BUDGET, CLIENT, ledger_rows, negotiated_hotel, text_of, write_policy
 
 
 async def test_no_answer_before_expiry_denies_and_charges_nothing(tmp_path: Path,

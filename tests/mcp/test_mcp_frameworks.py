@@ -19,7 +19,11 @@ from typer.testing import CliRunner
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import (
+from amp_examples.scripted import Final, Script, ToolCall
+from amp_examples.scripted.script import Conversation, Step
+from amp_tools.approvals import ApprovalStore
+from amp_tools.cli import app
+from tests.mcp._mcp_support import (
     FLIGHT_WORDS,
     HOTEL_WORDS,
     Person,
@@ -29,11 +33,6 @@ from _mcp_support import (
     stdio_session,
     write_policy,
 )
-
-from amp_examples.scripted import Final, Script, ToolCall
-from amp_examples.scripted.script import Conversation, Step
-from amp_tools.approvals import ApprovalStore
-from amp_tools.cli import app
 
 USER = "Book a Kuala Lumpur trip: a hotel for two nights and a flight from Singapore."
 

@@ -16,7 +16,7 @@ from mcp import types
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import (
+from tests.mcp._mcp_support import (
     Person,
     error,
     flight,

@@ -17,8 +17,6 @@ import pytest
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import CLIENT, error, flight, ledger_rows, ok, stdio_session, write_policy
-from _served import served_sandbox
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from typer.testing import CliRunner
@@ -28,6 +26,8 @@ from amp_tools.amp.keys import AgentKey
 from amp_tools.cli import app
 from amp_tools.clock import OffsetClock
 from amp_tools.sandbox import SandboxConfig
+from tests._shared._served import served_sandbox
+from tests.mcp._mcp_support import CLIENT, error, flight, ledger_rows, ok, stdio_session, write_policy
 
 
 async def test_a_cp_without_registry_shops_and_pays_with_a_merchant_file(tmp_path: Path,

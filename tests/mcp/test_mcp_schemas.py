@@ -10,7 +10,6 @@ import pytest
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import BUDGET, CLIENT, negotiated_hotel, text_of, write_policy
 from jsonschema import Draft202012Validator
 from mcp import ClientSession, types
 from mcp.shared.memory import create_connected_server_and_client_session
@@ -18,6 +17,7 @@ from mcp.shared.memory import create_connected_server_and_client_session
 from amp_tools.mcp.backend import open_backend
 from amp_tools.mcp.server import build_server
 from amp_tools.toolkit._outputs import OUTPUT_SCHEMAS, READ_ONLY
+from tests.mcp._mcp_support import BUDGET, CLIENT, negotiated_hotel, text_of, write_policy
 
 
 async def _call(session: ClientSession, name: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,15 @@ import pytest
 
 pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
 
-from _mcp_support import (
+from typer.testing import CliRunner
+
+from amp_tools.approvals import ApprovalStore
+from amp_tools.cli import app
+from amp_tools.mcp.approval import FORM_APPROVER
+from amp_tools.policy import load_policy
+from amp_tools.sandbox import Sandbox
+from amp_tools.toolkit import AmpToolkit
+from tests.mcp._mcp_support import (
     Person,
     error,
     flight,
@@ -26,14 +34,6 @@ from _mcp_support import (
     text_of,
     write_policy,
 )
-from typer.testing import CliRunner
-
-from amp_tools.approvals import ApprovalStore
-from amp_tools.cli import app
-from amp_tools.mcp.approval import FORM_APPROVER
-from amp_tools.policy import load_policy
-from amp_tools.sandbox import Sandbox
-from amp_tools.toolkit import AmpToolkit
 
 CONFIRM = {"confirm_above": "200.00"}  # the negotiated hotel (231.42 USD) asks; the flight (110.26 USD) does not
 

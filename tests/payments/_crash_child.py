@@ -12,8 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _ledger_helpers import open_backend
-
 from amp_tools.amp.client import AmpClient
 from amp_tools.amp.keys import AgentKey
 from amp_tools.approvals import ApprovalRequest, CallbackApprover
@@ -21,6 +19,7 @@ from amp_tools.clock import SYSTEM_CLOCK
 from amp_tools.errors import AmpError
 from amp_tools.policy import parse_policy
 from amp_tools.toolkit import AmpToolkit
+from tests.ledger._ledger_helpers import open_backend
 
 __all__ = ["AGENT_ID", "BUDGET", "CRASH_POLICY", "SCENARIOS", "SESSION", "build", "crash_child"]
 

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from _ledger_helpers import open_backend
-
 from amp_tools.approvals import Approver
 from amp_tools.ledger import LedgerBase
 from amp_tools.policy import BudgetPolicy, parse_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit, ToolSpec
+from tests.ledger._ledger_helpers import open_backend
 
 ESIM = "SUNNY-TOURS:SUN-ESIM-ASIA"  # 19.99 USD at SUNNY-TOURS
 

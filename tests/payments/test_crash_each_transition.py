@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _crash_child import BUDGET, SCENARIOS, build, crash_child
-from _served import served_sandbox
 
 from amp_tools.amp.keys import AgentKey
 from amp_tools.approvals import CallbackApprover
 from amp_tools.payments import PaymentState, state_of
 from amp_tools.sandbox import Sandbox, SandboxConfig
+from tests._shared._served import served_sandbox
+from tests.payments._crash_child import BUDGET, SCENARIOS, build, crash_child
 
 #: The state recovery finds, and what it makes of it.
 EXPECTED = {"reserved": (PaymentState.RESERVED, "released"),

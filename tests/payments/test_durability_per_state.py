@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _ledger_helpers import intent, open_backend, policy, usd
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase, open_ledger
@@ -27,6 +26,7 @@ from amp_tools.ledger.controls import freeze_steps
 from amp_tools.payments import DURABILITY, PaymentState
 from amp_tools.payments.lifecycle import Lifecycle
 from amp_tools.payments.states import must_flush
+from tests.ledger._ledger_helpers import intent, open_backend, policy, usd
 
 _PROBE = {"sqlite": "PRAGMA synchronous", "postgresql": "SELECT current_setting('synchronous_commit')"}
 
@@ -53,7 +53,7 @@ def _settings(ledger: LedgerBase) -> tuple[str, str]:
     """(the setting of a flushed transaction, of an unflushed one) on this engine and server."""
     if ledger.dialect.name == "sqlite":
         return "2", "1"  # FULL, NORMAL
-    from _ledger_helpers import raw_sync
+    from tests.ledger._ledger_helpers import raw_sync
 
     default = str(raw_sync(ledger, "SELECT current_setting('synchronous_commit')")[0][0])
     assert default != "off", "the test server must flush commits by default"

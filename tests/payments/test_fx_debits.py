@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from _support import Lab, budget_policy
 
 from amp_tools.approvals import CallbackApprover
 from amp_tools.money import Money
+from tests.payments._support import Lab, budget_policy
 
 ROOM = "KL-GRAND-HOTEL:KLG-SUPERIOR-NIGHT"  # 580.00 MYR a night
 OVER, DEBITED, HELD = ({"currency": "USD", "minor": m} for m in (5220, 17400, 12180))

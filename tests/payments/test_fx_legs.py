@@ -13,13 +13,13 @@ import random
 from typing import Any
 
 import pytest
-from _support import Lab
 
 from amp_tools.approvals import CallbackApprover
 from amp_tools.errors import AmpToolsError
 from amp_tools.money import ROUND_UP, Money
 from amp_tools.policy import parse_policy
 from amp_tools.sandbox import SandboxConfig
+from tests.payments._support import Lab
 
 FLIGHT = ("SKYLARK-AIR", "SKYLARK-AIR:SKY-SIN-KUL-1900", "flight")  # 149.00 SGD
 ADAPTER = ("SUNNY-TOURS", "SUNNY-TOURS:SUN-ADAPTER", "adapter")  # 29.99 USD

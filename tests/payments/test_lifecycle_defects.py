@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from _support import Lab, budget_policy
 
 from amp_tools.approvals import ApprovalRequest, CallbackApprover, OutOfBandApprover
 from amp_tools.clock import ManualClock
@@ -19,6 +18,7 @@ from amp_tools.ledger import AlreadyCommitted, open_ledger
 from amp_tools.payments import Lifecycle, PaymentState, reconcile, state_of
 from amp_tools.policy import parse_policy
 from amp_tools.toolkit import AmpToolkit
+from tests.payments._support import Lab, budget_policy
 
 
 @pytest.fixture

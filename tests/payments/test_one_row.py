@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import Lab, budget_policy
 
 from amp_tools.approvals import ApprovalStore, OutOfBandApprover
 from amp_tools.errors import ApprovalPending
 from amp_tools.money import Money
 from amp_tools.payments import PaymentState, state_of
+from tests.payments._support import Lab, budget_policy
 
 ROOM = "KL-GRAND-HOTEL:KLG-SUPERIOR-NIGHT"  # 580.00 MYR
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import ESIM, Lab, budget_policy
 
 from amp_tools.amp.keys import AgentKey
 from amp_tools.errors import AmpError
@@ -25,6 +24,7 @@ from amp_tools.money import Money
 from amp_tools.payments import PaymentState, state_of, unresolved
 from amp_tools.payments.recovery import last_attempts
 from amp_tools.sandbox import SandboxConfig
+from tests.payments._support import ESIM, Lab, budget_policy
 
 CLI = [str(Path(sys.executable).parent / "amp-tools")]
 

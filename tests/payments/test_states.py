@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from _ledger_helpers import intent, open_backend, policy
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import InvalidTransition
@@ -21,6 +20,7 @@ from amp_tools.payments import (
     state_of,
 )
 from amp_tools.payments.owner import _HOST
+from tests.ledger._ledger_helpers import intent, open_backend, policy
 
 S = PaymentState
 
@@ -43,7 +43,7 @@ def test_every_state_is_reachable_and_released_is_final() -> None:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    from _ledger_helpers import START
+    from tests.ledger._ledger_helpers import START
 
     return ManualClock(START)
 

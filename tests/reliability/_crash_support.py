@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from _ledger_helpers import intent, open_backend
-from _network_record import NetworkRecord
-
 from amp_tools.payments import Execute, ExecutionOutcome, Guard, PaymentHandle, payment_key
 from amp_tools.policy import BudgetPolicy, SpendIntent
+from tests.ledger._ledger_helpers import intent, open_backend
+from tests.reliability._network_record import NetworkRecord
 
 __all__ = ["CRASH_POLICY", "RUN_ID", "crash_child", "spend"]
 

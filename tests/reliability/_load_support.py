@@ -21,13 +21,12 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from _ledger_helpers import START, intent, open_backend
-from _network_record import NetworkRecord
-
 from amp_tools.clock import ManualClock
 from amp_tools.errors import PolicyViolation
 from amp_tools.payments import ExecutionOutcome, Guard
 from amp_tools.policy import BudgetPolicy
+from tests.ledger._ledger_helpers import START, intent, open_backend
+from tests.reliability._network_record import NetworkRecord
 
 __all__ = ["BUDGET_ID", "CAPPED", "LOAD_POLICY", "MERCHANTS", "load_worker", "seed_yesterday"]
 

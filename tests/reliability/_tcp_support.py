@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from _ledger_helpers import open_backend
 
 from amp_tools.amp.client import AmpClient
 from amp_tools.amp.keys import AgentKey
@@ -25,6 +24,7 @@ from amp_tools.clock import SYSTEM_CLOCK
 from amp_tools.errors import PolicyViolation, ToolError
 from amp_tools.policy import BudgetPolicy
 from amp_tools.toolkit import AmpToolkit
+from tests.ledger._ledger_helpers import open_backend
 
 __all__ = ["MERCHANT", "OFFER", "PRICE_MINOR", "TCP_POLICY", "tcp_worker"]
 

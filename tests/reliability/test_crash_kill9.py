@@ -16,13 +16,12 @@ import signal
 import time
 from pathlib import Path
 
-from _crash_support import CRASH_POLICY, RUN_ID, crash_child, spend
-from _ledger_helpers import open_backend
-from _network_record import NetworkRecord
-
 from amp_tools.ledger import Entry
 from amp_tools.payments import Execute, ExecutionOutcome, Guard, Lifecycle, Resolution, payment_key, reconcile, state_of
 from amp_tools.policy import BudgetPolicy
+from tests.ledger._ledger_helpers import open_backend
+from tests.reliability._crash_support import CRASH_POLICY, RUN_ID, crash_child, spend
+from tests.reliability._network_record import NetworkRecord
 
 
 async def test_kill_9_mid_payment_then_reconcile(engine_name: str, ledger_target: str, tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _shop import PRICE, Rule, Shop
 
 from amp_tools.errors import AmpError, PaymentInProgress, ToolError
 from amp_tools.ledger import Entry
 from amp_tools.payments import Lifecycle, Resolution, reconcile
+from tests.reliability._shop import PRICE, Rule, Shop
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fuzz_support import AGENT_KEY, fuzz_policy
 
 from amp_tools.amp.client import AmpClient
 from amp_tools.errors import ToolError
 from amp_tools.ledger import open_ledger
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit
+from tests.reliability.fuzz_support import AGENT_KEY, fuzz_policy
 
 
 class GarbageL2(httpx.AsyncBaseTransport):

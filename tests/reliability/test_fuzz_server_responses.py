@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fuzz_support import AGENT_KEY, fuzz_policy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +34,7 @@ from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit
+from tests.reliability.fuzz_support import AGENT_KEY, fuzz_policy
 
 PLANTED_JWT = "eyJhbGciOiJFUzI1NiIsImtpZCI6InBsYW50ZWQifQ.eyJzdWIiOiJwbGFudGVkLXNlY3JldCJ9.c2lnbmF0dXJlcGxhbnRlZA~"
 HUGE_BODY = b'{"success": true, "data": "' + b"x" * 2_100_000 + b'"}'

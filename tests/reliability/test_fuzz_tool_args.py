@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzz_support import Offline, check_message, offline_toolkit, outcome, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
@@ -28,6 +27,7 @@ from pydantic import BaseModel
 from amp_tools.errors import InvalidArguments, ToolError
 from amp_tools.money import AMOUNT_PATTERN
 from amp_tools.toolkit import ToolSpec
+from tests.reliability.fuzz_support import Offline, check_message, offline_toolkit, outcome, snapshot
 
 CASES = 1000
 BATCH = 10

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _ledger_helpers import open_backend, raw_sync
-from _load_support import (
+
+from tests.ledger._ledger_helpers import open_backend, raw_sync
+from tests.reliability._load_support import (
     BUDGET_ID,
     CAPPED,
     DAY,
@@ -31,7 +32,7 @@ from _load_support import (
     load_worker,
     seed_yesterday,
 )
-from _network_record import NetworkRecord
+from tests.reliability._network_record import NetworkRecord
 
 PROCESSES, TASKS = 16, 2
 PER_TASK = {"sqlite": 320, "postgres": 320}

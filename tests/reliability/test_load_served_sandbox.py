@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from _ledger_helpers import open_backend, raw_sync
-from _served import served_sandbox
-from _tcp_support import MERCHANT, PRICE_MINOR, tcp_worker
+
+from tests._shared._served import served_sandbox
+from tests.ledger._ledger_helpers import open_backend, raw_sync
+from tests.reliability._tcp_support import MERCHANT, PRICE_MINOR, tcp_worker
 
 AGENTS, PAYMENTS = 4, 8
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sandbox_helpers import Flow, make_sandbox
 
 from amp_tools.sandbox import Sandbox
+from tests.sandbox.sandbox_helpers import Flow, make_sandbox
 
 
 @pytest.fixture

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox_helpers import Flow
-
 from amp_tools.money import Money
 from amp_tools.sandbox import INJECTION_MERCHANT_ID
+from tests.sandbox.sandbox_helpers import Flow
 
 
 async def ids(flow: Flow, query: str) -> list[str]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sandbox_helpers import Flow, make_sandbox
 
 from amp_tools.money import Money
+from tests.sandbox.sandbox_helpers import Flow, make_sandbox
 
 # SKY-SIN-KUL-1900 costs 149.00 SGD. SGD->USD 0.74: 110.26 USD; after the move to 0.90: 134.10 USD.
 FLIGHT = ("SKY-SIN-KUL-1900", 1)

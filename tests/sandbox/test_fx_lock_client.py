@@ -6,12 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sandbox_helpers import Flow
 
 from amp_tools.amp.client import AmpClient
 from amp_tools.amp.models import CpCheckout
 from amp_tools.errors import AmpError
 from amp_tools.money import Money
+from tests.sandbox.sandbox_helpers import Flow
 
 SKYLARK = "/merchants/SKYLARK-AIR"
 

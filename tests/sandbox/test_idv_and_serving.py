@@ -9,10 +9,10 @@ import time
 from datetime import timedelta
 
 import httpx
-from sandbox_helpers import AGENT_ID, Flow, make_sandbox
 
 from amp_tools.money import Money
 from amp_tools.sandbox import build_server
+from tests.sandbox.sandbox_helpers import AGENT_ID, Flow, make_sandbox
 
 
 async def test_manual_idv_enrollment_and_mandate_with_polling() -> None:

@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import httpx
-from sandbox_helpers import AGENT_ID, Flow, make_sandbox
 
 from amp_tools.amp.chain import _sign_sd_jwt, sd_hash
 from amp_tools.amp.keys import AgentKey
 from amp_tools.money import Money
 from amp_tools.sandbox import Sandbox
+from tests.sandbox.sandbox_helpers import AGENT_ID, Flow, make_sandbox
 
 
 def payload(sd_jwt: str) -> dict[str, Any]:

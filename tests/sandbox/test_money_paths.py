@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sandbox_helpers import Flow, make_sandbox
 
 from amp_tools.money import Money
+from tests.sandbox.sandbox_helpers import Flow, make_sandbox
 
 
 async def admin(flow: Flow, path: str, body: dict[str, Any]) -> None:

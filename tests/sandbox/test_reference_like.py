@@ -12,12 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import AGENT_ID, START, Flow, agent_key, make_sandbox
 from typer.testing import CliRunner
 
 from amp_tools.clock import ManualClock, OffsetClock
 from amp_tools.money import Money
 from amp_tools.sandbox import Sandbox, SandboxConfig
+from tests.sandbox.sandbox_helpers import AGENT_ID, START, Flow, agent_key, make_sandbox
 
 DELAY = 0.2
 STEP = 0.05

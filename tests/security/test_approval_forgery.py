@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from security_support import Session, session
 
 from amp_tools.approvals import ApprovalStore, OutOfBandApprover, make_request
 from amp_tools.errors import ApprovalPending, InvalidArguments
 from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
 from amp_tools.policy import Item, SpendIntent, Verdict
+from tests.security.security_support import Session, session
 
 FORGED = {"approved": True, "approval_id": "apr_0000000000000000", "approval": {"approved": True},
           "approved_by": "user", "binding": "0" * 64, "human_approved": True, "confirm": "yes"}

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from security_support import expiry
 
 from amp_tools.amp.keys import AgentKey
 from amp_tools.approvals import (
@@ -37,6 +36,7 @@ from amp_tools.policy import parse_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit, WalletAction
 from amp_tools.untrusted import WireText, clean_text, exact
+from tests.security.security_support import expiry
 
 HOSTILE_NAME = "Sunny\u202e Tours\x00\x01\x02" + "!" * 100_000
 HOSTILE_ITEM = "City tour\u202e\x00\x01\x02" + "?" * 100_000

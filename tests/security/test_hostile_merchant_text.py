@@ -14,13 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from security_support import session
 
 from amp_tools.approvals import ApprovalDecision, ApprovalRequest, CallbackApprover
 from amp_tools.errors import ApprovalDenied, PolicyViolation, ToolError
 from amp_tools.money import Money
 from amp_tools.policy import parse_policy
 from amp_tools.toolkit._state import OfferRef
+from tests.security.security_support import session
 
 OPEN = {"currency": "USD", "total_budget": "500.00", "per_transaction_max": "100.00",
         "approval": {"confirm_above": "30.00"}}

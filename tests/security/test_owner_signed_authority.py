@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _ledger_helpers import PG_URL
 
 from amp_tools.approvals import ApprovalStore, CallbackApprover, OutOfBandApprover
 from amp_tools.errors import ApprovalPending, PolicyViolation, ToolError
@@ -23,6 +22,7 @@ from amp_tools.owner.decisions import freeze_signed_steps, sign_policy_steps
 from amp_tools.policy import BudgetPolicy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit, WalletAction
+from tests.ledger._ledger_helpers import PG_URL
 
 POLICY = {"name": "team", "currency": "USD", "total_budget": "500.00", "windows": {"day": {"limit": "90.00"}},
           "approval": {"confirm_above": "50.00"}}

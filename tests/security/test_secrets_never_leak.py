@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from security_support import Session, expiry, leaks, secrets_of, session
 
 from amp_langchain import to_langchain_tools
 from amp_tools.errors import ToolError
+from tests.security.security_support import Session, expiry, leaks, secrets_of, session
 
 
 async def _flows(s: Session, results: list[str], errors: list[str]) -> None:

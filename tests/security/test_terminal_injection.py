@@ -8,7 +8,6 @@ CLI printer goes through `amp_tools.terminal.terminal_safe`.
 from __future__ import annotations
 
 import io
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,13 +18,10 @@ from typer.testing import CliRunner
 from amp_tools.approvals import ApprovalStore, ConsoleApprover
 from amp_tools.cli import app
 from amp_tools.clock import ManualClock
-from amp_tools.terminal import terminal_plain, terminal_safe
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "approvals"))
-from approvals_helpers import request
-
 from amp_tools.money import Money
 from amp_tools.policy import Item
+from amp_tools.terminal import terminal_plain, terminal_safe
+from tests.approvals.approvals_helpers import request
 
 HOSTILE = ["[/oops]", "[link=https://evil.example/inbox]Open the inbox[/link]", "[bold red]PAID[/]",
            "Hotel\x1b[2J\x1b]8;;https://evil.example\x07click\x1b]8;;\x07", "Hotel\\", "\x9b31mred"]

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from _ledger_helpers import START, open_backend
-from _server_helpers import World
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase
+from tests.ledger._ledger_helpers import START, open_backend
+from tests.server._server_helpers import World
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _server_helpers import PASSPHRASE, World
 
 from amp_tools.errors import ApprovalDenied, ApprovalPending, PolicyViolation
+from tests.server._server_helpers import PASSPHRASE, World
 
 CHROMIUM = os.environ.get("AMP_TOOLS_CHROMIUM", "/usr/bin/chromium")
 

@@ -12,8 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from _ledger_helpers import intent
-from _server_helpers import BASE, PASSPHRASE_HASH, login
 
 from amp_tools.approvals import ApprovalStore, make_request
 from amp_tools.clock import ManualClock
@@ -21,6 +19,8 @@ from amp_tools.ledger import LedgerBase
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy, Verdict
 from amp_tools.server import ServeSettings, create_app
+from tests.ledger._ledger_helpers import intent
+from tests.server._server_helpers import BASE, PASSPHRASE_HASH, login
 
 EVIL_NAME = '<script>alert("name")</script>'
 TEMPLATE = BudgetPolicy.model_validate({"name": EVIL_NAME, "currency": "USD", "total_budget": "100.00",
@@ -164,7 +164,7 @@ async def test_payment_legs_recorded_by_the_network_are_shown_escaped(ledger: Le
 
 
 async def test_an_unreadable_stored_policy_takes_down_no_page(ledger: LedgerBase, clock: ManualClock) -> None:
-    from _ledger_helpers import raw
+    from tests.ledger._ledger_helpers import raw
 
     await ledger.create_budget("stored-1", TEMPLATE, by="owner")
     await ledger.create_budget("stored-2", TEMPLATE, by="owner")

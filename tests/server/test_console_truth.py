@@ -15,8 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from _ledger_helpers import open_backend
-from _server_helpers import BASE, PASSPHRASE_HASH, login
 
 from amp_tools.ledger import LedgerBase
 from amp_tools.money import Money
@@ -24,6 +22,8 @@ from amp_tools.policy import parse_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.server import ServeSettings, create_app
 from amp_tools.toolkit import AmpToolkit
+from tests.ledger._ledger_helpers import open_backend
+from tests.server._server_helpers import BASE, PASSPHRASE_HASH, login
 
 CREW: dict[str, Any] = {
     "name": "crew trip", "currency": "USD", "total_budget": "900.00", "windows": {"day": {"limit": "800.00"}},
@@ -77,7 +77,7 @@ def _ledger_tree(crew: Crew, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple
 
     from rich.console import Console
 
-    from amp_tools import cli_budgets
+    from amp_tools.cli import _budgets as cli_budgets
 
     printed = io.StringIO()
     monkeypatch.setattr(cli_budgets, "_out", Console(file=printed, width=300, color_system=None))

@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from _server_helpers import BASE, PASSPHRASE, World
 
 from amp_tools.server import app as app_module
 from amp_tools.server import create_app
 from amp_tools.server.auth import LoginThrottle, SessionStore
 from amp_tools.server.recovery import create_link
 from amp_tools.server.web import MAX_BODY
+from tests.server._server_helpers import BASE, PASSPHRASE, World
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _server_helpers import BASE, PASSPHRASE, World, login
 
 from amp_tools.errors import ApprovalDenied, ApprovalPending, PolicyViolation
 from amp_tools.ledger import Entry
 from amp_tools.money import Money
+from tests.server._server_helpers import BASE, PASSPHRASE, World, login
 
 WRITES = [("post", "/approvals/apr_x/approve"), ("post", "/approvals/apr_x/deny"),
           ("post", "/approvals/apr_x/reopen"), ("post", "/budgets/trip/freeze"), ("post", "/budgets/trip/unfreeze"),
@@ -321,7 +321,7 @@ async def test_events_stream_announces_the_pending_set(world: World, status: str
 
 @pytest.mark.postgres
 async def test_the_console_over_postgresql(tmp_path: Path) -> None:
-    from _ledger_helpers import PG_URL, drop_schema, new_schema, require_pg
+    from tests.ledger._ledger_helpers import PG_URL, drop_schema, new_schema, require_pg
 
     require_pg()
     schema = new_schema()

@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from _ledger_helpers import START, intent, policy, usd
 
 from amp_tools.approvals import ApprovalDecision, ApprovalStore, make_request
 from amp_tools.clock import ManualClock
@@ -22,6 +21,7 @@ from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.ledger._sql import to_us
 from amp_tools.ledger.controls import controls_steps, freeze_steps
 from amp_tools.policy import Verdict
+from tests.ledger._ledger_helpers import START, intent, policy, usd
 
 VERDICT = Verdict(approval_reasons=("above 5.00 USD",), budget_left=usd("90.00"), checked_rules=("total_budget",))
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _ledger_helpers import intent, open_backend, policy
 from typer.testing import CliRunner
 
 from amp_tools.cli import app
@@ -17,6 +16,7 @@ from amp_tools.errors import ConfigError
 from amp_tools.ledger import LedgerBase
 from amp_tools.server.budgets import overview, policy_for, stored_budgets, subtree
 from amp_tools.server.data import detail, report
+from tests.ledger._ledger_helpers import intent, open_backend, policy
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from _server_helpers import World
 
 from amp_tools.approvals import WebhookApprover
 from amp_tools.approvals.outbox import list_steps
 from amp_tools.approvals.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature
 from amp_tools.errors import ApprovalPending, ConfigError
+from tests.server._server_helpers import World
 
 SECRET = "a-webhook-secret-of-32-characters!"
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from _server_helpers import World, login
 from typer.testing import CliRunner
 
 from amp_tools.approvals import ApprovalStore, WebhookApprover
@@ -25,9 +23,8 @@ from amp_tools.errors import ApprovalPending
 from amp_tools.money import Money
 from amp_tools.policy import Item
 from amp_tools.server import create_app
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "approvals"))
-from approvals_helpers import request
+from tests.approvals.approvals_helpers import request
+from tests.server._server_helpers import World, login
 
 SECRET = "a-webhook-secret-of-32-characters!"
 EVIL = "<https://evil.example/inbox|Open the approval inbox> <!channel> <@U024BE7LH> <!here|here> &amp; Fish & Chips"

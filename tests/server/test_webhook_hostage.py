@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _server_helpers import World
 
 from amp_tools.approvals import WebhookApprover
 from amp_tools.approvals.outbox import list_steps
 from amp_tools.errors import ApprovalPending
+from tests.server._server_helpers import World
 
 SECRET = "a-webhook-secret-of-32-characters!"
 

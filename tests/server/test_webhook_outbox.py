@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _ledger_helpers import PG_URL
-from _server_helpers import World, login
 
 from amp_tools.approvals import WebhookApprover
 from amp_tools.approvals.outbox import list_steps
 from amp_tools.errors import ApprovalPending
 from amp_tools.ledger._sql import Q, Steps
+from tests.ledger._ledger_helpers import PG_URL
+from tests.server._server_helpers import World, login
 
 SECRET = "a-webhook-secret-of-32-characters!"
 URL = "https://hooks.example/services/T0SECRET/B0SECRET/XXXXSECRETPATH?token=SECRETQUERY"

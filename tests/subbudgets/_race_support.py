@@ -13,13 +13,12 @@ import os
 import time
 from typing import Any
 
-from _ledger_helpers import START, intent, open_backend
-
 from amp_tools.clock import ManualClock
 from amp_tools.errors import AmpError, PolicyViolation
 from amp_tools.payments import ExecutionOutcome, Guard
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetPath
+from tests.ledger._ledger_helpers import START, intent, open_backend
 
 __all__ = ["AGENTS", "CREW_POLICY", "ROOT", "init_worker", "race_worker"]
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _ledger_helpers import START, downgrade_audit_to_legacy, downgrade_to_v3, intent, open_backend, raw_sync
 
 from amp_tools.errors import PolicyViolation
 from amp_tools.ledger import LedgerBase
@@ -19,6 +18,14 @@ from amp_tools.ledger.schema import SCHEMA_VERSION
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetPath
+from tests.ledger._ledger_helpers import (
+    START,
+    downgrade_audit_to_legacy,
+    downgrade_to_v3,
+    intent,
+    open_backend,
+    raw_sync,
+)
 
 TEMPLATE = BudgetPolicy.model_validate({"name": "user", "currency": "USD", "total_budget": "20.00",
                                         "windows": {"day": {"limit": "15.00"}}})

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _ledger_helpers import START, backend_target, intent, open_backend
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +22,7 @@ from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetLevel, BudgetPath, agent_names
 from amp_tools.policy.windows import window_start
+from tests.ledger._ledger_helpers import START, backend_target, intent, open_backend
 
 ROOT = "crew"
 

@@ -12,8 +12,9 @@ from multiprocessing.pool import Pool
 from typing import Any
 
 import pytest
-from _ledger_helpers import open_backend, raw_sync
-from _race_support import AGENTS, ROOT, init_worker, race_worker
+
+from tests.ledger._ledger_helpers import open_backend, raw_sync
+from tests.subbudgets._race_support import AGENTS, ROOT, init_worker, race_worker
 
 PROCESSES, ATTEMPTS = 16, 20
 LIMITS = {"flight_booker": 2500, "hotel_booker": 1800, "car_booker": 2500, "researcher": 1000}

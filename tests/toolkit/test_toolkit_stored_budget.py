@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _ledger_helpers import intent, open_backend, policy
 
 from amp_tools.errors import ConfigError, PolicyViolation
 from amp_tools.ledger import LedgerBase
@@ -19,6 +18,7 @@ from amp_tools.policy import parse_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
 from amp_tools.toolkit import AmpToolkit
 from amp_tools.toolkit.budget import PolicyDiffers, use_budget
+from tests.ledger._ledger_helpers import intent, open_backend, policy
 
 TEAM: dict[str, Any] = {"name": "team", "currency": "USD", "total_budget": "500.00"}
 

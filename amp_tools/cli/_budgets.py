@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from amp_tools import config
-from amp_tools.cli_help import LedgerOpt, examples
+from amp_tools.cli._help import LedgerOpt, examples
 from amp_tools.errors import ConfigError, NotFound
 from amp_tools.money import Money
 from amp_tools.terminal import terminal_safe
@@ -60,7 +60,7 @@ def _by(by: str | None) -> str:
 
 
 def _open(ledger: str | None, *, existing: bool) -> Any:
-    from amp_tools.cli_paths import existing_ledger
+    from amp_tools.cli._paths import existing_ledger
     from amp_tools.ledger import open_ledger
 
     return open_ledger(existing_ledger(ledger) if existing else (ledger or config.ledger_url()))

@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _ledger_helpers import PG_URL
 from typer.testing import CliRunner
 
 from amp_tools.cli import app
 from amp_tools.errors import ConfigError, NotFound
 from amp_tools.ledger import open_ledger
+from tests.ledger._ledger_helpers import PG_URL
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from amp_tools.cli_help import LedgerOpt, examples
+from amp_tools.cli._help import LedgerOpt, examples
 from amp_tools.errors import NotFound
 from amp_tools.owner import OwnerKey, default_owner_key_path
 

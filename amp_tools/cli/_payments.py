@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from amp_tools import config
-from amp_tools.cli_help import BudgetOpt, LedgerOpt, examples
+from amp_tools.cli._help import BudgetOpt, LedgerOpt, examples
 from amp_tools.errors import InvalidArguments
 from amp_tools.terminal import terminal_safe
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from amp_tools.approvals import ApprovalStore
 from amp_tools.cli import app
-from amp_tools.cli_serve import _passphrase_hash
+from amp_tools.cli._serve import _passphrase_hash
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError
 from amp_tools.ledger import open_ledger
@@ -43,10 +43,7 @@ def test_passphrase_sources(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_answers_in_the_ledger_and_reopens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "approvals"))
-    from approvals_helpers import request
+    from tests.approvals.approvals_helpers import request
 
     monkeypatch.setenv("AMP_TOOLS_HOME", str(tmp_path))
     monkeypatch.delenv("AMP_TOOLS_LEDGER_URL", raising=False)

@@ -6,18 +6,12 @@ approval store that does not exist is reported (naming the path), never created 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from amp_tools.config import default_ledger, home_path
 from amp_tools.errors import ConfigError
 
-__all__ = ["approvals_path", "existing_ledger", "home_path"]
-
-
-def home_path() -> Path:
-    """`$AMP_TOOLS_HOME` (default ``~/.amp-tools``), not created."""
-    raw = os.environ.get("AMP_TOOLS_HOME")
-    return Path(raw).expanduser() if raw else Path.home() / ".amp-tools"
+__all__ = ["approvals_path", "existing_ledger"]
 
 
 def approvals_path() -> Path:
@@ -28,7 +22,7 @@ def existing_ledger(target: str | None) -> str:
     """The ledger to read: `target`, `AMP_TOOLS_LEDGER_URL` or the default file, which must exist."""
     from amp_tools.ledger.url import parse_ledger_url
 
-    text = target or os.environ.get("AMP_TOOLS_LEDGER_URL") or str(home_path() / "ledger.db")
+    text = target or default_ledger()
     parsed = parse_ledger_url(text)  # a malformed URL is refused here, before anything is opened
     if parsed.engine == "postgresql" or parsed.where == ":memory:":
         return text

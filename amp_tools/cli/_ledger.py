@@ -1,7 +1,7 @@
 """What ``amp-tools ledger show`` reads: the budgets a ledger holds, and one budget's recent entries.
 
 Read-only, on either engine (one read transaction each); the ledger must already exist
-(`cli_paths.existing_ledger` names it when it does not).
+(`_paths.existing_ledger` names it when it does not).
 """
 
 from __future__ import annotations

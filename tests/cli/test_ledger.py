@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _ledger_helpers import PG_URL, intent, open_backend, policy
 
 from amp_tools.cli import main
-from amp_tools.cli_ledger import list_budgets
+from amp_tools.cli._ledger import list_budgets
 from amp_tools.money import Money
+from tests.ledger._ledger_helpers import PG_URL, intent, open_backend, policy
 
 
 def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:

@@ -19,13 +19,13 @@ from rich.table import Table
 
 from amp_tools import config
 from amp_tools._version import DISTRIBUTION, __version__
-from amp_tools.cli_budgets import budgets_app, ledger_tree, print_tree
-from amp_tools.cli_help import BudgetOpt, LedgerOpt, examples, readable
-from amp_tools.cli_owner import owner_app
-from amp_tools.cli_paths import approvals_path, existing_ledger, home_path
-from amp_tools.cli_payments import payments_app
-from amp_tools.cli_ports import require_free_port
-from amp_tools.cli_serve import register as register_serve
+from amp_tools.cli._budgets import budgets_app, ledger_tree, print_tree
+from amp_tools.cli._help import BudgetOpt, LedgerOpt, examples, readable
+from amp_tools.cli._owner import owner_app
+from amp_tools.cli._paths import approvals_path, existing_ledger
+from amp_tools.cli._payments import payments_app
+from amp_tools.cli._ports import require_free_port
+from amp_tools.cli._serve import register as register_serve
 from amp_tools.errors import AmpToolsError
 from amp_tools.mcp.command import mcp_app
 from amp_tools.terminal import terminal_safe
@@ -71,7 +71,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_show_vers
 
 
 def cli_command() -> Any:
-    """The `amp-tools` click command with the help conventions of `amp_tools.cli_help` applied."""
+    """The `amp-tools` click command with the help conventions of `amp_tools.cli._help` applied."""
     return readable(typer.main.get_command(app))
 
 
@@ -211,7 +211,7 @@ def ledger_show(
 
     A payment's legs are the network's own figures: the mandate's charge, the wallet's debit, the rate.
     """
-    from amp_tools.cli_ledger import list_budgets, read_entries
+    from amp_tools.cli._ledger import list_budgets, read_entries
     from amp_tools.toolkit.legs import describe_legs
 
     target = existing_ledger(ledger)
@@ -256,7 +256,7 @@ def ledger_show(
 
 # ---------------------------------------------------------------------------- approvals
 def _store(ledger: str | None) -> Any:
-    from amp_tools.cli_serve import open_store
+    from amp_tools.cli._serve import open_store
 
     return open_store(ledger)  # the ledger's database (an old approvals.db is imported)
 
@@ -277,7 +277,7 @@ def approvals_list(
         existing_ledger(ledger)  # approvals live in the ledger's database; reading creates nothing
     except AmpToolsError:
         if ledger or not approvals_path().is_file():  # nor an approvals.db of an earlier version to import
-            where = ledger or os.environ.get("AMP_TOOLS_LEDGER_URL") or str(home_path() / "ledger.db")
+            where = ledger or config.default_ledger()
             out.print(f"no approval requests yet (no ledger at {where})", highlight=False)
             return
     records = _store(ledger).list(None if status == "all" else status)

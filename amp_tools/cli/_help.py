@@ -2,7 +2,7 @@
 
 Every command has a one-line summary (the docstring's first line), a help text for each
 argument and option, a readable metavar (``PATH``, ``ID``, ``URL``, ``N``...; flags show none),
-and an example (`examples` makes the epilog). ``tests/test_cli_help.py`` walks every command's
+and an example (`examples` makes the epilog). ``tests/cli/test_help.py`` walks every command's
 ``--help`` and holds new commands to these rules.
 
 Shared options are defined once here: `LedgerOpt` for every command that reads the ledger,

@@ -1,4 +1,4 @@
-"""Every command's ``--help`` follows the conventions of amp_tools/cli_help.py: a one-line summary,
+"""Every command's ``--help`` follows the conventions of amp_tools/cli/_help.py: a one-line summary,
 described arguments, readable metavars, an example; every command that reads the ledger takes the one
 shared ``--ledger`` option. New commands are held to the same rules."""
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from amp_tools.cli import cli_command
-from amp_tools.cli_help import LEDGER_HELP, walk
+from amp_tools.cli._help import LEDGER_HELP, walk
 
 ROOT = cli_command()
 COMMANDS = [(path, cmd) for path, cmd in walk(ROOT) if path]

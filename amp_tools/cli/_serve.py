@@ -19,8 +19,8 @@ import typer
 from rich.console import Console
 
 from amp_tools import config
-from amp_tools.cli_help import LedgerOpt, examples
-from amp_tools.cli_ports import require_free_port
+from amp_tools.cli._help import LedgerOpt, examples
+from amp_tools.cli._ports import require_free_port
 from amp_tools.errors import ConfigError
 from amp_tools.terminal import terminal_safe
 

@@ -8,11 +8,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _ledger_helpers import intent, policy
-
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import open_ledger
 from amp_tools.payments import Lifecycle, PaymentState, state_of
+from tests.ledger._ledger_helpers import intent, policy
 
 CLI = [str(Path(sys.executable).parent / "amp-tools")]
 
