@@ -1,8 +1,9 @@
 """The payment state machine: every state a payment can be in and every move between them.
 
-This module is the one place that says which moves exist; the ledger applies a move only when
-the payment is in one of the states this table allows it from (atomically, in one transaction),
-and nothing else writes a payment's state.
+This module is the one place that says which moves exist; the ledger applies a move (a transition,
+a commit, a release or a refund) only when the payment is in one of the states this table allows it
+from (atomically, in one transaction, with an audit record), refuses and records any other, and
+nothing but `lifecycle` writes a payment's state.
 
 ::
 
@@ -103,8 +104,9 @@ def must_flush(to: PaymentState) -> bool:
 
 
 def allowed_from(to: PaymentState) -> tuple[str, ...]:
-    """The phases a reserved entry may be in to move to `to` (what the ledger checks atomically)."""
-    return tuple(sorted(str(s) for s, targets in TRANSITIONS.items() if to in targets and s in HELD))
+    """The states a payment may be in to move to `to`: what the lifecycle hands the ledger with every
+    move (transitions, commit, release, refund), which checks it atomically and refuses anything else."""
+    return tuple(sorted(str(s) for s, targets in TRANSITIONS.items() if to in targets))
 
 
 def state_of(entry: Any) -> PaymentState:
