@@ -7,9 +7,12 @@ nothing but `lifecycle` writes a payment's state.
 
 ::
 
-    reserved ──> awaiting_approval ──> sending ──> committed ──> refunded (partly or fully)
-       │               │                  │
-       └──> released <─┘                  └──> unknown ──(counterparty or a person)──> committed | released
+    reserved ──────────────────────> sending ─────────────────> committed ──> refunded ─┐
+      │  │                           ^  │  │                     ^              ^       │ each further refund
+      │  └──> awaiting_approval ─────┘  │  └──> unknown ─────────┘              └───────┘
+      │             │                   │       │   (settled by the merchant's record or a person)
+      v             v                   v       v
+    released <──────┴───────────────────┴───────┘
 
 * **reserved**: the budget is held; nothing that could move money has left the process.
 * **awaiting_approval**: held while a person is asked.

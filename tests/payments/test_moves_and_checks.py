@@ -268,3 +268,16 @@ def test_a_guard_names_its_budget(tmp_path: Any) -> None:
         assert Guard(policy(), led, budget_id="alice").budget_id == "alice"
     finally:
         led.close_sync()
+
+
+def test_the_moves_table_in_the_docs_is_the_transition_table() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "PAYMENTS.md").read_text()
+    table = text[text.index("| from | may move to |"):].split("\n\n")[0].splitlines()[2:]
+    documented = {}
+    for row in table:
+        source, targets = (cell.strip() for cell in row.strip("|").split("|"))
+        documented[PaymentState(source.strip("`"))] = frozenset(
+            PaymentState(word.strip("`,")) for word in targets.split() if word.startswith("`"))
+    assert documented == TRANSITIONS
