@@ -2,15 +2,18 @@
 
 Ledger windows, approval expiry, quote expiry and the sandbox's token lifetimes all read
 time through a `Clock`, so tests and the sandbox can move time forward deterministically.
+Waiting goes through the clock too (`sleep`): the wall clocks wait in real time, a `ManualClock`
+moves itself forward instead, so a toolkit polling a wallet on a test's clock never really sleeps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "ManualClock", "OffsetClock", "SystemClock", "utc"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "ManualClock", "OffsetClock", "SystemClock", "sleep", "utc"]
 
 
 def utc(value: datetime) -> datetime:
@@ -25,11 +28,23 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+async def sleep(clock: Clock, seconds: float) -> None:
+    """Wait `seconds` as `clock` counts them: its own `sleep` when it has one, else real time."""
+    own = getattr(clock, "sleep", None)
+    if own is not None:
+        await own(seconds)
+    else:
+        await asyncio.sleep(seconds)
+
+
 class SystemClock:
     """The real wall clock."""
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class ManualClock:
@@ -52,6 +67,11 @@ class ManualClock:
         with self._lock:
             self._now = utc(when)
 
+    async def sleep(self, seconds: float) -> None:
+        """Move this clock forward by `seconds` at once; other tasks get their turn, nobody really waits."""
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
+
 
 class OffsetClock:
     """The wall clock shifted by an adjustable offset (the served sandbox moves time this way)."""
@@ -68,6 +88,9 @@ class OffsetClock:
         with self._lock:
             self._offset += timedelta(seconds=seconds, **kwargs)
         return self.now()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)  # the wall clock: time passes for real
 
 
 SYSTEM_CLOCK = SystemClock()

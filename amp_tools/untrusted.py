@@ -10,13 +10,18 @@ gets clean text without having to remember.
 A few of those texts must also be echoed to the network byte for byte (the merchant name and
 MCC signed into a checkout or a mandate scope). `WireText` is the clean text as a `str`, and
 keeps the exact original in `.exact` for that one use; `exact()` unwraps it.
+
+What a caller hands us to store (who decided, why, a budget id) is refused rather than cleaned,
+so the record says exactly what was given: `one_line` is that rule.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["ELLIPSIS", "TEXT_LIMIT", "WireText", "clean_text", "exact"]
+from amp_tools.errors import InvalidArguments
+
+__all__ = ["ELLIPSIS", "TEXT_LIMIT", "WireText", "clean_text", "exact", "one_line"]
 
 TEXT_LIMIT = 200
 ELLIPSIS = "…"
@@ -80,3 +85,19 @@ class WireText(str):
 def exact(value: str) -> str:
     """The characters the server sent, for echoing them back; plain strings pass through."""
     return value.exact if isinstance(value, WireText) else value
+
+
+def one_line(name: str, value: object, limit: int, *, required: bool = False, missing: str = "") -> str:
+    """`value` stripped, or `InvalidArguments` naming `name` when it is not text, is empty while
+    `required` (with `missing` as the message when given), is longer than `limit`, or holds a control
+    character (a line break would forge a line in an audit view or a terminal)."""
+    if not isinstance(value, str):
+        raise InvalidArguments(f"{name} must be text, not {type(value).__name__}")
+    text = value.strip()
+    if required and not text:
+        raise InvalidArguments(missing or f"{name} must not be empty")
+    if len(text) > limit:
+        raise InvalidArguments(f"{name} is {len(text)} characters long; at most {limit} are allowed")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidArguments(f"{name} must be one line of printable text")
+    return text

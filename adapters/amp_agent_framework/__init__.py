@@ -30,7 +30,7 @@ from agent_framework import Content, FunctionInvocationContext, FunctionMiddlewa
 
 from amp_tools.approvals import ApprovalDecision, ApprovalRequest
 from amp_tools.errors import ToolError
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import ToolSpec
 
 __all__ = ["KEY", "AgentFrameworkApprover", "approval_response", "to_agent_framework_tools"]
 

@@ -26,7 +26,7 @@ from autogen_core import CancellationToken
 from autogen_core.tools import BaseTool
 from pydantic import BaseModel
 
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import ToolSpec
 
 __all__ = ["AmpAutogenTool", "AmpToolResult", "to_autogen_tools"]
 

@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field
 
 from amp_tools.approvals import ApprovalRecord, ApprovalStore
 from amp_tools.errors import ToolError
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import ToolSpec
 
 __all__ = ["YES", "AmpCrewAITool", "answer_from_feedback", "to_crewai_tools"]
 

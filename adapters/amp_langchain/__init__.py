@@ -15,7 +15,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, ValidationError
 
 from amp_tools.errors import ToolError
-from amp_tools.tools.spec import ToolSpec, validation_message
+from amp_tools.toolkit import ToolSpec, validation_message
 
 __all__ = ["AmpLangChainToolkit", "interrupt_approver", "to_langchain_tools"]
 

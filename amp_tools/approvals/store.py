@@ -38,6 +38,7 @@ from amp_tools.ledger._sql import Dialect, Q, Row, Steps, from_us, to_us
 from amp_tools.ledger.audit import append_steps
 from amp_tools.owner.decisions import decide_signed_steps
 from amp_tools.owner.keys import OwnerKey
+from amp_tools.untrusted import one_line
 
 __all__ = ["ApprovalRecord", "ApprovalStateError", "ApprovalStore", "Consult", "Status"]
 
@@ -117,16 +118,8 @@ def _record(row: Row, now: datetime | None = None) -> ApprovalRecord:
 
 
 def _text(name: str, value: object, *, required: bool = False) -> str:
-    if not isinstance(value, str):
-        raise InvalidArguments(f"{name} must be text, not {type(value).__name__}")
-    text = value.strip()
-    if required and not text:
-        raise ValueError(f"an approval decision needs {name} (the name of the person deciding)")
-    if len(text) > _MAX_TEXT:
-        raise InvalidArguments(f"{name} is {len(text)} characters long; at most {_MAX_TEXT} are allowed")
-    if any(ord(ch) < 32 and ch not in "\t" for ch in text):
-        raise InvalidArguments(f"{name} must be one line of printable text")
-    return text
+    return one_line(name, value, _MAX_TEXT, required=required,
+                    missing=f"an approval decision needs {name} (the name of the person deciding)")
 
 
 def _audit_payload(record_id: str, request: ApprovalRequest, **facts: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from amp_tools.errors import ConfigError, InvalidArguments, NotFound
+from amp_tools.untrusted import one_line
 
 from ._sql import Dialect, Q, Row, Steps, from_us, to_us
 from .audit import append_steps
@@ -158,22 +159,9 @@ def _version(row: Row) -> PolicyVersion:
                          diff=tuple(str(line) for line in diff))
 
 
-def _line(name: str, value: object, limit: int, *, required: bool) -> str:
-    if not isinstance(value, str):
-        raise InvalidArguments(f"{name} must be text, not {type(value).__name__}")
-    text = value.strip()
-    if required and not text:
-        raise InvalidArguments(f"{name} must not be empty")
-    if len(text) > limit:
-        raise InvalidArguments(f"{name} is {len(text)} characters long; at most {limit} are allowed")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise InvalidArguments(f"{name} {text!r} must be one line of printable text")
-    return text
-
-
 def validate_budget_id(budget_id: object) -> str:
     """A budget id: one line of printable text, at most 200 characters, no surrounding spaces."""
-    text = _line("budget_id", budget_id, _MAX_ID, required=True)
+    text = one_line("budget_id", budget_id, _MAX_ID, required=True)
     if text != budget_id:
         raise InvalidArguments(f"budget_id {budget_id!r} has surrounding spaces; expected {text!r}")
     return text
@@ -216,8 +204,8 @@ def create_steps(dialect: Dialect, budget_id: str, policy: Any, *, by: str, pare
                  now: datetime) -> Steps[StoredBudget]:
     """Store a new budget at policy version 1 (or adopt a budget row that has entries but no policy)."""
     budget_id = validate_budget_id(budget_id)
-    who = _line("by", by, _MAX_ID, required=True)
-    note = _line("note", note, _MAX_NOTE, required=False)
+    who = one_line("by", by, _MAX_ID, required=True)
+    note = one_line("note", note, _MAX_NOTE, required=False)
     if parent is not None:
         parent = validate_budget_id(parent)
         if parent == budget_id:
@@ -267,8 +255,8 @@ def set_policy_steps(dialect: Dialect, budget_id: str, policy: Any, *, by: str, 
 
     Setting the policy the budget already has changes nothing (no version, no audit record)."""
     budget_id = validate_budget_id(budget_id)
-    who = _line("by", by, _MAX_ID, required=True)
-    note = _line("note", note, _MAX_NOTE, required=False)
+    who = one_line("by", by, _MAX_ID, required=True)
+    note = one_line("note", note, _MAX_NOTE, required=False)
     if isinstance(expected_version, bool) or not isinstance(expected_version, int) or expected_version < 1:
         raise InvalidArguments(f"expected_version {expected_version!r} must be the stored version you read (1, 2, ...)")
     text, digest, currency = _canonical(policy)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from amp_tools.errors import InvalidArguments, PolicyViolation
+from amp_tools.untrusted import one_line
 
 from ._sql import Dialect, Q, Row, Steps, from_us, to_us
 from .audit import append_steps
@@ -76,23 +77,12 @@ def refuse_if_frozen(budget_id: str, rows: list[Row]) -> None:
             rule=FROZEN_RULE, hint="Do not retry; tell the user the budget is frozen.")
 
 
-def _clean(name: str, value: object, limit: int) -> str:
-    if not isinstance(value, str):
-        raise InvalidArguments(f"{name} must be text, not {type(value).__name__}")
-    text = value.strip()
-    if len(text) > limit:
-        raise InvalidArguments(f"{name} is {len(text)} characters long; at most {limit} are allowed")
-    if any(ord(ch) < 32 for ch in text):
-        raise InvalidArguments(f"{name} must be one line of printable text")
-    return text
-
-
 def freeze_steps(dialect: Dialect, budget_id: str, frozen: bool, *, by: str, reason: str,
                  now: datetime) -> Steps[BudgetControl]:
     """Set the budget's frozen flag and audit the change; freezing twice keeps the first reason."""
-    budget = _clean("budget_id", budget_id, 200)
-    who = _clean("by", by, 200)
-    why = _clean("reason", reason, _MAX_REASON)
+    budget = one_line("budget_id", budget_id, 200)
+    who = one_line("by", by, 200)
+    why = one_line("reason", reason, _MAX_REASON)
     if not budget or not who:
         raise InvalidArguments("freezing a budget needs a budget_id and the name of the person (by=...)")
     # The budget row lock first (the ledger's lock order): in-flight reservations finish before this.

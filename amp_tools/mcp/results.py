@@ -14,15 +14,15 @@ from typing import Any
 from mcp import types
 
 from amp_tools.errors import AmpToolsError
-from amp_tools.tools.outputs import READ_ONLY, output_schema
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import ToolSpec
+from amp_tools.toolkit._outputs import READ_ONLY, output_schema
 
 __all__ = ["error_result", "ok_result", "tool_of"]
 
 
 def tool_of(spec: ToolSpec) -> types.Tool:
     """The MCP definition of one spec: input schema from its pydantic args model, output schema and the
-    read-only mark from `amp_tools.tools.outputs`."""
+    read-only mark from `amp_tools.toolkit._outputs`."""
     title = spec.name.replace("_", " ").capitalize()
     read_only = spec.name in READ_ONLY
     return types.Tool(name=spec.name, title=title, description=spec.description, inputSchema=spec.json_schema(),

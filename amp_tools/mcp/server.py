@@ -26,8 +26,7 @@ from amp_tools.errors import NotFound, ToolError
 from amp_tools.mcp.approval import ApprovalMode, McpApprover
 from amp_tools.mcp.backend import Backend
 from amp_tools.mcp.results import error_result, ok_result, tool_of
-from amp_tools.toolkit import AmpToolkit
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import AmpToolkit, ToolSpec
 
 __all__ = ["ApprovalMode", "Session", "budget_of", "build_server", "serve_stdio"]
 

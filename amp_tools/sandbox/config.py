@@ -30,9 +30,9 @@ class SandboxConfig:
       answers it HTTP 404 like a Credential Provider without one.
     * `order_status`: serve the merchants' ``orderStatus`` extension; False answers HTTP 404
       as the reference merchant does.
-    * `idv_delay_seconds`: in ``auto`` mode, the person approves this many seconds (real
-      monotonic time, whatever the sandbox clock) after a session is created; until then the
-      session is ``PENDING_IDV``. 0 approves inside the call.
+    * `idv_delay_seconds`: in ``auto`` mode, the person approves this many seconds (on the
+      sandbox clock: real time on the default wall clock; a `ManualClock` must be moved) after a
+      session is created; until then the session is ``PENDING_IDV``. 0 approves inside the call.
     * `extension_fields`: False cuts the answers of the reference routes (CP, ``searchProducts``,
       ``startCheckout``, ``startPayment``, merchant errors) down to the reference's own fields, to
       prove a client needs none of the sandbox's additions. Off only on request: `reference_like`

@@ -254,7 +254,7 @@ class State:
     cp_sessions: dict[str, CpSession] = field(default_factory=dict)
     aplus_sessions: dict[str, AplusSession] = field(default_factory=dict)
     mpp_auths: dict[str, MppAuth] = field(default_factory=dict)
-    idv_due: dict[str, float] = field(default_factory=dict)  # A+ session id -> monotonic time of auto approval
+    idv_due: dict[str, datetime] = field(default_factory=dict)  # A+ session id -> when it is approved (sandbox clock)
     binding_tokens: dict[str, BindingToken] = field(default_factory=dict)
     mandates: dict[str, Mandate] = field(default_factory=dict)
     payment_tokens: dict[str, PaymentToken] = field(default_factory=dict)

@@ -8,7 +8,6 @@ It also acts as the ISP: it signs L2 with its key after the person approves.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -136,7 +135,7 @@ class Wallet:
         if self.ctx.idv_mode == "auto":
             delay = self.ctx.config.idv_delay_seconds
             if delay > 0:
-                self.ctx.state.idv_due[s.session_id] = time.monotonic() + delay
+                self.ctx.state.idv_due[s.session_id] = self.ctx.now() + timedelta(seconds=delay)
                 return
             self.complete_idv(s.session_id, approve=True)
         elif self.ctx.idv_mode == "reject":
@@ -145,13 +144,14 @@ class Wallet:
     def complete_due(self) -> None:
         """Approve the delayed ``auto`` sessions whose time has come (oldest first).
 
-        Monotonic wall time, not the sandbox clock: the reference wallet answers in real time,
-        and a test's `ManualClock` never moves by itself.
+        Time on the sandbox clock: the wall clock by default, where the person answers in real
+        time as the reference wallet does; under a `ManualClock` when it is moved forward (by a
+        test, or by a toolkit waiting for the wallet on that clock).
         """
         due = self.ctx.state.idv_due
         if not due:
             return
-        now = time.monotonic()
+        now = self.ctx.now()
         for sid, at in sorted(due.items(), key=lambda item: item[1]):
             if at > now:
                 break

@@ -19,6 +19,7 @@ from amp_tools.ledger.controls import BudgetControl, controls_steps
 from amp_tools.owner import OwnerKey
 from amp_tools.owner.decisions import freeze_signed_steps
 from amp_tools.payments import HELD, Lifecycle, in_flight, resolve, state_of
+from amp_tools.untrusted import one_line
 
 __all__ = ["freeze", "list_controls", "resolvable", "resolve_unknown", "revoke_mandate"]
 
@@ -27,13 +28,6 @@ def resolvable(entry: Entry, now: datetime) -> bool:
     return state_of(entry) in HELD and not in_flight(entry, now)
 _REF = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
 _MANDATE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-def _line(name: str, value: str, limit: int = 500) -> str:
-    text = value.strip()
-    if len(text) > limit or any(ord(ch) < 32 for ch in text):
-        raise InvalidArguments(f"{name} must be one line of at most {limit} printable characters")
-    return text
 
 
 async def freeze(ledger: LedgerBase, budget_id: str, frozen: bool, *, by: str, reason: str,
@@ -52,7 +46,7 @@ async def list_controls(ledger: LedgerBase) -> dict[str, BudgetControl]:
 async def resolve_unknown(ledger: LedgerBase, entry_id: int, *, paid: bool, transaction_id: str, by: str,
                           reason: str) -> Entry:
     """Settle a payment whose outcome is unknown as paid (with its transaction id) or not paid."""
-    who, why, ref = _line("by", by, 200), _line("reason", reason), transaction_id.strip()
+    who, why, ref = one_line("by", by, 200), one_line("reason", reason, 500), transaction_id.strip()
     if not who or not why:
         raise InvalidArguments("resolving a payment needs who decides and why (what the wallet or bank statement says)")
     if paid and not _REF.match(ref):

@@ -7,7 +7,7 @@ from typing import Any
 from agent_framework import Agent
 
 from amp_agent_framework import to_agent_framework_tools
-from amp_tools.tools import ToolSpec
+from amp_tools.toolkit import ToolSpec
 
 
 async def run_agent(specs: list[ToolSpec], model: Any, system_prompt: str, request: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from autogen_agentchat.agents import AssistantAgent
 
 from amp_autogen import to_autogen_tools
-from amp_tools.tools import ToolSpec
+from amp_tools.toolkit import ToolSpec
 
 
 async def run_agent(specs: list[ToolSpec], model: Any, system_prompt: str, request: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from crewai import Agent, Crew, Process, Task
 
 from amp_crewai import to_crewai_tools
-from amp_tools.tools import ToolSpec
+from amp_tools.toolkit import ToolSpec
 
 
 async def run_agent(specs: list[ToolSpec], model: Any, system_prompt: str, request: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from langchain.agents import create_agent
 
 from amp_langchain import to_langchain_tools
-from amp_tools.tools import ToolSpec
+from amp_tools.toolkit import ToolSpec
 
 
 async def run_agent(specs: list[ToolSpec], model: Any, system_prompt: str, request: str) -> str:

@@ -45,8 +45,7 @@ from amp_tools.errors import AmpToolsError, ToolError
 from amp_tools.ledger import open_ledger
 from amp_tools.policy import load_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
-from amp_tools.toolkit import AmpToolkit, WalletAction
-from amp_tools.tools import ToolSpec
+from amp_tools.toolkit import AmpToolkit, ToolSpec, WalletAction
 
 __all__ = ["POLICY_FILE", "Network", "build_toolkit", "main", "narrated", "run_trip"]
 

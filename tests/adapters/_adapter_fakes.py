@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from amp_tools.errors import ApprovalDenied, PolicyViolation
 from amp_tools.money import Money
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import ToolSpec
 
 AMOUNT = r"^\d+(\.\d{1,2})?$"
 

@@ -16,7 +16,7 @@ FRAMEWORKS = ("langchain", "langgraph", "crewai", "autogen_core", "autogen_agent
 
 
 def test_importing_amp_tools_loads_no_framework() -> None:
-    code = ("import sys, amp_tools, amp_tools.tools; "
+    code = ("import sys, amp_tools, amp_tools.toolkit; "
             f"print(sorted(m for m in sys.modules if m.split('.')[0].startswith({FRAMEWORKS!r})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

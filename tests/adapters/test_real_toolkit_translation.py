@@ -16,8 +16,7 @@ from amp_langchain import to_langchain_tools
 from amp_tools.amp.client import AmpClient
 from amp_tools.ledger import open_ledger
 from amp_tools.policy import load_policy
-from amp_tools.toolkit import AmpToolkit
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import AmpToolkit, ToolSpec
 
 
 @pytest.fixture

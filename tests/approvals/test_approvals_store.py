@@ -79,7 +79,7 @@ def test_deciding_twice_or_unknown_id_is_refused(store: ApprovalStore) -> None:
         store.deny(req.id, "bob", "no", now=T0)
     with pytest.raises(NotFound):
         store.approve("apr_missing", "alice")
-    with pytest.raises(ValueError, match="name of the person"):
+    with pytest.raises(InvalidArguments, match="name of the person"):
         store.approve(req.id, " ")
     with pytest.raises(ApprovalStateError, match="already exists"):
         store.create(req)

@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from amp_tools import config
 from amp_tools.amp.keys import AgentKey
 from amp_tools.cli import app
+from amp_tools.clock import OffsetClock
 from amp_tools.sandbox import SandboxConfig
 
 
@@ -50,8 +51,8 @@ async def test_a_cp_without_registry_shops_and_pays_with_a_merchant_file(tmp_pat
                     break
                 assert result.structuredContent is not None
                 asked.append(result.structuredContent["error"])
-                with sandbox.state.lock:  # the reference wallet confirms 0.5 s later: that time has come
-                    sandbox.state.idv_due.update(dict.fromkeys(sandbox.state.idv_due, 0.0))
+                assert isinstance(sandbox.clock, OffsetClock)
+                sandbox.clock.advance(1)  # the reference wallet confirms 0.5 s later: move its clock past that
             paid = await ok(s, "pay", {"checkout_id": seat})  # paying again answers already_paid at most
         # The environment variable names the same file.
         monkeypatch.setenv("AMP_TOOLS_MERCHANTS", str(merchants))

@@ -17,8 +17,7 @@ from mcp.shared.memory import create_connected_server_and_client_session
 
 from amp_tools.mcp.backend import open_backend
 from amp_tools.mcp.server import build_server
-from amp_tools.tools.outputs import OUTPUT_SCHEMAS, READ_ONLY
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit._outputs import OUTPUT_SCHEMAS, READ_ONLY
 
 
 async def _call(session: ClientSession, name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -112,14 +111,3 @@ async def test_a_missing_argument_says_what_is_expected(tmp_path: Path, monkeypa
     assert message.startswith(expected), message
     assert "Field required" not in message and "got an object" not in message
 
-
-def test_the_core_message_serves_every_framework() -> None:
-    from amp_tools.tools.args import SearchOffersArgs
-
-    async def nothing(_: Any) -> dict[str, Any]:
-        return {}
-
-    spec = ToolSpec("search_offers", "d", SearchOffersArgs, nothing)
-    with pytest.raises(Exception) as raised:
-        spec.invoke({"category": "hotel"})
-    assert "query is required: what to look for" in str(raised.value)

@@ -13,8 +13,7 @@ from amp_tools.approvals import Approver
 from amp_tools.ledger import LedgerBase
 from amp_tools.policy import BudgetPolicy, parse_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
-from amp_tools.toolkit import AmpToolkit
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import AmpToolkit, ToolSpec
 
 ESIM = "SUNNY-TOURS:SUN-ESIM-ASIA"  # 19.99 USD at SUNNY-TOURS
 

@@ -6,12 +6,14 @@ Each asserts charges at the sandbox, ledger rows and budget figures, not just "n
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from _support import Lab, budget_policy
 
 from amp_tools.approvals import ApprovalRequest, CallbackApprover, OutOfBandApprover
+from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError, PolicyViolation, ToolError
 from amp_tools.ledger import AlreadyCommitted, open_ledger
 from amp_tools.payments import Lifecycle, PaymentState, settle_abandoned, state_of
@@ -217,7 +219,7 @@ async def test_session_secrets_are_sealed_at_rest(lab: Lab) -> None:
                    a.toolkit.state.wallet.token_id.reveal()):
         assert secret and secret not in data and secret[:40] not in data
     from amp_tools.amp.keys import AgentKey
-    from amp_tools.toolkit.state import load_state
+    from amp_tools.toolkit._state import load_state
 
     with pytest.raises(ConfigError) as other_key:
         from amp_tools.amp.sealed import Sealer
@@ -241,16 +243,19 @@ async def test_pay_right_after_request_mandate_waits_for_the_pending_mandate(eng
     request_mandate (the wallet completes it ~0.5 s later); pay fell back to an IMMEDIATE purchase."""
     from amp_tools.sandbox import SandboxConfig
 
-    lab = Lab(engine_name, ledger_target, SandboxConfig.reference_like(seed=5))
+    # The wallet's half-second passes on a ManualClock the toolkit shares: moved by the test, and by pay's wait.
+    lab = Lab(engine_name, ledger_target, SandboxConfig.reference_like(seed=5, start_time=datetime.now(UTC)))
+    clock = lab.sandbox.clock
+    assert isinstance(clock, ManualClock)
     try:
-        a = lab.agent(budget_policy("100.00"), budget_id="ref")  # no wallet prompt: nobody waits at request time
+        a = lab.agent(budget_policy("100.00"), budget_id="ref", clock=clock)  # no wallet prompt: nobody waits now
         await a.call("discover_merchants")
         ask = {"purpose": "Buy eSIMs for the trip", "budget": "50.00", "expires_at": lab.until(),
                "merchant_ids": ["SUNNY-TOURS"]}
         with pytest.raises(ToolError) as linking:
             await a.call("request_mandate", **ask)
         assert linking.value.code == "WALLET_CONFIRMATION_REQUIRED"
-        await asyncio.sleep(0.6)  # the user links the wallet; the model asks again
+        clock.advance(0.6)  # the user links the wallet; the model asks again
         first = await a.call("request_mandate", **ask)
         assert first["status"] == "PENDING_IDV"  # the wallet confirms the mandate half a second later
         checkout = await a.buy()

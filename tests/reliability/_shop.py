@@ -21,8 +21,7 @@ from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy
 from amp_tools.sandbox import Sandbox, SandboxConfig
-from amp_tools.toolkit import AmpToolkit
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import AmpToolkit, ToolSpec
 
 __all__ = ["AGENT_KEY", "PRICE", "FlakyTransport", "Rule", "Shop"]
 

@@ -26,8 +26,7 @@ from amp_tools.errors import AmpToolsError, InvalidArguments, ToolError
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.policy import BudgetPolicy, parse_policy
 from amp_tools.sandbox import Sandbox
-from amp_tools.toolkit import AmpToolkit
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import AmpToolkit, ToolSpec
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from amp_tools.errors import InvalidArguments, ToolError
 from amp_tools.money import AMOUNT_PATTERN
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import ToolSpec
 
 CASES = 1000
 BATCH = 10

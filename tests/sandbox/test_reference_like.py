@@ -1,42 +1,47 @@
-"""The reference-like sandbox: no registry, no orderStatus, IDV approved after a real delay,
-and startPayment replays that settle a paid checkout whatever token they carry."""
+"""The reference-like sandbox: no registry, no orderStatus, IDV approved after a delay on the sandbox
+clock, and startPayment replays that settle a paid checkout whatever token they carry.
+
+The delay tests run on a `ManualClock` and move it: what is pending before the delay is certainly
+pending, and nothing waits in real time.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import AGENT_ID, START, Flow, make_sandbox
+from sandbox_helpers import AGENT_ID, START, Flow, agent_key, make_sandbox
 from typer.testing import CliRunner
 
+from amp_tools.clock import ManualClock, OffsetClock
 from amp_tools.money import Money
 from amp_tools.sandbox import Sandbox, SandboxConfig
 
 DELAY = 0.2
+STEP = 0.05
 
 
-def inside_delay(created: float) -> bool:
-    """Whether a request answered now certainly ran before the approval was due.
+def manual(sb: Sandbox) -> ManualClock:
+    assert isinstance(sb.clock, ManualClock)
+    return sb.clock
 
-    `created` is taken before the creating request was sent, so the approval is due no earlier
-    than `created + DELAY`. On a badly overloaded machine the window may have passed; then the
-    "still pending" assertions are skipped rather than made flaky (the completion ones still run).
-    """
-    return time.monotonic() - created < DELAY
+
+def since(sb: Sandbox, start: datetime) -> float:
+    return (sb.clock.now() - start).total_seconds()
 
 
 async def poll(flow: Flow, path: str, body: dict[str, Any], *, until: float = 10.0) -> tuple[dict[str, Any], float]:
-    """Poll `path` every 50 ms until it answers COMPLETED (or success for a token list); returns (answer, waited)."""
-    start = time.monotonic()
+    """Poll `path`, moving the sandbox clock 50 ms between asks, until it answers COMPLETED (or success for a
+    token list); returns (answer, seconds waited on the sandbox clock)."""
+    start = flow.sb.clock.now()
     while True:
         r = await flow.post(path, body)
         if r.get("status") == "COMPLETED" or (r.get("paymentMethods") and r["success"]):
-            return r, time.monotonic() - start
-        assert time.monotonic() - start < until, r
-        await asyncio.sleep(0.05)
+            return r, since(flow.sb, start)
+        assert since(flow.sb, start) < until, r
+        manual(flow.sb).advance(STEP)
 
 
 async def bind_after_delay(flow: Flow) -> float:
@@ -89,26 +94,39 @@ def test_idv_delay_is_validated() -> None:
     assert SandboxConfig(idv_delay_seconds=1).idv_delay_seconds == 1
 
 
-async def test_enrollment_completes_after_the_delay_in_monotonic_time() -> None:
+async def test_enrollment_completes_after_the_delay_on_the_sandbox_clock() -> None:
     sb = make_sandbox(idv_delay_seconds=DELAY)
     async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
         flow = Flow(sb, c)
-        created = time.monotonic()
         r = await flow.post("/credential-provider/addPaymentMethod", {"agentId": AGENT_ID})
         assert r["status"] == "PENDING_IDV" and r["tokenId"] is None
+        manual(sb).advance(DELAY - 0.001)  # just before the person answers
         q = await flow.post("/credential-provider/queryPaymentMethodList", {"sessionId": r["sessionId"]})
-        if inside_delay(created):
-            assert not q["success"] and q["resultCode"] == "PENDING_IDV" and q["paymentMethods"] == []
-            assert q["error"] == f"Session '{r['sessionId']}' is PENDING_IDV; IDV has not completed yet."
+        assert not q["success"] and q["resultCode"] == "PENDING_IDV" and q["paymentMethods"] == []
+        assert q["error"] == f"Session '{r['sessionId']}' is PENDING_IDV; IDV has not completed yet."
         auth = await flow.post("/mpp/inquiryAuthorization", {"authSessionId": r["idv"]["authSessionId"]})
-        if inside_delay(created):
-            assert auth["authStatus"] == "AUTH_IN_PROCESS"
+        assert auth["authStatus"] == "AUTH_IN_PROCESS"
         q, _ = await poll(flow, "/credential-provider/queryPaymentMethodList", {"sessionId": r["sessionId"]})
-        assert time.monotonic() - created >= DELAY
+        assert since(sb, START) == pytest.approx(DELAY - 0.001 + STEP)  # one step later the person has answered
         assert q["paymentMethods"][0]["l1Serialized"].endswith("~")
         auth = await flow.post("/mpp/inquiryAuthorization", {"authSessionId": r["idv"]["authSessionId"]})
         assert auth["authStatus"] == "SUCCESS" and auth["idvResult"] == "FACE"
-        assert sb.clock.now() == START  # the sandbox clock never moved: the delay is real time
+
+
+async def test_on_the_wall_clock_the_delay_is_the_clocks_time() -> None:
+    """The default sandbox clock is the wall clock (an `OffsetClock`): the delay passes in real time, or at
+    once when the served sandbox's clock is moved forward."""
+    sb = Sandbox(SandboxConfig(idv_delay_seconds=60.0, seed=7))
+    assert isinstance(sb.clock, OffsetClock)
+    sb.register_agent(AGENT_ID, agent_key().public_jwk())
+    async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
+        flow = Flow(sb, c)
+        r = await flow.post("/credential-provider/addPaymentMethod", {"agentId": AGENT_ID})
+        q = await flow.post("/credential-provider/queryPaymentMethodList", {"sessionId": r["sessionId"]})
+        assert q["resultCode"] == "PENDING_IDV"
+        sb.clock.advance(60)
+        q = await flow.post("/credential-provider/queryPaymentMethodList", {"sessionId": r["sessionId"]})
+        assert q["success"] and q["paymentMethods"][0]["l1Serialized"].endswith("~")
 
 
 async def test_autonomous_mandate_is_pending_then_completed_after_the_delay() -> None:
@@ -117,21 +135,17 @@ async def test_autonomous_mandate_is_pending_then_completed_after_the_delay() ->
         flow = Flow(sb, c)
         await bind_after_delay(flow)
         co = await flow.checkout("SUNNY-TOURS", ("SUN-ADAPTER", 1))
-        created = time.monotonic()
         m = await flow.create_autonomous(Money(30000, "USD"), ["Sunny Tours & Travel Gear"])
         assert (m["success"], m["status"], m["mandateId"]) == (True, "PENDING_IDV", None)
         # one inquiry straight after creation still sees PENDING_IDV, as against the reference wallet
         first = await flow.post("/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
-        if inside_delay(created):
-            assert (first["status"], first["mandateId"], first["l2Serialized"]) == ("PENDING_IDV", None, None)
-            assert first["idv"]["authSessionId"] == m["idv"]["authSessionId"]
+        assert (first["status"], first["mandateId"], first["l2Serialized"]) == ("PENDING_IDV", None, None)
+        assert first["idv"]["authSessionId"] == m["idv"]["authSessionId"]
         early = await flow.apply({"sessionId": m["sessionId"], "l1Serialized": flow.l1, "l2Serialized": "x"}, co,
                                  l3=None)
-        if inside_delay(created):
-            assert not early["success"] and early["resultCode"] == "PENDING_IDV"
-        done, _ = await poll(flow, "/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
-        waited = time.monotonic() - created
-        assert DELAY <= waited < DELAY + 5.0
+        assert not early["success"] and early["resultCode"] == "PENDING_IDV"
+        done, waited = await poll(flow, "/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
+        assert waited == DELAY  # approved on the first ask once the delay has passed on the sandbox clock
         assert done["mandateType"] == "AUTONOMOUS" and len(done["mandateId"]) == 32 and done["idv"] is None
         assert (await flow.buy(done, co))["success"]
         assert await flow.remaining(done["mandateId"]) == (30000 - 2999, "USD", "ACTIVE")
@@ -143,13 +157,12 @@ async def test_immediate_mandate_is_pending_then_completed_after_the_delay() -> 
         flow = Flow(sb, c)
         await bind_after_delay(flow)
         co = await flow.checkout("SUNNY-TOURS", ("SUN-KL-CITY-TOUR", 1))
-        created = time.monotonic()
         m = await flow.post("/credential-provider/createMandateSession", {
             "tokenId": flow.token_id, "intentRaw": "Buy the KL city tour now", "deferIdv": False,
             "agentId": AGENT_ID, "checkout": flow.cp_checkout(co)})
         assert (m["status"], m["mandateId"]) == ("PENDING_IDV", None)
-        done, _ = await poll(flow, "/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
-        assert time.monotonic() - created >= DELAY and done["mandateType"] == "IMMEDIATE"
+        done, waited = await poll(flow, "/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
+        assert waited == DELAY and done["mandateType"] == "IMMEDIATE"
         t = await flow.apply(done, co, l3=None)
         assert t["success"] and t["mandateType"] == "IMMEDIATE"
         paid = (await flow.start_payment(done, co, t["paymentToken"])).json()
@@ -161,11 +174,11 @@ async def test_person_answering_before_the_delay_wins_and_the_delay_does_not_rep
     async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
         flow = Flow(sb, c)
         await bind_after_delay(flow)
-        sb.config.idv_delay_seconds = 1.0  # a wide window for the person to answer first, even on a busy machine
+        sb.config.idv_delay_seconds = 1.0
         m = await flow.create_autonomous(Money(30000, "USD"), ["Sunny Tours & Travel Gear"])
         declined = await flow.post("/mpp/completeIdv", {"authSessionId": m["idv"]["authSessionId"], "approve": False})
         assert declined["idvResult"] == "FAIL"
-        await asyncio.sleep(1.05)
+        manual(sb).advance(1.05)  # past the delay: the scheduled approval must not overturn the answer
         q = await flow.post("/credential-provider/inquiryMandateSession", {"sessionId": m["sessionId"]})
         assert (q["status"], q["resultCode"], q["mandateId"]) == ("FAILED", "IDV_REJECTED", None)
         assert sb.state.mandates == {} and sb.state.idv_due == {}
@@ -190,8 +203,6 @@ def test_reference_like_settings_and_overrides() -> None:
 
 async def test_travel_purchase_against_a_reference_like_sandbox() -> None:
     sb = Sandbox(SandboxConfig.reference_like(idv_delay_seconds=DELAY, seed=7, start_time=START))
-    from sandbox_helpers import agent_key
-
     sb.register_agent(AGENT_ID, agent_key().public_jwk())
     async with httpx.AsyncClient(transport=sb.transport(), base_url="http://sandbox") as c:
         flow = Flow(sb, c)

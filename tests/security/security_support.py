@@ -20,8 +20,7 @@ from amp_tools.approvals import Approver, CallbackApprover
 from amp_tools.ledger import open_ledger
 from amp_tools.policy import BudgetPolicy, load_policy
 from amp_tools.sandbox import Sandbox, SandboxConfig
-from amp_tools.toolkit import AmpToolkit, WalletAction
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import AmpToolkit, ToolSpec, WalletAction
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAVEL_POLICY = ROOT / "examples" / "policies" / "travel_demo.yaml"

@@ -20,7 +20,7 @@ from amp_tools.approvals import ApprovalDecision, ApprovalRequest, CallbackAppro
 from amp_tools.errors import ApprovalDenied, PolicyViolation, ToolError
 from amp_tools.money import Money
 from amp_tools.policy import parse_policy
-from amp_tools.toolkit.state import OfferRef
+from amp_tools.toolkit._state import OfferRef
 
 OPEN = {"currency": "USD", "total_budget": "500.00", "per_transaction_max": "100.00",
         "approval": {"confirm_above": "30.00"}}

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from test_toolkit import Harness
 
-from amp_tools.tools.args import BudgetStatusArgs
-from amp_tools.tools.bound import MAX_RESULT_CHARS, bound_result, first_of
-from amp_tools.tools.spec import ToolSpec
+from amp_tools.toolkit import ToolSpec
+from amp_tools.toolkit._bound import MAX_RESULT_CHARS, bound_result, first_of
+from amp_tools.toolkit._reporting import BudgetStatusArgs
 
 
 async def test_budget_status_after_fifty_mandates_shows_five_and_counts_the_rest(tmp_path: Path) -> None:

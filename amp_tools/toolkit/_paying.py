@@ -8,32 +8,43 @@ model never can). Either way the Guard reserves the budget before any request le
 
 from __future__ import annotations
 
-import asyncio
-import time
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field
 
 from amp_tools.amp.chain import bound_agent_jwk, build_l3
 from amp_tools.amp.keys import public_jwk_equal, public_key_from_jwk
-from amp_tools.amp.models import ApplyCredentialResult, Constraints, CpCheckout, PaymentResult
+from amp_tools.amp.models import (
+    ApplyCredentialResult,
+    Constraints,
+    CpCheckout,
+    MandateSession,
+    PaymentMethodList,
+    PaymentResult,
+)
 from amp_tools.amp.scope import merchant_gaps, scope_gaps
 from amp_tools.amp.secret import Secret
-from amp_tools.clock import utc
+from amp_tools.clock import sleep, utc
 from amp_tools.errors import AmpError, ConfigError, InvalidArguments, NotFound, PolicyViolation, ToolError
 from amp_tools.ledger import Entry
-from amp_tools.money import Money
+from amp_tools.money import AMOUNT_PATTERN, Money
 from amp_tools.payments import ExecutionOutcome, PaymentHandle, payment_key
 from amp_tools.policy import SpendIntent, mandate_terms
-from amp_tools.toolkit.core import ToolkitCore, WalletAction, parse_amount
+from amp_tools.toolkit._args import ID_PATTERN, MerchantId, NetworkText, ToolArgs
+from amp_tools.toolkit._core import ToolkitCore, WalletAction, parse_amount
+from amp_tools.toolkit._mandates import refresh_mandate
+from amp_tools.toolkit._shopping import payable
+from amp_tools.toolkit._specs import tool
+from amp_tools.toolkit._state import CheckoutRef, MandateRef
 from amp_tools.toolkit.legs import Legs, count_legs
-from amp_tools.toolkit.mandates import refresh_mandate
-from amp_tools.toolkit.shopping import payable
-from amp_tools.toolkit.state import CheckoutRef, MandateRef
-from amp_tools.tools.args import PayArgs, RefundArgs, RequestMandateArgs
 from amp_tools.untrusted import clean_text
 
-__all__ = ["ensure_wallet", "pay", "refund", "request_mandate"]
+__all__ = ["PayArgs", "RefundArgs", "RequestMandateArgs", "ensure_wallet", "pay", "refund", "request_mandate"]
+
+T = TypeVar("T")
 
 WALLET_PENDING = "WALLET_CONFIRMATION_REQUIRED"
 MANDATE_GAP = "MANDATE_DOES_NOT_COVER"
@@ -46,6 +57,30 @@ def _wallet_pending(what: str, auth_session_id: str | None) -> ToolError:
                      code=WALLET_PENDING,
                      hint="Ask the user to confirm in their wallet, then call this tool again. You cannot confirm "
                           "for them.")
+
+
+#: How often a wallet wait asks again, in seconds of the toolkit's clock.
+_POLL = 0.25
+
+
+async def _wallet_wait(tk: ToolkitCore, ask: Callable[[], Awaitable[T]], settled: Callable[[T], bool],
+                       wait: float) -> T:
+    """The one wait for a person answering in their wallet: `ask()`, and while its answer is not `settled`
+    and `wait` seconds have not passed on the toolkit's clock, ask again every 250 ms; the last answer.
+
+    The clock's `sleep` does the waiting, so a test's `ManualClock` moves forward instead of sleeping.
+    """
+    deadline = tk.clock.now() + timedelta(seconds=wait)
+    answer = await ask()
+    while not settled(answer) and tk.clock.now() < deadline:
+        await sleep(tk.clock, _POLL)
+        answer = await ask()
+    return answer
+
+
+def person_wait(tk: ToolkitCore) -> float:
+    """How long to wait for a wallet confirmation in progress: only when the person was just asked."""
+    return tk.idv_wait if tk.wallet_prompt is not None else 0.0
 
 
 async def ensure_wallet(tk: ToolkitCore) -> tuple[Secret, Secret]:
@@ -64,19 +99,18 @@ async def ensure_wallet(tk: ToolkitCore) -> tuple[Secret, Secret]:
             wallet.session_id = None
             raise AmpError("the wallet refused to link to this agent", code="IDV_FAILED",
                            hint="Tell the user the wallet link was declined.")
-    deadline = time.monotonic() + (tk.idv_wait if tk.wallet_prompt is not None else 0.0)
-    while True:
+
+    async def listed_or_pending() -> PaymentMethodList | None:
         try:
-            listed = await tk.client.query_payment_methods(session_id=wallet.session_id)
-            break
+            return await tk.client.query_payment_methods(session_id=wallet.session_id)
         except AmpError as exc:
             if exc.code != "PENDING_IDV":
                 raise
-            if time.monotonic() >= deadline:
-                raise _wallet_pending("linking the wallet", wallet.auth_session_id) from None
-        # The person was just asked in their wallet: give the wallet a moment (bounded) to finish.
-        await asyncio.sleep(0.25)
-    if not listed.success or not listed.payment_methods:
+            return None
+
+    # The person was just asked in their wallet: give the wallet a moment (bounded) to finish.
+    listed = await _wallet_wait(tk, listed_or_pending, lambda answer: answer is not None, person_wait(tk))
+    if listed is None or not listed.success or not listed.payment_methods:
         raise _wallet_pending("linking the wallet", wallet.auth_session_id)
     method = listed.payment_methods[0]
     if method.l1_serialized is None:
@@ -105,24 +139,24 @@ def _parse_expiry(text: str | None, fallback: datetime | None, now: datetime) ->
     return when
 
 
+def _confirmed(session: MandateSession) -> bool:
+    return session.status == "COMPLETED" and session.l1_serialized is not None and session.l2_serialized is not None
+
+
 async def _complete_mandate(tk: ToolkitCore, ref: MandateRef, *, wait: float = 0.0) -> MandateRef:
     """Ask the CP where the mandate's confirmation stands; poll every 250 ms for up to `wait` seconds."""
-    deadline = time.monotonic() + wait
-    while True:
-        session = await tk.client.inquiry_mandate_session(ref.session_id)
-        if session.status == "COMPLETED" and session.l2_serialized is not None and session.l1_serialized is not None:
-            ref.mandate_id = session.mandate_id
-            if ref.mandate_type == "AUTONOMOUS":
-                _check_bound_key(tk, ref, session.l2_serialized.reveal())
-            ref.status = "ACTIVE"
-            ref.l1, ref.l2 = session.l1_serialized, session.l2_serialized
-            return ref
-        if session.status == "FAILED":
-            ref.status = "FAILED"
-            return ref
-        if time.monotonic() >= deadline:
-            return ref
-        await asyncio.sleep(0.25)
+    session = await _wallet_wait(tk, lambda: tk.client.inquiry_mandate_session(ref.session_id),
+                                 lambda s: _confirmed(s) or s.status == "FAILED", wait)
+    if _confirmed(session):
+        assert session.l1_serialized is not None and session.l2_serialized is not None
+        ref.mandate_id = session.mandate_id
+        if ref.mandate_type == "AUTONOMOUS":
+            _check_bound_key(tk, ref, session.l2_serialized.reveal())
+        ref.status = "ACTIVE"
+        ref.l1, ref.l2 = session.l1_serialized, session.l2_serialized
+    elif session.status == "FAILED":
+        ref.status = "FAILED"
+    return ref
 
 
 def _check_bound_key(tk: ToolkitCore, ref: MandateRef, l2: str) -> None:
@@ -149,11 +183,26 @@ def _check_bound_key(tk: ToolkitCore, ref: MandateRef, l2: str) -> None:
              "new mandate. Requesting a new mandate before that binds the same wrong key again.")
 
 
-def person_wait(tk: ToolkitCore) -> float:
-    """How long to wait for a wallet confirmation in progress: only when the person was just asked."""
-    return tk.idv_wait if tk.wallet_prompt is not None else 0.0
+class RequestMandateArgs(ToolArgs):
+    purpose: NetworkText = Field(min_length=3, max_length=300,
+                                 description="What the user asked for, in the user's words, e.g. "
+                                             "'Book my Singapore trip: flight, hotel and car'.")
+    budget: str | None = Field(default=None, pattern=AMOUNT_PATTERN,
+                               description="Budget for the mandate in the budget currency; defaults to what the "
+                                           "policy has left.")
+    expires_at: str | None = Field(default=None, max_length=40,
+                                   description="When the user said the authorization ends, ISO 8601 "
+                                               "(e.g. '2026-12-01T00:00:00Z'). Required unless the policy sets an "
+                                               "expiry; never invent one.")
+    merchant_ids: list[MerchantId] | None = Field(default=None, max_length=20,
+                                          description="Merchants the mandate may pay; defaults to the policy's "
+                                                      "allowed merchants.")
 
 
+@tool("request_mandate",
+      "Ask the user, through their wallet, to authorize the agent to pay on their behalf (a budget, the "
+      "merchants, and the expiry the user stated). The user confirms in their wallet app; you cannot.",
+      RequestMandateArgs)
 async def request_mandate(tk: ToolkitCore, args: RequestMandateArgs) -> dict[str, Any]:
     now = tk.clock.now()
     token_id, _ = await ensure_wallet(tk)
@@ -288,6 +337,36 @@ def _legs(tk: ToolkitCore, ck: CheckoutRef, held: Money, issued: ApplyCredential
                       budget_quote_id=clean_text(budget_quote_id, 80) if budget_quote_id else None)
 
 
+async def _charge(tk: ToolkitCore, ck: CheckoutRef, cp_checkout: CpCheckout, key: str, handle: PaymentHandle,
+                  fx_quote_id: str | None, budget_amount: Money, budget_rate: Decimal | None, *, session_id: str,
+                  mandate_type: Literal["AUTONOMOUS", "IMMEDIATE"], l1: Secret, l2: Secret, l3: Secret | None = None,
+                  mandate: MandateRef | None = None) -> tuple[PaymentResult, Legs]:
+    """The tail both ways of paying share: a payment token for the checkout under the mandate's chain, the
+    resume data sealed for recovery, then the charge at the merchant; the payment and its legs.
+
+    Under an AUTONOMOUS `mandate` the issued token counts against it at once, and a refused charge
+    re-reads its budget from the credential provider.
+    """
+    issued = await tk.client.apply_credential(session_id, l1=l1, l2=l2, l3=l3, checkout=cp_checkout,
+                                              mandate_type=mandate_type, fx_quote_id=fx_quote_id)
+    if not issued.payment_token:
+        raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
+    if mandate is not None:
+        # Local fallback, counted as the reference counts it: an issued token consumes the mandate's budget
+        # whether or not it is used. A CP that reports the budget replaces this figure (refresh_mandate).
+        mandate.spent = (mandate.spent or Money.zero(mandate.budget.currency)) + budget_amount
+    base = tk.merchant_base(await tk.merchant(ck.merchant_id))
+    await handle.sending(_seal_resume(tk, key, base, ck, issued.payment_token, l1=l1, l2=l2, l3=l3))
+    try:
+        paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
+                                             l1=l1, l2=l2, l3=l3, idempotency_key=key)
+    except AmpError:
+        if mandate is not None:
+            await refresh_mandate(tk, mandate)
+        raise
+    return paid, _legs(tk, ck, budget_amount, issued, paid, budget_rate, fx_quote_id)
+
+
 async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, key: str, budget_amount: Money,
                          handle: PaymentHandle, fx_quote_id: str | None,
                          budget_rate: Decimal | None = None) -> ExecutionOutcome:
@@ -305,24 +384,10 @@ async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, 
                 else "Request a new mandate with request_mandate.")
         raise AmpError(f"the mandate's L2 from the credential provider is unusable ({exc})", code="CHAIN_INVALID",
                        hint=hint) from None
-    issued = await tk.client.apply_credential(mandate.session_id, l1=mandate.l1, l2=mandate.l2, l3=l3,
-                                              checkout=cp_checkout, mandate_type="AUTONOMOUS",
-                                              fx_quote_id=fx_quote_id)
-    if not issued.payment_token:
-        raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
-    # Local fallback, counted as the reference counts it: an issued token consumes the mandate's budget
-    # whether or not it is used. A CP that reports the budget replaces this figure (refresh_mandate).
     before = mandate.spent or Money.zero(mandate.budget.currency)
-    mandate.spent = before + budget_amount
-    base = tk.merchant_base(await tk.merchant(ck.merchant_id))
-    await handle.sending(_seal_resume(tk, key, base, ck, issued.payment_token, l1=mandate.l1, l2=mandate.l2, l3=l3))
-    try:
-        paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
-                                             l1=mandate.l1, l2=mandate.l2, l3=l3, idempotency_key=key)
-    except AmpError:
-        await refresh_mandate(tk, mandate)
-        raise
-    legs = _legs(tk, ck, budget_amount, issued, paid, budget_rate, fx_quote_id)
+    paid, legs = await _charge(tk, ck, cp_checkout, key, handle, fx_quote_id, budget_amount, budget_rate,
+                               session_id=mandate.session_id, mandate_type="AUTONOMOUS", l1=mandate.l1,
+                               l2=mandate.l2, l3=l3, mandate=mandate)
     charge = legs.mandate_charge if legs.mandate_charge is not None and \
         legs.mandate_charge.currency == mandate.budget.currency else legs.budget
     mandate.spent = before + charge
@@ -347,34 +412,37 @@ async def _pay_present(tk: ToolkitCore, ck: CheckoutRef, key: str, handle: Payme
             await tk.notify_wallet(WalletAction("confirm_purchase", ck.immediate_auth_session,
                                                 f"Pay {ck.amount} to {ck.merchant_name} for {ck.items[0].name}"))
     assert ck.immediate_session is not None
-    session = await tk.client.inquiry_mandate_session(ck.immediate_session)
-    deadline = time.monotonic() + tk.idv_wait
-    while session.status == "PENDING_IDV" and time.monotonic() < deadline and tk.wallet_prompt is not None:
-        # The person is confirming right now (the wallet prompt returned): give the wallet a moment.
-        await asyncio.sleep(0.25)
-        session = await tk.client.inquiry_mandate_session(ck.immediate_session)
+    immediate = ck.immediate_session
+    # The person is confirming right now (the wallet prompt returned): give the wallet a moment.
+    session = await _wallet_wait(tk, lambda: tk.client.inquiry_mandate_session(immediate),
+                                 lambda s: s.status != "PENDING_IDV", person_wait(tk))
     if session.status == "FAILED":
         ck.immediate_session = None
         raise AmpError("the user declined the purchase in their wallet", code="IDV_FAILED",
                        hint="Do not retry; tell the user the purchase was not confirmed.")
     if session.status != "COMPLETED" or session.l1_serialized is None or session.l2_serialized is None:
         raise _wallet_pending(f"the purchase of {ck.amount} from {ck.merchant_name}", ck.immediate_auth_session)
-    issued = await tk.client.apply_credential(ck.immediate_session, l1=session.l1_serialized,
-                                              l2=session.l2_serialized, checkout=cp_checkout,
-                                              mandate_type="IMMEDIATE", fx_quote_id=fx_quote_id)
-    if not issued.payment_token:
-        raise AmpError("the network issued no payment token", code="BAD_RESPONSE")
-    base = tk.merchant_base(await tk.merchant(ck.merchant_id))
-    await handle.sending(_seal_resume(tk, key, base, ck, issued.payment_token, l1=session.l1_serialized,
-                                      l2=session.l2_serialized))
-    paid = await tk.client.start_payment(base, ck.checkout_id, issued.payment_token,
-                                         l1=session.l1_serialized, l2=session.l2_serialized, idempotency_key=key)
-    legs = _legs(tk, ck, budget_amount, issued, paid, budget_rate, fx_quote_id)
+    paid, legs = await _charge(tk, ck, cp_checkout, key, handle, fx_quote_id, budget_amount, budget_rate,
+                               session_id=immediate, mandate_type="IMMEDIATE", l1=session.l1_serialized,
+                               l2=session.l2_serialized)
     return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=legs.budget,
                             detail={"mode": "human_present", "mandate_id": session.mandate_id,
                                     "legs": legs.to_public()})
 
 
+class PayArgs(ToolArgs):
+    checkout_id: str = Field(pattern=ID_PATTERN, description="The checkout_id returned by checkout or accept_quote.")
+    mode: Literal["auto", "delegated", "human_present"] = Field(
+        default="auto",
+        description="auto: under the user's mandate when one was requested, else the user confirms this purchase "
+                    "in their wallet. human_present: the user confirms this one purchase in their wallet. "
+                    "delegated: only under a mandate.")
+
+
+@tool("pay",
+      "Pay a checkout. The budget policy is enforced, a person is asked when the policy requires it, and "
+      "calling pay again for the same checkout never pays twice.",
+      PayArgs, moves_money=True)
 async def pay(tk: ToolkitCore, args: PayArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None:
@@ -428,6 +496,16 @@ def _paid_result(ck: CheckoutRef, result: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- refund
+class RefundArgs(ToolArgs):
+    checkout_id: str = Field(pattern=ID_PATTERN, description="The checkout_id of a paid order.")
+    amount: str | None = Field(default=None, pattern=AMOUNT_PATTERN,
+                               description="Amount to refund in the order's currency; defaults to the full amount.")
+    reason: NetworkText = Field(default="", max_length=200, description="Why the refund is requested.")
+
+
+@tool("refund",
+      "Ask the merchant to refund a paid order, in full or in part; refunded money returns to the budget.",
+      RefundArgs, moves_money=True)
 async def refund(tk: ToolkitCore, args: RefundArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None or ck.entry_id is None:

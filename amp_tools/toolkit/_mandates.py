@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 
 from amp_tools.errors import AmpError
-from amp_tools.toolkit.core import ToolkitCore
-from amp_tools.toolkit.state import MandateRef
+from amp_tools.toolkit._core import ToolkitCore
+from amp_tools.toolkit._state import MandateRef
 
 __all__ = ["refresh_mandate", "refresh_mandates"]
 

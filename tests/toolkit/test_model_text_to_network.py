@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from amp_tools.tools.args import RefundArgs, RequestMandateArgs
+from amp_tools.toolkit._paying import RefundArgs, RequestMandateArgs
 
 
 def test_purpose_and_reason_are_cleaned_before_they_leave() -> None:

@@ -18,7 +18,7 @@ from amp_tools.errors import AmpError, ConfigError
 from amp_tools.ledger import Entry
 from amp_tools.money import Money
 from amp_tools.payments import ReconcileReport, Resolution, settle, settle_abandoned
-from amp_tools.toolkit.core import ToolkitCore
+from amp_tools.toolkit._core import ToolkitCore
 from amp_tools.toolkit.legs import count_legs
 from amp_tools.untrusted import clean_text
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from amp_tools.errors import AmpError, NotFound
 from amp_tools.payments import PaymentState, state_of
-from amp_tools.toolkit.core import ToolkitCore
+from amp_tools.toolkit._args import ID_PATTERN, ToolArgs
+from amp_tools.toolkit._bound import first_of
+from amp_tools.toolkit._core import ToolkitCore
+from amp_tools.toolkit._mandates import refresh_mandate, refresh_mandates
+from amp_tools.toolkit._paying import _complete_mandate, mandate_public, person_wait
+from amp_tools.toolkit._settling import settle_entry
+from amp_tools.toolkit._specs import tool
 from amp_tools.toolkit.legs import summarise_legs
-from amp_tools.toolkit.mandates import refresh_mandate, refresh_mandates
-from amp_tools.toolkit.paying import _complete_mandate, mandate_public, person_wait
-from amp_tools.toolkit.settling import settle_entry
-from amp_tools.tools.args import BudgetStatusArgs, MandateStatusArgs, OrderStatusArgs
-from amp_tools.tools.bound import first_of
 from amp_tools.untrusted import clean_text
 
-__all__ = ["budget_status", "mandate_status", "order_status"]
+__all__ = ["BudgetStatusArgs", "MandateStatusArgs", "OrderStatusArgs", "budget_status", "mandate_status",
+           "order_status"]
 
 #: What order_status says from our own ledger when the merchant has no order-status extension.
 _FROM_LEDGER = {PaymentState.COMMITTED: "PAID", PaymentState.REFUNDED: "REFUNDED", PaymentState.RELEASED: "NOT_PAID",
@@ -31,6 +35,12 @@ _SHOWN_MERCHANTS = 20
 _LEGS_WINDOW = 500  # recent entries summarised by budget_status's `legs`
 
 
+class BudgetStatusArgs(ToolArgs):
+    pass
+
+
+@tool("budget_status", "Show what is spent and left of the budget: in total, per time window and per merchant.",
+      BudgetStatusArgs)
 async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, Any]:
     levels = await tk.level_reports()
     report = levels[-1][1] if levels else await tk.ledger.usage_report(tk.policy, tk.budget_id, tk.clock.now())
@@ -91,6 +101,14 @@ async def _held_by_owner(tk: ToolkitCore) -> dict[str, Any]:
     return out
 
 
+class MandateStatusArgs(ToolArgs):
+    mandate_id: str | None = Field(default=None, pattern=ID_PATTERN,
+                                   description="A mandate_id from request_mandate; defaults to the current one.")
+
+
+@tool("mandate_status",
+      "Show whether the user's authorization (mandate) is active, its budget left and its expiry.",
+      MandateStatusArgs)
 async def mandate_status(tk: ToolkitCore, args: MandateStatusArgs) -> dict[str, Any]:
     if not tk.state.mandates:
         raise NotFound("no mandate has been requested in this session", hint="Call request_mandate first.")
@@ -108,6 +126,11 @@ async def mandate_status(tk: ToolkitCore, args: MandateStatusArgs) -> dict[str, 
     return mandate_public(chosen)
 
 
+class OrderStatusArgs(ToolArgs):
+    checkout_id: str = Field(pattern=ID_PATTERN, description="The checkout_id of the order.")
+
+
+@tool("order_status", "Show the status of an order (checkout): paid, failed or refunded.", OrderStatusArgs)
 async def order_status(tk: ToolkitCore, args: OrderStatusArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None:

@@ -1,7 +1,7 @@
 """`ToolkitCore`: one agent session's AMP client, Guard, agent key, state and shared helpers.
 
 The tool functions (shopping, paying, reporting, settling) work on this; `AmpToolkit` (in
-`toolkit.py`) adds the tool specs and start-up reconcile on top, so no module imports back up.
+`_toolkit.py`) adds the tool specs and start-up reconcile on top, so no module imports back up.
 The person's side (approvals, wallet confirmation) is wired in by the program through
 `approver` and `wallet_prompt`, never through a tool.
 
@@ -40,9 +40,9 @@ from amp_tools.owner.enforce import owner_authority
 from amp_tools.payments import Guard, checkout_key
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetLevel, BudgetPath
+from amp_tools.toolkit._state import SessionState, dump_state, load_state
 from amp_tools.toolkit.budget import process_label, use_budget
 from amp_tools.toolkit.directory import MerchantDirectory
-from amp_tools.toolkit.state import SessionState, dump_state, load_state
 
 __all__ = ["FxQuote", "ToolkitCore", "WalletAction", "WalletPrompt", "parse_amount",
            "resolve_budget_id"]

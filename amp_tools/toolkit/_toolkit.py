@@ -1,6 +1,6 @@
 """`AmpToolkit`: what a program builds once per user session, and the tool list every adapter wraps.
 
-It is the session core (`core.ToolkitCore`: client, Guard, key, durable state) plus its tool
+It is the session core (`_core.ToolkitCore`: client, Guard, key, durable state) plus its tool
 specs and start-up recovery. The budget it spends from is named on purpose (`budget_id`, else
 `AMP_TOOLS_BUDGET` or the policy's `name`): toolkits on one ledger share a budget only when they
 name the same one, and every one of them enforces the budget's policy as stored in the ledger
@@ -23,12 +23,14 @@ from amp_tools.errors import InvalidArguments
 from amp_tools.payments import Guard, ReconcileReport
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetPath
-from amp_tools.toolkit.core import ToolkitCore
-from amp_tools.toolkit.mandates import refresh_mandates
-from amp_tools.toolkit.settling import settle_budget
-from amp_tools.toolkit.specs import build_specs
-from amp_tools.toolkit.state import SessionState
-from amp_tools.tools.spec import ToolSpec
+
+# Importing the tool modules registers their tools (`_specs.tool`), so `specs()` finds every one.
+from amp_tools.toolkit import _paying, _reporting, _shopping  # noqa: F401
+from amp_tools.toolkit._core import ToolkitCore
+from amp_tools.toolkit._mandates import refresh_mandates
+from amp_tools.toolkit._settling import settle_budget
+from amp_tools.toolkit._specs import ToolSpec, build_specs
+from amp_tools.toolkit._state import SessionState
 
 if TYPE_CHECKING:
     from amp_tools.sandbox import Sandbox

@@ -1,10 +1,12 @@
-"""Framework-neutral tool specifications: the one registry every adapter wraps.
+"""The tool list: `ToolSpec`, the `tool` decorator every tool function carries, and `build_specs`.
 
-A `ToolSpec` is a name, a description written for a model, a pydantic model of its
-arguments (amounts are decimal strings, never JSON numbers) and an async function that
-returns a compact, secret-free JSON-able dict (bounded in size by `amp_tools.tools.bound`).
-Adapters translate specs into their framework's tool type and map `ToolError` to that
-framework's error result; they decide nothing about money.
+A tool is declared once, on its function: ``@tool("pay", "Pay a checkout...", PayArgs,
+moves_money=True)`` registers its name, the description a model reads, the pydantic model of
+its arguments (amounts are decimal strings, never JSON numbers) and whether it moves money.
+`build_specs` turns the registrations into one session's `ToolSpec`s, in the order of
+`TOOL_ORDER`. A spec's function returns a compact, secret-free JSON-able dict (bounded in size
+by `_bound`). Adapters translate specs into their framework's tool type and map `ToolError` to
+that framework's error result; they decide nothing about money.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import asyncio
 import concurrent.futures
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from amp_tools.errors import InvalidArguments
-from amp_tools.tools.bound import bound_result
+from amp_tools.toolkit._bound import bound_result
 
-__all__ = ["ToolSpec", "run_sync", "validation_message"]
+if TYPE_CHECKING:
+    from amp_tools.toolkit._core import ToolkitCore
+
+__all__ = ["TOOL_ORDER", "ToolSpec", "build_specs", "registered", "run_sync", "tool", "validation_message"]
 
 ToolFunc = Callable[[Any], Awaitable[dict[str, Any]]]
 
@@ -117,3 +122,69 @@ class ToolSpec:
 
     def json_schema(self) -> dict[str, Any]:
         return self.args_model.model_json_schema()
+
+
+# ---------------------------------------------------------------------- registration
+#: The order models see the tools in (the order of the lists adapters and the MCP server hand them):
+#: shopping first, then the mandate, paying, and the status and refund tools. A registered tool must
+#: be placed here; `build_specs` refuses a list with a tool missing or unplaced.
+TOOL_ORDER = ("discover_merchants", "search_offers", "request_quote", "negotiate", "accept_quote", "checkout",
+              "request_mandate", "mandate_status", "pay", "budget_status", "order_status", "refund")
+
+A = TypeVar("A", bound=BaseModel)
+ToolImpl = Callable[["ToolkitCore", A], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class _Registration:
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    func: Callable[[Any, Any], Awaitable[dict[str, Any]]]
+    moves_money: bool
+
+
+_REGISTRY: dict[str, _Registration] = {}
+
+
+def tool(name: str, description: str, args_model: type[A], *,
+         moves_money: bool = False) -> Callable[[ToolImpl[A]], ToolImpl[A]]:
+    """Register the decorated ``async def fn(tk, args)`` as the tool `name`; the function is returned unchanged."""
+
+    def register(func: ToolImpl[A]) -> ToolImpl[A]:
+        known = _REGISTRY.get(name)
+        if known is not None and known.func is not func:
+            raise ValueError(f"two functions are registered as the tool {name!r}")
+        _REGISTRY[name] = _Registration(name, description, args_model, func, moves_money)
+        return func
+
+    return register
+
+
+def registered() -> list[str]:
+    """The names of the tools registered so far, in registration order."""
+    return list(_REGISTRY)
+
+
+def build_specs(tk: ToolkitCore) -> list[ToolSpec]:
+    """The session's tool list: every registered tool bound to `tk`, in `TOOL_ORDER`."""
+    unplaced = [name for name in _REGISTRY if name not in TOOL_ORDER]
+    missing = [name for name in TOOL_ORDER if name not in _REGISTRY]
+    if unplaced or missing:
+        raise RuntimeError(f"the tool registry and TOOL_ORDER differ: not placed {unplaced}, not registered {missing}")
+
+    def bind(fn: Callable[[Any, Any], Awaitable[dict[str, Any]]]) -> ToolFunc:
+        async def call(parsed: Any) -> dict[str, Any]:
+            # A durable session is read before the tool and written after it, whatever the tool's outcome:
+            # a checkout made or a wallet binding started survives a crash of the next call.
+            await tk.load_session()
+            try:
+                return await fn(tk, parsed)
+            finally:
+                await tk.save_session()
+
+        return call
+
+    return [ToolSpec(name=r.name, description=r.description, args_model=r.args_model, func=bind(r.func),
+                     moves_money=r.moves_money)
+            for r in (_REGISTRY[name] for name in TOOL_ORDER)]
