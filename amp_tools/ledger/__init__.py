@@ -30,13 +30,13 @@ from ._engine import PolicyEngine
 from .audit import AuditLog, AuditRecord, VerifyReport
 from .base import Ledger, LedgerBase
 from .budgets import BudgetExists, PolicyVersion, StaleVersion, StoredBudget
-from .records import AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation
+from .records import MOVE_REFUSED, AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation
 from .sqlite import SqliteLedger
 from .url import parse_ledger_url
 
-__all__ = ["AlreadyCommitted", "AuditLog", "AuditRecord", "BudgetExists", "Entry", "InvalidTransition", "Ledger",
-           "LedgerBase", "PolicyVersion", "Refund", "Reservation", "SqliteLedger", "StaleVersion", "StoredBudget",
-           "VerifyReport", "default_home", "open_ledger", "parse_ledger_url"]
+__all__ = ["MOVE_REFUSED", "AlreadyCommitted", "AuditLog", "AuditRecord", "BudgetExists", "Entry", "InvalidTransition",
+           "Ledger", "LedgerBase", "PolicyVersion", "Refund", "Reservation", "SqliteLedger", "StaleVersion",
+           "StoredBudget", "VerifyReport", "default_home", "open_ledger", "parse_ledger_url"]
 
 
 def open_ledger(url_or_path: str | Path | None = None, *, clock: Clock | None = None,

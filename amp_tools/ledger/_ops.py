@@ -84,11 +84,20 @@ from .audit import (
     write_record_steps,
 )
 from .controls import frozen_query, refuse_if_frozen
-from .records import ENTRY_COLUMNS, AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation, entry_from_row
+from .records import (
+    ENTRY_COLUMNS,
+    MOVE_REFUSED,
+    AlreadyCommitted,
+    Entry,
+    InvalidTransition,
+    Refund,
+    Reservation,
+    entry_from_row,
+)
 from .schema import DAY_US, HOUR_US
 
-__all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "heartbeat_steps", "open_steps",
-           "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps", "tree_steps"]
+__all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "heartbeat_steps", "refund_steps",
+           "release_steps", "reserve_steps", "state_of_entry", "totals_steps", "transition_steps", "tree_steps"]
 
 _ACTIONS = ("pay", "refund")
 #: The rule of a reservation refused because the process enforces another policy than the budget's stored one.
@@ -142,12 +151,6 @@ def _latest_by_key(budget_id: str, key: str) -> Steps[Entry | None]:
 
 def get_by_key_steps(budget_id: str, key: str) -> Steps[Entry | None]:
     return (yield from _latest_by_key(budget_id, key))
-
-
-def open_steps(older_than: datetime, limit: int) -> Steps[list[Entry]]:
-    rows = yield Q(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE status = 'reserved' AND created_at < ? "
-                   "ORDER BY created_at LIMIT ?", (to_us(older_than), limit))
-    return [entry_from_row(r) for r in rows]
 
 
 def entries_steps(budget_id: str | None, limit: int) -> Steps[list[Entry]]:
@@ -591,11 +594,41 @@ def _change(dialect: Dialect, entry_id: int, assignments: str, params: tuple[Any
     return entry_from_row(rows[0])
 
 
+#: The states a move may come from when the caller names none (direct use of the ledger; the payment
+#: lifecycle always passes the transition table's, `amp_tools.payments.states.allowed_from`).
+_HELD = ("awaiting_approval", "reserved", "sending", "unknown")
+_POSTED = ("committed", "refunded")
+
+
+def state_of_entry(entry: Entry) -> str:
+    """The payment state of an entry, named as `amp_tools.payments.states.PaymentState` names it (the
+    ledger sits below the payments package and cannot import it; a test keeps the two equal)."""
+    if entry.status == "committed":
+        return "refunded" if entry.refunded.minor > 0 else "committed"
+    if entry.status == "released":
+        return "released"
+    return entry.phase or "reserved"
+
+
+def _refused_steps(dialect: Dialect, entry: Entry, head: ChainHead | None, to: str, why: str,
+                   now: datetime) -> Steps[InvalidTransition]:
+    """Record a refused move in the entry's budget chain and hand back the refusal; the entry is left as it
+    is. The ledger raises it once this transaction (with its record) has committed."""
+    if head is None:
+        head = yield from lock_head_steps(dialect, entry.budget_id)
+    current = state_of_entry(entry)
+    yield from write_record_steps(head, MOVE_REFUSED, {
+        "entry_id": entry.id, "idempotency_key": entry.idempotency_key, "from": current, "to": to,
+        "reason": why}, budget_id=entry.budget_id, at=now, redacted=True)
+    return InvalidTransition(entry.id, current, to, why)
+
+
 def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None,
                  now: datetime, debited: Money | None = None,
-                 allowed_from: tuple[str, ...] | None = None) -> Steps[Entry]:
+                 allowed_from: tuple[str, ...] | None = None) -> Steps[Entry | InvalidTransition]:
     """Post a reservation. `debited` (budget currency) is what the network reports it took: it replaces
-    the held amount in every figure, so the budget counts what was debited, above the hold or below it."""
+    the held amount in every figure, so the budget counts what was debited, above the hold or below it.
+    `allowed_from`: the states it may be posted from (the lifecycle passes the table's; default: any held)."""
     # The merchant transaction id may be recorded once (by one pay entry): read with the locks.
     dup = (Q("SELECT id FROM entries WHERE merchant_id = (SELECT merchant_id FROM entries WHERE id = ?) "
              "AND external_ref = ? AND status = 'committed' AND action = 'pay' AND dup_of IS NULL AND id <> ?",
@@ -606,11 +639,10 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
             raise InvalidArguments(f"entry {entry_id} is already committed with external_ref "
                                    f"{entry.external_ref!r}, not {external_ref!r}")
         return entry
-    if entry.status == "released":
-        raise InvalidArguments(f"entry {entry_id} was released ({entry.reason}); it cannot be committed. "
-                               "Reserve again with the same idempotency key for a new attempt")
-    if allowed_from is not None and (entry.phase or "reserved") not in allowed_from:
-        raise InvalidTransition(entry_id, str(entry.phase), "committed")
+    if state_of_entry(entry) not in (allowed_from if allowed_from is not None else _HELD):
+        why = (f"it was released ({entry.reason}); reserve again with the same idempotency key for a new attempt"
+               if entry.status == "released" else "")
+        return (yield from _refused_steps(dialect, entry, head, "committed", why, now))
     if entry.action == "pay" and external_ref is not None:
         taken = extra[0]
         if taken:
@@ -640,13 +672,17 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
         (*params, external_ref, canonical_json(clean), to_us(now)), "commit", payload, entry.budget_id, now, head))
 
 
-def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime) -> Steps[Entry]:
+def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime,
+                  allowed_from: tuple[str, ...] | None = None) -> Steps[Entry | InvalidTransition]:
+    """Give a held payment's money back. `allowed_from`: the states it may be released from (the
+    lifecycle passes the table's; default: any held); a repeated release returns the entry as it is."""
     entry, head, _ = yield from _lock_for_change(dialect, entry_id)
     if entry.status == "released":
         return entry
-    if entry.status == "committed":
-        raise InvalidArguments(f"entry {entry_id} is committed (ref {entry.external_ref!r}); a committed payment "
-                               "is not released, refund it instead")
+    if state_of_entry(entry) not in (allowed_from if allowed_from is not None else _HELD):
+        why = (f"it was paid (ref {entry.external_ref!r}); a committed payment is not released, refund it instead"
+               if entry.status == "committed" else "")
+        return (yield from _refused_steps(dialect, entry, head, "released", why, now))
     counted = entry.counted.minor
     if entry.action == "pay":
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
@@ -662,13 +698,12 @@ def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime
 
 def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str,
                      owner: str | None, lease_until: datetime | None, resume: str | None, keep_resume: bool,
-                     reason: str, now: datetime) -> Steps[Entry]:
+                     reason: str, now: datetime) -> Steps[Entry | InvalidTransition]:
     """Move a reserved entry from one of `allowed_from` to `to_phase` (the lifecycle module decides
-    which moves exist; this only applies one atomically and audits it)."""
+    which moves exist; this only applies one atomically and audits it, or records its refusal)."""
     entry, head, _ = yield from _lock_for_change(dialect, entry_id)
-    if entry.status != "reserved" or (entry.phase or "reserved") not in allowed_from:
-        current = entry.phase if entry.status == "reserved" else entry.status
-        raise InvalidTransition(entry_id, str(current), to_phase)
+    if entry.status != "reserved" or state_of_entry(entry) not in allowed_from:
+        return (yield from _refused_steps(dialect, entry, head, to_phase, "", now))
     assignments = "phase = ?, owner = ?, lease_until = ?, updated_at = ?"
     params: tuple[Any, ...] = (to_phase, owner, None if lease_until is None else to_us(lease_until), to_us(now))
     if not keep_resume:
@@ -696,17 +731,22 @@ def reserved_steps(limit: int) -> Steps[list[Entry]]:
     return [entry_from_row(r) for r in rows]
 
 
-def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref: str,
-                 now: datetime) -> Steps[Entry]:
+def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref: str, now: datetime,
+                 allowed_from: tuple[str, ...] | None = None, reason: str = "") -> Steps[Entry | InvalidTransition]:
+    """Credit a refund of a paid entry, idempotent per `external_ref`. `allowed_from`: the states it may be
+    refunded from (the lifecycle passes the table's; default: committed, or refunded in part)."""
     _text("external_ref", external_ref)
     entry = yield from _locked_entry(dialect, entry_id)
     if amount.currency != entry.amount.currency:
         raise CurrencyMismatch(f"refund {amount} is not in the entry's currency {entry.amount.currency}")
     if not amount.is_positive():
         raise InvalidArguments(f"refund amount {amount} must be positive")
-    if entry.action != "pay" or entry.status != "committed":
-        raise InvalidArguments(f"entry {entry_id} is a {entry.status} {entry.action} entry; only committed "
-                               "payments can be refunded")
+    if entry.action != "pay":
+        raise InvalidArguments(f"entry {entry_id} is a {entry.action} entry; only payments can be refunded")
+    state = state_of_entry(entry)
+    if state not in (allowed_from if allowed_from is not None else _POSTED):
+        why = "only committed payments can be refunded" if entry.status != "committed" else ""
+        return (yield from _refused_steps(dialect, entry, None, "refunded", why, now))
     done = yield Q("SELECT amount_minor FROM refunds WHERE entry_id = ? AND external_ref = ?", (entry_id, external_ref))
     if done:
         if int(done[0][0]) != amount.minor:
@@ -737,7 +777,8 @@ def refund_steps(dialect: Dialect, entry_id: int, amount: Money, *, external_ref
     yield from write_record_steps(head, "refund", {
         "entry_id": entry_id, "refund_id": refund_id, "external_ref": external_ref, "amount": amount,
         "credited": Money(credit, entry.budget_amount.currency),
-        "refunded_total": Money(new_refunded, amount.currency)}, budget_id=entry.budget_id, at=now, redacted=True)
+        "refunded_total": Money(new_refunded, amount.currency), "from": state, "to": "refunded",
+        "reason": reason}, budget_id=entry.budget_id, at=now, redacted=True)
     return entry_from_row(updated[0])
 
 

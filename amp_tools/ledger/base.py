@@ -24,7 +24,7 @@ from ._engine import PathLike, PolicyEngine, PolicyLike, default_engine
 from ._sql import Dialect, Steps, StepsFactory
 from .audit import AuditLog
 from .budgets import PolicyVersion, StoredBudget
-from .records import Entry, Refund, Reservation
+from .records import Entry, InvalidTransition, Refund, Reservation
 
 __all__ = ["Ledger", "LedgerBase"]
 
@@ -42,11 +42,11 @@ class Ledger(Protocol):
                       lease_until: datetime | None = None, path: PathLike | None = None) -> Reservation: ...
     async def commit(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
                      debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> Entry: ...
-    async def release(self, entry_id: int, *, reason: str) -> Entry: ...
-    async def refund(self, entry_id: int, amount: Money, *, external_ref: str) -> Entry: ...
+    async def release(self, entry_id: int, *, reason: str, allowed_from: tuple[str, ...] | None = None) -> Entry: ...
+    async def refund(self, entry_id: int, amount: Money, *, external_ref: str,
+                     allowed_from: tuple[str, ...] | None = None, reason: str = "") -> Entry: ...
     async def get(self, entry_id: int) -> Entry: ...
     async def get_by_key(self, budget_id: str, key: str) -> Entry | None: ...
-    async def open_reservations(self, older_than: datetime, *, limit: int = 1000) -> list[Entry]: ...
     async def entries(self, budget_id: str | None = None, limit: int = 100) -> list[Entry]: ...
     async def usage_report(self, policy: Any, budget_id: str, now: datetime | None = None, *,
                            covers: tuple[str, ...] | None = None) -> dict[str, Any]: ...
@@ -58,6 +58,17 @@ def _probe(at: datetime, currency: str) -> SpendIntent:
     zero = Money.zero(currency)
     return SpendIntent(action="pay", merchant_id="", merchant_name="", mcc=None, amount=zero, budget_amount=zero,
                        fx_rate=None, items=(), human_present=True, checkout_id="", at=at)
+
+
+#: The steps of one move of an entry: the entry after it, or the refusal the ledger recorded instead.
+_Move = StepsFactory[Entry | InvalidTransition]
+
+
+def _applied(result: Entry | InvalidTransition) -> Entry:
+    """The entry a move wrote; a refused move, whose refusal is in the audit trail by now, is raised."""
+    if isinstance(result, InvalidTransition):
+        raise result
+    return result
 
 
 class LedgerBase(abc.ABC):
@@ -125,20 +136,22 @@ class LedgerBase(abc.ABC):
                                           lease_until=lease_until, path=path)
 
     def _commit(self, entry_id: int, external_ref: str | None, outcome: Mapping[str, Any] | None,
-                debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> StepsFactory[Entry]:
+                debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> _Move:
         at = self.clock.now()
         return lambda: _ops.commit_steps(self.dialect, entry_id, external_ref=external_ref, outcome=outcome, now=at,
                                          debited=debited, allowed_from=allowed_from)
 
-    def _release(self, entry_id: int, reason: str) -> StepsFactory[Entry]:
+    def _release(self, entry_id: int, reason: str, allowed_from: tuple[str, ...] | None = None) -> _Move:
         at = self.clock.now()
-        return lambda: _ops.release_steps(self.dialect, entry_id, reason=reason, now=at)
+        return lambda: _ops.release_steps(self.dialect, entry_id, reason=reason, now=at, allowed_from=allowed_from)
 
-    def _refund(self, entry_id: int, amount: Money, external_ref: str) -> StepsFactory[Entry]:
+    def _refund(self, entry_id: int, amount: Money, external_ref: str, allowed_from: tuple[str, ...] | None = None,
+                reason: str = "") -> _Move:
         if not isinstance(amount, Money):
             raise InvalidArguments(f"refund amount {amount!r} must be Money")
         at = self.clock.now()
-        return lambda: _ops.refund_steps(self.dialect, entry_id, amount, external_ref=external_ref, now=at)
+        return lambda: _ops.refund_steps(self.dialect, entry_id, amount, external_ref=external_ref, now=at,
+                                         allowed_from=allowed_from, reason=reason)
 
     # -------------------------------------------------------------- async API
     async def reserve(self, intent: SpendIntent, policy: Any, *, budget_id: str, idempotency_key: str, run_id: str = "",
@@ -155,7 +168,7 @@ class LedgerBase(abc.ABC):
                      debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> Entry:
         """Post a reservation. Payments are posted through `amp_tools.payments`, which passes the
         states a commit may come from; `debited` (budget currency) replaces the held amount."""
-        return await self._run_write(self._commit(entry_id, external_ref, outcome, debited, allowed_from))
+        return _applied(await self._run_write(self._commit(entry_id, external_ref, outcome, debited, allowed_from)))
 
     async def transition(self, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str, owner: str | None,
                          lease_until: datetime | None, reason: str = "", resume: str | None = None,
@@ -163,9 +176,9 @@ class LedgerBase(abc.ABC):
         """Apply one lifecycle move to a reserved entry (`amp_tools.payments` decides which moves exist,
         and which of them may commit without waiting for the disk flush)."""
         at = self.clock.now()
-        return await self._run_write(lambda: _ops.transition_steps(
+        return _applied(await self._run_write(lambda: _ops.transition_steps(
             self.dialect, entry_id, allowed_from=allowed_from, to_phase=to_phase, owner=owner,
-            lease_until=lease_until, resume=resume, keep_resume=keep_resume, reason=reason, now=at), flush)
+            lease_until=lease_until, resume=resume, keep_resume=keep_resume, reason=reason, now=at), flush))
 
     async def heartbeat(self, entry_ids: tuple[int, ...], *, owner: str, lease_until: datetime) -> int:
         return await self._run_write(lambda: _ops.heartbeat_steps(entry_ids, owner, lease_until))
@@ -182,11 +195,16 @@ class LedgerBase(abc.ABC):
         at = self.clock.now()
         return await self._run_write(lambda: _ops.save_session_steps(session_id, budget_id, data, at))
 
-    async def release(self, entry_id: int, *, reason: str) -> Entry:
-        return await self._run_write(self._release(entry_id, reason))
+    async def release(self, entry_id: int, *, reason: str, allowed_from: tuple[str, ...] | None = None) -> Entry:
+        """Give a held payment's money back (payments are released through `amp_tools.payments`, which
+        passes the states a release may come from)."""
+        return _applied(await self._run_write(self._release(entry_id, reason, allowed_from)))
 
-    async def refund(self, entry_id: int, amount: Money, *, external_ref: str) -> Entry:
-        return await self._run_write(self._refund(entry_id, amount, external_ref))
+    async def refund(self, entry_id: int, amount: Money, *, external_ref: str,
+                     allowed_from: tuple[str, ...] | None = None, reason: str = "") -> Entry:
+        """Credit a refund of a paid entry (payments are refunded through `amp_tools.payments`, which
+        passes the states a refund may come from)."""
+        return _applied(await self._run_write(self._refund(entry_id, amount, external_ref, allowed_from, reason)))
 
     async def get(self, entry_id: int) -> Entry:
         return await self._run_read(lambda: _ops.get_steps(self.dialect, entry_id))
@@ -196,9 +214,6 @@ class LedgerBase(abc.ABC):
 
     async def refunds(self, entry_id: int) -> list[Refund]:
         return await self._run_read(lambda: _ops.refunds_steps(entry_id))
-
-    async def open_reservations(self, older_than: datetime, *, limit: int = 1000) -> list[Entry]:
-        return await self._run_read(lambda: _ops.open_steps(older_than, limit))
 
     async def entries(self, budget_id: str | None = None, limit: int = 100) -> list[Entry]:
         return await self._run_read(lambda: _ops.entries_steps(budget_id, limit))
@@ -271,13 +286,13 @@ class LedgerBase(abc.ABC):
 
     def commit_sync(self, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None = None,
                     debited: Money | None = None) -> Entry:
-        return self._run_write_sync(self._commit(entry_id, external_ref, outcome, debited))
+        return _applied(self._run_write_sync(self._commit(entry_id, external_ref, outcome, debited)))
 
     def release_sync(self, entry_id: int, *, reason: str) -> Entry:
-        return self._run_write_sync(self._release(entry_id, reason))
+        return _applied(self._run_write_sync(self._release(entry_id, reason)))
 
     def refund_sync(self, entry_id: int, amount: Money, *, external_ref: str) -> Entry:
-        return self._run_write_sync(self._refund(entry_id, amount, external_ref))
+        return _applied(self._run_write_sync(self._refund(entry_id, amount, external_ref)))
 
     def get_sync(self, entry_id: int) -> Entry:
         return self._run_read_sync(lambda: _ops.get_steps(self.dialect, entry_id))

@@ -13,8 +13,8 @@ from amp_tools.money import Money
 
 from ._sql import Row, from_us
 
-__all__ = ["ENTRY_COLUMNS", "AlreadyCommitted", "Entry", "InvalidTransition", "Refund", "Reservation", "Status",
-           "entry_from_row"]
+__all__ = ["ENTRY_COLUMNS", "MOVE_REFUSED", "AlreadyCommitted", "Entry", "InvalidTransition", "Refund", "Reservation",
+           "Status", "entry_from_row"]
 
 Status = Literal["reserved", "committed", "released"]
 
@@ -26,12 +26,18 @@ ENTRY_COLUMNS = ("id, budget_id, idempotency_key, attempt, run_id, action, merch
 
 
 class InvalidTransition(InvalidArguments):
-    """A payment asked to move to a state its current state does not lead to."""
+    """A payment asked to move to a state its current state does not lead to (the ledger records the
+    refusal in the audit trail, kind `MOVE_REFUSED`, before it raises this)."""
 
-    def __init__(self, entry_id: int, current: str, wanted: str) -> None:
-        super().__init__(f"payment {entry_id} is {current}; it cannot move to {wanted}", code="INVALID_TRANSITION",
+    def __init__(self, entry_id: int, current: str, wanted: str, why: str = "") -> None:
+        super().__init__(f"payment {entry_id} is {current}; it cannot move to {wanted}" + (f": {why}" if why else ""),
+                         code="INVALID_TRANSITION",
                          hint="Call order_status for this checkout to see where the payment stands.")
         self.entry_id, self.current, self.wanted = entry_id, current, wanted
+
+
+#: The audit kind of a move the ledger refused (from a state the transition table does not allow).
+MOVE_REFUSED = "move_refused"
 
 
 class AlreadyCommitted(InvalidArguments):

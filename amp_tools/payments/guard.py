@@ -1,8 +1,10 @@
 """The one guarded path for every action that can move money.
 
-validate -> static policy rules -> atomic ledger reservation (which re-checks every windowed
-limit inside its transaction) -> human approval where the policy asks -> execute (a callable
-the AMP layer supplies) -> commit or release -> audit.
+A payment: validate -> static policy rules -> atomic ledger reservation (which re-checks every
+windowed limit inside its transaction) -> human approval where the policy asks -> execute (a
+callable the AMP layer supplies, given a `PaymentHandle`) -> commit or release -> audit. A refund:
+the payment's state and refundable amount -> approval where the policy asks -> execute -> the
+lifecycle's refund move.
 
 Whatever framework called the tool, a payment reaches the AMP wire only through `Guard.pay`,
 and each of its states is written through `Lifecycle`. The idempotency key comes from the
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from amp_tools.errors import (
     AmpError,
     ApprovalDenied,
     ApprovalPending,
+    ConfigError,
     InvalidArguments,
     PaymentInProgress,
     PolicyViolation,
@@ -48,7 +50,8 @@ from .keys import payment_key
 from .lifecycle import DEFAULT_LEASE, Lifecycle
 from .states import PaymentState, state_of
 
-__all__ = ["UNKNOWN_OUTCOME_CODES", "Execute", "ExecutionOutcome", "Guard", "GuardResult", "PaymentHandle"]
+__all__ = ["UNKNOWN_OUTCOME_CODES", "Execute", "ExecuteRefund", "ExecutionOutcome", "Guard", "GuardResult",
+           "PaymentHandle"]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ class ExecutionOutcome:
 
 @dataclass(frozen=True)
 class GuardResult:
-    status: Literal["paid", "already_paid", "refunded"]
+    status: Literal["paid", "already_paid"]
     entry_id: int
     idempotency_key: str
     amount: Money
@@ -114,16 +117,23 @@ class PaymentHandle:
             self.sent = True
 
 
-Execute = Callable[..., Awaitable[ExecutionOutcome]]
+#: Performs one payment with the handle it is given, calling ``await handle.sending(resume)`` right before
+#: the charge request leaves (the one contract of every payment's `execute`).
+Execute = Callable[[PaymentHandle], Awaitable[ExecutionOutcome]]
+#: Asks the merchant for one refund of the paid entry it is given (as the Guard read it, before any refund).
+ExecuteRefund = Callable[[Entry], Awaitable[ExecutionOutcome]]
 
 
 class Guard:
-    """Holds one user's policy, ledger and approver; every money move goes through `pay`."""
+    """Holds one user's policy, budget, ledger and approver; every money move goes through `pay` or `refund`."""
 
     def __init__(self, policy: BudgetPolicy, ledger: LedgerBase, *, approver: Approver | None = None,
-                 clock: Clock = SYSTEM_CLOCK, budget_id: str = "default",
+                 clock: Clock = SYSTEM_CLOCK, budget_id: str,
                  approval_ttl: timedelta = timedelta(minutes=15), lease: timedelta = DEFAULT_LEASE,
                  path: BudgetPath | None = None, owner: OwnerAuthority | None = None) -> None:
+        if not isinstance(budget_id, str) or not budget_id.strip():
+            raise ConfigError(f"budget_id {budget_id!r}: name the budget this Guard spends from; there is no "
+                              "default budget, so two programs share a budget only when they name the same one")
         self.policy = policy
         # With the owner's key pinned, every payment first checks the owner's signed authority.
         self.owner = owner
@@ -139,8 +149,8 @@ class Guard:
 
     # ------------------------------------------------------------------ payments
     async def pay(self, intent: SpendIntent, execute: Execute, *, run_id: str = "") -> GuardResult:
-        """Run one payment. `execute(handle)` performs it (calling `handle.sending()` before the charge);
-        an `execute()` without parameters is treated as sending from its first line."""
+        """Run one payment. `execute(handle)` performs it, calling `await handle.sending(resume)` right before
+        the charge request leaves (an outcome returned without that call is recorded as sent, then committed)."""
         with telemetry.span("amp.pay", {"amp.budget_id": self.budget_id, "amp.merchant_id": intent.merchant_id,
                                         "amp.checkout_id": intent.checkout_id, "amp.amount_minor": intent.amount.minor,
                                         "amp.currency": intent.amount.currency}):
@@ -183,8 +193,9 @@ class Guard:
         resumed = False
         if reservation.replayed:
             # A repeated call, from here or another process: never run the payment twice.
-            if reservation.entry.status == "committed":
-                return self._result_from_entry(reservation.entry, "already_paid")
+            paid = self.already_paid(reservation.entry)
+            if paid is not None:
+                return paid
             state = state_of(reservation.entry)
             if state == PaymentState.AWAITING_APPROVAL and await self._reclaim(reservation.entry):
                 # The same payment asked again while a person decides: its reservation is reused (one
@@ -222,9 +233,16 @@ class Guard:
             return False
         return bool(await self.lifecycle.heartbeat((entry.id,)))
 
-    def already_paid(self, entry: Entry) -> GuardResult:
-        """The first result of a payment already committed (by any toolkit or process), for a repeated call."""
-        return self._result_from_entry(entry, "already_paid")
+    def already_paid(self, entry: Entry | None) -> GuardResult | None:
+        """The one "already paid" check: the first result when `entry` (the latest of a payment's key, read by
+        the reserve or by a caller's read for its reply) was committed by any toolkit or process, else None.
+        The reserve's answer is what protects the money; a caller's read only saves it the walk."""
+        if entry is None or entry.status != "committed":
+            return None
+        return GuardResult(status="already_paid", entry_id=entry.id, idempotency_key=entry.idempotency_key,
+                           amount=entry.amount, budget_amount=entry.budget_amount,
+                           external_ref=entry.external_ref or "", approved_by=None, budget_left=None,
+                           detail=dict(entry.outcome or {}), reserved=entry.reserved)
 
     async def _run(self, intent: SpendIntent, verdict: Verdict, execute: Execute, handle: PaymentHandle,
                    key: str, *, resumed: bool = False) -> GuardResult:
@@ -249,11 +267,7 @@ class Guard:
                         + (f": {decision.reason}" if decision.reason else ""),
                         hint="Do not retry this payment; tell the user it was declined.")
                 approved_by = decision.approver or "approver"
-            if _takes_handle(execute):
-                outcome = await execute(handle)
-            else:
-                await handle.sending()
-                outcome = await execute()
+            outcome = await execute(handle)
             if not handle.sent:
                 await handle.sending()  # an execute that never said so: record it before posting
         except AmpError as exc:
@@ -320,24 +334,34 @@ class Guard:
                 log.warning("lease renewal of payment %s failed: %s", entry_id, exc)
 
     # ------------------------------------------------------------------ refunds
-    async def refund(self, entry_id: int, amount: Money, execute: Callable[[], Awaitable[ExecutionOutcome]], *,
-                     merchant_name: str, reason: str = "") -> ExecutionOutcome:
-        """Refund part or all of a committed payment; asks for approval when the policy says so."""
+    async def refund(self, entry_id: int, amount: Money, execute: ExecuteRefund, *, merchant_name: str,
+                     reason: str = "") -> ExecutionOutcome:
+        """Refund part or all of a committed payment, as a move of its lifecycle (committed -> refunded).
+
+        The state and the refundable amount are checked before the merchant is asked (a refusal by the
+        transition table is recorded); a person confirms where the policy says so (`approval.confirm_refunds`,
+        audited as a payment's approval is); `execute(entry)` asks the merchant; the lifecycle records the
+        refund, which the ledger applies only from a state the table allows.
+        """
         entry = await self.ledger.get(entry_id)
-        if entry is None or state_of(entry) not in (PaymentState.COMMITTED, PaymentState.REFUNDED):
-            raise InvalidArguments(f"there is no completed payment {entry_id} to refund")
+        await self.lifecycle.check_move(entry, PaymentState.REFUNDED, "only a completed payment is refunded")
+        if amount > entry.refundable:
+            raise InvalidArguments(f"refund {amount} is more than what can still be refunded ({entry.refundable})")
+        intent = _refund_intent(entry, amount, merchant_name, self.clock)
         if self.policy.approval.confirm_refunds:
-            intent = _refund_intent(entry, amount, merchant_name, self.clock)
+            key = payment_key(intent)
             report = await self.ledger.usage_report(self.policy, self.budget_id, self.clock.now())
             left = Money.parse(report["total"]["left"]["amount"], self.policy.currency)
             verdict = Verdict(approval_reasons=("the policy asks a person to confirm every refund",),
                               budget_left=left + intent.budget_amount, checked_rules=("approval.confirm_refunds",))
             decision = await self._ask(intent, verdict)
+            await self._audit("approval", intent, key, entry_id=entry_id, approved=decision.approved,
+                              approver=decision.approver, reason=decision.reason, rules=list(verdict.approval_reasons))
             if not decision.approved:
                 raise ApprovalDenied(f"the refund of {amount} was declined"
                                      + (f": {decision.reason}" if decision.reason else ""))
-        outcome = await execute()
-        await self.ledger.refund(entry_id, amount, external_ref=outcome.external_ref)
+        outcome = await execute(entry)
+        await self.lifecycle.refund(entry_id, amount, external_ref=outcome.external_ref, reason=reason)
         return outcome
 
     # ------------------------------------------------------------------ helpers
@@ -404,22 +428,6 @@ class Guard:
                                                 clock=self.clock)
         return await ask(self.approver, request)
 
-    def _result_from_entry(self, entry: Entry, status: Literal["paid", "already_paid"]) -> GuardResult:
-        return GuardResult(status=status, entry_id=entry.id, idempotency_key=entry.idempotency_key,
-                           amount=entry.amount, budget_amount=entry.budget_amount,
-                           external_ref=entry.external_ref or "", approved_by=None, budget_left=None,
-                           detail=dict(entry.outcome or {}), reserved=entry.reserved)
-
-
-def _takes_handle(execute: Execute) -> bool:
-    """True when `execute` has a required positional parameter (the handle); defaults do not count."""
-    try:
-        params = inspect.signature(execute).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.default is inspect.Parameter.empty
-               and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-               for p in params)
 
 
 def _describe(state: PaymentState) -> str:

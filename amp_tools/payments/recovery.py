@@ -1,6 +1,6 @@
 """Settling payments whose process is gone or whose outcome is unknown, and what a person decides.
 
-`settle` looks at one held payment:
+`settle` looks at one held payment (`settle_abandoned` at every held payment of a ledger or budget):
 
 * in flight under a live owner (reserved, awaiting approval, sending): left alone, whatever its age;
 * reserved or awaiting approval, owner gone: nothing was sent, so the hold is released;
@@ -29,8 +29,8 @@ from .lifecycle import Lifecycle
 from .owner import owner_alive
 from .states import HELD, LIVE, PaymentState, state_of
 
-__all__ = ["ATTEMPT", "Ask", "Attempt", "ReconcileReport", "Resolution", "in_flight", "last_attempts", "reconcile",
-           "resolve", "settle", "unresolved"]
+__all__ = ["ATTEMPT", "Ask", "Attempt", "ReconcileReport", "Resolution", "in_flight", "last_attempts", "resolve",
+           "settle", "settle_abandoned", "unresolved"]
 
 S = PaymentState
 #: The audit kind of a recovery attempt that could not settle a payment (its answer is kept).
@@ -92,9 +92,10 @@ async def settle(lifecycle: Lifecycle, entry: Entry, ask: Ask) -> Literal["commi
     return "unknown"
 
 
-async def reconcile(lifecycle: Lifecycle, ask: Ask, *, budget_id: str | None = None,
-                    limit: int = 1000) -> ReconcileReport:
-    """Settle every held payment that no live process is working on (run it at start-up)."""
+async def settle_abandoned(lifecycle: Lifecycle, ask: Ask, *, budget_id: str | None = None,
+                           limit: int = 1000) -> ReconcileReport:
+    """Settle every held payment that no live process is working on (start-up recovery); the ones a live
+    process works on are counted in `in_flight` and left alone."""
     report = ReconcileReport()
     for entry in await lifecycle.ledger.reserved_entries(limit=limit):
         if budget_id is not None and entry.budget_id != budget_id:

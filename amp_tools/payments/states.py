@@ -1,14 +1,18 @@
 """The payment state machine: every state a payment can be in and every move between them.
 
-This module is the one place that says which moves exist; the ledger applies a move only when
-the payment is in one of the states this table allows it from (atomically, in one transaction),
-and nothing else writes a payment's state.
+This module is the one place that says which moves exist; the ledger applies a move (a transition,
+a commit, a release or a refund) only when the payment is in one of the states this table allows it
+from (atomically, in one transaction, with an audit record), refuses and records any other, and
+nothing but `lifecycle` writes a payment's state.
 
 ::
 
-    reserved ──> awaiting_approval ──> sending ──> committed ──> refunded (partly or fully)
-       │               │                  │
-       └──> released <─┘                  └──> unknown ──(counterparty or a person)──> committed | released
+    reserved ──────────────────────> sending ─────────────────> committed ──> refunded ─┐
+      │  │                           ^  │  │                     ^              ^       │ each further refund
+      │  └──> awaiting_approval ─────┘  │  └──> unknown ─────────┘              └───────┘
+      │             │                   │       │   (settled by the merchant's record or a person)
+      v             v                   v       v
+    released <──────┴───────────────────┴───────┘
 
 * **reserved**: the budget is held; nothing that could move money has left the process.
 * **awaiting_approval**: held while a person is asked.
@@ -103,8 +107,9 @@ def must_flush(to: PaymentState) -> bool:
 
 
 def allowed_from(to: PaymentState) -> tuple[str, ...]:
-    """The phases a reserved entry may be in to move to `to` (what the ledger checks atomically)."""
-    return tuple(sorted(str(s) for s, targets in TRANSITIONS.items() if to in targets and s in HELD))
+    """The states a payment may be in to move to `to`: what the lifecycle hands the ledger with every
+    move (transitions, commit, release, refund), which checks it atomically and refuses anything else."""
+    return tuple(sorted(str(s) for s, targets in TRANSITIONS.items() if to in targets))
 
 
 def state_of(entry: Any) -> PaymentState:

@@ -109,8 +109,8 @@ class ToolkitCore:
                  wallet_prompt: WalletPrompt | None = None, clock: Clock = SYSTEM_CLOCK,
                  run_id: str | None = None, budget_id: str | None = None, session_id: str | None = None,
                  merchants: MerchantDirectory | Iterable[MerchantInfo | Mapping[str, Any]] | str | Path | None = None,
-                 wallet_name: str = "ALIPAY_HK", agent_id: str = "amp-tools-agent", wallet_timeout: float = 120.0,
-                 idv_wait: float = 5.0, aud: str = "alipayplus.com", owner_key: Any = None) -> None:
+                 wallet_name: str = "ALIPAY_HK", agent_id: str = "amp-tools-agent", idv_wait: float = 5.0,
+                 aud: str = "alipayplus.com", owner_key: Any = None) -> None:
         self.client = client
         self.budget_id = resolve_budget_id(budget_id, policy)
         self.ledger = ledger if ledger is not None else open_ledger(clock=clock)
@@ -135,7 +135,6 @@ class ToolkitCore:
         self.directory = MerchantDirectory.of(merchants)
         self.wallet_name = wallet_name
         self.agent_id = agent_id
-        self.wallet_timeout = wallet_timeout
         self.idv_wait = idv_wait
         self.aud = aud
         self.state = SessionState()

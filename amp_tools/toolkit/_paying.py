@@ -29,6 +29,7 @@ from amp_tools.amp.scope import merchant_gaps, scope_gaps
 from amp_tools.amp.secret import Secret
 from amp_tools.clock import sleep, utc
 from amp_tools.errors import AmpError, ConfigError, InvalidArguments, NotFound, PolicyViolation, ToolError
+from amp_tools.ledger import Entry
 from amp_tools.money import AMOUNT_PATTERN, Money
 from amp_tools.payments import ExecutionOutcome, PaymentHandle, payment_key
 from amp_tools.policy import SpendIntent, mandate_terms
@@ -448,9 +449,11 @@ async def pay(tk: ToolkitCore, args: PayArgs) -> dict[str, Any]:
         raise NotFound(f"checkout {args.checkout_id!r} is unknown",
                        hint="Use a checkout_id returned by checkout or accept_quote.")
     async with tk.lock(f"checkout:{ck.checkout_id}"):
-        done = await tk.checkout_entry(ck.merchant_id, ck.checkout_id, ck.amount)
-        if done is not None and done.status == "committed":  # paid already, here or anywhere: never twice
-            return _paid_result(ck, tk.guard.already_paid(done))
+        # A read for the reply only: the Guard's check answers a checkout paid here or anywhere before any
+        # quote or mandate is looked at; its reserve is what keeps a payment from running twice.
+        paid = tk.guard.already_paid(await tk.checkout_entry(ck.merchant_id, ck.checkout_id, ck.amount))
+        if paid is not None:
+            return _paid_result(ck, paid)
         # A fresh quote: the payment reserves at the rate whose quote id locks the charge.
         budget_amount, quote = await tk.budget_quote(ck.amount, fresh=True)
         rate, fx_quote_id = (None, None) if quote is None else (quote.rate, quote.quote_id)
@@ -508,12 +511,9 @@ async def refund(tk: ToolkitCore, args: RefundArgs) -> dict[str, Any]:
     if ck is None or ck.entry_id is None:
         raise NotFound(f"there is no paid order for checkout {args.checkout_id!r}")
     amount = parse_amount("amount", args.amount, ck.amount.currency, allow_zero=False) if args.amount else ck.amount
-    entry = await tk.ledger.get(ck.entry_id)
-    if amount > entry.refundable:
-        raise InvalidArguments(f"refund {amount} is more than what can still be refunded ({entry.refundable})")
     info = await tk.merchant(ck.merchant_id)
 
-    async def execute() -> ExecutionOutcome:
+    async def execute(entry: Entry) -> ExecutionOutcome:  # the paid entry, as the Guard checked it
         done = await tk.client.refund(tk.merchant_base(info), ck.checkout_id, amount, args.reason,
                                       idempotency_key=f"refund:{ck.checkout_id}:{entry.refunded.minor}:{amount.minor}")
         return ExecutionOutcome(external_ref=done.refund_id or "", detail={"status": done.status})

@@ -1,4 +1,4 @@
-"""Asking the AMP side what happened to a payment, for `order_status` and start-up `reconcile`.
+"""Asking the AMP side what happened to a payment, for `order_status` and start-up recovery.
 
 The toolkit's half of recovery (`amp_tools.payments.recovery` decides what to do with the
 answer): the merchant's order status where it offers that extension; otherwise a replay of the
@@ -17,13 +17,12 @@ from amp_tools.amp.secret import Secret
 from amp_tools.errors import AmpError, ConfigError
 from amp_tools.ledger import Entry
 from amp_tools.money import Money
-from amp_tools.payments import ReconcileReport, Resolution, settle
-from amp_tools.payments import reconcile as reconcile_payments
+from amp_tools.payments import ReconcileReport, Resolution, settle, settle_abandoned
 from amp_tools.toolkit._core import ToolkitCore
 from amp_tools.toolkit.legs import count_legs
 from amp_tools.untrusted import clean_text
 
-__all__ = ["ask_counterparty", "reconcile", "settle_entry"]
+__all__ = ["ask_counterparty", "settle_budget", "settle_entry"]
 
 _PAID = ("PAID", "REFUNDED", "PARTIALLY_REFUNDED")
 _NOT_PAID = ("FAILED", "CREATED")
@@ -128,5 +127,7 @@ _SETTLED = {
 }
 
 
-async def reconcile(tk: ToolkitCore) -> ReconcileReport:
-    return await reconcile_payments(tk.guard.lifecycle, lambda e: ask_counterparty(tk, e), budget_id=tk.budget_id)
+async def settle_budget(tk: ToolkitCore, budget_id: str | None = None) -> ReconcileReport:
+    """Settle the abandoned payments of one budget (the toolkit's own by default), asking the AMP side."""
+    return await settle_abandoned(tk.guard.lifecycle, lambda e: ask_counterparty(tk, e),
+                                  budget_id=budget_id or tk.budget_id)

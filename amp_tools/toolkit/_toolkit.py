@@ -21,7 +21,6 @@ from amp_tools.amp.keys import AgentKey
 from amp_tools.config import agent_key_path
 from amp_tools.errors import InvalidArguments
 from amp_tools.payments import Guard, ReconcileReport
-from amp_tools.payments import reconcile as reconcile_payments
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetPath
 
@@ -29,7 +28,7 @@ from amp_tools.policy.subbudgets import BudgetPath
 from amp_tools.toolkit import _paying, _reporting, _shopping  # noqa: F401
 from amp_tools.toolkit._core import ToolkitCore
 from amp_tools.toolkit._mandates import refresh_mandates
-from amp_tools.toolkit._settling import ask_counterparty, reconcile
+from amp_tools.toolkit._settling import settle_budget
 from amp_tools.toolkit._specs import ToolSpec, build_specs
 from amp_tools.toolkit._state import SessionState
 
@@ -96,14 +95,13 @@ class AmpToolkit(ToolkitCore):
         sub-budgets (a crew's) settles theirs too.
         """
         if self.path is None or len(self.path.leaf.covers) == 1:
-            done = await reconcile(self)
+            done = await settle_budget(self)
             await refresh_mandates(self)
             return done
         # A crew's toolkit settles its own budget's payments and every sub-budget's below it.
         report = ReconcileReport()
         for budget_id in self.path.leaf.covers:
-            part = await reconcile_payments(self.guard.lifecycle, lambda e: ask_counterparty(self, e),
-                                            budget_id=budget_id)
+            part = await settle_budget(self, budget_id)
             for name in ("committed", "released", "unknown", "in_flight"):
                 getattr(report, name).extend(getattr(part, name))
             report.failed.update(part.failed)

@@ -23,7 +23,7 @@ from amp_tools.errors import ConfigError, LedgerBusy, LedgerUnavailable, ToolErr
 from amp_tools.ledger import LedgerBase, open_ledger
 from amp_tools.ledger._pgpool import pool_settings
 from amp_tools.ledger._sql import Q, Row, Steps, StepsFactory
-from amp_tools.payments import ExecutionOutcome, Guard
+from amp_tools.payments import ExecutionOutcome, Guard, PaymentHandle
 from tests.ledger._ledger_helpers import (
     PG_URL,
     START,
@@ -187,7 +187,8 @@ async def test_guard_pay_on_an_exhausted_pool_is_a_tool_error_and_sends_nothing(
     guard = Guard(pol, ledger, clock=ManualClock(START), budget_id="pool")
     sent: list[str] = []
 
-    async def execute() -> ExecutionOutcome:
+    async def execute(handle: PaymentHandle) -> ExecutionOutcome:
+        await handle.sending()
         sent.append("charge")
         return ExecutionOutcome(external_ref="TX-1")
 

@@ -17,9 +17,9 @@ from amp_tools.approvals import (
 )
 from amp_tools.clock import ManualClock
 from amp_tools.errors import AmpError, ApprovalDenied, ApprovalPending, PaymentInProgress, PolicyViolation
-from amp_tools.ledger import open_ledger
+from amp_tools.ledger import Entry, open_ledger
 from amp_tools.money import Money
-from amp_tools.payments import ExecutionOutcome, Guard, payment_key
+from amp_tools.payments import ExecutionOutcome, Guard, PaymentHandle, payment_key
 from amp_tools.policy import Item, SpendIntent, parse_policy
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -50,15 +50,24 @@ class Charges:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.refunded: list[int] = []
 
     def execute(self, ref: str = "TX-1", fail: AmpError | None = None, gate: asyncio.Event | None = None) -> Any:
-        async def run() -> ExecutionOutcome:
+        async def run(handle: PaymentHandle) -> ExecutionOutcome:
+            await handle.sending()
             self.calls += 1
             if gate is not None:
                 await gate.wait()
             if fail is not None:
                 raise fail
             return ExecutionOutcome(external_ref=ref, detail={"mode": "delegated"})
+
+        return run
+
+    def refund(self, ref: str) -> Any:
+        async def run(entry: Entry) -> ExecutionOutcome:
+            self.refunded.append(entry.id)
+            return ExecutionOutcome(external_ref=ref)
 
         return run
 
@@ -76,7 +85,7 @@ async def ledger(tmp_path: Path, clock: ManualClock) -> Any:
 
 
 async def test_pay_commits_and_repeat_returns_first_result(ledger: Any, clock: ManualClock) -> None:
-    guard, net = Guard(policy(), ledger, clock=clock), Charges()
+    guard, net = Guard(policy(), ledger, clock=clock, budget_id="default"), Charges()
     first = await guard.pay(intent(), net.execute("TX-1"), run_id="run-a")
     again = await guard.pay(intent(), net.execute("TX-2"), run_id="run-a")
     assert first.status == "paid" and first.external_ref == "TX-1"
@@ -95,7 +104,7 @@ async def test_idempotency_key_depends_on_checkout_merchant_and_amount_only() ->
 
 
 async def test_concurrent_duplicate_is_refused_while_first_in_flight(ledger: Any, clock: ManualClock) -> None:
-    guard, net, gate = Guard(policy(), ledger, clock=clock), Charges(), asyncio.Event()
+    guard, net, gate = Guard(policy(), ledger, clock=clock, budget_id="default"), Charges(), asyncio.Event()
     first = asyncio.create_task(guard.pay(intent(), net.execute(gate=gate), run_id="r"))
     await asyncio.sleep(0.05)
     with pytest.raises(PaymentInProgress):
@@ -106,7 +115,7 @@ async def test_concurrent_duplicate_is_refused_while_first_in_flight(ledger: Any
 
 
 async def test_policy_refusal_names_rule_writes_no_entry_and_is_audited(ledger: Any, clock: ManualClock) -> None:
-    guard, net = Guard(policy(), ledger, clock=clock), Charges()
+    guard, net = Guard(policy(), ledger, clock=clock, budget_id="default"), Charges()
     with pytest.raises(PolicyViolation) as caught:
         await guard.pay(intent("350.00"), net.execute(), run_id="r")
     assert caught.value.rule == "per_transaction_max"
@@ -117,7 +126,7 @@ async def test_policy_refusal_names_rule_writes_no_entry_and_is_audited(ledger: 
 
 
 async def test_windowed_limit_checked_inside_the_reservation(ledger: Any, clock: ManualClock) -> None:
-    guard, net = Guard(policy(approval={}), ledger, clock=clock), Charges()
+    guard, net = Guard(policy(approval={}), ledger, clock=clock, budget_id="default"), Charges()
     await guard.pay(intent("250.00", "CKO-1"), net.execute("A"), run_id="r")
     with pytest.raises(PolicyViolation) as caught:
         await guard.pay(intent("200.00", "CKO-2"), net.execute("B"), run_id="r")
@@ -129,7 +138,7 @@ async def test_windowed_limit_checked_inside_the_reservation(ledger: Any, clock:
 
 
 async def test_decline_releases_and_budget_is_free_again(ledger: Any, clock: ManualClock) -> None:
-    guard, net = Guard(policy(), ledger, clock=clock), Charges()
+    guard, net = Guard(policy(), ledger, clock=clock, budget_id="default"), Charges()
     with pytest.raises(AmpError):
         await guard.pay(intent("150.00"), net.execute(fail=AmpError("declined", code="PAYMENT_FAILED")), run_id="r")
     assert [r.status for r in await ledger.entries("default")] == ["released"]
@@ -138,7 +147,7 @@ async def test_decline_releases_and_budget_is_free_again(ledger: Any, clock: Man
 
 
 async def test_unknown_outcome_keeps_money_reserved(ledger: Any, clock: ManualClock) -> None:
-    guard, net = Guard(policy(), ledger, clock=clock), Charges()
+    guard, net = Guard(policy(), ledger, clock=clock, budget_id="default"), Charges()
     with pytest.raises(AmpError) as caught:
         await guard.pay(intent("100.00"), net.execute(fail=AmpError("timeout", code="TIMEOUT")), run_id="r")
     assert caught.value.code == "OUTCOME_UNKNOWN"
@@ -158,7 +167,7 @@ async def test_approval_asked_above_threshold_and_audited(ledger: Any, clock: Ma
         asked.append(request)
         return ApprovalDecision(approved=True, approver="alice")
 
-    guard, net = Guard(policy(), ledger, approver=CallbackApprover(person), clock=clock), Charges()
+    guard, net = Guard(policy(), ledger, approver=CallbackApprover(person), clock=clock, budget_id="default"), Charges()
     small = await guard.pay(intent("50.00", "CKO-1"), net.execute("A"), run_id="r")
     big = await guard.pay(intent("250.00", "CKO-2"), net.execute("B"), run_id="r")
     assert small.approved_by is None and big.approved_by == "alice"
@@ -169,7 +178,7 @@ async def test_approval_asked_above_threshold_and_audited(ledger: Any, clock: Ma
 
 
 async def test_default_approver_denies_and_releases(ledger: Any, clock: ManualClock) -> None:
-    guard, net = Guard(policy(), ledger, clock=clock), Charges()
+    guard, net = Guard(policy(), ledger, clock=clock, budget_id="default"), Charges()
     with pytest.raises(ApprovalDenied):
         await guard.pay(intent("250.00"), net.execute(), run_id="r")
     assert net.calls == 0
@@ -181,7 +190,8 @@ async def test_default_approver_denies_and_releases(ledger: Any, clock: ManualCl
 async def test_out_of_band_approval_is_bound_single_use(ledger: Any, clock: ManualClock, tmp_path: Path) -> None:
     store = ApprovalStore(open_ledger(tmp_path / "approvals.db"), clock=clock)
     roomy = policy(total_budget="1000.00", windows={"day": {"limit": "1000.00"}})  # room for both held amounts
-    guard, net = Guard(roomy, ledger, approver=OutOfBandApprover(store, clock=clock), clock=clock), Charges()
+    guard = Guard(roomy, ledger, approver=OutOfBandApprover(store, clock=clock), clock=clock, budget_id="default")
+    net = Charges()
     with pytest.raises(ApprovalPending) as pending:
         await guard.pay(intent("250.00", "CKO-7"), net.execute(), run_id="r")
     # Held while the person decides (issue 20: one payment, one row, retries reuse it).
@@ -205,7 +215,7 @@ async def test_exception_from_approver_releases(ledger: Any, clock: ManualClock)
     def pause(request: Any) -> bool:
         raise Interrupt
 
-    guard, net = Guard(policy(), ledger, approver=CallbackApprover(pause), clock=clock), Charges()
+    guard, net = Guard(policy(), ledger, approver=CallbackApprover(pause), clock=clock, budget_id="default"), Charges()
     with pytest.raises(Interrupt):
         await guard.pay(intent("250.00"), net.execute(), run_id="r")
     assert [r.status for r in await ledger.entries("default")] == ["released"]
@@ -214,9 +224,11 @@ async def test_exception_from_approver_releases(ledger: Any, clock: ManualClock)
 async def test_refund_credits_budget_and_asks_when_policy_says(ledger: Any, clock: ManualClock) -> None:
     seen: list[Any] = []
     approver = CallbackApprover(lambda r: (seen.append(r), True)[1])
-    guard, net = Guard(policy(approval={"confirm_refunds": True}), ledger, approver=approver, clock=clock), Charges()
+    guard = Guard(policy(approval={"confirm_refunds": True}), ledger, approver=approver, clock=clock,
+                  budget_id="default")
+    net = Charges()
     paid = await guard.pay(intent("120.00"), net.execute("TX"), run_id="r")
-    await guard.refund(paid.entry_id, usd("20.00"), net.execute("RF-1"), merchant_name="Hotel")
+    await guard.refund(paid.entry_id, usd("20.00"), net.refund("RF-1"), merchant_name="Hotel")
     assert len(seen) == 1 and seen[0].action == "refund" and seen[0].amount == usd("20.00")
     entry = await ledger.get(paid.entry_id)
     assert entry.refunded == usd("20.00")
@@ -225,7 +237,7 @@ async def test_refund_credits_budget_and_asks_when_policy_says(ledger: Any, cloc
 
 
 async def test_expired_policy_refuses(ledger: Any, clock: ManualClock) -> None:
-    guard = Guard(policy(expires_at=(START + timedelta(hours=1)).isoformat()), ledger, clock=clock)
+    guard = Guard(policy(expires_at=(START + timedelta(hours=1)).isoformat()), ledger, clock=clock, budget_id="default")
     clock.advance(hours=2)
     with pytest.raises(PolicyViolation) as caught:
         await guard.pay(intent(clock=clock), Charges().execute(), run_id="r")
@@ -233,7 +245,7 @@ async def test_expired_policy_refuses(ledger: Any, clock: ManualClock) -> None:
 
 
 async def test_a_request_that_never_left_frees_the_budget_at_once(ledger: Any, clock: ManualClock) -> None:
-    guard, net = Guard(policy(), ledger, clock=clock), Charges()
+    guard, net = Guard(policy(), ledger, clock=clock, budget_id="default"), Charges()
     never_sent = AmpError("could not connect", code="NETWORK_ERROR", details={"sent": False})
     with pytest.raises(AmpError) as caught:
         await guard.pay(intent("100.00", "CKO-A"), net.execute(fail=never_sent), run_id="r")
@@ -247,9 +259,10 @@ async def test_a_request_that_never_left_frees_the_budget_at_once(ledger: Any, c
 
 
 async def test_unexpected_error_during_execution_keeps_the_money_held(ledger: Any, clock: ManualClock) -> None:
-    guard = Guard(policy(), ledger, clock=clock)
+    guard = Guard(policy(), ledger, clock=clock, budget_id="default")
 
-    async def charged_then_crashed() -> ExecutionOutcome:
+    async def charged_then_crashed(handle: PaymentHandle) -> ExecutionOutcome:
+        await handle.sending()
         raise RuntimeError("bug after the charge went out")
 
     with pytest.raises(RuntimeError):

@@ -15,7 +15,7 @@ from amp_tools.approvals import ApprovalRequest, CallbackApprover, OutOfBandAppr
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError, PolicyViolation, ToolError
 from amp_tools.ledger import AlreadyCommitted, open_ledger
-from amp_tools.payments import Lifecycle, PaymentState, reconcile, state_of
+from amp_tools.payments import Lifecycle, PaymentState, settle_abandoned, state_of
 from amp_tools.policy import parse_policy
 from amp_tools.toolkit import AmpToolkit
 from tests.payments._support import Lab, budget_policy
@@ -70,7 +70,7 @@ async def test_reconcile_releases_a_payment_whose_owner_died_before_sending(lab:
     entry = (await lab.ledger.reserve(_intent(lab, a, checkout), policy, budget_id="solo", idempotency_key="k-dead",
                                       owner="another-host|4242|1", lease_until=lab.sandbox.clock.now())).entry
     lab.sandbox.clock.advance(seconds=1)  # the dead owner's lease has run out; no age threshold involved
-    report = await reconcile(Lifecycle(lab.ledger, clock=lab.sandbox.clock), _never_asked)
+    report = await settle_abandoned(Lifecycle(lab.ledger, clock=lab.sandbox.clock), _never_asked)
     assert report.released == [entry.id]
     assert (await lab.ledger.get(entry.id)).status == "released"
 

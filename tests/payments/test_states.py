@@ -1,4 +1,5 @@
-"""The state machine itself: the table, the ledger refusing moves it does not allow, owners and leases."""
+"""The state machine itself: the table, the ledger refusing (and recording) moves it does not allow, owners and
+leases."""
 
 from __future__ import annotations
 
@@ -70,8 +71,12 @@ async def test_the_ledger_refuses_moves_the_table_does_not_allow(life: Lifecycle
     assert state_of(done) == S.COMMITTED and done.resume is None and done.phase is None
     with pytest.raises(InvalidTransition):
         await life.unknown(res.id, "too late")
-    kinds = [r.kind for r in await life.ledger.audit.records()]
-    assert kinds == ["reserve", "transition", "transition", "commit"]
+    records = await life.ledger.audit.records()
+    assert [r.kind for r in records] == ["reserve", "move_refused", "transition", "move_refused", "transition",
+                                         "commit", "move_refused"]
+    refused = [(r.payload["from"], r.payload["to"]) for r in records if r.kind == "move_refused"]
+    assert refused == [("reserved", "committed"), ("sending", "awaiting_approval"), ("committed", "unknown")]
+    assert (await life.ledger.audit.verify()).ok
 
 
 async def test_heartbeat_renews_only_the_owners_live_payments(life: Lifecycle, clock: ManualClock) -> None:

@@ -29,7 +29,7 @@ def spend(which: str) -> SpendIntent:
 async def _agent(backend: str, where: str, network_path: str, markers: str) -> None:
     ledger = open_backend(backend, where)
     network = NetworkRecord(network_path)
-    guard = Guard(BudgetPolicy.model_validate(CRASH_POLICY), ledger)
+    guard = Guard(BudgetPolicy.model_validate(CRASH_POLICY), ledger, budget_id="default")
 
     def execute(which: str) -> Execute:
         async def run(handle: PaymentHandle) -> ExecutionOutcome:

@@ -23,7 +23,7 @@ from typing import Any
 
 from amp_tools.clock import ManualClock
 from amp_tools.errors import PolicyViolation
-from amp_tools.payments import ExecutionOutcome, Guard
+from amp_tools.payments import ExecutionOutcome, Guard, PaymentHandle
 from amp_tools.policy import BudgetPolicy
 from tests.ledger._ledger_helpers import START, intent, open_backend
 from tests.reliability._network_record import NetworkRecord
@@ -78,9 +78,10 @@ async def _hammer(backend: str, where: str, network_path: str, worker: int, task
             tried[merchant] += 1
             spend = intent("1.00", merchant=merchant, checkout=f"w{worker}-t{task}-{n}")
 
-            async def execute(spend: Any = spend) -> ExecutionOutcome:
+            async def execute(handle: PaymentHandle, spend: Any = spend) -> ExecutionOutcome:
                 from amp_tools.payments import payment_key
 
+                await handle.sending()
                 key = payment_key(spend)
                 ref = await asyncio.to_thread(network.charge, key, spend.merchant_id, spend.amount.minor,
                                               spend.amount.currency)

@@ -1,4 +1,4 @@
-"""kill -9 of an agent process in the middle of payments, then recovery with `payments.reconcile`.
+"""kill -9 of an agent process in the middle of payments, then recovery with `payments.settle_abandoned`.
 
 One payment is killed after the network charged it but before the ledger commit; another after
 its reservation was written but before its request left. After the restart, recovery sees their
@@ -17,7 +17,17 @@ import time
 from pathlib import Path
 
 from amp_tools.ledger import Entry
-from amp_tools.payments import Execute, ExecutionOutcome, Guard, Lifecycle, Resolution, payment_key, reconcile, state_of
+from amp_tools.payments import (
+    Execute,
+    ExecutionOutcome,
+    Guard,
+    Lifecycle,
+    PaymentHandle,
+    Resolution,
+    payment_key,
+    settle_abandoned,
+    state_of,
+)
 from amp_tools.policy import BudgetPolicy
 from tests.ledger._ledger_helpers import open_backend
 from tests.reliability._crash_support import CRASH_POLICY, RUN_ID, crash_child, spend
@@ -61,7 +71,7 @@ async def test_kill_9_mid_payment_then_reconcile(engine_name: str, ledger_target
             return Resolution("committed", found.charge_id) if found else Resolution("released")
 
         # Run at once: the owner is dead, so its payments are settled without waiting for any age.
-        recovered = await reconcile(Lifecycle(ledger), resolver)
+        recovered = await settle_abandoned(Lifecycle(ledger), resolver)
         assert asked == ["co-after"]  # nothing was sent for "before": released without asking
         after = await ledger.get_by_key("default", keys["after"])
         gone = await ledger.get_by_key("default", keys["before"])
@@ -73,10 +83,11 @@ async def test_kill_9_mid_payment_then_reconcile(engine_name: str, ledger_target
         assert report["total"]["used"]["amount"] == "10.00"
 
         # The restarted agent retries both payments.
-        guard = Guard(policy, ledger)
+        guard = Guard(policy, ledger, budget_id="default")
 
         def execute(which: str) -> Execute:
-            async def run() -> ExecutionOutcome:
+            async def run(handle: PaymentHandle) -> ExecutionOutcome:
+                await handle.sending()
                 key = payment_key(spend(which))
                 return ExecutionOutcome(external_ref=network.charge(key, "shop-1", 1000, "USD"))
             return run

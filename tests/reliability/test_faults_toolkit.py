@@ -16,7 +16,7 @@ import pytest
 
 from amp_tools.errors import AmpError, PaymentInProgress, ToolError
 from amp_tools.ledger import Entry
-from amp_tools.payments import Lifecycle, Resolution, reconcile
+from amp_tools.payments import Lifecycle, Resolution, settle_abandoned
 from tests.reliability._shop import PRICE, Rule, Shop
 
 
@@ -80,7 +80,7 @@ async def test_timeout_after_charge_keeps_budget_held_and_never_pays_twice(shop:
             return Resolution("committed", found[0]["transactionId"]) if found else Resolution("released")
 
         # A recovery job: the payment's outcome is unknown and nobody works on it any more, so it is settled.
-        report = await reconcile(Lifecycle(shop.ledger, clock=shop.sandbox.clock), resolver)
+        report = await settle_abandoned(Lifecycle(shop.ledger, clock=shop.sandbox.clock), resolver)
         assert len(report.committed) == 1 and not report.released and not report.failed
     assert await shop.rows(cid) == [(1, "committed", PRICE, charged[0]["transactionId"])]
     again = await shop.pay(cid)

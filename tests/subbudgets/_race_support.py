@@ -15,7 +15,7 @@ from typing import Any
 
 from amp_tools.clock import ManualClock
 from amp_tools.errors import AmpError, PolicyViolation
-from amp_tools.payments import ExecutionOutcome, Guard
+from amp_tools.payments import ExecutionOutcome, Guard, PaymentHandle
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetPath
 from tests.ledger._ledger_helpers import START, intent, open_backend
@@ -56,7 +56,8 @@ async def _pay_as(backend: str, where: str, worker: int, attempts: int) -> dict[
             spend = intent("1.00", merchant=f"m{n % 3}", checkout=f"w{worker}-{n}")
             decline = n % 5 == 4
 
-            async def execute(decline: bool = decline, n: int = n) -> ExecutionOutcome:
+            async def execute(handle: PaymentHandle, decline: bool = decline, n: int = n) -> ExecutionOutcome:
+                await handle.sending()
                 if decline:
                     raise AmpError("card declined", code="PAYMENT_DECLINED", retryable=False)
                 return ExecutionOutcome(external_ref=f"tx-{worker}-{n}")
