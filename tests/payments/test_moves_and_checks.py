@@ -11,8 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from _ledger_helpers import START, intent, open_backend, policy
-from _support import Lab, budget_policy
 
 from amp_tools.approvals import CallbackApprover
 from amp_tools.clock import ManualClock
@@ -29,6 +27,8 @@ from amp_tools.payments import (
     PaymentState,
     state_of,
 )
+from tests.ledger._ledger_helpers import START, intent, open_backend, policy
+from tests.payments._support import Lab, budget_policy
 
 S = PaymentState
 
