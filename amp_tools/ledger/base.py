@@ -19,7 +19,7 @@ from amp_tools.clock import SYSTEM_CLOCK, Clock, utc
 from amp_tools.errors import InvalidArguments
 from amp_tools.money import Money
 
-from . import _ops
+from . import _ops, _reserve_fn
 from . import budgets as _budgets
 from ._engine import PathLike, PolicyEngine, PolicyLike, default_engine
 from ._sql import Dialect, Steps, StepsFactory
@@ -139,6 +139,10 @@ class LedgerBase(abc.ABC):
                  now: datetime | None, owner: str | None = None, lease_until: datetime | None = None,
                  path: PathLike | None = None) -> StepsFactory[Reservation]:
         at, engine = self._now(now), self.engine
+        if self.dialect.name == "postgresql":  # the whole check-and-reserve in one call to the server
+            return lambda: _reserve_fn.reserve_steps(engine, policy, intent, budget_id=budget_id,
+                                                     idempotency_key=idempotency_key, run_id=run_id, now=at,
+                                                     owner=owner, lease_until=lease_until, path=path)
         return lambda: _ops.reserve_steps(self.dialect, engine, policy, intent, budget_id=budget_id,
                                           idempotency_key=idempotency_key, run_id=run_id, now=at, owner=owner,
                                           lease_until=lease_until, path=path)
