@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from amp_tools.errors import AmpToolsError
+from amp_tools.errors import AmpToolsError, PolicyViolation
 from amp_tools.money import Money
 
 from . import _ops
@@ -32,7 +32,7 @@ from .controls import refuse_if_frozen
 from .records import ENTRY_COLUMNS, Reservation, entry_from_row
 from .schema import DAY_US, HOUR_US
 
-__all__ = ["reserve_steps"]
+__all__ = ["ReserveDisagreement", "reserve_steps"]
 
 _ENTRY_NAMES = tuple(ENTRY_COLUMNS.split(", "))
 #: A slot in a template: a JSON string holding only NUL, the slot's name, NUL (canonical JSON escapes NUL).
@@ -76,13 +76,20 @@ def reserve_steps(engine: PolicyEngine, policy: PolicyLike, intent: IntentLike, 
                                               idempotency_key=idempotency_key, run_id=run_id, now=now, owner=owner,
                                               lease_until=lease_until, path=path))
     arg, levels, fields = built
-    rows = yield Q("SELECT amp_reserve(?)", (arg,))
+    # One statement, its own transaction when it is the first (see `Q.alone`); the backend sets `durable`.
+    rows = yield Q("SELECT amp_reserve(?, ?, ?)", (arg, True, False), alone=True)
     answer = json.loads(rows[0][0])
     state = answer["s"]
     if state == "existing":
         existing = entry_from_row(tuple(answer["row"]))
         _ops._same_payment(existing, intent)
         return Reservation(existing, replayed=True)
+    if state == "mine":  # sent again after a cut-off: the first one had committed this very reservation
+        entry = entry_from_row(tuple(answer["row"]))
+        verdict_type: Any = getattr(engine, "Verdict")  # noqa: B009 - not part of the engine protocol
+        left = Money(int(entry.decision["budget_left"]["minor"]), policy.currency)
+        return Reservation(entry, replayed=False, verdict=verdict_type(
+            tuple(entry.decision["approval_reasons"]), left, tuple(entry.decision["checked_rules"])))
     if state == "currency":
         _ops._check_currency(levels[answer["level"]].budget_id, policy.currency, [(answer["stored"], None)])
     if state == "policy":
@@ -94,15 +101,32 @@ def reserve_steps(engine: PolicyEngine, policy: PolicyLike, intent: IntentLike, 
         raise AmpToolsError(f"the ledger's reserve function answered {state!r}", code="LEDGER_INTERNAL")
     usages = [_usage(engine, policy.currency, level, answer, seen) for level, seen in zip(levels, answer["seen"],
                                                                                           strict=True)]
-    # The one decision: a refusal (or a static rule the server does not check) raises here and rolls back.
-    verdict = engine.decide(policy, intent, usages[0]) if path is None else path.decide(intent, usages)
-    if state == "refused" or canonical_json(_ops._decision(verdict)) != answer["decision"]:
-        raise AmpToolsError("the ledger's reserve function and the policy disagree on this payment; nothing was "
-                            "reserved", code="LEDGER_INTERNAL", details={"server": state})
+    # The one decision, on the figures the server read: a refusal raises here, as on SQLite.
+    try:
+        verdict = engine.decide(policy, intent, usages[0]) if path is None else path.decide(intent, usages)
+    except PolicyViolation:
+        if state == "refused":
+            raise
+        raise ReserveDisagreement(int(answer["id"])) from None
+    if state == "refused":
+        raise AmpToolsError("the ledger's reserve function refused a payment the policy allows; nothing was "
+                            "reserved", code="LEDGER_INTERNAL")
+    if canonical_json(_ops._decision(verdict)) != answer["decision"]:
+        raise ReserveDisagreement(int(answer["id"]))
     fields.update(id=answer["id"], attempt=answer["attempt"], decision=answer["decision"], audit_seq=answer["seq"],
                   last_audit_seq=answer["seq"])
     entry = entry_from_row(tuple(fields.get(name) for name in _ENTRY_NAMES))
     return Reservation(entry, replayed=False, verdict=verdict)
+
+
+class ReserveDisagreement(AmpToolsError):
+    """The server reserved a payment whose decision the policy's `decide` does not give on the same figures.
+    Nothing was paid; the backend releases the entry when the reservation was already committed."""
+
+    def __init__(self, entry_id: int) -> None:
+        super().__init__(f"the ledger's reserve function and the policy disagree on reservation {entry_id}; it is "
+                         "released and nothing is paid", code="LEDGER_INTERNAL", details={"entry_id": entry_id})
+        self.entry_id = entry_id
 
 
 def _usage(engine: PolicyEngine, currency: str, level: _Level, answer: dict[str, Any], seen: bool) -> Any:
@@ -117,15 +141,27 @@ def _plan(engine: PolicyEngine, policy: PolicyLike, intent: IntentLike, budget_i
           now: datetime, owner: str | None, lease_until: datetime | None, path: PathLike | None
           ) -> tuple[str, list[_Level], dict[str, Any]] | None:
     """The argument of ``amp_reserve``, the levels (root first) and the entry's fields; None: not planned."""
-    caps_of = getattr(engine, "caps", None)
-    reasons_of = getattr(engine, "approval_reasons", None)
-    checked_of = getattr(engine, "checked_rules", None)
-    if intent.action != "pay" or caps_of is None or reasons_of is None or checked_of is None:
+    caps_of: Any = getattr(engine, "caps", None)
+    reasons_of: Any = getattr(engine, "approval_reasons", None)
+    checked_of: Any = getattr(engine, "checked_rules", None)
+    static_of: Any = getattr(engine, "static_check", None) if path is None else getattr(path, "static_check", None)
+    path_reasons: Any = getattr(path, "approval_reasons", None)
+    needs = (caps_of, reasons_of, checked_of, static_of, getattr(engine, "Verdict", None))
+    if intent.action != "pay" or any(need is None for need in needs):
+        return None
+    # The history-free rules, before anything is written: a payment they refuse takes the general path,
+    # which refuses it after the key, policy and freeze checks, in the order SQLite gives.
+    try:
+        if path is None:
+            static_of(policy, intent)
+        else:
+            static_of(intent)
+    except PolicyViolation:
         return None
     if path is None:
         specs: list[tuple[str, str | None, Any, Sequence[str], str]] = [(budget_id, None, policy, (budget_id,), "")]
     else:
-        if path.budget_id != budget_id or not hasattr(path, "approval_reasons"):
+        if path.budget_id != budget_id or path_reasons is None:
             return None  # the general path reports the mismatch
         specs = [(lv.budget_id, lv.parent, lv.policy, tuple(lv.covers), str(getattr(lv, "rule_prefix", "")))
                  for lv in path.levels]
@@ -160,9 +196,10 @@ def _plan(engine: PolicyEngine, policy: PolicyLike, intent: IntentLike, budget_i
                 return None
             bounds.append([at, "c" if cap.kind == "count" else "m", cap.bound])
         total = next((cap for cap in level.caps if cap.figure == "total_budget"), None)
-        if total is None:
+        total_at = level.names.get("total_budget")
+        if total is None or total_at is None:
             return None
-        left.append([level.names["total_budget"], total.bound])  # room left: total - used - needed
+        left.append([total_at, total.bound])  # room left: total - used - needed
         checked.extend(prefix + rule for rule in checked_of(level_policy, level.caps))
         if reasons_of(level_policy, intent, True) != reasons_of(level_policy, intent, False):
             candidates.append(index)
@@ -175,7 +212,7 @@ def _plan(engine: PolicyEngine, policy: PolicyLike, intent: IntentLike, budget_i
         if path is None:
             texts = reasons_of(policy, intent, not unseen)
         else:
-            texts = path.approval_reasons(intent, [i not in unseen for i in range(len(specs))])  # type: ignore[attr-defined]
+            texts = path_reasons(intent, [i not in unseen for i in range(len(specs))])
         reasons.append(canonical_json(list(texts)))
 
     leaf = levels[-1]

@@ -23,7 +23,8 @@ __all__ = ["RESERVE_FUNCTION"]
 
 _ENTRY_TEXT = "ARRAY[" + ", ".join(f"e.{name}::text" for name in ENTRY_COLUMNS.split(", ")) + "]"
 
-RESERVE_FUNCTION = """CREATE OR REPLACE FUNCTION amp_reserve(arg text) RETURNS text LANGUAGE plpgsql AS $fn$
+RESERVE_FUNCTION = """CREATE OR REPLACE FUNCTION amp_reserve(arg text, durable boolean, retried boolean) RETURNS text
+LANGUAGE plpgsql AS $fn$
 DECLARE
     p jsonb := arg::jsonb;
     v_ids text[] := ARRAY(SELECT jsonb_array_elements_text(p->'ids'));
@@ -68,36 +69,52 @@ DECLARE
     v_row text[];
     v_status text;
     v_same boolean;
+    v_created boolean := false;
+    v_answer jsonb;
     r record;
     i int;
     l int;
 BEGIN
+    IF NOT durable THEN  -- this transaction's COMMIT returns without waiting for the WAL flush
+        PERFORM set_config('synchronous_commit', 'off', true);
+    END IF;
+    <<checks>>
+    BEGIN
     -- Create-or-lock every level's budget row, root to leaf (the one lock order).
     FOR l IN 1..v_nl LOOP
         IF (p->>'tree')::boolean THEN
             INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at, parent)
             VALUES (v_ids[l], v_cur, 0, 0, 0, v_now, p->'parents'->>(l - 1))
             ON CONFLICT (budget_id) DO UPDATE SET parent = excluded.parent
-            RETURNING currency, policy_hash INTO r;
+            RETURNING currency, policy_hash, xmax = 0 AS created INTO r;
         ELSE
             INSERT INTO budgets (budget_id, currency, used_minor, used_count, committed_count, created_at)
             VALUES (v_ids[l], v_cur, 0, 0, 0, v_now)
             ON CONFLICT (budget_id) DO UPDATE SET currency = budgets.currency
-            RETURNING currency, policy_hash INTO r;
+            RETURNING currency, policy_hash, xmax = 0 AS created INTO r;
         END IF;
+        v_created := v_created OR r.created;
         v_got_cur[l] := r.currency;
         v_got_hash[l] := r.policy_hash;
     END LOOP;
     FOR l IN 1..v_nl LOOP
         IF v_got_cur[l] <> v_cur THEN
-            RETURN jsonb_build_object('s', 'currency', 'level', l - 1, 'stored', v_got_cur[l])::text;
+            v_answer := jsonb_build_object('s', 'currency', 'level', l - 1, 'stored', v_got_cur[l]);
+            EXIT checks;
         END IF;
     END LOOP;
     -- The key's latest attempt: a live one (or another payment's) is answered as it is.
     SELECE_PLACEHOLDER
     IF FOUND THEN
+        IF retried AND v_status <> 'released' AND v_same AND v_row[24] = p->'entry'->>'created_at'
+                AND v_row[5] = p->'entry'->>'run_id' AND v_row[29] IS NOT DISTINCT FROM p->'entry'->>'owner' THEN
+            -- Sent again after a cut-off: this is the reservation the first call committed.
+            v_answer := jsonb_build_object('s', 'mine', 'row', to_jsonb(v_row));
+            EXIT checks;
+        END IF;
         IF v_status <> 'released' OR NOT v_same THEN
-            RETURN jsonb_build_object('s', 'existing', 'row', to_jsonb(v_row))::text;
+            v_answer := jsonb_build_object('s', 'existing', 'row', to_jsonb(v_row));
+            EXIT checks;
         END IF;
         v_attempt := v_attempt + 1;
     ELSE
@@ -106,13 +123,15 @@ BEGIN
     FOR l IN 1..v_nl LOOP
         IF p->'hashes'->>(l - 1) IS NOT NULL AND v_got_hash[l] IS NOT NULL
                 AND v_got_hash[l] <> p->'hashes'->>(l - 1) THEN
-            RETURN jsonb_build_object('s', 'policy', 'level', l - 1, 'stored', v_got_hash[l])::text;
+            v_answer := jsonb_build_object('s', 'policy', 'level', l - 1, 'stored', v_got_hash[l]);
+            EXIT checks;
         END IF;
     END LOOP;
     FOR l IN 1..v_nl LOOP
         SELECT c.reason, c.changed_by INTO r FROM budget_controls c WHERE c.budget_id = v_ids[l] AND c.frozen = 1;
         IF FOUND THEN
-            RETURN jsonb_build_object('s', 'frozen', 'level', l - 1, 'reason', r.reason, 'by', r.changed_by)::text;
+            v_answer := jsonb_build_object('s', 'frozen', 'level', l - 1, 'reason', r.reason, 'by', r.changed_by);
+            EXIT checks;
         END IF;
     END LOOP;
     -- Every figure: [level, scope, key, since or null (all time), first whole hour, first whole day].
@@ -167,9 +186,19 @@ BEGIN
         v_b := p->'bounds'->i;
         IF (CASE WHEN v_b->>1 = 'c' THEN v_fc[(v_b->>0)::int + 1] ELSE v_fm[(v_b->>0)::int + 1] END)
                 > (v_b->>2)::bigint THEN
-            RETURN jsonb_build_object('s', 'refused', 'm', v_fm, 'c', v_fc, 'seen', v_seen)::text;
+            v_answer := jsonb_build_object('s', 'refused', 'm', v_fm, 'c', v_fc, 'seen', v_seen);
+            EXIT checks;
         END IF;
     END LOOP;
+    END checks;
+    IF v_answer IS NOT NULL THEN
+        -- Nothing was written but the budget rows' locks; a budget row this call created is rolled
+        -- back by raising (the caller reads the answer from the error's detail).
+        IF v_created THEN
+            RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'amp_reserve', DETAIL = v_answer::text;
+        END IF;
+        RETURN v_answer::text;
+    END IF;
     -- Allowed: the reasons (chosen by which candidate levels have not seen the merchant) and the room left.
     FOR i IN 0..jsonb_array_length(p->'reason_levels') - 1 LOOP
         IF NOT v_seen[(p->'reason_levels'->>i)::int + 1] THEN

@@ -1,9 +1,11 @@
-"""PostgreSQL waits: a reserve waits on one answer before its COMMIT, a transition and a commit on two.
+"""PostgreSQL waits: a reserve is one statement, its own transaction (one round trip, its commit included);
+a transition and a commit wait on two answers before their COMMIT.
 
-Counted at the client: every time the pipeline is synced (the client sends what it holds and waits for
-the answers) inside the transaction. The budget row is locked by the first batch and released by the
-COMMIT, so these are the round trips the shared budget's lock is held across. The writes of each
-transaction land exactly as before (amounts, states, audit chain).
+Counted at the client: the statements sent, the transactions opened (BEGIN ... COMMIT) and every time the
+pipeline is synced (the client sends what it holds and waits for the answers) inside one. A reserve's
+budget row lock is taken and released inside its one statement (the server's `amp_reserve`), so no round
+trip is made while it is held. The writes of each transaction land exactly as before (amounts, states,
+audit chain).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from amp_tools.ledger import _ops
 pytestmark = pytest.mark.postgres
 
 
-def test_reserve_waits_once_transition_and_commit_twice(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reserve_is_one_statement_transition_and_commit_wait_twice(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     require_pg()
     import psycopg
     from _ledger_helpers import drop_schema, new_schema
@@ -31,15 +33,29 @@ def test_reserve_waits_once_transition_and_commit_twice(tmp_path: Any, monkeypat
                      velocity={"max_payments": 10, "per": "1h"})
         ledger.reserve_sync(intent("1.00", checkout="warm"), pol, budget_id="b", idempotency_key="warm")
         syncs: list[str] = []
-        real_sync = psycopg.Pipeline.sync
+        sent: list[str] = []
+        real_sync, real_execute, real_transaction = (psycopg.Pipeline.sync, psycopg.Connection.execute,
+                                                     psycopg.Connection.transaction)
 
         def counting_sync(self: Any) -> None:
             syncs.append("sync")
             real_sync(self)
 
+        def counting_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            sent.append(str(query))
+            return real_execute(self, query, *args, **kwargs)
+
+        def counting_transaction(self: Any, *args: Any, **kwargs: Any) -> Any:
+            sent.append("BEGIN")
+            return real_transaction(self, *args, **kwargs)
+
         monkeypatch.setattr(psycopg.Pipeline, "sync", counting_sync)
+        monkeypatch.setattr(psycopg.Connection, "execute", counting_execute)
+        monkeypatch.setattr(psycopg.Connection, "transaction", counting_transaction)
         res = ledger.reserve_sync(intent("10.00"), pol, budget_id="b", idempotency_key="k", flush=False)
-        reserve_waits = len(syncs)
+        reserve_waits, reserve_sent = len(syncs), list(sent)
+        monkeypatch.setattr(psycopg.Connection, "execute", real_execute)
+        monkeypatch.setattr(psycopg.Connection, "transaction", real_transaction)
         assert res.entry == ledger.get_sync(res.id)  # what reserve hands back is exactly the row it wrote
         syncs[:] = []
         at = ledger.clock.now()
@@ -51,7 +67,9 @@ def test_reserve_waits_once_transition_and_commit_twice(tmp_path: Any, monkeypat
         commit_waits = len(syncs)
         monkeypatch.undo()
 
-        assert (reserve_waits, transition_waits, commit_waits) == (1, 2, 2)
+        # The reserve: one statement, no BEGIN/COMMIT around it, nothing pipelined.
+        assert len(reserve_sent) == 1 and reserve_sent[0].startswith("SELECT amp_reserve("), reserve_sent
+        assert (reserve_waits, transition_waits, commit_waits) == (0, 2, 2)
         entry = ledger.get_sync(res.id)
         assert (entry.status, entry.budget_amount, entry.external_ref) == ("committed", usd("10.00"), "tx-1")
         report = ledger.usage_report_sync(pol, "b")
