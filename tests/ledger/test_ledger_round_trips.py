@@ -21,7 +21,8 @@ from amp_tools.ledger import _ops
 pytestmark = pytest.mark.postgres
 
 
-def test_reserve_is_one_statement_transition_and_commit_wait_twice(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reserve_is_one_statement_transition_and_commit_wait_twice(tmp_path: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     require_pg()
     import psycopg
     from _ledger_helpers import drop_schema, new_schema

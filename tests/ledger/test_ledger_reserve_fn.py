@@ -1,0 +1,178 @@
+"""The PostgreSQL reserve as one call of the server's ``amp_reserve`` (schema version 10).
+
+What it writes is what SQLite writes for the same payments (entries, audit payloads, totals), its audit
+records verify with the Python verifier (the server hashes exactly what `audit` hashes), and the
+cases it leaves to the general path, or to the policy's own `decide`, come out as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from _ledger_helpers import (
+    PG_URL,
+    START,
+    downgrade_to_v5,
+    drop_schema,
+    intent,
+    new_schema,
+    open_backend,
+    policy,
+    raw_sync,
+    require_pg,
+    usd,
+)
+
+from amp_tools.clock import ManualClock
+from amp_tools.errors import AmpToolsError, PolicyViolation
+from amp_tools.ledger import LedgerBase, _reserve_fn, open_ledger
+from amp_tools.ledger._engine import default_engine
+from amp_tools.ledger._sql import Q, Steps
+from amp_tools.ledger.controls import freeze_steps
+from amp_tools.ledger.schema import SCHEMA_VERSION
+from amp_tools.policy import BudgetPolicy
+from amp_tools.policy.subbudgets import BudgetPath
+
+pytestmark = pytest.mark.postgres
+decide: Any = default_engine()  # the module `amp_tools.policy.decide`
+
+CREW = BudgetPolicy.model_validate({
+    "name": "crew", "currency": "USD", "total_budget": "100.00", "windows": {"day": {"limit": "90.00"}},
+    "approval": {"confirm_new_merchants": True},
+    "agents": {"booker": {"total_budget": "60.00", "merchants": {"caps": {"shop-1": "30.00"}},
+                          "velocity": {"max_payments": 5, "per": "1h"}}}})
+
+
+@pytest.fixture
+def pg() -> Iterator[LedgerBase]:
+    require_pg()
+    schema = new_schema()
+    ledger = open_backend("postgresql", schema, ManualClock(START))
+    try:
+        yield ledger
+    finally:
+        ledger.close_sync()
+        drop_schema(schema)
+
+
+def _payloads(ledger: LedgerBase) -> list[tuple[str, str, dict[str, Any]]]:
+    rows = raw_sync(ledger, "SELECT kind, budget_id, payload FROM audit ORDER BY seq")
+    out = []
+    for kind, budget_id, text in rows:
+        payload = json.loads(text)
+        payload.pop("entry_id", None)  # ids are the engines' own
+        out.append((str(kind), str(budget_id), payload))
+    return out
+
+
+def _pay_crew(ledger: LedgerBase) -> None:
+    path = BudgetPath.of(CREW, "crew", "booker")
+    for n, (merchant, amount) in enumerate((("shop-1", "20.00"), ("shop-2", "15.00"), ("shop-1", "5.00"))):
+        at = START.replace(minute=n)
+        res = ledger.reserve_sync(intent(amount, merchant=merchant, checkout=f"c{n}", at=at), CREW,
+                                  budget_id=path.budget_id, idempotency_key=f"k{n}", now=at, path=path)
+        if n == 0:
+            ledger.commit_sync(res.id, external_ref="tx-0")
+    with pytest.raises(PolicyViolation) as refused:
+        ledger.reserve_sync(intent("10.00", checkout="c9"), CREW, budget_id=path.budget_id, idempotency_key="k9",
+                            now=START.replace(minute=9), path=path)
+    assert refused.value.rule == "agents.booker.merchants.caps"
+    assert "already spent" in refused.value.message
+
+
+def test_a_crew_through_the_function_writes_what_sqlite_writes_and_verifies(pg: LedgerBase, tmp_path: Any) -> None:
+    lite = open_backend("sqlite", str(tmp_path / "l.db"), ManualClock(START))
+    try:
+        _pay_crew(lite)
+        _pay_crew(pg)
+        assert _payloads(pg) == _payloads(lite)
+        levels = [p for kind, _b, p in _payloads(pg) if kind == "reserve"]
+        assert levels[1]["levels"]["crew"]["total_budget"] == {"minor": 2000, "count": 1}
+        assert levels[1]["decision_detail"]["approval_reasons"] == [
+            "this is the first payment to SHOP-2 (shop-2) under this policy"]
+        columns = "budget_id, attempt, status, decision, parents, root_id, counted_minor, audit_seq > 0"
+        assert raw_sync(pg, f"SELECT {columns} FROM entries ORDER BY id") == \
+            raw_sync(lite, f"SELECT {columns} FROM entries ORDER BY id")
+        for query in ("SELECT budget_id, used_minor, used_count, committed_count, parent FROM budgets",
+                      "SELECT * FROM usage_totals", "SELECT * FROM usage_buckets"):
+            assert sorted(raw_sync(pg, query)) == sorted(raw_sync(lite, query)), query
+        report = pg.audit.verify_sync()
+        assert report.ok and report.entries == 3, report
+    finally:
+        lite.close_sync()
+
+
+def test_a_text_that_looks_like_a_slot_is_never_planned(pg: LedgerBase) -> None:
+    """A slot marker is NUL, name, NUL: PostgreSQL text cannot even hold NUL, so no stored value can be
+    taken for a slot; a payment carrying one is not planned (and PostgreSQL refuses its text either way)."""
+    pol = policy()
+    assert _reserve_fn._plan(decide, pol, intent("1.00"), "b", "k", "", START, None, None, None) is not None
+    assert _reserve_fn._plan(decide, pol, intent("1.00", merchant="\0f0\0"), "b", "k", "", START, None, None,
+                             None) is None
+    assert _reserve_fn._plan(decide, pol, intent("1.00"), "b", "\0attempt\0", "", START, None, None, None) is None
+    plain = pg.reserve_sync(intent("1.00", checkout="c2"), pol, budget_id="b", idempotency_key="k2")
+    assert plain.entry.decision["budget_left"]["minor"] == 9_900
+
+
+def test_a_decision_the_policy_does_not_give_is_released_and_reported(pg: LedgerBase) -> None:
+    def off_by_one(pol: Any, it: Any, usage: Any) -> Any:  # a policy engine that drifted from the caps
+        verdict = decide.decide(pol, it, usage)
+        return decide.Verdict(verdict.approval_reasons, verdict.budget_left - usd("0.01"), verdict.checked_rules)
+
+    engine = SimpleNamespace(**{name: getattr(decide, name) for name in dir(decide) if not name.startswith("__")})
+    engine.decide = off_by_one
+    ledger = open_ledger(PG_URL, clock=ManualClock(START), engine=engine,
+                         schema=pg.schema)  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(AmpToolsError) as caught:
+            ledger.reserve_sync(intent("1.00"), policy(), budget_id="b", idempotency_key="k")
+        assert caught.value.code == "LEDGER_INTERNAL"
+        assert raw_sync(pg, "SELECT status, reason FROM entries") == [("released", "ledger_disagreement")]
+        assert raw_sync(pg, "SELECT used_minor, used_count FROM budgets") == [(0, 0)]
+        assert pg.audit.verify_sync().ok
+    finally:
+        ledger.close_sync()
+
+
+def _call(arg: str, retried: bool) -> Steps[dict[str, Any]]:
+    rows = yield Q("SELECT amp_reserve(?, ?, ?)", (arg, True, retried))
+    answer: dict[str, Any] = json.loads(rows[0][0])
+    return answer
+
+
+def test_a_call_sent_again_after_a_cut_off_recognizes_its_own_reservation(pg: LedgerBase) -> None:
+    pol, it = policy(), intent("2.00")
+    built = _reserve_fn._plan(decide, pol, it, "b", "k", "run", START, "me", None, None)
+    assert built is not None
+    first = pg.run_write_sync(lambda: _call(built[0], False))
+    again = pg.run_write_sync(lambda: _call(built[0], True))  # the first one did commit
+    later = pg.run_write_sync(lambda: _call(built[0], False))  # an ordinary repeat is a replay
+    assert (first["s"], again["s"], later["s"]) == ("ok", "mine", "existing")
+    assert int(again["row"][0]) == first["id"]
+    assert raw_sync(pg, "SELECT COUNT(*), MAX(attempt) FROM entries") == [(1, 1)]
+
+
+def test_a_frozen_budget_never_paid_from_is_refused_and_not_created(pg: LedgerBase) -> None:
+    pg.run_write_sync(lambda: freeze_steps(pg.dialect, "fresh", True, by="owner", reason="paused", now=START))
+    with pytest.raises(PolicyViolation) as refused:
+        pg.reserve_sync(intent("1.00"), policy(), budget_id="fresh", idempotency_key="k")
+    assert refused.value.rule == "budget.frozen"
+    assert raw_sync(pg, "SELECT COUNT(*) FROM budgets WHERE budget_id = 'fresh'") == [(0,)]
+
+
+def test_a_schema_of_version_9_gets_the_function(pg: LedgerBase) -> None:
+    pg.reserve_sync(intent("1.00"), policy(), budget_id="b", idempotency_key="k0")
+    downgrade_to_v5(pg)
+    assert raw_sync(pg, "SELECT COUNT(*) FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace "
+                        "WHERE p.proname = 'amp_reserve' AND s.nspname = current_schema()") == [(0,)]
+    again = open_backend("postgresql", pg.schema or "", ManualClock(START))  # type: ignore[attr-defined]
+    try:
+        assert raw_sync(again, "SELECT MAX(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+        res = again.reserve_sync(intent("1.00", checkout="c1"), policy(), budget_id="b", idempotency_key="k1")
+        assert res.entry.attempt == 1 and again.audit.verify_sync().ok
+    finally:
+        again.close_sync()
