@@ -62,6 +62,7 @@ audit head. A budget without sub-budgets runs exactly the statements described a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -577,18 +578,20 @@ def _lock_for_change(dialect: Dialect, entry_id: int, *more: Q
     return entry_from_row(answers[1][0]), head_from_rows(answers[2]), answers[3:]
 
 
-def _change(dialect: Dialect, entry_id: int, assignments: str, params: tuple[Any, ...], kind: str,
-            payload: Mapping[str, Any], budget_id: str, now: datetime, head: ChainHead | None = None) -> Steps[Entry]:
-    """Apply `assignments` to the entry together with its new ``last_audit_seq``, then append the record
-    (after `head`, already locked by `_lock_for_change`, or locked here)."""
+def _change(dialect: Dialect, entry: Entry, assignments: str, params: tuple[Any, ...], kind: str,
+            payload: Mapping[str, Any], now: datetime, head: ChainHead | None, changed: Mapping[str, Any]
+            ) -> Steps[Entry]:
+    """Apply `assignments` to the entry (as locked) together with its new ``last_audit_seq``, then append
+    the record (after `head`, already locked by `_lock_for_change`, or locked here). `changed` names the
+    entry's fields the assignments set, with their new values: the entry handed back is the locked one
+    with them, so no write waits for an answer (on PostgreSQL the record, the aggregates and this UPDATE
+    go as one statement with the COMMIT)."""
     if head is None:
-        head = yield from lock_head_steps(dialect, budget_id)
-    # The record first: its writes join the aggregate writes before it (one statement on PostgreSQL),
-    # and the entry's UPDATE, whose answer is awaited, comes last.
-    yield from write_record_steps(head, kind, payload, budget_id=budget_id, at=now, redacted=True)
-    rows = yield Q(f"UPDATE entries SET {assignments}, last_audit_seq = ? WHERE id = ? RETURNING {ENTRY_COLUMNS}",
-                   (*params, head.seq, entry_id))
-    return entry_from_row(rows[0])
+        head = yield from lock_head_steps(dialect, entry.budget_id)
+    yield from write_record_steps(head, kind, payload, budget_id=entry.budget_id, at=now, redacted=True)
+    yield Q(f"UPDATE entries SET {assignments}, last_audit_seq = ? WHERE id = ?", (*params, head.seq, entry.id),
+            nowait=True, merge=True)
+    return dataclasses.replace(entry, **changed, updated_at=from_us(to_us(now)), last_audit_seq=head.seq)
 
 
 def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None,
@@ -635,9 +638,14 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
     if entry.action == "pay":
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
                          to_us(entry.created_at), delta, 0, 1, entry.parents)
+    stored = canonical_json(clean)
+    changed: dict[str, Any] = {"status": "committed", "phase": None, "owner": None, "lease_until": None,
+                               "resume": None, "external_ref": external_ref, "outcome": json.loads(stored)}
+    if params:
+        changed["budget_amount"] = debited
     return (yield from _change(
-        dialect, entry_id, assignments + ", external_ref = ?, outcome = ?, updated_at = ?",
-        (*params, external_ref, canonical_json(clean), to_us(now)), "commit", payload, entry.budget_id, now, head))
+        dialect, entry, assignments + ", external_ref = ?, outcome = ?, updated_at = ?",
+        (*params, external_ref, stored, to_us(now)), "commit", payload, now, head, changed))
 
 
 def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime) -> Steps[Entry]:
@@ -652,12 +660,13 @@ def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
                          to_us(entry.created_at), -counted, -1, 0, entry.parents)
     return (yield from _change(
-        dialect, entry_id, "status = 'released', counts = 0, counted_minor = 0, phase = NULL, owner = NULL, "
+        dialect, entry, "status = 'released', counts = 0, counted_minor = 0, phase = NULL, owner = NULL, "
         "lease_until = NULL, resume = NULL, reason = ?, updated_at = ?",
         (reason, to_us(now)), "release", {
             "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "reason": reason,
             "credited": Money(counted, entry.budget_amount.currency),
-        }, entry.budget_id, now, head))
+        }, now, head, {"status": "released", "phase": None, "owner": None, "lease_until": None, "resume": None,
+                       "reason": reason}))
 
 
 def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str,
@@ -670,13 +679,17 @@ def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str
         current = entry.phase if entry.status == "reserved" else entry.status
         raise InvalidTransition(entry_id, str(current), to_phase)
     assignments = "phase = ?, owner = ?, lease_until = ?, updated_at = ?"
-    params: tuple[Any, ...] = (to_phase, owner, None if lease_until is None else to_us(lease_until), to_us(now))
+    lease_us = None if lease_until is None else to_us(lease_until)
+    params: tuple[Any, ...] = (to_phase, owner, lease_us, to_us(now))
+    changed: dict[str, Any] = {"phase": to_phase, "owner": owner,
+                               "lease_until": None if lease_us is None else from_us(lease_us)}
     if not keep_resume:
         assignments += ", resume = ?"
         params += (resume,)
-    return (yield from _change(dialect, entry_id, assignments, params, "transition", {
+        changed["resume"] = resume
+    return (yield from _change(dialect, entry, assignments, params, "transition", {
         "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "from": entry.phase or "reserved",
-        "to": to_phase, "owner": owner, "reason": reason}, entry.budget_id, now, head))
+        "to": to_phase, "owner": owner, "reason": reason}, now, head, changed))
 
 
 def heartbeat_steps(entry_ids: tuple[int, ...], owner: str, lease_until: datetime) -> Steps[int]:

@@ -60,17 +60,20 @@ def test_reserve_is_one_statement_transition_and_commit_wait_twice(tmp_path: Any
         assert res.entry == ledger.get_sync(res.id)  # what reserve hands back is exactly the row it wrote
         syncs[:] = []
         at = ledger.clock.now()
-        ledger.run_write_sync(lambda: _ops.transition_steps(
+        moved = ledger.run_write_sync(lambda: _ops.transition_steps(
             ledger.dialect, res.id, allowed_from=("reserved",), to_phase="sending", owner="o", lease_until=None,
             resume=None, keep_resume=True, reason="sending", now=at))
         transition_waits, syncs[:] = len(syncs), []
-        ledger.commit_sync(res.id, external_ref="tx-1")
+        committed = ledger.commit_sync(res.id, external_ref="tx-1", outcome={"legs": {"n": 1}, "token": "t"})
         commit_waits = len(syncs)
         monkeypatch.undo()
+        assert moved.phase == "sending" and moved.owner == "o"
+        assert committed == ledger.get_sync(res.id)  # built from the values written, not read back
+        assert committed.outcome == {"legs": {"n": 1}, "token": "[redacted]"}
 
         # The reserve: one statement, no BEGIN/COMMIT around it, nothing pipelined.
         assert len(reserve_sent) == 1 and reserve_sent[0].startswith("SELECT amp_reserve("), reserve_sent
-        assert (reserve_waits, transition_waits, commit_waits) == (0, 2, 2)
+        assert (reserve_waits, transition_waits, commit_waits) == (0, 1, 1)
         entry = ledger.get_sync(res.id)
         assert (entry.status, entry.budget_amount, entry.external_ref) == ("committed", usd("10.00"), "tx-1")
         report = ledger.usage_report_sync(pol, "b")
