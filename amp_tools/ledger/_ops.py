@@ -39,16 +39,18 @@ reserve takes the head before inserting its entry: a new row nobody else can hol
 keys all start with the budget already locked). Each budget has its own audit chain and head
 (see `audit`), so writes to separate budgets share no lock.
 
-Statements. A reserve is 11 statements (12 on PostgreSQL) in two parts: first one batch that
-creates-or-locks the budget (one upsert with RETURNING), reads the key's latest attempt, the
-freeze, every usage figure plus ``merchant_seen`` in one UNION ALL statement, and locks the audit
-head (on PostgreSQL it also draws the entry's id from its sequence); then, after the decision in
-Python, the entry INSERT (written with its audit seq; the returned `Entry` is built from the very
-values written), three aggregate upserts and two audit writes. PostgreSQL sends the batch at once
-and pipelines every write, merged into a few statements (``merge``), so a reserve waits on one
-round trip plus its COMMIT. A commit or release is 7 statements on SQLite, 8 on PostgreSQL, where
-the locks (budget, entry, audit head) and the reads go in one batch and the writes in a second:
-2 round trips plus the COMMIT.
+Statements. On SQLite a reserve is 11 statements in two parts: first the reads (create-or-lock the
+budget with one upsert and RETURNING, the key's latest attempt, the freeze, every usage figure plus
+``merchant_seen`` in one UNION ALL statement, the audit head), then, after the decision in Python,
+the entry INSERT (written with its audit seq; the returned `Entry` is built from the very values
+written), three aggregate upserts and two audit writes. On PostgreSQL a payment is reserved by one
+call of the server's ``amp_reserve`` instead (`_reserve_fn`: the same checks and writes, planned from
+the policy model; its own transaction, one round trip); this generator serves PostgreSQL only for a
+refund, a payment the history-free rules refuse, or a policy engine without `caps`, sending its reads
+as one batch and every write pipelined (one round trip plus the COMMIT). A commit, release or
+transition locks the budget, the entry and the audit head (on PostgreSQL in one batch, with its
+reads), then writes the aggregates, the audit record and the entry, and hands back the locked entry
+with what it set: on PostgreSQL one round trip plus the COMMIT, its writes merged into few statements.
 
 Sub-budgets (a `PathLike`, see `amp_tools.policy.subbudgets`). An agent's entry is written once, in
 its own budget (``crew/agent``), with its ancestors in ``parents`` and the root in ``root_id``. A

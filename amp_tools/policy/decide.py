@@ -16,6 +16,10 @@ How the ledger answers a `UsageQuery` (the contract):
 
 Refunds (``action="refund"``) are not limited by caps; only the currency check and the
 ``approval.confirm_refunds`` rule apply to them.
+
+Every usage-dependent refusal is a `Cap` of `caps` (``figure <= bound``), the one list `decide`
+checks: the PostgreSQL ledger sends the same bounds to the server, which checks them inside its
+reserve call, so the rules are written once, here.
 """
 
 from __future__ import annotations
