@@ -90,8 +90,9 @@ from .controls import frozen_query, refuse_if_frozen
 from .records import ENTRY_COLUMNS, AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation, entry_from_row
 from .schema import DAY_US, HOUR_US
 
-__all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "heartbeat_steps", "open_steps",
-           "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps", "tree_steps"]
+__all__ = ["commit_checks", "commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "heartbeat_steps",
+           "open_steps", "refund_steps", "release_steps", "reserve_steps", "totals_steps", "transition_steps",
+           "tree_steps"]
 
 _ACTIONS = ("pay", "refund")
 #: The rule of a reservation refused because the process enforces another policy than the budget's stored one.
@@ -606,20 +607,9 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
              "AND external_ref = ? AND status = 'committed' AND action = 'pay' AND dup_of IS NULL AND id <> ?",
              (entry_id, external_ref, entry_id)),) if external_ref is not None else ()
     entry, head, extra = yield from _lock_for_change(dialect, entry_id, *dup)
-    if entry.status == "committed":
-        if external_ref is not None and entry.external_ref is not None and external_ref != entry.external_ref:
-            raise InvalidArguments(f"entry {entry_id} is already committed with external_ref "
-                                   f"{entry.external_ref!r}, not {external_ref!r}")
+    taken = int(extra[0][0][0]) if dup and extra[0] else None
+    if commit_checks(entry, external_ref, allowed_from, taken, debited):
         return entry
-    if entry.status == "released":
-        raise InvalidArguments(f"entry {entry_id} was released ({entry.reason}); it cannot be committed. "
-                               "Reserve again with the same idempotency key for a new attempt")
-    if allowed_from is not None and (entry.phase or "reserved") not in allowed_from:
-        raise InvalidTransition(entry_id, str(entry.phase), "committed")
-    if entry.action == "pay" and external_ref is not None:
-        taken = extra[0]
-        if taken:
-            raise AlreadyCommitted(int(taken[0][0]), external_ref)
     clean = redact(dict(outcome or {}))
     payload: dict[str, Any] = {"entry_id": entry_id, "idempotency_key": entry.idempotency_key,
                                "external_ref": external_ref, "outcome": clean, "amount": entry.amount,
@@ -628,9 +618,6 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
     params: tuple[Any, ...] = ()
     delta = 0
     if debited is not None and entry.action == "pay":
-        if debited.currency != entry.budget_amount.currency or not debited.is_positive():
-            raise InvalidArguments(f"debited amount {debited} must be positive and in the budget currency "
-                                   f"{entry.budget_amount.currency}")
         delta = debited.minor - entry.budget_amount.minor
         payload.update(budget_amount=debited, reserved=entry.budget_amount, debited=debited)
         if delta > 0:
@@ -648,6 +635,31 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
     return (yield from _change(
         dialect, entry, assignments + ", external_ref = ?, outcome = ?, updated_at = ?",
         (*params, external_ref, stored, to_us(now)), "commit", payload, now, head, changed))
+
+
+def commit_checks(entry: Entry, external_ref: str | None, allowed_from: tuple[str, ...] | None, taken: int | None,
+                  debited: Money | None) -> bool:
+    """The rules of a commit, on the entry as locked (`taken`: another entry holding the merchant
+    transaction id): True when it is committed already (handed back as it is), an error when it may
+    not be committed, False when the commit goes ahead."""
+    entry_id = entry.id
+    if entry.status == "committed":
+        if external_ref is not None and entry.external_ref is not None and external_ref != entry.external_ref:
+            raise InvalidArguments(f"entry {entry_id} is already committed with external_ref "
+                                   f"{entry.external_ref!r}, not {external_ref!r}")
+        return True
+    if entry.status == "released":
+        raise InvalidArguments(f"entry {entry_id} was released ({entry.reason}); it cannot be committed. "
+                               "Reserve again with the same idempotency key for a new attempt")
+    if allowed_from is not None and (entry.phase or "reserved") not in allowed_from:
+        raise InvalidTransition(entry_id, str(entry.phase), "committed")
+    if entry.action == "pay" and external_ref is not None and taken is not None:
+        raise AlreadyCommitted(taken, external_ref)
+    if debited is not None and entry.action == "pay" and (
+            debited.currency != entry.budget_amount.currency or not debited.is_positive()):
+        raise InvalidArguments(f"debited amount {debited} must be positive and in the budget currency "
+                               f"{entry.budget_amount.currency}")
+    return False
 
 
 def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime) -> Steps[Entry]:

@@ -19,7 +19,7 @@ from amp_tools.clock import SYSTEM_CLOCK, Clock, utc
 from amp_tools.errors import InvalidArguments
 from amp_tools.money import Money
 
-from . import _ops, _reserve_fn
+from . import _commit_fn, _ops, _reserve_fn
 from . import budgets as _budgets
 from ._engine import PathLike, PolicyEngine, PolicyLike, default_engine
 from ._sql import Dialect, Steps, StepsFactory
@@ -150,6 +150,9 @@ class LedgerBase(abc.ABC):
     def _commit(self, entry_id: int, external_ref: str | None, outcome: Mapping[str, Any] | None,
                 debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> StepsFactory[Entry]:
         at = self.clock.now()
+        if self.dialect.name == "postgresql":  # one call to the server, its own transaction
+            return lambda: _commit_fn.commit_steps(entry_id, external_ref=external_ref, outcome=outcome, now=at,
+                                                   debited=debited, allowed_from=allowed_from)
         return lambda: _ops.commit_steps(self.dialect, entry_id, external_ref=external_ref, outcome=outcome, now=at,
                                          debited=debited, allowed_from=allowed_from)
 

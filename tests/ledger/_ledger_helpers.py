@@ -185,8 +185,9 @@ def downgrade_to_v5(ledger: LedgerBase) -> None:
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_version")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN signature")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_hash")
-    if ledger.dialect.name == "postgresql":  # version 10's reserve function
+    if ledger.dialect.name == "postgresql":  # version 10's reserve and commit functions
         raw_sync(ledger, "DROP FUNCTION IF EXISTS amp_reserve(text, boolean, boolean)")
+        raw_sync(ledger, "DROP FUNCTION IF EXISTS amp_commit(text, boolean, boolean)")
     raw_sync(ledger, "DELETE FROM schema_version WHERE version > 5")
 
 

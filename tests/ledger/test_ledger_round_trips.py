@@ -1,5 +1,5 @@
-"""PostgreSQL waits: a reserve is one statement, its own transaction (one round trip, its commit included);
-a transition and a commit wait on two answers before their COMMIT.
+"""PostgreSQL waits: a reserve and a commit are one statement each, its own transaction (one round trip, its
+commit included); a transition waits on one answer before its COMMIT.
 
 Counted at the client: the statements sent, the transactions opened (BEGIN ... COMMIT) and every time the
 pipeline is synced (the client sends what it holds and waits for the answers) inside one. A reserve's
@@ -21,7 +21,7 @@ from amp_tools.ledger import _ops
 pytestmark = pytest.mark.postgres
 
 
-def test_reserve_is_one_statement_transition_and_commit_wait_twice(tmp_path: Any,
+def test_reserve_and_commit_are_one_statement_transition_waits_once(tmp_path: Any,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     require_pg()
     import psycopg
@@ -58,22 +58,26 @@ def test_reserve_is_one_statement_transition_and_commit_wait_twice(tmp_path: Any
         monkeypatch.setattr(psycopg.Connection, "execute", real_execute)
         monkeypatch.setattr(psycopg.Connection, "transaction", real_transaction)
         assert res.entry == ledger.get_sync(res.id)  # what reserve hands back is exactly the row it wrote
-        syncs[:] = []
+        syncs[:], sent[:] = [], []
+        monkeypatch.setattr(psycopg.Connection, "execute", counting_execute)
+        monkeypatch.setattr(psycopg.Connection, "transaction", counting_transaction)
         at = ledger.clock.now()
         moved = ledger.run_write_sync(lambda: _ops.transition_steps(
             ledger.dialect, res.id, allowed_from=("reserved",), to_phase="sending", owner="o", lease_until=None,
             resume=None, keep_resume=True, reason="sending", now=at))
-        transition_waits, syncs[:] = len(syncs), []
+        transition_waits, transition_begun, syncs[:], sent[:] = len(syncs), sent.count("BEGIN"), [], []
         committed = ledger.commit_sync(res.id, external_ref="tx-1", outcome={"legs": {"n": 1}, "token": "t"})
-        commit_waits = len(syncs)
+        commit_waits, commit_sent = len(syncs), list(sent)
         monkeypatch.undo()
         assert moved.phase == "sending" and moved.owner == "o"
         assert committed == ledger.get_sync(res.id)  # built from the values written, not read back
         assert committed.outcome == {"legs": {"n": 1}, "token": "[redacted]"}
 
-        # The reserve: one statement, no BEGIN/COMMIT around it, nothing pipelined.
+        # The reserve and the commit: one statement each, no BEGIN/COMMIT around it, nothing pipelined; the
+        # transition: one transaction waiting once before its COMMIT.
         assert len(reserve_sent) == 1 and reserve_sent[0].startswith("SELECT amp_reserve("), reserve_sent
-        assert (reserve_waits, transition_waits, commit_waits) == (0, 1, 1)
+        assert len(commit_sent) == 1 and commit_sent[0].startswith("SELECT amp_commit("), commit_sent
+        assert (reserve_waits, transition_waits, transition_begun, commit_waits) == (0, 1, 1, 0)
         entry = ledger.get_sync(res.id)
         assert (entry.status, entry.budget_amount, entry.external_ref) == ("committed", usd("10.00"), "tx-1")
         report = ledger.usage_report_sync(pol, "b")

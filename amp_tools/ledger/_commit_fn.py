@@ -1,0 +1,70 @@
+"""PostgreSQL's commit: one call of ``amp_commit`` (`_commit_sql`), its own transaction.
+
+Owns the argument of that call and the reading of its answer. Which commits go ahead is decided by
+`_ops.commit_checks`, the one copy of those rules: the server writes only for a reserved payment in
+an allowed phase whose merchant transaction id is free and whose debit is in the budget currency,
+and otherwise answers the entry as it locked it, for `commit_checks` to raise (or to hand back an
+entry already committed). A commit with a debit that is not positive keeps the general path, which
+reports it after the entry's own checks, as SQLite does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from amp_tools.errors import AmpToolsError, NotFound
+from amp_tools.money import Money
+
+from . import _ops
+from ._reserve_fn import _slot, _template
+from ._sql import POSTGRES, Q, Steps, to_us
+from .audit import GENESIS, _jstr, _ts, canonical_json, redact
+from .records import Entry, entry_from_row
+
+__all__ = ["commit_steps"]
+
+
+def commit_steps(entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None, now: datetime,
+                 debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> Steps[Entry]:
+    """`_ops.commit_steps` on PostgreSQL: the same checks, writes and answers, in one call to the server."""
+    arg = _plan(entry_id, external_ref, outcome, now, debited, allowed_from)
+    if arg is None:
+        return (yield from _ops.commit_steps(POSTGRES, entry_id, external_ref=external_ref, outcome=outcome,
+                                             now=now, debited=debited, allowed_from=allowed_from))
+    rows = yield Q("SELECT amp_commit(?, ?, ?)", (arg, True, False), alone=True)
+    answer = json.loads(rows[0][0])
+    if answer["s"] == "missing":
+        raise NotFound(f"ledger entry {entry_id} does not exist; use an id returned by reserve")
+    entry = entry_from_row(tuple(answer["row"]))
+    if answer["s"] == "ok":
+        return entry
+    if _ops.commit_checks(entry, external_ref, allowed_from, answer.get("dup"), debited):
+        return entry  # committed already (by this call's first sending, or another one)
+    raise AmpToolsError(f"the ledger's commit function left entry {entry_id} as it was although it may be "
+                        "committed; nothing was written", code="LEDGER_INTERNAL")
+
+
+def _plan(entry_id: int, external_ref: str | None, outcome: Mapping[str, Any] | None, now: datetime,
+          debited: Money | None, allowed_from: tuple[str, ...] | None) -> str | None:
+    if debited is not None and not debited.is_positive():
+        return None
+    clean = redact(dict(outcome or {}))
+    base: dict[str, Any] = {"entry_id": entry_id, "idempotency_key": _slot("key"), "external_ref": external_ref,
+                            "outcome": clean, "amount": _slot("amount")}
+    plain = _template({**base, "budget_amount": _slot("budget")}, 3)
+    if plain is None:
+        return None
+    plan: dict[str, Any] = {"id": entry_id, "external_ref": external_ref, "outcome": canonical_json(clean),
+                            "now": to_us(now), "ts": _ts(now), "allowed": None if allowed_from is None else
+                            list(allowed_from), "genesis": GENESIS, "payload_plain": plain,
+                            "body_post": f',"ts":{_jstr(_ts(now))}}}'}
+    if debited is not None:
+        held = {**base, "budget_amount": debited, "reserved": _slot("budget"), "debited": debited}
+        plan.update(payload=_template(held, 3), payload_over=_template({**held, "over_reservation": _slot("over")}, 4),
+                    debited=debited.minor, debited_currency=debited.currency)
+        if plan["payload"] is None or plan["payload_over"] is None:
+            return None
+    return json.dumps(plan, separators=(",", ":"), ensure_ascii=False)
