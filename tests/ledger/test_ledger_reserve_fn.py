@@ -34,6 +34,7 @@ from amp_tools.ledger._engine import default_engine
 from amp_tools.ledger._sql import Q, Steps
 from amp_tools.ledger.controls import freeze_steps
 from amp_tools.ledger.schema import SCHEMA_VERSION
+from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetPath
 
@@ -176,3 +177,65 @@ def test_a_schema_of_version_9_gets_the_function(pg: LedgerBase) -> None:
         assert res.entry.attempt == 1 and again.audit.verify_sync().ok
     finally:
         again.close_sync()
+
+
+ODD = 'k "q" \\ back\nline \x01 é ☕'
+
+
+def _odd_payments(ledger: LedgerBase) -> None:
+    pol = policy()
+    budget = 'b "odd" \\ é'
+    first = ledger.reserve_sync(intent("10.00", checkout="c1"), pol, budget_id=budget, idempotency_key=ODD)
+    ledger.commit_sync(first.id, external_ref="tx-1", outcome={"note": ODD, "token": "secret"}, debited=usd("12.00"))
+    second = ledger.reserve_sync(intent("10.00", checkout="c2"), pol, budget_id=budget, idempotency_key=ODD + "2")
+    ledger.commit_sync(second.id, external_ref="tx-2", debited=usd("9.50"))
+    third = ledger.reserve_sync(intent("1.00", checkout="c3"), pol, budget_id=budget, idempotency_key=ODD + "3")
+    ledger.commit_sync(third.id, external_ref=None)
+    ledger.commit_sync(third.id, external_ref="tx-3")  # committed already: handed back as it is
+
+
+def test_commits_through_the_function_write_what_sqlite_writes_and_verify(pg: LedgerBase, tmp_path: Any) -> None:
+    """Keys and budget ids with quotes, backslashes, control characters and non-ASCII text: the server's JSON
+    of the locked entry's values is the canonical JSON Python writes, so the chain verifies."""
+    lite = open_backend("sqlite", str(tmp_path / "l.db"), ManualClock(START))
+    try:
+        _odd_payments(lite)
+        _odd_payments(pg)
+        assert _payloads(pg) == _payloads(lite)
+        kinds = [kind for kind, _b, _p in _payloads(pg)]
+        assert kinds == ["reserve", "commit", "reserve", "commit", "reserve", "commit"]
+        over = _payloads(pg)[1][2]
+        assert over["over_reservation"] == {"currency": "USD", "minor": 200} and over["idempotency_key"] == ODD
+        assert over["outcome"] == {"note": ODD, "token": "[redacted]"}
+        columns = "idempotency_key, status, budget_minor, reserved_minor, counted_minor, external_ref, outcome"
+        assert raw_sync(pg, f"SELECT {columns} FROM entries ORDER BY id") == \
+            raw_sync(lite, f"SELECT {columns} FROM entries ORDER BY id")
+        for query in ("SELECT budget_id, used_minor, used_count, committed_count FROM budgets",
+                      "SELECT * FROM usage_totals", "SELECT * FROM usage_buckets"):
+            assert sorted(raw_sync(pg, query)) == sorted(raw_sync(lite, query)), query
+        report = pg.audit.verify_sync()
+        assert report.ok and report.entries == 3, report
+    finally:
+        lite.close_sync()
+
+
+def test_a_commit_the_rules_refuse_changes_nothing(pg: LedgerBase) -> None:
+    pol = policy()
+    held = pg.reserve_sync(intent("1.00", checkout="c1"), pol, budget_id="b", idempotency_key="k1")
+    paid = pg.reserve_sync(intent("1.00", checkout="c2"), pol, budget_id="b", idempotency_key="k2")
+    pg.commit_sync(paid.id, external_ref="tx-1")
+    before = raw_sync(pg, "SELECT COUNT(*) FROM audit")
+    with pytest.raises(AmpToolsError) as taken:
+        pg.commit_sync(held.id, external_ref="tx-1")  # another entry holds this merchant transaction
+    assert taken.value.code == "ALREADY_PAID"
+    with pytest.raises(AmpToolsError) as other:
+        pg.commit_sync(paid.id, external_ref="tx-9")
+    assert "already committed with external_ref 'tx-1'" in other.value.message
+    with pytest.raises(AmpToolsError) as missing:
+        pg.commit_sync(10_000, external_ref="tx-2")
+    assert missing.value.code == "NOT_FOUND"
+    with pytest.raises(AmpToolsError) as euro:
+        pg.commit_sync(held.id, external_ref="tx-3", debited=Money(100, "EUR"))
+    assert "must be positive and in the budget currency USD" in euro.value.message
+    assert raw_sync(pg, "SELECT COUNT(*) FROM audit") == before
+    assert pg.get_sync(held.id).status == "reserved"
