@@ -1,11 +1,13 @@
-"""PostgreSQL's commit: one call of ``amp_commit`` (`_commit_sql`), its own transaction.
+"""PostgreSQL's commit and lifecycle moves: one call of ``amp_commit`` or ``amp_transition`` (`_commit_sql`),
+each its own transaction.
 
 Owns the argument of that call and the reading of its answer. Which commits go ahead is decided by
 `_ops.commit_checks`, the one copy of those rules: the server writes only for a reserved payment in
 an allowed phase whose merchant transaction id is free and whose debit is in the budget currency,
 and otherwise answers the entry as it locked it, for `commit_checks` to raise (or to hand back an
 entry already committed). A commit with a debit that is not positive keeps the general path, which
-reports it after the entry's own checks, as SQLite does.
+reports it after the entry's own checks, as SQLite does. A move's rule (`_ops.transition_check`) is
+kept the same way: the server moves only a reserved entry in an allowed phase.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ._sql import POSTGRES, Q, Steps, to_us
 from .audit import GENESIS, _jstr, _ts, canonical_json, redact
 from .records import Entry, entry_from_row
 
-__all__ = ["commit_steps"]
+__all__ = ["commit_steps", "transition_steps"]
 
 
 def commit_steps(entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None, now: datetime,
@@ -68,3 +70,30 @@ def _plan(entry_id: int, external_ref: str | None, outcome: Mapping[str, Any] | 
         if plan["payload"] is None or plan["payload_over"] is None:
             return None
     return json.dumps(plan, separators=(",", ":"), ensure_ascii=False)
+
+
+def transition_steps(entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str, owner: str | None,
+                     lease_until: datetime | None, resume: str | None, keep_resume: bool, reason: str,
+                     now: datetime) -> Steps[Entry]:
+    """`_ops.transition_steps` on PostgreSQL, in one call to the server."""
+    payload = _template({"entry_id": entry_id, "idempotency_key": _slot("key"), "from": _slot("from"),
+                         "to": to_phase, "owner": owner, "reason": reason}, 2)
+    if payload is None:
+        return (yield from _ops._transition_steps(POSTGRES, entry_id, allowed_from=allowed_from, to_phase=to_phase,
+                                                 owner=owner, lease_until=lease_until, resume=resume,
+                                                 keep_resume=keep_resume, reason=reason, now=now))
+    ts = _ts(now)
+    arg = json.dumps({"id": entry_id, "allowed": list(allowed_from), "to": to_phase, "owner": owner,
+                      "lease_until": None if lease_until is None else to_us(lease_until), "now": to_us(now),
+                      "resume": resume, "keep_resume": keep_resume, "genesis": GENESIS, "payload": payload, "ts": ts,
+                      "body_post": f',"ts":{_jstr(ts)}}}'}, separators=(",", ":"), ensure_ascii=False)
+    rows = yield Q("SELECT amp_transition(?, ?, ?)", (arg, True, False), alone=True)
+    answer = json.loads(rows[0][0])
+    if answer["s"] == "missing":
+        raise NotFound(f"ledger entry {entry_id} does not exist; use an id returned by reserve")
+    entry = entry_from_row(tuple(answer["row"]))
+    if answer["s"] != "ok":
+        _ops.transition_check(entry, allowed_from, to_phase)
+        raise AmpToolsError(f"the ledger's transition function left entry {entry_id} as it was although it may "
+                            "move; nothing was written", code="LEDGER_INTERNAL")
+    return entry

@@ -1,4 +1,4 @@
-"""The PostgreSQL commit function ``amp_commit``, installed by schema version 10 beside ``amp_reserve``.
+"""The PostgreSQL functions ``amp_commit`` and ``amp_transition``, installed by schema version 10.
 
 Owns the function's text only; `_commit_fn` builds its argument and reads its answer. In one call,
 under READ COMMITTED: lock the root budget of the entry, then the entry (the one lock order), read
@@ -8,13 +8,15 @@ amount (Python then raises, or hands back the committed entry, exactly as `_ops.
 Otherwise lock the budget's audit head and move every level's aggregates, append the audit record
 (its payload a canonical-JSON template from Python whose slots are the locked entry's own values,
 hashed over exactly the text `audit._text_hash` hashes) and update the entry; answer the updated row.
+``amp_transition`` moves a reserved entry from an allowed phase to the next the same way (the locks, the
+record, the entry), and answers the entry as locked, with nothing written, when it may not move.
 """
 
 from __future__ import annotations
 
 from .records import ENTRY_COLUMNS
 
-__all__ = ["COMMIT_FUNCTION"]
+__all__ = ["COMMIT_FUNCTION", "TRANSITION_FUNCTION"]
 
 _ROW = "ARRAY[" + ", ".join(f"e.{name}::text" for name in ENTRY_COLUMNS.split(", ")) + "]"
 _MONEY = """'{"currency":' || to_json(CUR)::text || ',"minor":' || MINOR || '}'"""
@@ -130,3 +132,64 @@ $fn$""".replace("ROW_PLACEHOLDER", _ROW).replace(
     "AMOUNT_PLACEHOLDER", _money("e.currency", "e.amount_minor")).replace(
     "BUDGET_PLACEHOLDER", _money("e.budget_currency", "e.budget_minor")).replace(
     "OVER_PLACEHOLDER", _money("e.budget_currency", "v_delta"))
+
+
+TRANSITION_FUNCTION = """CREATE OR REPLACE FUNCTION amp_transition(arg text, durable boolean, retried boolean)
+RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE
+    p jsonb := arg::jsonb;
+    v_id bigint := (p->>'id')::bigint;
+    v_to text := p->>'to';
+    v_owner text := p->>'owner';
+    v_lease bigint := (p->>'lease_until')::bigint;
+    v_now bigint := (p->>'now')::bigint;
+    e entries%ROWTYPE;
+    v_n bigint;
+    v_prev text;
+    v_seq bigint;
+    v_payload text;
+    v_slot text;
+    v_hash text;
+    i int;
+BEGIN
+    IF NOT durable THEN
+        PERFORM set_config('synchronous_commit', 'off', true);
+    END IF;
+    PERFORM 1 FROM budgets WHERE budget_id = (SELECT COALESCE(x.root_id, x.budget_id) FROM entries x WHERE x.id = v_id)
+    FOR UPDATE;
+    SELECT * INTO e FROM entries x WHERE x.id = v_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN '{"s":"missing"}';
+    END IF;
+    IF retried AND e.status = 'reserved' AND e.phase IS NOT DISTINCT FROM v_to AND e.owner IS NOT DISTINCT FROM v_owner
+            AND e.updated_at = v_now THEN
+        -- Sent again after a cut-off: the first sending made this very move.
+        RETURN jsonb_build_object('s', 'ok', 'row', to_jsonb(ROW_PLACEHOLDER))::text;
+    END IF;
+    IF e.status <> 'reserved'
+            OR NOT COALESCE(e.phase, 'reserved') = ANY(ARRAY(SELECT jsonb_array_elements_text(p->'allowed'))) THEN
+        RETURN jsonb_build_object('s', 'row', 'row', to_jsonb(ROW_PLACEHOLDER))::text;
+    END IF;
+    INSERT INTO audit_heads (budget_id, n, seq, hash) VALUES (e.budget_id, 0, 0, p->>'genesis')
+    ON CONFLICT (budget_id) DO UPDATE SET n = audit_heads.n
+    RETURNING audit_heads.n, audit_heads.hash, nextval('audit_seq_gen') INTO v_n, v_prev, v_seq;
+    v_n := v_n + 1;
+    v_payload := p->'payload'->'parts'->>0;
+    FOR i IN 0..jsonb_array_length(p->'payload'->'slots') - 1 LOOP
+        v_slot := p->'payload'->'slots'->>i;
+        v_payload := v_payload || CASE v_slot
+            WHEN 'key' THEN to_json(e.idempotency_key)::text
+            ELSE to_json(COALESCE(e.phase, 'reserved'))::text END || (p->'payload'->'parts'->>(i + 1));
+    END LOOP;
+    v_hash := encode(sha256(convert_to(v_prev || '{"budget_id":' || to_json(e.budget_id)::text
+                                       || ',"kind":"transition","n":' || v_n || ',"payload":' || v_payload
+                                       || ',"seq":' || v_seq || (p->>'body_post'), 'UTF8')), 'hex');
+    INSERT INTO audit (seq, n, ts, kind, budget_id, payload, prev_hash, hash)
+    VALUES (v_seq, v_n, p->>'ts', 'transition', e.budget_id, v_payload, v_prev, v_hash);
+    UPDATE audit_heads SET n = v_n, seq = v_seq, hash = v_hash WHERE budget_id = e.budget_id;
+    UPDATE entries x SET phase = v_to, owner = v_owner, lease_until = v_lease, updated_at = v_now,
+        resume = CASE WHEN (p->>'keep_resume')::boolean THEN x.resume ELSE p->>'resume' END, last_audit_seq = v_seq
+    WHERE x.id = v_id RETURNING * INTO e;
+    RETURN jsonb_build_object('s', 'ok', 'row', to_jsonb(ROW_PLACEHOLDER))::text;
+END
+$fn$""".replace("ROW_PLACEHOLDER", _ROW)

@@ -687,11 +687,31 @@ def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str
                      owner: str | None, lease_until: datetime | None, resume: str | None, keep_resume: bool,
                      reason: str, now: datetime) -> Steps[Entry]:
     """Move a reserved entry from one of `allowed_from` to `to_phase` (the lifecycle module decides
-    which moves exist; this only applies one atomically and audits it)."""
-    entry, head, _ = yield from _lock_for_change(dialect, entry_id)
+    which moves exist; this only applies one atomically and audits it). PostgreSQL makes the move in
+    one call to the server (`_commit_fn`)."""
+    if dialect.name == "postgresql":
+        from . import _commit_fn  # imported here: it builds on this module
+
+        return (yield from _commit_fn.transition_steps(
+            entry_id, allowed_from=allowed_from, to_phase=to_phase, owner=owner, lease_until=lease_until,
+            resume=resume, keep_resume=keep_resume, reason=reason, now=now))
+    return (yield from _transition_steps(dialect, entry_id, allowed_from=allowed_from, to_phase=to_phase, owner=owner,
+                                         lease_until=lease_until, resume=resume, keep_resume=keep_resume,
+                                         reason=reason, now=now))
+
+
+def transition_check(entry: Entry, allowed_from: tuple[str, ...], to_phase: str) -> None:
+    """The rule of a lifecycle move, on the entry as locked: only a reserved entry in an allowed phase moves."""
     if entry.status != "reserved" or (entry.phase or "reserved") not in allowed_from:
         current = entry.phase if entry.status == "reserved" else entry.status
-        raise InvalidTransition(entry_id, str(current), to_phase)
+        raise InvalidTransition(entry.id, str(current), to_phase)
+
+
+def _transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str,
+                      owner: str | None, lease_until: datetime | None, resume: str | None, keep_resume: bool,
+                      reason: str, now: datetime) -> Steps[Entry]:
+    entry, head, _ = yield from _lock_for_change(dialect, entry_id)
+    transition_check(entry, allowed_from, to_phase)
     assignments = "phase = ?, owner = ?, lease_until = ?, updated_at = ?"
     lease_us = None if lease_until is None else to_us(lease_until)
     params: tuple[Any, ...] = (to_phase, owner, lease_us, to_us(now))

@@ -45,8 +45,8 @@ Version 9 adds ``mcp_tokens`` (`amp_tools.mcp.tokens`): the bearer tokens of ``a
 with who created it, when, and when it was revoked.
 
 Version 10 installs, on PostgreSQL only, the functions ``amp_reserve`` (`_reserve_sql`), the whole
-check-and-reserve of a payment in one call to the server, and ``amp_commit`` (`_commit_sql`), a
-commit in one call. SQLite has nothing to install.
+check-and-reserve of a payment in one call to the server, and ``amp_commit`` and ``amp_transition``
+(`_commit_sql`), a commit and a lifecycle move in one call each. SQLite has nothing to install.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from __future__ import annotations
 from amp_tools.errors import ConfigError
 
 from . import controls
-from ._commit_sql import COMMIT_FUNCTION
+from ._commit_sql import COMMIT_FUNCTION, TRANSITION_FUNCTION
 from ._reserve_sql import RESERVE_FUNCTION
 from ._sql import Dialect, Q, Steps
 
@@ -328,7 +328,7 @@ def _v9(dialect: Dialect) -> list[str]:
 
 def _v10(dialect: Dialect) -> list[str]:
     # CREATE OR REPLACE: a schema downgraded by hand and migrated again replaces the function in place.
-    return [RESERVE_FUNCTION, COMMIT_FUNCTION] if dialect.name == "postgresql" else []
+    return [RESERVE_FUNCTION, COMMIT_FUNCTION, TRANSITION_FUNCTION] if dialect.name == "postgresql" else []
 
 
 _MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10}

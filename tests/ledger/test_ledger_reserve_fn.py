@@ -29,10 +29,11 @@ from _ledger_helpers import (
 
 from amp_tools.clock import ManualClock
 from amp_tools.errors import AmpToolsError, PolicyViolation
-from amp_tools.ledger import LedgerBase, _reserve_fn, open_ledger
+from amp_tools.ledger import LedgerBase, _commit_fn, _ops, _reserve_fn, open_ledger
 from amp_tools.ledger._engine import default_engine
 from amp_tools.ledger._sql import Q, Steps
 from amp_tools.ledger.controls import freeze_steps
+from amp_tools.ledger.records import InvalidTransition
 from amp_tools.ledger.schema import SCHEMA_VERSION
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy
@@ -182,10 +183,19 @@ def test_a_schema_of_version_9_gets_the_function(pg: LedgerBase) -> None:
 ODD = 'k "q" \\ back\nline \x01 é ☕'
 
 
+def _move(ledger: LedgerBase, entry_id: int, to: str, *, owner: str = "w", resume: str | None = None,
+          allowed: tuple[str, ...] = ("reserved",)) -> Any:
+    return ledger.run_write_sync(lambda: _ops.transition_steps(
+        ledger.dialect, entry_id, allowed_from=allowed, to_phase=to, owner=owner, lease_until=START, resume=resume,
+        keep_resume=resume is None, reason="test", now=START))
+
+
 def _odd_payments(ledger: LedgerBase) -> None:
     pol = policy()
     budget = 'b "odd" \\ é'
     first = ledger.reserve_sync(intent("10.00", checkout="c1"), pol, budget_id=budget, idempotency_key=ODD)
+    moved = _move(ledger, first.id, "sending", owner="w \" é", resume="sealed")
+    assert moved == ledger.get_sync(first.id) and (moved.phase, moved.resume) == ("sending", "sealed")
     ledger.commit_sync(first.id, external_ref="tx-1", outcome={"note": ODD, "token": "secret"}, debited=usd("12.00"))
     second = ledger.reserve_sync(intent("10.00", checkout="c2"), pol, budget_id=budget, idempotency_key=ODD + "2")
     ledger.commit_sync(second.id, external_ref="tx-2", debited=usd("9.50"))
@@ -203,8 +213,9 @@ def test_commits_through_the_function_write_what_sqlite_writes_and_verify(pg: Le
         _odd_payments(pg)
         assert _payloads(pg) == _payloads(lite)
         kinds = [kind for kind, _b, _p in _payloads(pg)]
-        assert kinds == ["reserve", "commit", "reserve", "commit", "reserve", "commit"]
-        over = _payloads(pg)[1][2]
+        assert kinds == ["reserve", "transition", "commit", "reserve", "commit", "reserve", "commit"]
+        assert _payloads(pg)[1][2]["from"] == "reserved" and _payloads(pg)[1][2]["owner"] == 'w " é'
+        over = _payloads(pg)[2][2]
         assert over["over_reservation"] == {"currency": "USD", "minor": 200} and over["idempotency_key"] == ODD
         assert over["outcome"] == {"note": ODD, "token": "[redacted]"}
         columns = "idempotency_key, status, budget_minor, reserved_minor, counted_minor, external_ref, outcome"
@@ -237,5 +248,28 @@ def test_a_commit_the_rules_refuse_changes_nothing(pg: LedgerBase) -> None:
     with pytest.raises(AmpToolsError) as euro:
         pg.commit_sync(held.id, external_ref="tx-3", debited=Money(100, "EUR"))
     assert "must be positive and in the budget currency USD" in euro.value.message
+    with pytest.raises(InvalidTransition):
+        _move(pg, paid.id, "sending")  # committed: it moves no more
+    with pytest.raises(InvalidTransition):
+        _move(pg, held.id, "unknown", allowed=("sending",))
     assert raw_sync(pg, "SELECT COUNT(*) FROM audit") == before
     assert pg.get_sync(held.id).status == "reserved"
+
+
+def test_a_move_sent_again_after_a_cut_off_recognizes_itself(pg: LedgerBase) -> None:
+    res = pg.reserve_sync(intent("2.00"), policy(), budget_id="b", idempotency_key="k")
+    steps = _commit_fn.transition_steps(res.id, allowed_from=("reserved",), to_phase="sending", owner="me",
+                                        lease_until=None, resume=None, keep_resume=True, reason="go", now=START)
+    query = next(steps)
+    steps.close()
+    assert query.alone and query.sql.startswith("SELECT amp_transition(")
+
+    def call(retried: bool) -> Steps[str]:
+        rows = yield Q(query.sql, (query.params[0], True, retried))
+        return str(json.loads(rows[0][0])["s"])
+
+    first = pg.run_write_sync(lambda: call(False))
+    again = pg.run_write_sync(lambda: call(True))  # the first one did move it
+    later = pg.run_write_sync(lambda: call(False))  # an ordinary repeat is refused
+    assert (first, again, later) == ("ok", "ok", "row")
+    assert raw_sync(pg, "SELECT COUNT(*) FROM audit WHERE kind = 'transition'") == [(1,)]

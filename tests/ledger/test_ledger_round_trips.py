@@ -1,11 +1,11 @@
-"""PostgreSQL waits: a reserve and a commit are one statement each, its own transaction (one round trip, its
-commit included); a transition waits on one answer before its COMMIT.
+"""PostgreSQL waits: a reserve, a lifecycle transition and a commit are one statement each, its own
+transaction (one round trip, its commit included).
 
-Counted at the client: the statements sent, the transactions opened (BEGIN ... COMMIT) and every time the
-pipeline is synced (the client sends what it holds and waits for the answers) inside one. A reserve's
-budget row lock is taken and released inside its one statement (the server's `amp_reserve`), so no round
-trip is made while it is held. The writes of each transaction land exactly as before (amounts, states,
-audit chain).
+Counted at the client: the statements sent, the transactions opened (BEGIN ... COMMIT) and every time a
+pipeline is synced (the client sends what it holds and waits for the answers). The budget row lock of
+each write is taken and released inside its one statement (the server's `amp_reserve`, `amp_transition`,
+`amp_commit`), so no round trip is made while it is held. The writes land exactly as before (amounts,
+states, audit chain).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from amp_tools.ledger import _ops
 pytestmark = pytest.mark.postgres
 
 
-def test_reserve_and_commit_are_one_statement_transition_waits_once(tmp_path: Any,
+def test_reserve_transition_and_commit_are_one_statement_each(tmp_path: Any,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     require_pg()
     import psycopg
@@ -65,7 +65,7 @@ def test_reserve_and_commit_are_one_statement_transition_waits_once(tmp_path: An
         moved = ledger.run_write_sync(lambda: _ops.transition_steps(
             ledger.dialect, res.id, allowed_from=("reserved",), to_phase="sending", owner="o", lease_until=None,
             resume=None, keep_resume=True, reason="sending", now=at))
-        transition_waits, transition_begun, syncs[:], sent[:] = len(syncs), sent.count("BEGIN"), [], []
+        transition_waits, transition_sent, syncs[:], sent[:] = len(syncs), list(sent), [], []
         committed = ledger.commit_sync(res.id, external_ref="tx-1", outcome={"legs": {"n": 1}, "token": "t"})
         commit_waits, commit_sent = len(syncs), list(sent)
         monkeypatch.undo()
@@ -73,11 +73,11 @@ def test_reserve_and_commit_are_one_statement_transition_waits_once(tmp_path: An
         assert committed == ledger.get_sync(res.id)  # built from the values written, not read back
         assert committed.outcome == {"legs": {"n": 1}, "token": "[redacted]"}
 
-        # The reserve and the commit: one statement each, no BEGIN/COMMIT around it, nothing pipelined; the
-        # transition: one transaction waiting once before its COMMIT.
-        assert len(reserve_sent) == 1 and reserve_sent[0].startswith("SELECT amp_reserve("), reserve_sent
-        assert len(commit_sent) == 1 and commit_sent[0].startswith("SELECT amp_commit("), commit_sent
-        assert (reserve_waits, transition_waits, transition_begun, commit_waits) == (0, 1, 1, 0)
+        # Each write: one statement, no BEGIN/COMMIT around it, nothing pipelined.
+        for sent_by, function in ((reserve_sent, "amp_reserve"), (transition_sent, "amp_transition"),
+                                  (commit_sent, "amp_commit")):
+            assert len(sent_by) == 1 and sent_by[0].startswith(f"SELECT {function}("), sent_by
+        assert (reserve_waits, transition_waits, commit_waits) == (0, 0, 0)
         entry = ledger.get_sync(res.id)
         assert (entry.status, entry.budget_amount, entry.external_ref) == ("committed", usd("10.00"), "tx-1")
         report = ledger.usage_report_sync(pol, "b")
