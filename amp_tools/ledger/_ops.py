@@ -43,14 +43,16 @@ Statements. On SQLite a reserve is 11 statements in two parts: first the reads (
 budget with one upsert and RETURNING, the key's latest attempt, the freeze, every usage figure plus
 ``merchant_seen`` in one UNION ALL statement, the audit head), then, after the decision in Python,
 the entry INSERT (written with its audit seq; the returned `Entry` is built from the very values
-written), three aggregate upserts and two audit writes. On PostgreSQL a payment is reserved by one
-call of the server's ``amp_reserve`` instead (`_reserve_fn`: the same checks and writes, planned from
-the policy model; its own transaction, one round trip); this generator serves PostgreSQL only for a
-refund, a payment the history-free rules refuse, or a policy engine without `caps`, sending its reads
-as one batch and every write pipelined (one round trip plus the COMMIT). A commit, release or
-transition locks the budget, the entry and the audit head (on PostgreSQL in one batch, with its
-reads), then writes the aggregates, the audit record and the entry, and hands back the locked entry
-with what it set: on PostgreSQL one round trip plus the COMMIT, its writes merged into few statements.
+written), three aggregate upserts and two audit writes. A commit, release or transition locks the
+budget, the entry and the audit head, then writes the aggregates, the audit record and the entry,
+and hands back the locked entry with what it set. On PostgreSQL a reserve, a commit and a lifecycle
+transition are each one call of a server function instead (``amp_reserve``, ``amp_commit``,
+``amp_transition``; see `_reserve_fn` and `_commit_fn`): the same locks, checks and writes, its own
+transaction, one round trip. The rules stay here and in the policy: the functions take the limits
+as bounds from `decide.caps` and answer, unwritten, what `commit_checks` and `transition_check`
+must judge. The generators below still serve PostgreSQL for a release, a refund, a reservation of
+a refund or of a payment the history-free rules refuse, or a policy engine without `caps`: reads in
+one batch, writes pipelined and merged (one round trip plus the COMMIT).
 
 Sub-budgets (a `PathLike`, see `amp_tools.policy.subbudgets`). An agent's entry is written once, in
 its own budget (``crew/agent``), with its ancestors in ``parents`` and the root in ``root_id``. A

@@ -12,18 +12,20 @@ commit waits until the WAL is flushed up to its own record, so once such a commi
 ``sending``) has returned, every asynchronous commit before it is on disk too. Every other
 transaction keeps the server's setting.
 
-A payment's reservation is one statement, ``SELECT amp_reserve(...)`` (`_reserve_fn`), run as its
-own transaction on the autocommit connection (`Q.alone`): one round trip, its commit included, and
-its budget row locks held only while the server runs it. Its durability is set inside it
-(``synchronous_commit`` local to that transaction). Cut off while it runs, it is sent once more,
-told so, and recognizes the reservation its first sending committed; cut off again, it fails with
-``details["outcome"] == "unknown"``. When the policy disagrees with what the function committed (a
-bug, never a rule), the reservation is released at once and `ReserveDisagreement` raised.
+A payment's reservation, each move of its lifecycle and its commit are one statement each
+(``SELECT amp_reserve(...)``, ``amp_transition``, ``amp_commit``; `_reserve_fn`, `_commit_fn`), run
+as its own transaction on the autocommit connection (`Q.alone`): one round trip, its commit
+included, and its budget row locks held only while the server runs it. Its durability is set inside
+it (``synchronous_commit`` local to that transaction). Cut off while it runs, it is sent once more,
+told so: a reservation or a move recognizes what its first sending committed, a commit is idempotent;
+cut off again, it fails with ``details["outcome"] == "unknown"``. When the policy disagrees with a
+reservation the function committed (a bug, never a rule), the reservation is released at once and
+`ReserveDisagreement` raised.
 
 Every other transaction runs in psycopg's pipeline mode: writes whose result is not read
 (``Q.nowait``) are sent without waiting, and a batch of statements (`_sql.batch_steps`) is sent at
-once and answered together: a commit, release or transition waits on one round trip (its locks and
-reads) and on its COMMIT.
+once and answered together: a release waits on one round trip (its locks and reads) and on its
+COMMIT.
 
 Connections come from one bounded pool (`_pgpool.SharedPool`: ``pool_size``, default 4, or
 ``AMP_TOOLS_LEDGER_POOL_SIZE``), shared by the sync twins in every thread, by the async API on
