@@ -4,13 +4,15 @@ Owns the plan of that call and the reading of its answer. The plan carries no ru
 each limit is a `Cap` bound from `amp_tools.policy.decide.caps` (the list `decide` itself checks),
 the approval reasons are the policy's own texts for every way the levels may have seen the merchant,
 and the entry's decision and the audit payload are canonical JSON with slots the server fills (the
-entry id, the attempt, the figures, the reasons and the room left). Whatever the server answers,
-the pure `decide` (or `BudgetPath.decide`) then runs on the figures it read, before COMMIT: a
-refusal is raised from there (the same rule, message and details as on SQLite), and an allowed
-reservation is committed only when `decide` agrees with the decision the server wrote.
+entry id, the attempt, the figures, the reasons and the room left). The call is its own transaction
+(`Q.alone`). Whatever the server answers, the pure `decide` (or `BudgetPath.decide`) then runs on the
+figures it read: a refusal is raised from there (the same rule, message and details as on SQLite),
+and a reservation the server made that `decide` would not give in exactly those words is released at
+once (`ReserveDisagreement`: a bug, never a rule).
 
-A plan is not made (and the statements of `_ops.reserve_steps` run instead) for a refund, a policy
-engine without `caps`, or a payment whose own text collides with a slot marker.
+A plan is not made (and the statements of `_ops.reserve_steps` run instead) for a refund, a payment
+the history-free rules refuse (so that the key, policy and freeze checks still come first), a policy
+engine without `caps`, or a payment whose own text holds a slot marker.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The PostgreSQL check-and-reserve function ``amp_reserve``, installed by schema version 10.
 
 Owns the function's text only; `_reserve_fn` builds its one argument (a JSON plan) from the policy
-model and reads its one answer (a JSON object). The function holds no rule of its own: every
+model and reads its one answer (a JSON object); its other two arguments are the backend's (`Q.alone`:
+whether the commit waits for the WAL flush, and whether this is a second sending after a cut-off,
+when a live entry this very call wrote is answered as its own). The function holds no rule of its own: every
 limit arrives as a bound (``figure <= bound``) computed by `amp_tools.policy.decide.caps`, the
 approval reasons and the audit payload arrive as canonical-JSON templates with slots for the
 values only the server knows, so the rules stay written once, in Python.
@@ -9,7 +11,8 @@ values only the server knows, so the rules stay written once, in Python.
 In one call, under READ COMMITTED (each statement of a volatile function sees everything committed
 before it started): create-or-lock every level's budget row root to leaf, check the stored
 currency, the key's latest attempt, the stored policy hash and every level's freeze (answering
-early, with nothing written, when one of them decides), read every figure, compare it with its
+early, with nothing written but a budget row it created, which it rolls back by raising ``P0001``
+with the answer as the detail), read every figure, compare it with its
 bounds (a refusal answers the figures: Python's `decide` raises the refusal from them), then draw
 the entry id, lock the leaf budget's audit head, and write the entry, every level's aggregates and
 the audit record, whose hash is the SHA-256 of exactly the text `audit._text_hash` hashes.

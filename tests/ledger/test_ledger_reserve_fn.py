@@ -273,3 +273,21 @@ def test_a_move_sent_again_after_a_cut_off_recognizes_itself(pg: LedgerBase) -> 
     later = pg.run_write_sync(lambda: call(False))  # an ordinary repeat is refused
     assert (first, again, later) == ("ok", "ok", "row")
     assert raw_sync(pg, "SELECT COUNT(*) FROM audit WHERE kind = 'transition'") == [(1,)]
+
+
+def test_a_reserve_inside_a_larger_transaction_runs_the_function_in_it(pg: LedgerBase) -> None:
+    """Not the first statement of its transaction, the call is one statement of it: an allowed reservation
+    commits with the rest, and a refusal that created the budget row (answered by raising) rolls it back."""
+    pol = policy(total_budget="5.00")
+
+    def wrapped(amount: str, budget: str, key: str) -> Steps[Any]:
+        yield Q("SELECT 1")
+        return (yield from pg._reserve(intent(amount, checkout=key), pol, budget, key, "", START)())
+
+    made = pg.run_write_sync(lambda: wrapped("2.00", "inside", "k1"))
+    assert made.entry == pg.get_sync(made.id)
+    with pytest.raises(PolicyViolation) as refused:
+        pg.run_write_sync(lambda: wrapped("9.00", "fresh", "k2"))
+    assert refused.value.rule == "total_budget"
+    assert raw_sync(pg, "SELECT budget_id FROM budgets ORDER BY 1") == [("inside",)]
+    assert pg.audit.verify_sync().ok
