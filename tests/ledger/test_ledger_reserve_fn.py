@@ -291,3 +291,35 @@ def test_a_reserve_inside_a_larger_transaction_runs_the_function_in_it(pg: Ledge
     assert refused.value.rule == "total_budget"
     assert raw_sync(pg, "SELECT budget_id FROM budgets ORDER BY 1") == [("inside",)]
     assert pg.audit.verify_sync().ok
+
+
+def test_each_call_commits_with_the_durability_it_is_given(pg: LedgerBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call run alone sets ``synchronous_commit`` for its own transaction (`states.DURABILITY`: a reservation
+    skips the flush, a commit waits for it), and the backend hands each call its transaction's flush."""
+    import psycopg
+
+    default = str(raw_sync(pg, "SELECT current_setting('synchronous_commit')")[0][0])
+    assert default != "off"
+    for key, durable, expected in (("k1", False, "off"), ("k2", True, default)):
+        built = _reserve_fn._plan(decide, policy(), intent("1.00", checkout=key), "b", key, "", START, None, None,
+                                  None)
+        assert built is not None
+        rows = raw_sync(pg, "SELECT amp_reserve(?, ?, false), current_setting('synchronous_commit')", built[0],
+                        durable)
+        assert (json.loads(rows[0][0])["s"], rows[0][1]) == ("ok", expected)
+    given: list[tuple[str, bool]] = []
+    real = psycopg.Connection.execute
+
+    def spy(self: Any, query: Any, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if str(query).startswith("SELECT amp_"):
+            given.append((str(query).split("(")[0][7:], params[1]))
+        return real(self, query, params, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spy)
+    res = pg.reserve_sync(intent("1.00", checkout="k3"), policy(), budget_id="b", idempotency_key="k3", flush=False)
+    pg._run_write_sync(lambda: _ops.transition_steps(pg.dialect, res.id, allowed_from=("reserved",),
+                                                     to_phase="awaiting_approval", owner="o", lease_until=None,
+                                                     resume=None, keep_resume=True, reason="ask", now=START),
+                       flush=False)
+    pg.commit_sync(res.id, external_ref="tx-3")
+    assert given == [("amp_reserve", False), ("amp_transition", False), ("amp_commit", True)]
