@@ -39,16 +39,20 @@ reserve takes the head before inserting its entry: a new row nobody else can hol
 keys all start with the budget already locked). Each budget has its own audit chain and head
 (see `audit`), so writes to separate budgets share no lock.
 
-Statements. A reserve is 11 statements (12 on PostgreSQL) in two parts: first one batch that
-creates-or-locks the budget (one upsert with RETURNING), reads the key's latest attempt, the
-freeze, every usage figure plus ``merchant_seen`` in one UNION ALL statement, and locks the audit
-head (on PostgreSQL it also draws the entry's id from its sequence); then, after the decision in
-Python, the entry INSERT (written with its audit seq; the returned `Entry` is built from the very
-values written), three aggregate upserts and two audit writes. PostgreSQL sends the batch at once
-and pipelines every write, merged into a few statements (``merge``), so a reserve waits on one
-round trip plus its COMMIT. A commit or release is 7 statements on SQLite, 8 on PostgreSQL, where
-the locks (budget, entry, audit head) and the reads go in one batch and the writes in a second:
-2 round trips plus the COMMIT.
+Statements. On SQLite a reserve is 11 statements in two parts: first the reads (create-or-lock the
+budget with one upsert and RETURNING, the key's latest attempt, the freeze, every usage figure plus
+``merchant_seen`` in one UNION ALL statement, the audit head), then, after the decision in Python,
+the entry INSERT (written with its audit seq; the returned `Entry` is built from the very values
+written), three aggregate upserts and two audit writes. A commit, release or transition locks the
+budget, the entry and the audit head, then writes the aggregates, the audit record and the entry,
+and hands back the locked entry with what it set. On PostgreSQL a reserve, a commit and a lifecycle
+transition are each one call of a server function instead (``amp_reserve``, ``amp_commit``,
+``amp_transition``; see `_reserve_fn` and `_commit_fn`): the same locks, checks and writes, its own
+transaction, one round trip. The rules stay here and in the policy: the functions take the limits
+as bounds from `decide.caps` and answer, unwritten, what `commit_checks` and `transition_check`
+must judge. The generators below still serve PostgreSQL for a release, a refund, a reservation of
+a refund or of a payment the history-free rules refuse, or a policy engine without `caps`: reads in
+one batch, writes pipelined and merged (one round trip plus the COMMIT).
 
 Sub-budgets (a `PathLike`, see `amp_tools.policy.subbudgets`). An agent's entry is written once, in
 its own budget (``crew/agent``), with its ancestors in ``parents`` and the root in ``root_id``. A
@@ -62,6 +66,7 @@ audit head. A budget without sub-budgets runs exactly the statements described a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -96,8 +101,9 @@ from .records import (
 )
 from .schema import DAY_US, HOUR_US
 
-__all__ = ["commit_steps", "entries_steps", "get_by_key_steps", "get_steps", "heartbeat_steps", "refund_steps",
-           "release_steps", "reserve_steps", "state_of_entry", "totals_steps", "transition_steps", "tree_steps"]
+__all__ = ["commit_checks", "commit_refusal", "commit_steps", "committed_already", "entries_steps",
+           "get_by_key_steps", "get_steps", "heartbeat_steps", "refund_steps", "release_steps", "reserve_steps",
+           "state_of_entry", "totals_steps", "transition_refused", "transition_steps", "tree_steps"]
 
 _ACTIONS = ("pay", "refund")
 #: The rule of a reservation refused because the process enforces another policy than the budget's stored one.
@@ -580,18 +586,20 @@ def _lock_for_change(dialect: Dialect, entry_id: int, *more: Q
     return entry_from_row(answers[1][0]), head_from_rows(answers[2]), answers[3:]
 
 
-def _change(dialect: Dialect, entry_id: int, assignments: str, params: tuple[Any, ...], kind: str,
-            payload: Mapping[str, Any], budget_id: str, now: datetime, head: ChainHead | None = None) -> Steps[Entry]:
-    """Apply `assignments` to the entry together with its new ``last_audit_seq``, then append the record
-    (after `head`, already locked by `_lock_for_change`, or locked here)."""
+def _change(dialect: Dialect, entry: Entry, assignments: str, params: tuple[Any, ...], kind: str,
+            payload: Mapping[str, Any], now: datetime, head: ChainHead | None, changed: Mapping[str, Any]
+            ) -> Steps[Entry]:
+    """Apply `assignments` to the entry (as locked) together with its new ``last_audit_seq``, then append
+    the record (after `head`, already locked by `_lock_for_change`, or locked here). `changed` names the
+    entry's fields the assignments set, with their new values: the entry handed back is the locked one
+    with them, so no write waits for an answer (on PostgreSQL the record, the aggregates and this UPDATE
+    go as one statement with the COMMIT)."""
     if head is None:
-        head = yield from lock_head_steps(dialect, budget_id)
-    # The record first: its writes join the aggregate writes before it (one statement on PostgreSQL),
-    # and the entry's UPDATE, whose answer is awaited, comes last.
-    yield from write_record_steps(head, kind, payload, budget_id=budget_id, at=now, redacted=True)
-    rows = yield Q(f"UPDATE entries SET {assignments}, last_audit_seq = ? WHERE id = ? RETURNING {ENTRY_COLUMNS}",
-                   (*params, head.seq, entry_id))
-    return entry_from_row(rows[0])
+        head = yield from lock_head_steps(dialect, entry.budget_id)
+    yield from write_record_steps(head, kind, payload, budget_id=entry.budget_id, at=now, redacted=True)
+    yield Q(f"UPDATE entries SET {assignments}, last_audit_seq = ? WHERE id = ?", (*params, head.seq, entry.id),
+            nowait=True, merge=True)
+    return dataclasses.replace(entry, **changed, updated_at=from_us(to_us(now)), last_audit_seq=head.seq)
 
 
 #: The states a move may come from when the caller names none (direct use of the ledger; the payment
@@ -634,19 +642,12 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
              "AND external_ref = ? AND status = 'committed' AND action = 'pay' AND dup_of IS NULL AND id <> ?",
              (entry_id, external_ref, entry_id)),) if external_ref is not None else ()
     entry, head, extra = yield from _lock_for_change(dialect, entry_id, *dup)
-    if entry.status == "committed":
-        if external_ref is not None and entry.external_ref is not None and external_ref != entry.external_ref:
-            raise InvalidArguments(f"entry {entry_id} is already committed with external_ref "
-                                   f"{entry.external_ref!r}, not {external_ref!r}")
+    if committed_already(entry, external_ref):
         return entry
-    if state_of_entry(entry) not in (allowed_from if allowed_from is not None else _HELD):
-        why = (f"it was released ({entry.reason}); reserve again with the same idempotency key for a new attempt"
-               if entry.status == "released" else "")
+    why = commit_refusal(entry, allowed_from)
+    if why is not None:
         return (yield from _refused_steps(dialect, entry, head, "committed", why, now))
-    if entry.action == "pay" and external_ref is not None:
-        taken = extra[0]
-        if taken:
-            raise AlreadyCommitted(int(taken[0][0]), external_ref)
+    commit_checks(entry, external_ref, int(extra[0][0][0]) if dup and extra[0] else None, debited)
     clean = redact(dict(outcome or {}))
     payload: dict[str, Any] = {"entry_id": entry_id, "idempotency_key": entry.idempotency_key,
                                "external_ref": external_ref, "outcome": clean, "amount": entry.amount,
@@ -655,9 +656,6 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
     params: tuple[Any, ...] = ()
     delta = 0
     if debited is not None and entry.action == "pay":
-        if debited.currency != entry.budget_amount.currency or not debited.is_positive():
-            raise InvalidArguments(f"debited amount {debited} must be positive and in the budget currency "
-                                   f"{entry.budget_amount.currency}")
         delta = debited.minor - entry.budget_amount.minor
         payload.update(budget_amount=debited, reserved=entry.budget_amount, debited=debited)
         if delta > 0:
@@ -667,9 +665,46 @@ def commit_steps(dialect: Dialect, entry_id: int, *, external_ref: str | None, o
     if entry.action == "pay":
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
                          to_us(entry.created_at), delta, 0, 1, entry.parents)
+    stored = canonical_json(clean)
+    changed: dict[str, Any] = {"status": "committed", "phase": None, "owner": None, "lease_until": None,
+                               "resume": None, "external_ref": external_ref, "outcome": json.loads(stored)}
+    if params:
+        changed["budget_amount"] = debited
     return (yield from _change(
-        dialect, entry_id, assignments + ", external_ref = ?, outcome = ?, updated_at = ?",
-        (*params, external_ref, canonical_json(clean), to_us(now)), "commit", payload, entry.budget_id, now, head))
+        dialect, entry, assignments + ", external_ref = ?, outcome = ?, updated_at = ?",
+        (*params, external_ref, stored, to_us(now)), "commit", payload, now, head, changed))
+
+
+def committed_already(entry: Entry, external_ref: str | None) -> bool:
+    """Whether a commit finds the entry committed already (handed back as it is); a different merchant
+    transaction id for it is an error."""
+    if entry.status != "committed":
+        return False
+    if external_ref is not None and entry.external_ref is not None and external_ref != entry.external_ref:
+        raise InvalidArguments(f"entry {entry.id} is already committed with external_ref "
+                               f"{entry.external_ref!r}, not {external_ref!r}")
+    return True
+
+
+def commit_refusal(entry: Entry, allowed_from: tuple[str, ...] | None) -> str | None:
+    """Why the transition table refuses to post this entry ('' when it says no more), None when it allows
+    it (`allowed_from`: the lifecycle passes the table's; default: any held state)."""
+    if state_of_entry(entry) in (allowed_from if allowed_from is not None else _HELD):
+        return None
+    if entry.status == "released":
+        return f"it was released ({entry.reason}); reserve again with the same idempotency key for a new attempt"
+    return ""
+
+
+def commit_checks(entry: Entry, external_ref: str | None, taken: int | None, debited: Money | None) -> None:
+    """The rules of a commit the table allows, on the entry as locked (`taken`: another entry holding the
+    merchant transaction id): raises when it may not be made."""
+    if entry.action == "pay" and external_ref is not None and taken is not None:
+        raise AlreadyCommitted(taken, external_ref)
+    if debited is not None and entry.action == "pay" and (
+            debited.currency != entry.budget_amount.currency or not debited.is_positive()):
+        raise InvalidArguments(f"debited amount {debited} must be positive and in the budget currency "
+                               f"{entry.budget_amount.currency}")
 
 
 def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime,
@@ -688,30 +723,55 @@ def release_steps(dialect: Dialect, entry_id: int, *, reason: str, now: datetime
         yield from _bump(entry.budget_id, entry.merchant_id, entry.merchant_name, entry.mcc,
                          to_us(entry.created_at), -counted, -1, 0, entry.parents)
     return (yield from _change(
-        dialect, entry_id, "status = 'released', counts = 0, counted_minor = 0, phase = NULL, owner = NULL, "
+        dialect, entry, "status = 'released', counts = 0, counted_minor = 0, phase = NULL, owner = NULL, "
         "lease_until = NULL, resume = NULL, reason = ?, updated_at = ?",
         (reason, to_us(now)), "release", {
             "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "reason": reason,
             "credited": Money(counted, entry.budget_amount.currency),
-        }, entry.budget_id, now, head))
+        }, now, head, {"status": "released", "phase": None, "owner": None, "lease_until": None, "resume": None,
+                       "reason": reason}))
 
 
 def transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str,
                      owner: str | None, lease_until: datetime | None, resume: str | None, keep_resume: bool,
                      reason: str, now: datetime) -> Steps[Entry | InvalidTransition]:
     """Move a reserved entry from one of `allowed_from` to `to_phase` (the lifecycle module decides
-    which moves exist; this only applies one atomically and audits it, or records its refusal)."""
+    which moves exist; this only applies one atomically and audits it, or records its refusal).
+    PostgreSQL makes the move in one call to the server (`_commit_fn`)."""
+    if dialect.name == "postgresql":
+        from . import _commit_fn  # imported here: it builds on this module
+
+        return (yield from _commit_fn.transition_steps(
+            entry_id, allowed_from=allowed_from, to_phase=to_phase, owner=owner, lease_until=lease_until,
+            resume=resume, keep_resume=keep_resume, reason=reason, now=now))
+    return (yield from _transition_steps(dialect, entry_id, allowed_from=allowed_from, to_phase=to_phase, owner=owner,
+                                         lease_until=lease_until, resume=resume, keep_resume=keep_resume,
+                                         reason=reason, now=now))
+
+
+def transition_refused(entry: Entry, allowed_from: tuple[str, ...]) -> bool:
+    """The rule of a lifecycle move, on the entry as locked: only a reserved entry in an allowed state moves."""
+    return entry.status != "reserved" or state_of_entry(entry) not in allowed_from
+
+
+def _transition_steps(dialect: Dialect, entry_id: int, *, allowed_from: tuple[str, ...], to_phase: str,
+                      owner: str | None, lease_until: datetime | None, resume: str | None, keep_resume: bool,
+                      reason: str, now: datetime) -> Steps[Entry | InvalidTransition]:
     entry, head, _ = yield from _lock_for_change(dialect, entry_id)
-    if entry.status != "reserved" or state_of_entry(entry) not in allowed_from:
+    if transition_refused(entry, allowed_from):
         return (yield from _refused_steps(dialect, entry, head, to_phase, "", now))
     assignments = "phase = ?, owner = ?, lease_until = ?, updated_at = ?"
-    params: tuple[Any, ...] = (to_phase, owner, None if lease_until is None else to_us(lease_until), to_us(now))
+    lease_us = None if lease_until is None else to_us(lease_until)
+    params: tuple[Any, ...] = (to_phase, owner, lease_us, to_us(now))
+    changed: dict[str, Any] = {"phase": to_phase, "owner": owner,
+                               "lease_until": None if lease_us is None else from_us(lease_us)}
     if not keep_resume:
         assignments += ", resume = ?"
         params += (resume,)
-    return (yield from _change(dialect, entry_id, assignments, params, "transition", {
+        changed["resume"] = resume
+    return (yield from _change(dialect, entry, assignments, params, "transition", {
         "entry_id": entry_id, "idempotency_key": entry.idempotency_key, "from": entry.phase or "reserved",
-        "to": to_phase, "owner": owner, "reason": reason}, entry.budget_id, now, head))
+        "to": to_phase, "owner": owner, "reason": reason}, now, head, changed))
 
 
 def heartbeat_steps(entry_ids: tuple[int, ...], owner: str, lease_until: datetime) -> Steps[int]:

@@ -49,6 +49,12 @@ class Q:
     #: Statements run in order in place of this one (`sql` is then only a label); the generator
     #: receives one row per statement, holding that statement's rows (see `batch_steps`).
     batch: tuple[Q, ...] = ()
+    #: The statement is a whole transaction by itself (PostgreSQL runs it in autocommit mode, without
+    #: BEGIN and COMMIT: one round trip, its locks held only while it runs); only the first statement of
+    #: a transaction may be one, and none may follow it. Its last two parameters are the backend's to
+    #: set: whether its commit waits for the WAL flush (the transaction's ``flush``), and whether it is
+    #: sent a second time after the connection was cut off while it ran (the first may have committed).
+    alone: bool = False
 
 
 @dataclass(frozen=True, slots=True)

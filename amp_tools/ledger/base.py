@@ -18,7 +18,7 @@ from amp_tools.errors import InvalidArguments
 from amp_tools.intent import SpendIntent
 from amp_tools.money import Money
 
-from . import _ops
+from . import _commit_fn, _ops, _reserve_fn
 from . import budgets as _budgets
 from ._engine import PathLike, PolicyEngine, PolicyLike, default_engine
 from ._sql import Dialect, Steps, StepsFactory
@@ -131,6 +131,10 @@ class LedgerBase(abc.ABC):
                  now: datetime | None, owner: str | None = None, lease_until: datetime | None = None,
                  path: PathLike | None = None) -> StepsFactory[Reservation]:
         at, engine = self._now(now), self.engine
+        if self.dialect.name == "postgresql":  # the whole check-and-reserve in one call to the server
+            return lambda: _reserve_fn.reserve_steps(engine, policy, intent, budget_id=budget_id,
+                                                     idempotency_key=idempotency_key, run_id=run_id, now=at,
+                                                     owner=owner, lease_until=lease_until, path=path)
         return lambda: _ops.reserve_steps(self.dialect, engine, policy, intent, budget_id=budget_id,
                                           idempotency_key=idempotency_key, run_id=run_id, now=at, owner=owner,
                                           lease_until=lease_until, path=path)
@@ -138,6 +142,9 @@ class LedgerBase(abc.ABC):
     def _commit(self, entry_id: int, external_ref: str | None, outcome: Mapping[str, Any] | None,
                 debited: Money | None = None, allowed_from: tuple[str, ...] | None = None) -> _Move:
         at = self.clock.now()
+        if self.dialect.name == "postgresql":  # one call to the server, its own transaction
+            return lambda: _commit_fn.commit_steps(entry_id, external_ref=external_ref, outcome=outcome, now=at,
+                                                   debited=debited, allowed_from=allowed_from)
         return lambda: _ops.commit_steps(self.dialect, entry_id, external_ref=external_ref, outcome=outcome, now=at,
                                          debited=debited, allowed_from=allowed_from)
 

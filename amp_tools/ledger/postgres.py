@@ -12,10 +12,20 @@ commit waits until the WAL is flushed up to its own record, so once such a commi
 ``sending``) has returned, every asynchronous commit before it is on disk too. Every other
 transaction keeps the server's setting.
 
-Every transaction runs in psycopg's pipeline mode: writes whose result is not read (``Q.nowait``)
-are sent without waiting, and a batch of statements (`_sql.batch_steps`) is sent at once and
-answered together: a reserve waits on one round trip (its locks and every read the decision
-needs) and on its COMMIT, a commit or transition on two and its COMMIT.
+A payment's reservation, each move of its lifecycle and its commit are one statement each
+(``SELECT amp_reserve(...)``, ``amp_transition``, ``amp_commit``; `_reserve_fn`, `_commit_fn`), run
+as its own transaction on the autocommit connection (`Q.alone`): one round trip, its commit
+included, and its budget row locks held only while the server runs it. Its durability is set inside
+it (``synchronous_commit`` local to that transaction). Cut off while it runs, it is sent once more,
+told so: a reservation or a move recognizes what its first sending committed, a commit is idempotent;
+cut off again, it fails with ``details["outcome"] == "unknown"``. When the policy disagrees with a
+reservation the function committed (a bug, never a rule), the reservation is released at once and
+`ReserveDisagreement` raised.
+
+Every other transaction runs in psycopg's pipeline mode: writes whose result is not read
+(``Q.nowait``) are sent without waiting, and a batch of statements (`_sql.batch_steps`) is sent at
+once and answered together: a release waits on one round trip (its locks and reads) and on its
+COMMIT.
 
 Connections come from one bounded pool (`_pgpool.SharedPool`: ``pool_size``, default 4, or
 ``AMP_TOOLS_LEDGER_POOL_SIZE``), shared by the sync twins in every thread, by the async API on
@@ -45,6 +55,8 @@ from amp_tools.clock import Clock
 from amp_tools.errors import ConfigError, LedgerUnavailable
 
 from ._engine import PolicyEngine
+from ._ops import release_steps
+from ._reserve_fn import ReserveDisagreement
 from ._sql import POSTGRES, Q, Row, Steps, StepsFactory, drive_sync
 from .base import LedgerBase
 from .schema import migrate_steps
@@ -131,20 +143,36 @@ class PostgresLedger(LedgerBase):
     # -------------------------------------------------------------- transactions
     def _transact(self, factory: StepsFactory[T], deadline: float, flush: bool = True) -> T:
         """One transaction on a pooled connection, waiting for one until `deadline` (monotonic)."""
+        undo: ReserveDisagreement | None = None
         for attempt in (1, 2):
             with self._pool.connection(deadline) as conn:
                 committing = False
                 try:
-                    # Pipeline mode: statements marked `nowait` (and BEGIN) are sent without waiting for
-                    # their answer; a statement whose rows are read waits for everything before it (`sync`).
-                    with conn.pipeline() as pipe, conn.transaction():
-                        if not flush:  # sent with BEGIN, no round trip of its own
-                            conn.execute("SET LOCAL synchronous_commit = off")
-                        run = _Pipelined(conn, pipe)
-                        result = drive_sync(factory, run.execute, run.batch)
-                        run.send_merged()
-                        committing = True  # leaving the block sends COMMIT
-                    return result
+                    steps = factory()
+                    try:
+                        first = next(steps)
+                    except StopIteration as stop:
+                        done: T = stop.value
+                        return done
+                    if first.alone:
+                        # The statement commits itself. Cut off the first time, it is sent again, told so (it
+                        # recognizes its own commit); cut off again, the outcome is unknown.
+                        committing = attempt == 2
+                        try:
+                            return _alone(conn, first, steps, flush, retried=attempt == 2)
+                        except ReserveDisagreement as exc:  # committed already: let the reservation go
+                            undo = exc
+                    else:
+                        # Pipeline mode: statements marked `nowait` (and BEGIN) are sent without waiting for
+                        # their answer; a statement whose rows are read waits for everything before it (`sync`).
+                        with conn.pipeline() as pipe, conn.transaction():
+                            if not flush:  # sent with BEGIN, no round trip of its own
+                                conn.execute("SET LOCAL synchronous_commit = off")
+                            run = _Pipelined(conn, pipe, flush)
+                            result = drive_sync(functools.partial(_resumed, first, steps), run.execute, run.batch)
+                            run.send_merged()
+                            committing = True  # leaving the block sends COMMIT
+                        return result
                 except psycopg.OperationalError as exc:
                     if not _cut_off(conn, exc):
                         raise
@@ -158,6 +186,10 @@ class PostgresLedger(LedgerBase):
                         raise LedgerUnavailable(
                             f"the ledger's database cut the connection off twice ({text}); nothing was written",
                             hint=RETRY_HINT) from exc
+            if undo is not None:  # on a connection of its own, once this one is back in the pool
+                self._transact(functools.partial(release_steps, POSTGRES, undo.entry_id, reason="ledger_disagreement",
+                                                 now=self.clock.now()), deadline)
+                raise undo
             # The server rolled the cut-off transaction back; after a restart the other idle
             # connections are dead too, so test them all before the one retry.
             self._pool.check()
@@ -251,6 +283,7 @@ def _exec_sync(conn: psycopg.Connection[Any], query: Q) -> list[Row]:
 
 
 _MERGE_PARAMS, _MERGE_CHARS = 50, 3800
+_ANSWER_BY_RAISE = "amp_reserve"  # see `_reserve_sql`
 
 
 class _Pipelined:
@@ -259,8 +292,8 @@ class _Pipelined:
     fewer statements for the client to build and the server to parse) just before the next other
     statement, and a batch is sent at once and answered together."""
 
-    def __init__(self, conn: psycopg.Connection[Any], pipe: psycopg.Pipeline) -> None:
-        self.conn, self.pipe = conn, pipe
+    def __init__(self, conn: psycopg.Connection[Any], pipe: psycopg.Pipeline, flush: bool) -> None:
+        self.conn, self.pipe, self.flush = conn, pipe, flush
         self.held: list[Q] = []
 
     def send_merged(self) -> None:
@@ -289,6 +322,8 @@ class _Pipelined:
             self.held.append(query)
             return []
         self.send_merged()
+        if query.alone:  # not first: one statement of this transaction like any other
+            return _answer(self.conn, query, self.flush, self.pipe)
         cur = self.conn.execute(_pg(query.sql), query.params)
         if query.nowait:
             return []
@@ -301,6 +336,46 @@ class _Pipelined:
         cursors = [self.conn.execute(_pg(q.sql), q.params) for q in queries]
         self.pipe.sync()
         return [[] if q.nowait else _rows(cur) for q, cur in zip(queries, cursors, strict=True)]
+
+
+def _resumed(first: Q, steps: Steps[T]) -> Steps[T]:
+    """`steps` again, its first statement (already drawn) included."""
+    query = first
+    while True:
+        rows = yield query
+        try:
+            query = steps.send(rows)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+
+def _answer(conn: psycopg.Connection[Any], query: Q, flush: bool, pipe: psycopg.Pipeline | None = None,
+            retried: bool = False) -> list[Row]:
+    """The rows of a `Q.alone` statement; a function that answers by raising (to roll back what it
+    did) raises ``P0001`` with the message ``amp_reserve`` and its answer as the detail."""
+    try:
+        cur = conn.execute(_pg(query.sql), (*query.params[:-2], flush, retried))
+        if pipe is not None:
+            pipe.sync()
+        return _rows(cur)
+    except psycopg.errors.RaiseException as exc:
+        if exc.diag.message_primary != _ANSWER_BY_RAISE or exc.diag.message_detail is None:
+            raise
+        return [(exc.diag.message_detail,)]
+
+
+def _alone(conn: psycopg.Connection[Any], query: Q, steps: Steps[T], flush: bool, retried: bool) -> T:
+    """Run a `Q.alone` statement as its own transaction (the connection is in autocommit mode) and
+    hand its rows back to `steps`, which must then finish."""
+    rows = _answer(conn, query, flush, retried=retried)
+    try:
+        more = steps.send(rows)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    steps.close()
+    raise AssertionError(f"a statement run alone was followed by another one ({more.sql[:40]!r})")
 
 
 def _statement_steps(sql: str, params: tuple[object, ...]) -> Steps[list[Row]]:

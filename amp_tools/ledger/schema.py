@@ -43,6 +43,10 @@ and ``login_links`` (the owner console's one-time recovery links, by the SHA-256
 Version 9 adds ``mcp_tokens`` (`amp_tools.mcp.tokens`): the bearer tokens of ``amp-tools mcp
 --transport http``, each bound to one budget, stored as a SHA-256 of the token (never the token),
 with who created it, when, and when it was revoked.
+
+Version 10 installs, on PostgreSQL only, the functions ``amp_reserve`` (`_reserve_sql`), the whole
+check-and-reserve of a payment in one call to the server, and ``amp_commit`` and ``amp_transition``
+(`_commit_sql`), a commit and a lifecycle move in one call each. SQLite has nothing to install.
 """
 
 from __future__ import annotations
@@ -50,11 +54,13 @@ from __future__ import annotations
 from amp_tools.errors import ConfigError
 
 from . import controls
+from ._commit_sql import COMMIT_FUNCTION, TRANSITION_FUNCTION
+from ._reserve_sql import RESERVE_FUNCTION
 from ._sql import Dialect, Q, Steps
 
 __all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
@@ -320,7 +326,12 @@ def _v9(dialect: Dialect) -> list[str]:
     ]
 
 
-_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9}
+def _v10(dialect: Dialect) -> list[str]:
+    # CREATE OR REPLACE: a schema downgraded by hand and migrated again replaces the function in place.
+    return [RESERVE_FUNCTION, COMMIT_FUNCTION, TRANSITION_FUNCTION] if dialect.name == "postgresql" else []
+
+
+_MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10}
 
 
 def migrate_steps(dialect: Dialect) -> Steps[int]:

@@ -18,6 +18,10 @@ How the ledger answers a `UsageQuery` (the contract):
 
 Refunds (``action="refund"``) are not limited by caps; only the currency check and the
 ``approval.confirm_refunds`` rule apply to them.
+
+Every usage-dependent refusal is a `Cap` of `caps` (``figure <= bound``), the one list `decide`
+checks: the PostgreSQL ledger sends the same bounds to the server, which checks them inside its
+reserve call, so the rules are written once, here.
 """
 
 from __future__ import annotations
@@ -34,12 +38,16 @@ from amp_tools.policy.model import BudgetPolicy, matches_mcc
 from amp_tools.policy.windows import Period, rolling_start, window_start
 
 __all__ = [
+    "Cap",
     "Item",
     "SpendIntent",
     "Usage",
     "UsageFigure",
     "UsageQuery",
     "Verdict",
+    "approval_reasons",
+    "caps",
+    "checked_rules",
     "decide",
     "max_offer",
     "static_check",
@@ -228,15 +236,70 @@ def _figure(policy: BudgetPolicy, usage: Usage, name: str) -> UsageFigure:
     return figure
 
 
-def _cap_check(label: str, rule: str, limit: Money, used: Money, needed: Money, hint: str) -> None:
-    """Refuse when `used + needed` exceeds `limit`; `label` names the rule and its limit, `hint` what can help."""
-    if used + needed <= limit:
-        return
-    left = limit - used
+@dataclass(frozen=True)
+class Cap:
+    """One usage-dependent limit of a payment: the figure it reads and the most that figure may be.
+
+    ``kind="amount"``: refused when ``used + needed > limit`` (`bound` = ``limit - needed``, minor
+    units); ``kind="count"`` (velocity): refused when ``count + 1 > limit`` (`bound` = ``limit - 1``).
+    `decide` checks exactly these, in this order, and the PostgreSQL ledger checks the same bounds in
+    the server (see `amp_tools.ledger._reserve_fn`), so the two cannot drift.
+    """
+
+    figure: str
+    rule: str
+    kind: Literal["amount", "count"]
+    limit: Money | int
+    label: str
+    hint: str
+    bound: int
+
+    def allows(self, figure: UsageFigure) -> bool:
+        return (figure.amount.minor if self.kind == "amount" else figure.count) <= self.bound
+
+
+def caps(policy: BudgetPolicy, intent: SpendIntent) -> list[Cap]:
+    """Every usage-dependent limit of a payment, in the order `decide` checks them (none for a refund)."""
+    if intent.action == "refund":
+        return []
+    needed = intent.budget_amount.minor
+    out = [Cap(TOTAL, TOTAL, "amount", policy.total_budget, f"total budget {policy.total_budget}", _HINT_TOTAL,
+               policy.total_budget.minor - needed)]
+    for period, cap in policy.windows.configured():
+        name = window_name(period)
+        mode = f"calendar {period}, {policy.timezone}" if cap.mode == "calendar" else _ROLLING_TEXT[period]
+        out.append(Cap(name, name, "amount", cap.limit, f"{period} cap {cap.limit} ({mode})",
+                       _HINT_WINDOW.format(period=period), cap.limit.minor - needed))
+    merchant_caps = policy.merchants.caps_for(intent.merchant_id, intent.merchant_name)
+    if merchant_caps:
+        key, limit = min(merchant_caps, key=lambda pair: pair[1].minor)
+        out.append(Cap(MERCHANT_CAP, MERCHANT_CAP, "amount", limit, f"merchant cap {limit} for {key}",
+                       _HINT_CAP.format(what="merchant"), limit.minor - needed))
+    mcc = intent.mcc.strip() if intent.mcc is not None else None
+    if mcc is not None and mcc in policy.mccs.caps:
+        limit = policy.mccs.caps[mcc]
+        out.append(Cap(MCC_CAP, MCC_CAP, "amount", limit, f"MCC {mcc} cap {limit}",
+                       _HINT_CAP.format(what="merchant category"), limit.minor - needed))
+    if policy.velocity is not None:
+        most = policy.velocity.max_payments
+        out.append(Cap(VELOCITY, VELOCITY, "count", most, f"velocity limit {most} payments per "
+                       f"{policy.velocity.per} (rolling)", "Wait before paying again, or ask the user to raise the "
+                       "velocity limit.", most - 1))
+    return out
+
+
+def _refuse(policy: BudgetPolicy, cap: Cap, figure: UsageFigure, needed: Money) -> PolicyViolation:
+    """The refusal of a cap `figure` does not fit (`cap.allows(figure)` is False)."""
+    if isinstance(cap.limit, int):  # velocity
+        per = policy.velocity.per if policy.velocity is not None else ""
+        return PolicyViolation(
+            f"{cap.label}: {figure.count} payments already made in the last {per}, no payment left in this window",
+            rule=cap.rule, hint=cap.hint, details={"limit": cap.limit, "used": figure.count})
+    used, left = figure.amount, cap.limit - figure.amount
     shown_left = left if left.minor > 0 else Money.zero(left.currency)
-    raise PolicyViolation(
-        f"{label}: {used} already spent, this payment needs {needed}, {shown_left} left",
-        rule=rule, hint=hint, details=_details(limit, used, needed))
+    return PolicyViolation(
+        f"{cap.label}: {used} already spent, this payment needs {needed}, {shown_left} left",
+        rule=cap.rule, hint=cap.hint, details=_details(cap.limit, used, needed))
 
 
 def decide(policy: BudgetPolicy, intent: SpendIntent, usage: Usage) -> Verdict:
@@ -244,54 +307,29 @@ def decide(policy: BudgetPolicy, intent: SpendIntent, usage: Usage) -> Verdict:
 
     Pure: reads only its arguments. A payment is refused when, counting this intent's
     `budget_amount`, any limit would be exceeded; limits are checked in the order of
-    `usage_queries` and the first one exceeded is reported.
+    `caps` (the order of `usage_queries`) and the first one exceeded is reported.
     """
     static_check(policy, intent)
     needed = intent.budget_amount
     total = _figure(policy, usage, TOTAL)
-    checked: list[str] = ["currency"]
     if intent.action == "refund":
         left = min_money(policy.total_budget, policy.total_budget - total.amount + needed)
         reasons = (f"the policy asks a person to confirm refunds (refund of {intent.amount} "
                    f"from {_merchant(intent)})",) if policy.approval.confirm_refunds else ()
         return Verdict(reasons, left, ("currency", "approval.confirm_refunds"))
 
-    checked += _static_rule_names(policy)
-    _cap_check(f"total budget {policy.total_budget}", TOTAL, policy.total_budget, total.amount, needed, _HINT_TOTAL)
-    checked.append(TOTAL)
-    for period, cap in policy.windows.configured():
-        name = window_name(period)
-        figure = _figure(policy, usage, name)
-        mode = f"calendar {period}, {policy.timezone}" if cap.mode == "calendar" else _ROLLING_TEXT[period]
-        _cap_check(f"{period} cap {cap.limit} ({mode})", name, cap.limit, figure.amount, needed,
-                   _HINT_WINDOW.format(period=period))
-        checked.append(name)
-    merchant_caps = policy.merchants.caps_for(intent.merchant_id, intent.merchant_name)
-    if merchant_caps:
-        key, limit = min(merchant_caps, key=lambda pair: pair[1].minor)
-        figure = _figure(policy, usage, MERCHANT_CAP)
-        _cap_check(f"merchant cap {limit} for {key}", MERCHANT_CAP, limit, figure.amount, needed,
-                   _HINT_CAP.format(what="merchant"))
-        checked.append(MERCHANT_CAP)
-    mcc = intent.mcc.strip() if intent.mcc is not None else None
-    if mcc is not None and mcc in policy.mccs.caps:
-        figure = _figure(policy, usage, MCC_CAP)
-        _cap_check(f"MCC {mcc} cap {policy.mccs.caps[mcc]}", MCC_CAP, policy.mccs.caps[mcc], figure.amount, needed,
-                   _HINT_CAP.format(what="merchant category"))
-        checked.append(MCC_CAP)
-    if policy.velocity is not None:
-        figure = _figure(policy, usage, VELOCITY)
-        most = policy.velocity.max_payments
-        if figure.count + 1 > most:
-            raise PolicyViolation(
-                f"velocity limit {most} payments per {policy.velocity.per} (rolling): {figure.count} payments "
-                f"already made in the last {policy.velocity.per}, no payment left in this window",
-                rule=VELOCITY, hint="Wait before paying again, or ask the user to raise the velocity limit.",
-                details={"limit": most, "used": figure.count})
-        checked.append(VELOCITY)
-
+    limits = caps(policy, intent)
+    for cap in limits:
+        figure = total if cap.figure == TOTAL else _figure(policy, usage, cap.figure)
+        if not cap.allows(figure):
+            raise _refuse(policy, cap, figure, needed)
     left = policy.total_budget - total.amount - needed
-    return Verdict(_approval_reasons(policy, intent, usage), left, tuple(checked))
+    return Verdict(approval_reasons(policy, intent, usage.merchant_seen), left, checked_rules(policy, limits))
+
+
+def checked_rules(policy: BudgetPolicy, limits: list[Cap]) -> tuple[str, ...]:
+    """The rules an allowed payment passed, in the order `decide` checks them (`limits`: its `caps`)."""
+    return ("currency", *_static_rule_names(policy), *(cap.rule for cap in limits))
 
 
 def _static_rule_names(policy: BudgetPolicy) -> list[str]:
@@ -311,14 +349,16 @@ def _static_rule_names(policy: BudgetPolicy) -> list[str]:
     return names
 
 
-def _approval_reasons(policy: BudgetPolicy, intent: SpendIntent, usage: Usage) -> tuple[str, ...]:
+def approval_reasons(policy: BudgetPolicy, intent: SpendIntent, merchant_seen: bool) -> tuple[str, ...]:
+    """Why a person must confirm an allowed payment (empty: nobody needs to). Only the new-merchant
+    reason depends on usage, through `merchant_seen`."""
     rules = policy.approval
     reasons: list[str] = []
     if rules.confirm_all:
         reasons.append("the policy asks a person to confirm every payment")
     if rules.confirm_above is not None and intent.budget_amount > rules.confirm_above:
         reasons.append(f"the amount {intent.budget_amount} is above the confirmation threshold {rules.confirm_above}")
-    if rules.confirm_new_merchants and not usage.merchant_seen:
+    if rules.confirm_new_merchants and not merchant_seen:
         reasons.append(f"this is the first payment to {_merchant(intent)} under this policy")
     if rules.confirm_human_present and intent.human_present:
         reasons.append("the person is present for this purchase and the policy asks them to confirm it")

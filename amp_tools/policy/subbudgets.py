@@ -18,7 +18,7 @@ row (root to leaf) and moves every level's aggregates, so concurrent agents neve
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,16 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from amp_tools.errors import ConfigError, PolicyViolation
 from amp_tools.money import Money
-from amp_tools.policy.decide import SpendIntent, Usage, UsageQuery, Verdict, decide, static_check, usage_queries
+from amp_tools.policy.decide import (
+    SpendIntent,
+    Usage,
+    UsageQuery,
+    Verdict,
+    approval_reasons,
+    decide,
+    static_check,
+    usage_queries,
+)
 from amp_tools.policy.model import (
     AgentBudget,
     ApprovalRules,
@@ -301,10 +310,21 @@ class BudgetPath:
                 verdicts.append(decide(level.policy, intent, usage))
             except PolicyViolation as exc:
                 raise level.refusal(exc) from None
-        reasons: list[str] = []
         checked: list[str] = []
         for level, verdict in zip(self.levels, verdicts, strict=True):
-            reasons.extend(r for r in verdict.approval_reasons if r not in reasons)
             checked.extend(level.rule_prefix + rule for rule in verdict.checked_rules)
         left = min((v.budget_left for v in verdicts), key=lambda m: m.minor)
-        return Verdict(tuple(reasons), left, tuple(checked))
+        return Verdict(_merged(v.approval_reasons for v in verdicts), left, tuple(checked))
+
+    def approval_reasons(self, intent: SpendIntent, seen: Sequence[bool]) -> tuple[str, ...]:
+        """The reasons `decide` gives for an allowed payment when each level has (or has not) seen the
+        merchant (`seen`, root first): every level's reasons, each once, in level order."""
+        return _merged(approval_reasons(level.policy, intent, level_seen)
+                       for level, level_seen in zip(self.levels, seen, strict=True))
+
+
+def _merged(per_level: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    reasons: list[str] = []
+    for level_reasons in per_level:
+        reasons.extend(r for r in level_reasons if r not in reasons)
+    return tuple(reasons)

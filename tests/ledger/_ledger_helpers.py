@@ -185,6 +185,9 @@ def downgrade_to_v5(ledger: LedgerBase) -> None:
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_version")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN signature")
     raw_sync(ledger, "ALTER TABLE budgets DROP COLUMN policy_hash")
+    if ledger.dialect.name == "postgresql":  # version 10's functions
+        for function in ("amp_reserve", "amp_commit", "amp_transition"):
+            raw_sync(ledger, f"DROP FUNCTION IF EXISTS {function}(text, boolean, boolean)")
     raw_sync(ledger, "DELETE FROM schema_version WHERE version > 5")
 
 
