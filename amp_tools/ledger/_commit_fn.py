@@ -24,11 +24,21 @@ from amp_tools.money import Money
 
 from . import _ops
 from ._reserve_fn import _slot, _template
-from ._sql import POSTGRES, Q, Steps, to_us
+from ._sql import POSTGRES, Q, Steps, StepsFactory, to_us
 from .audit import GENESIS, _jstr, _ts, canonical_json, redact
 from .records import Entry, InvalidTransition, entry_from_row
 
-__all__ = ["commit_steps", "transition_steps"]
+__all__ = ["GeneralPath", "commit_steps", "transition_steps"]
+
+
+class GeneralPath(AmpToolsError):
+    """The call changed nothing and the move is one the transition table refuses: the backend runs `steps`
+    (the general path, which records the refusal) as a transaction of its own."""
+
+    def __init__(self, steps: StepsFactory[Entry | InvalidTransition]) -> None:
+        super().__init__("a refused move must be recorded in a transaction of its own; it cannot be composed "
+                         "into a larger one", code="LEDGER_INTERNAL")
+        self.steps = steps
 
 
 def commit_steps(entry_id: int, *, external_ref: str | None, outcome: Mapping[str, Any] | None, now: datetime,
@@ -49,8 +59,8 @@ def commit_steps(entry_id: int, *, external_ref: str | None, outcome: Mapping[st
     if _ops.commit_refusal(entry, allowed_from) is not None:
         # The general path records the refusal in the entry's chain (its own transaction; a refused commit
         # is rare) and hands it back for the ledger to raise.
-        return (yield from _ops.commit_steps(POSTGRES, entry_id, external_ref=external_ref, outcome=outcome,
-                                             now=now, debited=debited, allowed_from=allowed_from))
+        raise GeneralPath(lambda: _ops.commit_steps(POSTGRES, entry_id, external_ref=external_ref, outcome=outcome,
+                                                    now=now, debited=debited, allowed_from=allowed_from))
     _ops.commit_checks(entry, external_ref, answer.get("dup"), debited)
     raise AmpToolsError(f"the ledger's commit function left entry {entry_id} as it was although it may be "
                         "committed; nothing was written", code="LEDGER_INTERNAL")
@@ -102,7 +112,7 @@ def transition_steps(entry_id: int, *, allowed_from: tuple[str, ...], to_phase: 
     if answer["s"] != "ok":
         if _ops.transition_refused(entry, allowed_from):
             # Recorded by the general path, as for a commit.
-            return (yield from _ops._transition_steps(
+            raise GeneralPath(lambda: _ops._transition_steps(
                 POSTGRES, entry_id, allowed_from=allowed_from, to_phase=to_phase, owner=owner,
                 lease_until=lease_until, resume=resume, keep_resume=keep_resume, reason=reason, now=now))
         raise AmpToolsError(f"the ledger's transition function left entry {entry_id} as it was although it may "

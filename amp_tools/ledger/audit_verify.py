@@ -25,6 +25,7 @@ from typing import Any
 from ._sql import Dialect, Q, Row, Steps
 from .audit import GENESIS, VerifyReport, _text_hash, record_hash
 from .audit_enforced import Authority, SignatureCheck, Tamper, enforced_steps
+from .schema import changed_functions_steps
 
 __all__ = ["verify_steps"]
 
@@ -114,6 +115,10 @@ def verify_steps(dialect: Dialect, cross_check: bool = True,
     replay = _Replay() if cross_check else None
     state = _Progress()
     try:
+        changed = yield from changed_functions_steps(dialect)
+        if changed:
+            raise _Bad(None, f"the ledger function(s) {', '.join(changed)} are not the ones this amp-tools installs: "
+                             "replaced, and a replaced function can reserve past a cap")
         yield from _legacy_steps(state, replay)
         yield from _chains_steps(state, replay)
         if replay is not None:

@@ -54,6 +54,7 @@ from typing import Any, TypeVar
 from amp_tools.clock import Clock
 from amp_tools.errors import ConfigError, LedgerUnavailable
 
+from ._commit_fn import GeneralPath
 from ._engine import PolicyEngine
 from ._ops import release_steps
 from ._reserve_fn import ReserveDisagreement
@@ -144,6 +145,7 @@ class PostgresLedger(LedgerBase):
     def _transact(self, factory: StepsFactory[T], deadline: float, flush: bool = True) -> T:
         """One transaction on a pooled connection, waiting for one until `deadline` (monotonic)."""
         undo: ReserveDisagreement | None = None
+        follow: StepsFactory[Any] | None = None
         for attempt in (1, 2):
             with self._pool.connection(deadline) as conn:
                 committing = False
@@ -162,6 +164,8 @@ class PostgresLedger(LedgerBase):
                             return _alone(conn, first, steps, flush, retried=attempt == 2)
                         except ReserveDisagreement as exc:  # committed already: let the reservation go
                             undo = exc
+                        except GeneralPath as exc:  # nothing written: the refusal is recorded by its own
+                            follow = exc.steps
                     else:
                         # Pipeline mode: statements marked `nowait` (and BEGIN) are sent without waiting for
                         # their answer; a statement whose rows are read waits for everything before it (`sync`).
@@ -186,6 +190,9 @@ class PostgresLedger(LedgerBase):
                         raise LedgerUnavailable(
                             f"the ledger's database cut the connection off twice ({text}); nothing was written",
                             hint=RETRY_HINT) from exc
+            if follow is not None:  # on a connection of its own, as `undo`
+                result_of_follow: T = self._transact(follow, deadline, flush)
+                return result_of_follow
             if undo is not None:  # on a connection of its own, once this one is back in the pool
                 self._transact(functools.partial(release_steps, POSTGRES, undo.entry_id, reason="ledger_disagreement",
                                                  now=self.clock.now()), deadline)

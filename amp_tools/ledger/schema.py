@@ -51,14 +51,15 @@ check-and-reserve of a payment in one call to the server, and ``amp_commit`` and
 
 from __future__ import annotations
 
-from amp_tools.errors import ConfigError
+from amp_tools.errors import AmpToolsError, ConfigError
 
 from . import controls
 from ._commit_sql import COMMIT_FUNCTION, TRANSITION_FUNCTION
 from ._reserve_sql import RESERVE_FUNCTION
 from ._sql import Dialect, Q, Steps
 
-__all__ = ["DAY_US", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "migrate_steps"]
+__all__ = ["DAY_US", "FUNCTION_BODIES", "HOUR_US", "SCHEMA_VERSION", "backfill_buckets_sql", "changed_functions_steps",
+           "migrate_steps"]
 
 SCHEMA_VERSION = 10
 HOUR_US = 3_600_000_000
@@ -331,6 +332,28 @@ def _v10(dialect: Dialect) -> list[str]:
     return [RESERVE_FUNCTION, COMMIT_FUNCTION, TRANSITION_FUNCTION] if dialect.name == "postgresql" else []
 
 
+#: The functions version 10 installs on PostgreSQL, by name, with the body (the text between the dollar
+#: quotes, as ``pg_proc.prosrc`` keeps it) each must have: the same schema version always installs the same text.
+FUNCTION_BODIES = {text.split("(", 1)[0].rsplit(" ", 1)[-1]: text.split("$fn$")[1]
+                   for text in (RESERVE_FUNCTION, COMMIT_FUNCTION, TRANSITION_FUNCTION)}
+
+
+def changed_functions_steps(dialect: Dialect) -> Steps[list[str]]:
+    """The ledger functions (PostgreSQL) missing or not as this version installs them, by name.
+
+    Anyone who can write the database can ``CREATE OR REPLACE`` a function that skips a cap: every
+    process checks them when it opens the ledger, and `audit verify` names them."""
+    if dialect.name != "postgresql":
+        return []
+    rows = yield Q("SELECT proname, prosrc FROM pg_proc WHERE pronamespace = current_schema()::regnamespace "
+                   "AND proname IN (?, ?, ?)", tuple(FUNCTION_BODIES))
+    found: dict[str, list[str]] = {}
+    for name, body in rows:
+        found.setdefault(str(name), []).append(str(body))
+    # An overload beside the real one would be chosen by no call of ours, but it is not ours either.
+    return [name for name, body in FUNCTION_BODIES.items() if found.get(name) != [body]]
+
+
 _MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10}
 
 
@@ -347,4 +370,12 @@ def migrate_steps(dialect: Dialect) -> Steps[int]:
             yield Q(statement)
         yield Q("INSERT INTO schema_version (version) VALUES (?)", (version,))
     yield from controls.ensure_steps(dialect)  # unversioned, idempotent: the budget kill switch
+    changed = yield from changed_functions_steps(dialect)
+    if changed:
+        raise AmpToolsError(
+            f"the ledger's function(s) {', '.join(changed)} are not the ones amp-tools {SCHEMA_VERSION} installs: "
+            "someone changed them, and a changed function could pay past a cap; no process opens this ledger",
+            code="LEDGER_TAMPERED",
+            hint="Find out who changed them (amp-tools audit verify), then reinstall them: as the database owner, "
+                 "DELETE FROM schema_version WHERE version = 10; the next open installs them again.")
     return SCHEMA_VERSION

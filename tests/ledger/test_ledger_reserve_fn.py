@@ -21,7 +21,7 @@ from amp_tools.ledger._engine import default_engine
 from amp_tools.ledger._sql import Q, Steps
 from amp_tools.ledger.controls import freeze_steps
 from amp_tools.ledger.records import InvalidTransition
-from amp_tools.ledger.schema import SCHEMA_VERSION
+from amp_tools.ledger.schema import FUNCTION_BODIES, SCHEMA_VERSION
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetPath
@@ -166,6 +166,28 @@ def test_a_frozen_budget_never_paid_from_is_refused_and_not_created(pg: LedgerBa
     assert raw_sync(pg, "SELECT COUNT(*) FROM budgets WHERE budget_id = 'fresh'") == [(0,)]
 
 
+def test_a_replaced_function_is_refused_at_open_and_named(pg: LedgerBase) -> None:
+    """Anyone who can write the database can replace ``amp_reserve`` with one that skips a cap: no process
+    opens the ledger until the owner reinstalls it, as the refusal's hint says."""
+    pg.reserve_sync(intent("1.00"), policy(), budget_id="b", idempotency_key="k0")
+    body = FUNCTION_BODIES["amp_reserve"]
+    raw_sync(pg, "CREATE OR REPLACE FUNCTION amp_reserve(arg text, durable boolean, retried boolean) RETURNS text "
+                 "LANGUAGE plpgsql AS $fn$" + body.replace("BEGIN", "BEGIN -- no caps here", 1) + "$fn$")
+    with pytest.raises(AmpToolsError) as refused:
+        open_backend("postgresql", pg.schema or "", ManualClock(START))  # type: ignore[attr-defined]
+    assert refused.value.code == "LEDGER_TAMPERED" and "amp_reserve" in refused.value.message
+    assert "DELETE FROM schema_version WHERE version = 10" in (refused.value.hint or "")
+    report = pg.audit.verify_sync()  # a process that opened before the change: verify names it
+    assert not report.ok and "amp_reserve" in report.problem
+    raw_sync(pg, "DELETE FROM schema_version WHERE version = 10")
+    again = open_backend("postgresql", pg.schema or "", ManualClock(START))  # type: ignore[attr-defined]
+    try:
+        res = again.reserve_sync(intent("1.00", checkout="c1"), policy(), budget_id="b", idempotency_key="k1")
+        assert res.entry.attempt == 1 and again.audit.verify_sync().ok
+    finally:
+        again.close_sync()
+
+
 def test_a_schema_of_version_9_gets_the_function(pg: LedgerBase) -> None:
     pg.reserve_sync(intent("1.00"), policy(), budget_id="b", idempotency_key="k0")
     downgrade_to_v5(pg)
@@ -185,9 +207,12 @@ ODD = 'k "q" \\ back\nline \x01 é ☕'
 
 def _move(ledger: LedgerBase, entry_id: int, to: str, *, owner: str = "w", resume: str | None = None,
           allowed: tuple[str, ...] = ("reserved",)) -> Any:
-    return ledger.run_write_sync(lambda: _ops.transition_steps(
+    result = ledger.run_write_sync(lambda: _ops.transition_steps(
         ledger.dialect, entry_id, allowed_from=allowed, to_phase=to, owner=owner, lease_until=START, resume=resume,
         keep_resume=resume is None, reason="test", now=START))
+    if isinstance(result, InvalidTransition):  # a refusal comes back once its record is committed
+        raise result
+    return result
 
 
 def _odd_payments(ledger: LedgerBase) -> None:
@@ -248,12 +273,17 @@ def test_a_commit_the_rules_refuse_changes_nothing(pg: LedgerBase) -> None:
     with pytest.raises(AmpToolsError) as euro:
         pg.commit_sync(held.id, external_ref="tx-3", debited=Money(100, "EUR"))
     assert "must be positive and in the budget currency USD" in euro.value.message
+    assert raw_sync(pg, "SELECT COUNT(*) FROM audit") == before  # refused by a rule: nothing written
     with pytest.raises(InvalidTransition):
         _move(pg, paid.id, "sending")  # committed: it moves no more
     with pytest.raises(InvalidTransition):
         _move(pg, held.id, "unknown", allowed=("sending",))
-    assert raw_sync(pg, "SELECT COUNT(*) FROM audit") == before
-    assert pg.get_sync(held.id).status == "reserved"
+    # A move the transition table refuses changes nothing but leaves its refusal in the chain.
+    refused = raw_sync(pg, "SELECT kind, payload FROM audit ORDER BY seq")[before[0][0]:]
+    assert [(kind, json.loads(text)["to"]) for kind, text in refused] == [("move_refused", "sending"),
+                                                                          ("move_refused", "unknown")]
+    assert pg.get_sync(held.id).status == "reserved" and pg.get_sync(paid.id).status == "committed"
+    assert pg.audit.verify_sync().ok
 
 
 def test_a_move_sent_again_after_a_cut_off_recognizes_itself(pg: LedgerBase) -> None:
