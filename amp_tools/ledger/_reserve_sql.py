@@ -107,7 +107,7 @@ BEGIN
         END IF;
     END LOOP;
     -- The key's latest attempt: a live one (or another payment's) is answered as it is.
-    SELECE_PLACEHOLDER
+    LATEST_ATTEMPT_QUERY
     IF FOUND THEN
         IF retried AND v_status <> 'released' AND v_same AND v_row[24] = p->'entry'->>'created_at'
                 AND v_row[5] = p->'entry'->>'run_id' AND v_row[29] IS NOT DISTINCT FROM p->'entry'->>'owner' THEN
@@ -264,7 +264,7 @@ BEGIN
     RETURN jsonb_build_object('s', 'ok', 'id', v_id, 'attempt', v_attempt, 'seq', v_seq, 'm', v_fm, 'c', v_fc,
                               'seen', v_seen, 'decision', v_dec)::text;
 END
-$fn$""".replace("SELECE_PLACEHOLDER", f"""SELECT {_ENTRY_TEXT}, e.status, e.attempt,
+$fn$""".replace("LATEST_ATTEMPT_QUERY", f"""SELECT {_ENTRY_TEXT}, e.status, e.attempt,
         (e.merchant_id, e.amount_minor, e.currency, e.checkout_id, e.action)
         = (v_merchant, (p->>'amount_minor')::bigint, p->>'amount_currency', p->>'checkout_id', 'pay')
     INTO v_row, v_status, v_attempt, v_same FROM entries e
