@@ -49,7 +49,7 @@ and hands back the locked entry with what it set. On PostgreSQL a reserve, a com
 transition are each one call of a server function instead (``amp_reserve``, ``amp_commit``,
 ``amp_transition``; see `_reserve_fn` and `_commit_fn`): the same locks, checks and writes, its own
 transaction, one round trip. The rules stay here and in the policy: the functions take the limits
-as bounds from `decide.caps` and answer, unwritten, what `commit_checks` and `transition_check`
+as bounds from `decide.caps` and answer, unwritten, what `commit_refusal`, `commit_checks` and `transition_refused`
 must judge. The generators below still serve PostgreSQL for a release, a refund, a reservation of
 a refund or of a payment the history-free rules refuse, or a policy engine without `caps`: reads in
 one batch, writes pipelined and merged (one round trip plus the COMMIT).
