@@ -51,11 +51,13 @@ class Charges:
     def __init__(self) -> None:
         self.calls = 0
         self.refunded: list[int] = []
+        self.sending = asyncio.Event()  # set once a charge is on its way (the payment is in flight)
 
     def execute(self, ref: str = "TX-1", fail: AmpError | None = None, gate: asyncio.Event | None = None) -> Any:
         async def run(handle: PaymentHandle) -> ExecutionOutcome:
             await handle.sending()
             self.calls += 1
+            self.sending.set()
             if gate is not None:
                 await gate.wait()
             if fail is not None:
@@ -106,7 +108,7 @@ async def test_idempotency_key_depends_on_checkout_merchant_and_amount_only() ->
 async def test_concurrent_duplicate_is_refused_while_first_in_flight(ledger: Any, clock: ManualClock) -> None:
     guard, net, gate = Guard(policy(), ledger, clock=clock, budget_id="default"), Charges(), asyncio.Event()
     first = asyncio.create_task(guard.pay(intent(), net.execute(gate=gate), run_id="r"))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(net.sending.wait(), 10)  # the first is in flight: its charge is on its way
     with pytest.raises(PaymentInProgress):
         await guard.pay(intent(), net.execute(), run_id="r")
     gate.set()
