@@ -31,8 +31,10 @@ from amp_tools.clock import sleep, utc
 from amp_tools.errors import AmpError, ConfigError, InvalidArguments, NotFound, PolicyViolation, ToolError
 from amp_tools.ledger import Entry
 from amp_tools.money import AMOUNT_PATTERN, Money
-from amp_tools.payments import ExecutionOutcome, PaymentHandle, payment_key
-from amp_tools.policy import SpendIntent, mandate_terms
+from amp_tools.payments import ExecutionOutcome, PaymentHandle
+from amp_tools.payments.keys import payment_key
+from amp_tools.policy import SpendIntent
+from amp_tools.policy.mandate import mandate_terms
 from amp_tools.toolkit._args import ID_PATTERN, MerchantId, NetworkText, ToolArgs
 from amp_tools.toolkit._core import ToolkitCore, WalletAction, parse_amount
 from amp_tools.toolkit._mandates import refresh_mandate

@@ -21,7 +21,8 @@ from pydantic import Field
 from amp_tools.amp.models import Checkout, MerchantInfo, Product, Quote
 from amp_tools.errors import AmpError, InvalidArguments, NotFound, PolicyViolation
 from amp_tools.money import AMOUNT_PATTERN, Money
-from amp_tools.policy import Item, max_offer
+from amp_tools.policy import Item
+from amp_tools.policy.decide import max_offer
 from amp_tools.policy.model import matches_mcc
 from amp_tools.toolkit._args import ID_PATTERN, MerchantId, ToolArgs
 from amp_tools.toolkit._core import ToolkitCore, parse_amount
