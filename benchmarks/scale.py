@@ -22,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from amp_tools.clock import ManualClock
-from amp_tools.ledger import SqliteLedger, _ops
+from amp_tools.ledger import _ops
 from amp_tools.ledger._sql import to_us
 from amp_tools.ledger.schema import backfill_buckets_sql
+from amp_tools.ledger.sqlite import SqliteLedger
 from amp_tools.money import Money
 from amp_tools.policy import BudgetPolicy, SpendIntent, decide
 

@@ -14,22 +14,14 @@ from amp_tools.approvals.approvers import (
     ConsoleApprover,
     DenyApprover,
     OutOfBandApprover,
-    ask,
     ask_yes_no,
     off_loop,
 )
-from amp_tools.approvals.request import (
-    DEFAULT_TTL,
-    ApprovalDecision,
-    ApprovalRequest,
-    compute_binding,
-    make_request,
-)
+from amp_tools.approvals.request import ApprovalDecision, ApprovalRequest
 from amp_tools.approvals.store import ApprovalRecord, ApprovalStateError, ApprovalStore, Consult
 from amp_tools.approvals.webhook import WebhookApprover, verify_signature
 
 __all__ = [
-    "DEFAULT_TTL",
     "ApprovalDecision",
     "ApprovalRecord",
     "ApprovalRequest",
@@ -42,10 +34,7 @@ __all__ = [
     "DenyApprover",
     "OutOfBandApprover",
     "WebhookApprover",
-    "ask",
     "ask_yes_no",
-    "compute_binding",
-    "make_request",
     "off_loop",
     "verify_signature",
 ]

@@ -12,7 +12,8 @@ from rich.console import Console
 
 from amp_tools.cli._help import LedgerOpt, examples
 from amp_tools.errors import NotFound
-from amp_tools.owner import OwnerKey, default_owner_key_path
+from amp_tools.owner import OwnerKey
+from amp_tools.owner.keys import default_owner_key_path
 
 __all__ = ["owner_app"]
 

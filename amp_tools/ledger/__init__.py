@@ -19,35 +19,41 @@ connection pool and ignores both, so one configuration serves either engine. See
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from amp_tools.clock import Clock
-from amp_tools.config import default_ledger
-from amp_tools.config import home_path as default_home
+# Underscored or type-only, so the package's names are exactly `__all__`.
+from amp_tools.config import default_ledger as _default_ledger
 
-from ._engine import PolicyEngine
 from .audit import AuditLog, AuditRecord, VerifyReport
 from .base import Ledger, LedgerBase
 from .budgets import BudgetExists, PolicyVersion, StaleVersion, StoredBudget
-from .records import MOVE_REFUSED, AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation
-from .sqlite import SqliteLedger
+from .records import AlreadyCommitted, Entry, InvalidTransition, Refund, Reservation
 from .url import parse_ledger_url
 
-__all__ = ["MOVE_REFUSED", "AlreadyCommitted", "AuditLog", "AuditRecord", "BudgetExists", "Entry", "InvalidTransition",
-           "Ledger", "LedgerBase", "PolicyVersion", "Refund", "Reservation", "SqliteLedger", "StaleVersion",
-           "StoredBudget", "VerifyReport", "default_home", "open_ledger", "parse_ledger_url"]
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from amp_tools.clock import Clock
+
+    from ._engine import PolicyEngine
+
+__all__ = ["AlreadyCommitted", "AuditLog", "AuditRecord", "BudgetExists", "Entry", "InvalidTransition", "Ledger",
+           "LedgerBase", "PolicyVersion", "Refund", "Reservation", "StaleVersion", "StoredBudget", "VerifyReport",
+           "open_ledger", "parse_ledger_url"]
 
 
 def open_ledger(url_or_path: str | Path | None = None, *, clock: Clock | None = None,
                 engine: PolicyEngine | None = None, pool_size: int | None = None, pool_timeout: float | None = None,
                 **options: Any) -> LedgerBase:
     """Open (and create or migrate) a ledger; see the module docstring for the accepted targets."""
-    target = url_or_path if url_or_path is not None else default_ledger()
+    target = url_or_path if url_or_path is not None else _default_ledger()
     parsed = parse_ledger_url(target)
     if parsed.engine == "postgresql":
         from .postgres import PostgresLedger  # psycopg only when asked for
 
         return PostgresLedger(parsed.where, clock=clock, engine=engine, pool_size=pool_size,
                               pool_timeout=pool_timeout, **options)
+    from .sqlite import SqliteLedger  # its module, so the engine classes stay out of the package's names
+
     return SqliteLedger(parsed.where, clock=clock, engine=engine, **options)

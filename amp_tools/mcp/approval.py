@@ -33,7 +33,8 @@ from mcp.server.session import ServerSession
 from mcp.shared.context import RequestContext
 from mcp.shared.exceptions import McpError
 
-from amp_tools.approvals import ApprovalDecision, ApprovalRequest, OutOfBandApprover, ask
+from amp_tools.approvals import ApprovalDecision, ApprovalRequest, OutOfBandApprover
+from amp_tools.approvals.approvers import ask
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import ApprovalPending
 

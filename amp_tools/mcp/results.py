@@ -15,18 +15,17 @@ from mcp import types
 
 from amp_tools.errors import AmpToolsError
 from amp_tools.toolkit import ToolSpec
-from amp_tools.toolkit._outputs import READ_ONLY, output_schema
 
 __all__ = ["error_result", "ok_result", "tool_of"]
 
 
 def tool_of(spec: ToolSpec) -> types.Tool:
     """The MCP definition of one spec: input schema from its pydantic args model, output schema and the
-    read-only mark from `amp_tools.toolkit._outputs`."""
+    read-only mark from the tool's own declaration (`@tool(..., output=, read_only=)`)."""
     title = spec.name.replace("_", " ").capitalize()
-    read_only = spec.name in READ_ONLY
+    read_only = spec.read_only
     return types.Tool(name=spec.name, title=title, description=spec.description, inputSchema=spec.json_schema(),
-                      outputSchema=output_schema(spec.name),
+                      outputSchema=spec.output_schema(),
                       annotations=types.ToolAnnotations(title=title, readOnlyHint=read_only,
                                                         destructiveHint=spec.moves_money,
                                                         idempotentHint=True if spec.moves_money or read_only else None,

@@ -7,10 +7,9 @@ verifies a signature against a payload recomputed from the rows the agent is abo
 
 from __future__ import annotations
 
-from .keys import OWNER_KEY_ENV, OwnerKey, OwnerPublicKey, default_owner_key_path, load_owner_signer, resolve_owner_key
-from .payloads import approval_payload, control_payload, policy_payload
+# The key and the signature users handle; the payload layouts and key paths stay in their modules.
+from .keys import OwnerKey, OwnerPublicKey, load_owner_signer, resolve_owner_key
 from .signing import OwnerSignatureInvalid, UnsignedAuthority, sign, verify
 
-__all__ = ["OWNER_KEY_ENV", "OwnerKey", "OwnerPublicKey", "OwnerSignatureInvalid", "UnsignedAuthority",
-           "approval_payload", "control_payload", "default_owner_key_path", "load_owner_signer", "policy_payload",
+__all__ = ["OwnerKey", "OwnerPublicKey", "OwnerSignatureInvalid", "UnsignedAuthority", "load_owner_signer",
            "resolve_owner_key", "sign", "verify"]

@@ -7,15 +7,13 @@ payment's state), `guard` (the one guarded path), `owner` (who holds a payment i
 
 from __future__ import annotations
 
-from .guard import UNKNOWN_OUTCOME_CODES, Execute, ExecuteRefund, ExecutionOutcome, Guard, GuardResult, PaymentHandle
-from .keys import checkout_key, payment_key
-from .lifecycle import DEFAULT_LEASE, Lifecycle
-from .owner import current_owner, owner_alive
-from .recovery import Ask, ReconcileReport, Resolution, in_flight, resolve, settle, settle_abandoned, unresolved
-from .states import DURABILITY, HELD, LIVE, TRANSITIONS, PaymentState, allowed_from, can_move, must_flush, state_of
+# What a program that pays, or a developer writing their own execute or recovery, touches. The
+# lifecycle's internals (leases, held/live sets, idempotency keys, owners) stay in their modules.
+from .guard import Execute, ExecuteRefund, ExecutionOutcome, Guard, GuardResult, PaymentHandle
+from .lifecycle import Lifecycle
+from .recovery import Ask, ReconcileReport, Resolution, resolve, settle, settle_abandoned, unresolved
+from .states import DURABILITY, TRANSITIONS, PaymentState, allowed_from, state_of
 
-__all__ = ["DEFAULT_LEASE", "DURABILITY", "HELD", "LIVE", "TRANSITIONS", "UNKNOWN_OUTCOME_CODES", "Ask", "Execute",
-           "ExecuteRefund", "ExecutionOutcome", "Guard", "GuardResult", "Lifecycle", "PaymentHandle", "PaymentState",
-           "ReconcileReport", "Resolution", "allowed_from", "can_move", "checkout_key", "current_owner", "in_flight",
-           "must_flush", "owner_alive", "payment_key", "resolve", "settle", "settle_abandoned", "state_of",
-           "unresolved"]
+__all__ = ["DURABILITY", "TRANSITIONS", "Ask", "Execute", "ExecuteRefund", "ExecutionOutcome", "Guard", "GuardResult",
+           "Lifecycle", "PaymentHandle", "PaymentState", "ReconcileReport", "Resolution", "allowed_from", "resolve",
+           "settle", "settle_abandoned", "state_of", "unresolved"]

@@ -27,7 +27,9 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from amp_tools import telemetry
-from amp_tools.approvals import ApprovalDecision, ApprovalRequest, Approver, DenyApprover, ask, make_request
+from amp_tools.approvals import ApprovalDecision, ApprovalRequest, Approver, DenyApprover
+from amp_tools.approvals.approvers import ask
+from amp_tools.approvals.request import make_request
 from amp_tools.clock import SYSTEM_CLOCK, Clock
 from amp_tools.errors import (
     AmpError,
@@ -43,7 +45,8 @@ from amp_tools.ledger import AlreadyCommitted, Entry, InvalidTransition, LedgerB
 from amp_tools.ledger.controls import refuse_if_frozen_steps
 from amp_tools.money import Money
 from amp_tools.owner.enforce import OwnerAuthority, usage_days
-from amp_tools.policy import BudgetPolicy, SpendIntent, Verdict, static_check
+from amp_tools.policy import BudgetPolicy, SpendIntent, Verdict
+from amp_tools.policy.decide import static_check
 from amp_tools.policy.subbudgets import BudgetPath
 
 from .keys import payment_key

@@ -17,7 +17,8 @@ from typing import Any
 
 from amp_tools import telemetry
 from amp_tools.clock import SYSTEM_CLOCK, Clock
-from amp_tools.ledger import MOVE_REFUSED, Entry, InvalidTransition, LedgerBase, Reservation
+from amp_tools.ledger import Entry, InvalidTransition, LedgerBase, Reservation
+from amp_tools.ledger.records import MOVE_REFUSED
 from amp_tools.money import Money
 
 from .owner import current_owner

@@ -6,20 +6,10 @@ Public names are re-exported here; the submodules are `model`, `loader`, `window
 
 from __future__ import annotations
 
-from amp_tools.policy.decide import (
-    Item,
-    SpendIntent,
-    Usage,
-    UsageFigure,
-    UsageQuery,
-    Verdict,
-    decide,
-    max_offer,
-    static_check,
-    usage_queries,
-)
+# What a user writes, loads, checks and asks about a policy touches (`decide` with the `Usage` it takes);
+# the window arithmetic, the usage queries the ledger answers and the mandate terms stay in their modules.
+from amp_tools.policy.decide import Item, SpendIntent, Usage, UsageFigure, Verdict, decide
 from amp_tools.policy.loader import check_policy_file, load_policy, parse_policy, policy_json_schema
-from amp_tools.policy.mandate import MandateTerms, mandate_terms
 from amp_tools.policy.model import (
     ApprovalRules,
     BudgetPolicy,
@@ -30,35 +20,24 @@ from amp_tools.policy.model import (
     WindowCap,
     Windows,
 )
-from amp_tools.policy.windows import calendar_start, parse_duration, rolling_start, window_start
 
 __all__ = [
     "ApprovalRules",
     "BudgetPolicy",
     "Item",
-    "MandateTerms",
     "MccRules",
     "MerchantRules",
     "NegotiationRules",
     "SpendIntent",
     "Usage",
     "UsageFigure",
-    "UsageQuery",
     "VelocityLimit",
     "Verdict",
     "WindowCap",
     "Windows",
-    "calendar_start",
     "check_policy_file",
     "decide",
     "load_policy",
-    "mandate_terms",
-    "max_offer",
-    "parse_duration",
     "parse_policy",
     "policy_json_schema",
-    "rolling_start",
-    "static_check",
-    "usage_queries",
-    "window_start",
 ]

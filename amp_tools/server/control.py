@@ -18,7 +18,9 @@ from amp_tools.ledger import Entry, LedgerBase
 from amp_tools.ledger.controls import BudgetControl, controls_steps
 from amp_tools.owner import OwnerKey
 from amp_tools.owner.decisions import freeze_signed_steps
-from amp_tools.payments import HELD, Lifecycle, in_flight, resolve, state_of
+from amp_tools.payments import Lifecycle, resolve, state_of
+from amp_tools.payments.recovery import in_flight
+from amp_tools.payments.states import HELD
 from amp_tools.untrusted import one_line
 
 __all__ = ["freeze", "list_controls", "resolvable", "resolve_unknown", "revoke_mandate"]

@@ -37,7 +37,8 @@ from amp_tools.errors import AmpError, ConfigError, InvalidArguments, MoneyError
 from amp_tools.ledger import Entry, LedgerBase, open_ledger
 from amp_tools.money import ROUND_UP, Money
 from amp_tools.owner.enforce import owner_authority
-from amp_tools.payments import Guard, checkout_key
+from amp_tools.payments import Guard
+from amp_tools.payments.keys import checkout_key
 from amp_tools.policy import BudgetPolicy
 from amp_tools.policy.subbudgets import BudgetLevel, BudgetPath
 from amp_tools.toolkit._state import SessionState, dump_state, load_state

@@ -31,11 +31,14 @@ from amp_tools.clock import sleep, utc
 from amp_tools.errors import AmpError, ConfigError, InvalidArguments, NotFound, PolicyViolation, ToolError
 from amp_tools.ledger import Entry
 from amp_tools.money import AMOUNT_PATTERN, Money
-from amp_tools.payments import ExecutionOutcome, PaymentHandle, payment_key
-from amp_tools.policy import SpendIntent, mandate_terms
+from amp_tools.payments import ExecutionOutcome, PaymentHandle
+from amp_tools.payments.keys import payment_key
+from amp_tools.policy import SpendIntent
+from amp_tools.policy.mandate import mandate_terms
 from amp_tools.toolkit._args import ID_PATTERN, MerchantId, NetworkText, ToolArgs
 from amp_tools.toolkit._core import ToolkitCore, WalletAction, parse_amount
 from amp_tools.toolkit._mandates import refresh_mandate
+from amp_tools.toolkit._outputs import MANDATE, PAYMENT, REFUND
 from amp_tools.toolkit._shopping import payable
 from amp_tools.toolkit._specs import tool
 from amp_tools.toolkit._state import CheckoutRef, MandateRef
@@ -202,7 +205,7 @@ class RequestMandateArgs(ToolArgs):
 @tool("request_mandate",
       "Ask the user, through their wallet, to authorize the agent to pay on their behalf (a budget, the "
       "merchants, and the expiry the user stated). The user confirms in their wallet app; you cannot.",
-      RequestMandateArgs)
+      RequestMandateArgs, output=MANDATE)
 async def request_mandate(tk: ToolkitCore, args: RequestMandateArgs) -> dict[str, Any]:
     now = tk.clock.now()
     token_id, _ = await ensure_wallet(tk)
@@ -442,7 +445,7 @@ class PayArgs(ToolArgs):
 @tool("pay",
       "Pay a checkout. The budget policy is enforced, a person is asked when the policy requires it, and "
       "calling pay again for the same checkout never pays twice.",
-      PayArgs, moves_money=True)
+      PayArgs, output=PAYMENT, moves_money=True)
 async def pay(tk: ToolkitCore, args: PayArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None:
@@ -505,7 +508,7 @@ class RefundArgs(ToolArgs):
 
 @tool("refund",
       "Ask the merchant to refund a paid order, in full or in part; refunded money returns to the budget.",
-      RefundArgs, moves_money=True)
+      RefundArgs, output=REFUND, moves_money=True)
 async def refund(tk: ToolkitCore, args: RefundArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None or ck.entry_id is None:

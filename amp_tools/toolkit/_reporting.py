@@ -17,6 +17,7 @@ from amp_tools.toolkit._args import ID_PATTERN, ToolArgs
 from amp_tools.toolkit._bound import first_of
 from amp_tools.toolkit._core import ToolkitCore
 from amp_tools.toolkit._mandates import refresh_mandate, refresh_mandates
+from amp_tools.toolkit._outputs import BUDGET, MANDATE, ORDER
 from amp_tools.toolkit._paying import _complete_mandate, mandate_public, person_wait
 from amp_tools.toolkit._settling import settle_entry
 from amp_tools.toolkit._specs import tool
@@ -40,7 +41,7 @@ class BudgetStatusArgs(ToolArgs):
 
 
 @tool("budget_status", "Show what is spent and left of the budget: in total, per time window and per merchant.",
-      BudgetStatusArgs)
+      BudgetStatusArgs, output=BUDGET, read_only=True)
 async def budget_status(tk: ToolkitCore, args: BudgetStatusArgs) -> dict[str, Any]:
     levels = await tk.level_reports()
     report = levels[-1][1] if levels else await tk.ledger.usage_report(tk.policy, tk.budget_id, tk.clock.now())
@@ -108,7 +109,7 @@ class MandateStatusArgs(ToolArgs):
 
 @tool("mandate_status",
       "Show whether the user's authorization (mandate) is active, its budget left and its expiry.",
-      MandateStatusArgs)
+      MandateStatusArgs, output=MANDATE, read_only=True)
 async def mandate_status(tk: ToolkitCore, args: MandateStatusArgs) -> dict[str, Any]:
     if not tk.state.mandates:
         raise NotFound("no mandate has been requested in this session", hint="Call request_mandate first.")
@@ -130,7 +131,8 @@ class OrderStatusArgs(ToolArgs):
     checkout_id: str = Field(pattern=ID_PATTERN, description="The checkout_id of the order.")
 
 
-@tool("order_status", "Show the status of an order (checkout): paid, failed or refunded.", OrderStatusArgs)
+@tool("order_status", "Show the status of an order (checkout): paid, failed or refunded.", OrderStatusArgs,
+      output=ORDER, read_only=True)
 async def order_status(tk: ToolkitCore, args: OrderStatusArgs) -> dict[str, Any]:
     ck = tk.state.checkouts.get(args.checkout_id)
     if ck is None:

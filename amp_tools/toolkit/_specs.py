@@ -1,8 +1,10 @@
 """The tool list: `ToolSpec`, the `tool` decorator every tool function carries, and `build_specs`.
 
 A tool is declared once, on its function: ``@tool("pay", "Pay a checkout...", PayArgs,
-moves_money=True)`` registers its name, the description a model reads, the pydantic model of
-its arguments (amounts are decimal strings, never JSON numbers) and whether it moves money.
+output=PAYMENT, moves_money=True)`` registers its name, the description a model reads, the
+pydantic model of its arguments (amounts are decimal strings, never JSON numbers), the shape of
+its result (a shape from `_outputs`), and whether it moves money or only reads (no money moves,
+nothing is created at a merchant or in the ledger).
 `build_specs` turns the registrations into one session's `ToolSpec`s, in the order of
 `TOOL_ORDER`. A spec's function returns a compact, secret-free JSON-able dict (bounded in size
 by `_bound`). Adapters translate specs into their framework's tool type and map `ToolError` to
@@ -14,18 +16,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from amp_tools.errors import InvalidArguments
 from amp_tools.toolkit._bound import bound_result
+from amp_tools.toolkit._outputs import published
 
 if TYPE_CHECKING:
     from amp_tools.toolkit._core import ToolkitCore
 
-__all__ = ["TOOL_ORDER", "ToolSpec", "build_specs", "registered", "run_sync", "tool", "validation_message"]
+__all__ = ["TOOL_ORDER", "ToolSpec", "build_specs", "declared_outputs", "read_only_tools", "registered", "run_sync",
+           "tool", "validation_message"]
 
 ToolFunc = Callable[[Any], Awaitable[dict[str, Any]]]
 
@@ -94,6 +98,13 @@ class ToolSpec:
     args_model: type[BaseModel]
     func: ToolFunc
     moves_money: bool = False
+    #: The result shape the tool declared (None: any object); `output_schema()` is what clients read.
+    output: dict[str, Any] | None = field(default=None, compare=False)
+    read_only: bool = False
+
+    def output_schema(self) -> dict[str, Any]:
+        """The JSON Schema of this tool's results, shortened results included (MCP's ``outputSchema``)."""
+        return published(self.output)
 
     def parse_args(self, args: BaseModel | Mapping[str, Any] | None) -> BaseModel:
         if isinstance(args, self.args_model):
@@ -142,20 +153,24 @@ class _Registration:
     args_model: type[BaseModel]
     func: Callable[[Any, Any], Awaitable[dict[str, Any]]]
     moves_money: bool
+    output: dict[str, Any]
+    read_only: bool
 
 
 _REGISTRY: dict[str, _Registration] = {}
 
 
-def tool(name: str, description: str, args_model: type[A], *,
-         moves_money: bool = False) -> Callable[[ToolImpl[A]], ToolImpl[A]]:
+def tool(name: str, description: str, args_model: type[A], *, output: dict[str, Any], moves_money: bool = False,
+         read_only: bool = False) -> Callable[[ToolImpl[A]], ToolImpl[A]]:
     """Register the decorated ``async def fn(tk, args)`` as the tool `name`; the function is returned unchanged."""
+    if moves_money and read_only:
+        raise ValueError(f"the tool {name!r} cannot both move money and only read")
 
     def register(func: ToolImpl[A]) -> ToolImpl[A]:
         known = _REGISTRY.get(name)
         if known is not None and known.func is not func:
             raise ValueError(f"two functions are registered as the tool {name!r}")
-        _REGISTRY[name] = _Registration(name, description, args_model, func, moves_money)
+        _REGISTRY[name] = _Registration(name, description, args_model, func, moves_money, output, read_only)
         return func
 
     return register
@@ -164,6 +179,16 @@ def tool(name: str, description: str, args_model: type[A], *,
 def registered() -> list[str]:
     """The names of the tools registered so far, in registration order."""
     return list(_REGISTRY)
+
+
+def declared_outputs() -> dict[str, dict[str, Any]]:
+    """Each registered tool's result shape, by name (read from the registrations, not kept apart)."""
+    return {name: r.output for name, r in _REGISTRY.items()}
+
+
+def read_only_tools() -> frozenset[str]:
+    """The registered tools declared read-only."""
+    return frozenset(name for name, r in _REGISTRY.items() if r.read_only)
 
 
 def build_specs(tk: ToolkitCore) -> list[ToolSpec]:
@@ -186,5 +211,5 @@ def build_specs(tk: ToolkitCore) -> list[ToolSpec]:
         return call
 
     return [ToolSpec(name=r.name, description=r.description, args_model=r.args_model, func=bind(r.func),
-                     moves_money=r.moves_money)
+                     moves_money=r.moves_money, output=r.output, read_only=r.read_only)
             for r in (_REGISTRY[name] for name in TOOL_ORDER)]

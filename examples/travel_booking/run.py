@@ -18,7 +18,7 @@ import os
 import secrets
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,7 @@ def narrated(specs: list[ToolSpec], console: Console, log: list[dict[str, Any]],
             log.append({"tool": _spec.name, "result": result})
             return result
 
-        wrapped.append(ToolSpec(spec.name, spec.description, spec.args_model, call, spec.moves_money))
+        wrapped.append(replace(spec, func=call))  # the same tool (schema, marks), logged
     return wrapped
 
 

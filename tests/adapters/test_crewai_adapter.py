@@ -16,7 +16,8 @@ from crewai.tools import ToolFailure
 from amp_crewai import answer_from_feedback, to_crewai_tools
 from amp_examples.scripted import Final, Script, ToolCall, last_tool_result, tool_results
 from amp_examples.scripted.crewai_model import ScriptedCrewLLM
-from amp_tools.approvals import ApprovalDecision, ApprovalStateError, ApprovalStore, make_request
+from amp_tools.approvals import ApprovalDecision, ApprovalStateError, ApprovalStore
+from amp_tools.approvals.request import make_request
 from amp_tools.errors import NotFound
 from amp_tools.ledger import open_ledger
 from amp_tools.money import Money

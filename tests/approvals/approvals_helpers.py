@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from amp_tools.approvals import ApprovalRequest, make_request
+from amp_tools.approvals import ApprovalRequest
+from amp_tools.approvals.request import make_request
 from amp_tools.clock import ManualClock
 from amp_tools.money import Money
 from amp_tools.policy import Item, SpendIntent, Verdict

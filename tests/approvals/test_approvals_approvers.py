@@ -18,8 +18,8 @@ from amp_tools.approvals import (
     ConsoleApprover,
     DenyApprover,
     OutOfBandApprover,
-    ask,
 )
+from amp_tools.approvals.approvers import ask
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ApprovalPending
 from amp_tools.ledger import open_ledger

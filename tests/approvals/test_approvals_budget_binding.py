@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from amp_tools.approvals import ApprovalStore, OutOfBandApprover, make_request
+from amp_tools.approvals import ApprovalStore, OutOfBandApprover
+from amp_tools.approvals.request import make_request
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ApprovalPending
 from amp_tools.ledger import LedgerBase

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from amp_tools.approvals import ApprovalRequest, compute_binding, make_request
+from amp_tools.approvals import ApprovalRequest
+from amp_tools.approvals.request import compute_binding, make_request
 from amp_tools.clock import ManualClock
 from amp_tools.money import Money
 from amp_tools.policy import Item

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from amp_tools.approvals import ApprovalStore, make_request
+from amp_tools.approvals import ApprovalStore
+from amp_tools.approvals.request import make_request
 from amp_tools.ledger import LedgerBase
 from amp_tools.ledger.controls import freeze_steps
 from amp_tools.owner import OwnerKey

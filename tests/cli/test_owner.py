@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from amp_tools.approvals import ApprovalStore, make_request
+from amp_tools.approvals import ApprovalStore
+from amp_tools.approvals.request import make_request
 from amp_tools.cli import app
 from amp_tools.ledger import open_ledger
 from amp_tools.money import Money
-from amp_tools.owner import OwnerKey, default_owner_key_path
+from amp_tools.owner import OwnerKey
+from amp_tools.owner.keys import default_owner_key_path
 from amp_tools.policy import BudgetPolicy, SpendIntent, Verdict
 
 

@@ -19,7 +19,8 @@ from rich.console import Console
 
 import amp_tools
 from amp_examples.travel_booking.run import run_trip
-from amp_tools.approvals import ApprovalRequest, ApprovalStore, ConsoleApprover, make_request
+from amp_tools.approvals import ApprovalRequest, ApprovalStore, ConsoleApprover
+from amp_tools.approvals.request import make_request
 from amp_tools.clock import ManualClock
 from amp_tools.errors import NotFound, PolicyViolation
 from amp_tools.ledger import open_ledger

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from amp_tools.errors import ConfigError, PolicyViolation
-from amp_tools.ledger import SqliteLedger, open_ledger
+from amp_tools.ledger import open_ledger
 from amp_tools.ledger.schema import SCHEMA_VERSION
+from amp_tools.ledger.sqlite import SqliteLedger
 from tests.ledger._ledger_helpers import PG_URL, intent, new_schema, policy, raw_sync, require_pg
 
 

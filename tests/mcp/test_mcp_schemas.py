@@ -16,7 +16,7 @@ from mcp.shared.memory import create_connected_server_and_client_session
 
 from amp_tools.mcp.backend import open_backend
 from amp_tools.mcp.server import build_server
-from amp_tools.toolkit._outputs import OUTPUT_SCHEMAS, READ_ONLY
+from amp_tools.toolkit._specs import declared_outputs, read_only_tools
 from tests.mcp._mcp_support import BUDGET, CLIENT, negotiated_hotel, text_of, write_policy
 
 
@@ -58,14 +58,15 @@ async def test_every_tool_declares_an_output_schema_its_result_validates_against
     finally:
         await backend.aclose()
 
-    assert set(results) == set(tools) == set(OUTPUT_SCHEMAS)
+    outputs = declared_outputs()
+    assert set(results) == set(tools) == set(outputs)
     for name, tool in tools.items():
         assert tool.outputSchema is not None and tool.outputSchema["type"] == "object", name
         Draft202012Validator.check_schema(tool.outputSchema)
         errors = [e.message for e in Draft202012Validator(tool.outputSchema).iter_errors(results[name])]
         assert errors == [], (name, errors, results[name])
         # The schema says something: it requires the keys a client relies on.
-        assert OUTPUT_SCHEMAS[name]["required"], name
+        assert outputs[name]["required"], name
     # A result missing a required key, or with a number where money is a string, does not validate.
     bad_pay = {**results["pay"], "amount": {"amount": 1102.0, "currency": "MYR"}}
     assert not Draft202012Validator(tools["pay"].outputSchema or {}).is_valid(bad_pay)
@@ -83,8 +84,9 @@ async def test_read_only_tools_are_marked_and_money_tools_are_not(tmp_path: Path
     finally:
         await backend.aclose()
     marks = {t.name: (t.annotations.readOnlyHint, t.annotations.destructiveHint) for t in tools if t.annotations}
-    assert {"budget_status", "search_offers", "order_status"} <= READ_ONLY
-    assert {name for name, (read_only, _) in marks.items() if read_only} == READ_ONLY
+    read_only = read_only_tools()
+    assert {"budget_status", "search_offers", "order_status"} <= read_only
+    assert {name for name, (marked, _) in marks.items() if marked} == read_only
     assert marks["pay"] == (False, True) and marks["refund"] == (False, True)
     assert marks["checkout"] == (False, False)
 

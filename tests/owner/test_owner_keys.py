@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from amp_tools.cli import app
 from amp_tools.errors import ConfigError
-from amp_tools.owner import OWNER_KEY_ENV, OwnerKey, default_owner_key_path, load_owner_signer, resolve_owner_key
+from amp_tools.owner import OwnerKey, load_owner_signer, resolve_owner_key
+from amp_tools.owner.keys import OWNER_KEY_ENV, default_owner_key_path
 
 
 def test_owner_init_writes_0600_key_in_0700_dir_whatever_the_umask(tmp_path: Path,

@@ -10,16 +10,8 @@ import pytest
 
 from amp_tools.errors import InvalidArguments
 from amp_tools.money import Money
-from amp_tools.owner import (
-    OwnerKey,
-    OwnerSignatureInvalid,
-    UnsignedAuthority,
-    approval_payload,
-    control_payload,
-    policy_payload,
-    sign,
-    verify,
-)
+from amp_tools.owner import OwnerKey, OwnerSignatureInvalid, UnsignedAuthority, sign, verify
+from amp_tools.owner.payloads import approval_payload, control_payload, policy_payload
 
 KEY = OwnerKey.generate()
 PUB = KEY.public()

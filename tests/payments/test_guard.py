@@ -19,7 +19,8 @@ from amp_tools.clock import ManualClock
 from amp_tools.errors import AmpError, ApprovalDenied, ApprovalPending, PaymentInProgress, PolicyViolation
 from amp_tools.ledger import Entry, open_ledger
 from amp_tools.money import Money
-from amp_tools.payments import ExecutionOutcome, Guard, PaymentHandle, payment_key
+from amp_tools.payments import ExecutionOutcome, Guard, PaymentHandle
+from amp_tools.payments.keys import payment_key
 from amp_tools.policy import Item, SpendIntent, parse_policy
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -10,17 +10,9 @@ import pytest
 
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import InvalidTransition
-from amp_tools.payments import (
-    HELD,
-    TRANSITIONS,
-    Lifecycle,
-    PaymentState,
-    allowed_from,
-    current_owner,
-    owner_alive,
-    state_of,
-)
-from amp_tools.payments.owner import _HOST
+from amp_tools.payments import TRANSITIONS, Lifecycle, PaymentState, allowed_from, state_of
+from amp_tools.payments.owner import _HOST, current_owner, owner_alive
+from amp_tools.payments.states import HELD
 from tests.ledger._ledger_helpers import intent, open_backend, policy
 
 S = PaymentState

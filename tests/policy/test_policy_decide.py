@@ -15,20 +15,9 @@ from hypothesis import strategies as st
 
 from amp_tools.errors import AmpToolsError, CurrencyMismatch, PolicyViolation
 from amp_tools.money import Money
-from amp_tools.policy import (
-    BudgetPolicy,
-    Item,
-    SpendIntent,
-    Usage,
-    UsageFigure,
-    decide,
-    load_policy,
-    mandate_terms,
-    max_offer,
-    parse_policy,
-    static_check,
-    usage_queries,
-)
+from amp_tools.policy import BudgetPolicy, Item, SpendIntent, decide, load_policy, parse_policy
+from amp_tools.policy.decide import Usage, UsageFigure, max_offer, static_check, usage_queries
+from amp_tools.policy.mandate import mandate_terms
 
 AT = datetime(2025, 6, 4, 12, 0, tzinfo=UTC)  # a Wednesday
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from amp_tools.payments import Execute, ExecutionOutcome, Guard, PaymentHandle, payment_key
+from amp_tools.payments import Execute, ExecutionOutcome, Guard, PaymentHandle
+from amp_tools.payments.keys import payment_key
 from amp_tools.policy import BudgetPolicy, SpendIntent
 from tests.ledger._ledger_helpers import intent, open_backend
 from tests.reliability._network_record import NetworkRecord

@@ -79,7 +79,7 @@ async def _hammer(backend: str, where: str, network_path: str, worker: int, task
             spend = intent("1.00", merchant=merchant, checkout=f"w{worker}-t{task}-{n}")
 
             async def execute(handle: PaymentHandle, spend: Any = spend) -> ExecutionOutcome:
-                from amp_tools.payments import payment_key
+                from amp_tools.payments.keys import payment_key
 
                 await handle.sending()
                 key = payment_key(spend)

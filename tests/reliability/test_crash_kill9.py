@@ -24,10 +24,10 @@ from amp_tools.payments import (
     Lifecycle,
     PaymentHandle,
     Resolution,
-    payment_key,
     settle_abandoned,
     state_of,
 )
+from amp_tools.payments.keys import payment_key
 from amp_tools.policy import BudgetPolicy
 from tests.ledger._ledger_helpers import open_backend
 from tests.reliability._crash_support import CRASH_POLICY, RUN_ID, crash_child, spend

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from amp_tools.approvals import ApprovalStore, OutOfBandApprover, make_request
+from amp_tools.approvals import ApprovalStore, OutOfBandApprover
+from amp_tools.approvals.request import make_request
 from amp_tools.errors import ApprovalPending, InvalidArguments
 from amp_tools.ledger import open_ledger
 from amp_tools.money import Money

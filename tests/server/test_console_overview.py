@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from amp_tools.approvals import ApprovalStore, make_request
+from amp_tools.approvals import ApprovalStore
+from amp_tools.approvals.request import make_request
 from amp_tools.clock import ManualClock
 from amp_tools.ledger import LedgerBase
 from amp_tools.money import Money

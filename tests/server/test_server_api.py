@@ -350,7 +350,7 @@ async def test_the_console_over_postgresql(tmp_path: Path) -> None:
 
 
 async def test_text_from_merchants_is_escaped(world: World) -> None:
-    from amp_tools.approvals import make_request
+    from amp_tools.approvals.request import make_request
     from amp_tools.policy import Item, SpendIntent, Verdict
 
     evil = "<script>alert(1)</script>"

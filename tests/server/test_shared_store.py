@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from amp_tools.approvals import ApprovalDecision, ApprovalStore, make_request
+from amp_tools.approvals import ApprovalDecision, ApprovalStore
+from amp_tools.approvals.request import make_request
 from amp_tools.clock import ManualClock
 from amp_tools.errors import ConfigError, PolicyViolation
 from amp_tools.ledger import LedgerBase, open_ledger

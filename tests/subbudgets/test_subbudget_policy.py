@@ -115,7 +115,8 @@ def test_policy_check_lists_the_sub_budgets() -> None:
 def test_every_level_may_ask_a_person_and_the_smallest_room_is_reported() -> None:
     from datetime import UTC, datetime
 
-    from amp_tools.policy import SpendIntent, Usage, UsageFigure, usage_queries
+    from amp_tools.policy import SpendIntent
+    from amp_tools.policy.decide import Usage, UsageFigure, usage_queries
 
     policy = parse_policy({"name": "trip", "currency": "USD", "total_budget": "1000.00",
                            "approval": {"confirm_above": "500.00"},

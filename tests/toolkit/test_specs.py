@@ -56,7 +56,7 @@ def test_a_registered_tool_missing_from_the_order_stops_the_list(toolkit: AmpToo
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_specs, "_REGISTRY", dict(_specs._REGISTRY))
 
-    @_specs.tool("shout", "Say it louder.", _reporting.BudgetStatusArgs)
+    @_specs.tool("shout", "Say it louder.", _reporting.BudgetStatusArgs, output={})
     async def shout(tk: Any, args: Any) -> dict[str, Any]:
         return {}
 
@@ -71,7 +71,7 @@ def test_one_name_cannot_be_registered_by_two_functions(monkeypatch: pytest.Monk
         return {}
 
     with pytest.raises(ValueError, match="two functions are registered as the tool 'pay'"):
-        _specs.tool("pay", "Pay twice.", _paying.PayArgs, moves_money=True)(other)
+        _specs.tool("pay", "Pay twice.", _paying.PayArgs, output={}, moves_money=True)(other)
 
 
 def test_the_core_message_serves_every_framework() -> None:
@@ -82,3 +82,17 @@ def test_the_core_message_serves_every_framework() -> None:
     with pytest.raises(Exception) as raised:
         spec.invoke({"category": "hotel"})
     assert "query is required: what to look for" in str(raised.value)
+
+
+def test_a_tool_declares_its_result_shape_and_marks_in_its_one_registration() -> None:
+    with pytest.raises(ValueError, match="cannot both move money and only read"):
+        _specs.tool("both", "d", _shopping.SearchOffersArgs, output={}, moves_money=True, read_only=True)
+    outputs, read_only = _specs.declared_outputs(), _specs.read_only_tools()
+    assert set(outputs) == set(_specs.TOOL_ORDER) and all(shape["required"] for shape in outputs.values())
+    assert read_only == {"discover_merchants", "search_offers", "mandate_status", "budget_status", "order_status"}
+    spec = ToolSpec("search_offers", "d", _shopping.SearchOffersArgs, _nothing)
+    assert (spec.read_only, spec.output_schema()) == (False, {"type": "object"})
+
+
+async def _nothing(parsed: Any) -> dict[str, Any]:
+    return {}
