@@ -66,9 +66,9 @@ class Money:
         minor, currency = self.minor, self.currency
         # The common case first (an int and a code already in its canonical form, as every row and every
         # computed amount has them): the same checks, without the general path's calls.
-        if type(minor) is int and type(currency) is str and currency in EXPONENTS:
-            if -_MAX_MINOR <= minor <= _MAX_MINOR:
-                return
+        if (type(minor) is int and type(currency) is str and currency in EXPONENTS
+                and -_MAX_MINOR <= minor <= _MAX_MINOR):
+            return
         if isinstance(minor, bool) or not isinstance(minor, int):
             raise MoneyError(f"minor units {minor!r} must be an int (got {type(minor).__name__}); "
                              "use Money.parse('12.34', 'USD') for decimal strings")

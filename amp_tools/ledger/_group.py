@@ -2,8 +2,9 @@
 
 Concurrent async writes of one process queue here; a single writer thread takes whatever is
 queued (up to `MAX_BATCH`) and runs it as one ``BEGIN IMMEDIATE`` transaction, each caller's steps
-inside its own SAVEPOINT (a caller alone in its batch needs none: its transaction is its own). A caller whose steps raise (a policy refusal, a bad argument) is rolled
-back to its savepoint alone and gets its exception; the others go on. Nobody is answered before
+inside its own SAVEPOINT (a caller alone in its batch needs none: the transaction is its own). A
+caller whose steps raise (a policy refusal, a bad argument) is rolled back to its savepoint alone
+and gets its exception; the others go on. Nobody is answered before
 the COMMIT has returned, so every result handed back is as durable as a transaction of its own.
 A caller may say its write need not wait for the flush (``flush=False``: a reservation, see
 `amp_tools.payments.states`); a batch whose callers all say so commits with ``synchronous=NORMAL``
