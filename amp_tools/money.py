@@ -63,12 +63,18 @@ class Money:
     currency: str
 
     def __post_init__(self) -> None:
-        if isinstance(self.minor, bool) or not isinstance(self.minor, int):
-            raise MoneyError(f"minor units {self.minor!r} must be an int (got {type(self.minor).__name__}); "
+        minor, currency = self.minor, self.currency
+        # The common case first (an int and a code already in its canonical form, as every row and every
+        # computed amount has them): the same checks, without the general path's calls.
+        if (type(minor) is int and type(currency) is str and currency in EXPONENTS
+                and -_MAX_MINOR <= minor <= _MAX_MINOR):
+            return
+        if isinstance(minor, bool) or not isinstance(minor, int):
+            raise MoneyError(f"minor units {minor!r} must be an int (got {type(minor).__name__}); "
                              "use Money.parse('12.34', 'USD') for decimal strings")
-        if abs(self.minor) > _MAX_MINOR:
-            raise MoneyError(f"amount {self.minor} minor units is out of range (at most {_MAX_MINOR})")
-        object.__setattr__(self, "currency", normalize_currency(self.currency))
+        if abs(minor) > _MAX_MINOR:
+            raise MoneyError(f"amount {minor} minor units is out of range (at most {_MAX_MINOR})")
+        object.__setattr__(self, "currency", normalize_currency(currency))
 
     # ----------------------------------------------------------------- construction
     @classmethod

@@ -4,6 +4,10 @@ Bare: exactly the client calls of a delegated payment (sign an L3, ``applyCreden
 ``startPayment``), made directly with the toolkit's `AmpClient`. Guarded: the toolkit's ``pay`` tool,
 which makes those calls inside the Guard (argument validation, static policy, ledger reserve with
 the policy decision, commit, audit records). Checkouts are created outside the timing for both.
+The guarded side makes one AMP call the bare side does not: ``inquiryMandateSession`` after the
+charge, which brings the mandate's remaining budget as the credential provider counts it into the
+reply. It protects no money (the credential provider enforces the mandate, the ledger the policy)
+and runs while the ledger records the commit; it is kept in the timing because the tool makes it.
 Samples alternate bare / guarded so drift in the sandbox's state hits both sides alike.
 
 `tcp=True` serves the same sandbox over loopback HTTP (uvicorn on 127.0.0.1 in a thread of this

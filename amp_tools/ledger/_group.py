@@ -2,8 +2,9 @@
 
 Concurrent async writes of one process queue here; a single writer thread takes whatever is
 queued (up to `MAX_BATCH`) and runs it as one ``BEGIN IMMEDIATE`` transaction, each caller's steps
-inside its own SAVEPOINT. A caller whose steps raise (a policy refusal, a bad argument) is rolled
-back to its savepoint alone and gets its exception; the others go on. Nobody is answered before
+inside its own SAVEPOINT (a caller alone in its batch needs none: the transaction is its own). A
+caller whose steps raise (a policy refusal, a bad argument) is rolled back to its savepoint alone
+and gets its exception; the others go on. Nobody is answered before
 the COMMIT has returned, so every result handed back is as durable as a transaction of its own.
 A caller may say its write need not wait for the flush (``flush=False``: a reservation, see
 `amp_tools.payments.states`); a batch whose callers all say so commits with ``synchronous=NORMAL``
@@ -81,20 +82,26 @@ class GroupCommitter:
                 cur = conn.execute(query.sql, query.params)
                 return cur.fetchall() if cur.description is not None else []
 
+            # A caller alone in its batch needs no savepoint: its refusal rolls the whole transaction back.
+            alone = len(batch) == 1
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for factory, future, _flush in batch:
-                    conn.execute("SAVEPOINT amp_one")
+                    if not alone:
+                        conn.execute("SAVEPOINT amp_one")
                     try:
                         result = drive_sync(factory, execute)
                     except Exception as exc:
-                        conn.execute("ROLLBACK TO amp_one")
-                        conn.execute("RELEASE amp_one")
+                        conn.execute("ROLLBACK" if alone else "ROLLBACK TO amp_one")
+                        if not alone:
+                            conn.execute("RELEASE amp_one")
                         outcomes.append((future, None, exc))
                     else:
-                        conn.execute("RELEASE amp_one")
+                        if not alone:
+                            conn.execute("RELEASE amp_one")
                         outcomes.append((future, result, None))
-                conn.execute("COMMIT")
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")

@@ -535,7 +535,7 @@ def reserve_steps(dialect: Dialect, engine: PolicyEngine, policy: PolicyLike, in
     }, budget_id=budget_id, at=now, redacted=True)
     # The entry as written, read back from the values themselves (the same conversion as a row read from the
     # table; columns not written, such as external_ref, are NULL).
-    entry = entry_from_row(tuple(fields.get(name) for name in _ENTRY_NAMES))
+    entry = entry_from_row(tuple(map(fields.get, _ENTRY_NAMES)))
     return Reservation(entry, replayed=False, verdict=verdict)
 
 

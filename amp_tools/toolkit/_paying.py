@@ -8,6 +8,8 @@ model never can). Either way the Guard reserves the budget before any request le
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -371,8 +373,12 @@ async def _charge(tk: ToolkitCore, ck: CheckoutRef, cp_checkout: CpCheckout, key
 
 
 async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, key: str, budget_amount: Money,
-                         handle: PaymentHandle, fx_quote_id: str | None,
-                         budget_rate: Decimal | None = None) -> ExecutionOutcome:
+                         handle: PaymentHandle, fx_quote_id: str | None, budget_rate: Decimal | None,
+                         refreshes: list[asyncio.Task[MandateRef]]) -> ExecutionOutcome:
+    """Pay under the AUTONOMOUS `mandate`. The mandate's figures are asked of the credential provider after
+    the charge; that question is started and appended to `refreshes`, so it runs while the ledger records
+    the payment (the figures describe the mandate, not the payment: the reply carries them, the ledger's
+    outcome does not)."""
     assert mandate.l1 is not None and mandate.l2 is not None
     cp_checkout = _cp_checkout(ck)
     try:
@@ -394,12 +400,25 @@ async def _pay_delegated(tk: ToolkitCore, ck: CheckoutRef, mandate: MandateRef, 
     charge = legs.mandate_charge if legs.mandate_charge is not None and \
         legs.mandate_charge.currency == mandate.budget.currency else legs.budget
     mandate.spent = before + charge
-    await refresh_mandate(tk, mandate)
+    refreshes.append(asyncio.ensure_future(refresh_mandate(tk, mandate)))
     return ExecutionOutcome(external_ref=paid.transaction_id or "", debited=legs.budget,
-                            detail={"mode": "delegated", "mandate_id": mandate.mandate_id,
-                                    "mandate_remaining": mandate.remaining.to_public(),
-                                    "mandate_remaining_source": mandate.remaining_source,
-                                    "legs": legs.to_public()})
+                            detail={"mode": "delegated", "mandate_id": mandate.mandate_id, "legs": legs.to_public()})
+
+
+def _mandate_figures(mandate: MandateRef) -> dict[str, Any]:
+    return {"mandate_remaining": mandate.remaining.to_public(), "mandate_remaining_source": mandate.remaining_source}
+
+
+async def _settle(refreshes: list[asyncio.Task[MandateRef]], *, cancel: bool) -> None:
+    """Wait for the mandate refreshes started by a payment (`cancel`: the payment itself was cancelled, so
+    are they). A refresh never raises: it keeps the local figures when the credential provider fails."""
+    for task in refreshes:
+        if not cancel:
+            await task
+            continue
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _pay_present(tk: ToolkitCore, ck: CheckoutRef, key: str, handle: PaymentHandle, fx_quote_id: str | None,
@@ -480,13 +499,27 @@ async def pay(tk: ToolkitCore, args: PayArgs) -> dict[str, Any]:
                              at=tk.clock.now())
         key = payment_key(intent)
 
+        refreshes: list[asyncio.Task[MandateRef]] = []
+
         async def execute(handle: PaymentHandle) -> ExecutionOutcome:
             if mandate is not None:
-                return await _pay_delegated(tk, ck, mandate, key, budget_amount, handle, fx_quote_id, rate)
+                return await _pay_delegated(tk, ck, mandate, key, budget_amount, handle, fx_quote_id, rate,
+                                            refreshes)
             return await _pay_present(tk, ck, key, handle, fx_quote_id, budget_amount, rate)
 
-        result = await tk.guard.pay(intent, execute, run_id=tk.run_id)
-        return _paid_result(ck, result)
+        try:
+            result = await tk.guard.pay(intent, execute, run_id=tk.run_id)
+        except asyncio.CancelledError:
+            await _settle(refreshes, cancel=True)
+            raise
+        except BaseException:
+            await _settle(refreshes, cancel=False)
+            raise
+        await _settle(refreshes, cancel=False)
+        out = _paid_result(ck, result)
+        if mandate is not None and refreshes:
+            out.update(_mandate_figures(mandate))
+        return out
 
 
 def _paid_result(ck: CheckoutRef, result: Any) -> dict[str, Any]:

@@ -114,3 +114,33 @@ async def test_reconcile_refreshes_the_mandate_figures(tmp_path: Path) -> None:
         assert ref.remaining == shop.network_remaining(made["mandate_id"]) == Money.parse("35.01", "USD")
     finally:
         await shop.close()
+
+
+async def test_the_mandate_figures_are_in_the_reply_not_in_the_ledger_and_a_failed_inquiry_changes_no_payment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The inquiry runs while the ledger records the payment: the figures describe the mandate, so the reply
+    # carries them and the entry's recorded outcome does not; an inquiry that fails leaves the payment paid.
+    shop = Shop(tmp_path, SandboxConfig(seed=6))
+    try:
+        made = await shop.mandate("65.00")
+        checkout = await shop.checkout(ADAPTER)
+        paid = await shop.call("pay", checkout_id=checkout)
+        assert paid["status"] == "paid" and paid["mandate_remaining_source"] == "credential provider"
+        assert paid["mandate_remaining"] == shop.network_remaining(made["mandate_id"]).to_public()
+        entry_id = shop.toolkit.state.checkouts[checkout].entry_id
+        assert entry_id is not None
+        entry = await shop.ledger.get(entry_id)
+        assert entry.status == "committed" and entry.outcome is not None
+        assert entry.outcome["mode"] == "delegated" and "mandate_remaining" not in entry.outcome
+
+        async def down(*_args: Any, **_kwargs: Any) -> Any:
+            raise AmpError("the credential provider is down", code="NETWORK_ERROR")
+
+        monkeypatch.setattr(shop.toolkit.client, "inquiry_mandate_session", down)
+        second = await shop.checkout(ESIM)
+        again = await shop.call("pay", checkout_id=second)
+        assert again["status"] == "paid" and again["mandate_remaining_source"] != "credential provider"
+        second_id = shop.toolkit.state.checkouts[second].entry_id
+        assert second_id is not None and (await shop.ledger.get(second_id)).status == "committed"
+    finally:
+        await shop.close()
