@@ -14,6 +14,7 @@ record, the entry), and answers the entry as locked, with nothing written, when 
 
 from __future__ import annotations
 
+from ._audit_sql import append_record, lock_head
 from .records import ENTRY_COLUMNS
 
 __all__ = ["COMMIT_FUNCTION", "TRANSITION_FUNCTION"]
@@ -77,10 +78,7 @@ BEGIN
     ELSE
         v_template := p->'payload_plain';
     END IF;
-    INSERT INTO audit_heads (budget_id, n, seq, hash) VALUES (e.budget_id, 0, 0, p->>'genesis')
-    ON CONFLICT (budget_id) DO UPDATE SET n = audit_heads.n
-    RETURNING audit_heads.n, audit_heads.hash, nextval('audit_seq_gen') INTO v_n, v_prev, v_seq;
-    v_n := v_n + 1;
+LOCK_HEAD
     IF e.action = 'pay' THEN
         v_levels := ARRAY(SELECT jsonb_array_elements_text(COALESCE(e.parents, '[]')::jsonb)) || e.budget_id;
         v_hour := e.created_at - ((e.created_at % 3600000000) + 3600000000) % 3600000000;
@@ -115,12 +113,7 @@ BEGIN
             WHEN 'budget' THEN BUDGET_PLACEHOLDER
             ELSE OVER_PLACEHOLDER END || (v_template->'parts'->>(i + 1));
     END LOOP;
-    v_hash := encode(sha256(convert_to(v_prev || '{"budget_id":' || to_json(e.budget_id)::text
-                                       || ',"kind":"commit","n":' || v_n || ',"payload":' || v_payload
-                                       || ',"seq":' || v_seq || (p->>'body_post'), 'UTF8')), 'hex');
-    INSERT INTO audit (seq, n, ts, kind, budget_id, payload, prev_hash, hash)
-    VALUES (v_seq, v_n, p->>'ts', 'commit', e.budget_id, v_payload, v_prev, v_hash);
-    UPDATE audit_heads SET n = v_n, seq = v_seq, hash = v_hash WHERE budget_id = e.budget_id;
+APPEND_RECORD
     UPDATE entries x SET status = 'committed', phase = NULL, owner = NULL, lease_until = NULL, resume = NULL,
         budget_minor = CASE WHEN v_debited IS NOT NULL AND x.action = 'pay' THEN v_debited ELSE x.budget_minor END,
         counted_minor = x.counted_minor + v_delta, external_ref = v_ref, outcome = p->>'outcome',
@@ -128,7 +121,8 @@ BEGIN
     WHERE x.id = v_id RETURNING * INTO e;
     RETURN jsonb_build_object('s', 'ok', 'row', to_jsonb(ROW_PLACEHOLDER))::text;
 END
-$fn$""".replace("ROW_PLACEHOLDER", _ROW).replace(
+$fn$""".replace("ROW_PLACEHOLDER", _ROW).replace("LOCK_HEAD", lock_head("e.budget_id")).replace(
+    "APPEND_RECORD", append_record("e.budget_id", "commit")).replace(
     "AMOUNT_PLACEHOLDER", _money("e.currency", "e.amount_minor")).replace(
     "BUDGET_PLACEHOLDER", _money("e.budget_currency", "e.budget_minor")).replace(
     "OVER_PLACEHOLDER", _money("e.budget_currency", "v_delta"))
@@ -170,10 +164,7 @@ BEGIN
             OR NOT COALESCE(e.phase, 'reserved') = ANY(ARRAY(SELECT jsonb_array_elements_text(p->'allowed'))) THEN
         RETURN jsonb_build_object('s', 'row', 'row', to_jsonb(ROW_PLACEHOLDER))::text;
     END IF;
-    INSERT INTO audit_heads (budget_id, n, seq, hash) VALUES (e.budget_id, 0, 0, p->>'genesis')
-    ON CONFLICT (budget_id) DO UPDATE SET n = audit_heads.n
-    RETURNING audit_heads.n, audit_heads.hash, nextval('audit_seq_gen') INTO v_n, v_prev, v_seq;
-    v_n := v_n + 1;
+LOCK_HEAD
     v_payload := p->'payload'->'parts'->>0;
     FOR i IN 0..jsonb_array_length(p->'payload'->'slots') - 1 LOOP
         v_slot := p->'payload'->'slots'->>i;
@@ -181,15 +172,11 @@ BEGIN
             WHEN 'key' THEN to_json(e.idempotency_key)::text
             ELSE to_json(COALESCE(e.phase, 'reserved'))::text END || (p->'payload'->'parts'->>(i + 1));
     END LOOP;
-    v_hash := encode(sha256(convert_to(v_prev || '{"budget_id":' || to_json(e.budget_id)::text
-                                       || ',"kind":"transition","n":' || v_n || ',"payload":' || v_payload
-                                       || ',"seq":' || v_seq || (p->>'body_post'), 'UTF8')), 'hex');
-    INSERT INTO audit (seq, n, ts, kind, budget_id, payload, prev_hash, hash)
-    VALUES (v_seq, v_n, p->>'ts', 'transition', e.budget_id, v_payload, v_prev, v_hash);
-    UPDATE audit_heads SET n = v_n, seq = v_seq, hash = v_hash WHERE budget_id = e.budget_id;
+APPEND_RECORD
     UPDATE entries x SET phase = v_to, owner = v_owner, lease_until = v_lease, updated_at = v_now,
         resume = CASE WHEN (p->>'keep_resume')::boolean THEN x.resume ELSE p->>'resume' END, last_audit_seq = v_seq
     WHERE x.id = v_id RETURNING * INTO e;
     RETURN jsonb_build_object('s', 'ok', 'row', to_jsonb(ROW_PLACEHOLDER))::text;
 END
-$fn$""".replace("ROW_PLACEHOLDER", _ROW)
+$fn$""".replace("ROW_PLACEHOLDER", _ROW).replace("LOCK_HEAD", lock_head("e.budget_id")).replace(
+    "APPEND_RECORD", append_record("e.budget_id", "transition"))

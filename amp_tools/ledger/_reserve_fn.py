@@ -261,7 +261,7 @@ def _plan(engine: PolicyEngine, policy: PolicyLike, intent: IntentLike, budget_i
         "reason_levels": candidates, "reasons": reasons, "left": left, "genesis": GENESIS,
         "decision": decision, "payload": record, "entry": fields,
         "hour": now_us - now_us % HOUR_US, "day": now_us - now_us % DAY_US, "ts": ts,
-        "body_pre": f'{{"budget_id":{_jstr(budget_id)},"kind":"reserve","n":', "body_post": f',"ts":{_jstr(ts)}}}'},
+        "body_post": f',"ts":{_jstr(ts)}}}'},
         separators=(",", ":"), ensure_ascii=False)
     return arg, levels, fields
 

@@ -20,6 +20,7 @@ the audit record, whose hash is the SHA-256 of exactly the text `audit._text_has
 
 from __future__ import annotations
 
+from ._audit_sql import append_record, lock_head
 from .records import ENTRY_COLUMNS
 
 __all__ = ["RESERVE_FUNCTION"]
@@ -215,10 +216,7 @@ BEGIN
         END IF;
     END LOOP;
     v_id := nextval('entries_id_seq');
-    INSERT INTO audit_heads (budget_id, n, seq, hash) VALUES (v_leaf, 0, 0, p->>'genesis')
-    ON CONFLICT (budget_id) DO UPDATE SET n = audit_heads.n
-    RETURNING audit_heads.n, audit_heads.hash, nextval('audit_seq_gen') INTO v_n, v_prev, v_seq;
-    v_n := v_n + 1;
+LOCK_HEAD
     -- The decision, then the payload, from their templates: text parts with a value between each two.
     FOR v_parts, v_slots IN SELECT x.t->'parts', x.t->'slots' FROM (VALUES (1, p->'decision'), (2, p->'payload'))
                                 AS x(k, t) ORDER BY x.k LOOP
@@ -256,15 +254,12 @@ BEGIN
         ON CONFLICT (budget_id, scope, key, width, start) DO UPDATE SET used_minor = u.used_minor + excluded.used_minor,
             used_count = u.used_count + excluded.used_count;
     END LOOP;
-    v_hash := encode(sha256(convert_to(v_prev || (p->>'body_pre') || v_n || ',"payload":' || v_payload || ',"seq":'
-                                       || v_seq || (p->>'body_post'), 'UTF8')), 'hex');
-    INSERT INTO audit (seq, n, ts, kind, budget_id, payload, prev_hash, hash)
-    VALUES (v_seq, v_n, p->>'ts', 'reserve', v_leaf, v_payload, v_prev, v_hash);
-    UPDATE audit_heads SET n = v_n, seq = v_seq, hash = v_hash WHERE budget_id = v_leaf;
+APPEND_RECORD
     RETURN jsonb_build_object('s', 'ok', 'id', v_id, 'attempt', v_attempt, 'seq', v_seq, 'm', v_fm, 'c', v_fc,
                               'seen', v_seen, 'decision', v_dec)::text;
 END
-$fn$""".replace("LATEST_ATTEMPT_QUERY", f"""SELECT {_ENTRY_TEXT}, e.status, e.attempt,
+$fn$""".replace("LOCK_HEAD", lock_head("v_leaf")).replace("APPEND_RECORD", append_record("v_leaf", "reserve")).replace(
+    "LATEST_ATTEMPT_QUERY", f"""SELECT {_ENTRY_TEXT}, e.status, e.attempt,
         (e.merchant_id, e.amount_minor, e.currency, e.checkout_id, e.action)
         = (v_merchant, (p->>'amount_minor')::bigint, p->>'amount_currency', p->>'checkout_id', 'pay')
     INTO v_row, v_status, v_attempt, v_same FROM entries e

@@ -54,8 +54,10 @@ def test_sixteen_processes_never_exceed_any_level(backend: str, target: str, poo
     assert sum(spent.values()) == 6000 == ok * 100  # the crew's total, exactly: releases gave their room back
     assert {str(r[1]) for r in rows} <= {"committed", "released"}
     assert all(str(r[3]) == f'["{ROOT}"]' for r in rows)
-    assert "total_budget" in refused  # the crew's total refused some payments...
-    assert any(rule.startswith("agents.") for rule in refused)  # ...and agents' own limits others
+    assert "total_budget" in refused  # the agents' limits sum past the crew's total, so it refuses some
+    # Whether an agent's own limit refused too depends on the order the processes ran in (the crew's
+    # level is checked first); every refusal names one of the levels' rules.
+    assert all(rule == "total_budget" or rule.startswith("agents.") for rule in refused), refused
     # Every level's running aggregate equals the entries' own sum (the child's counted once per level).
     assert budgets[ROOT] == (6000, ok)
     for a in AGENTS:
