@@ -23,6 +23,19 @@ _ROW = "ARRAY[" + ", ".join(f"e.{name}::text" for name in ENTRY_COLUMNS.split(",
 _MONEY = """'{"currency":' || to_json(CUR)::text || ',"minor":' || MINOR || '}'"""
 
 
+#: The start of both functions: the durability asked for, then the one lock order (the entry's root budget,
+#: then the entry); an entry that does not exist is answered at once.
+_LOCK_ENTRY = """    IF NOT durable THEN
+        PERFORM set_config('synchronous_commit', 'off', true);
+    END IF;
+    PERFORM 1 FROM budgets WHERE budget_id = (SELECT COALESCE(x.root_id, x.budget_id) FROM entries x WHERE x.id = v_id)
+    FOR UPDATE;
+    SELECT * INTO e FROM entries x WHERE x.id = v_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN '{"s":"missing"}';
+    END IF;"""
+
+
 def _money(cur: str, minor: str) -> str:
     """SQL for a `Money` as canonical JSON (`audit.canonical_json` writes ``{"currency":..,"minor":..}``)."""
     return _MONEY.replace("CUR", cur).replace("MINOR", minor)
@@ -53,15 +66,7 @@ DECLARE
     v_hash text;
     i int;
 BEGIN
-    IF NOT durable THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
-    END IF;
-    PERFORM 1 FROM budgets WHERE budget_id = (SELECT COALESCE(x.root_id, x.budget_id) FROM entries x WHERE x.id = v_id)
-    FOR UPDATE;
-    SELECT * INTO e FROM entries x WHERE x.id = v_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN '{"s":"missing"}';
-    END IF;
+LOCK_ENTRY
     v_row := ROW_PLACEHOLDER;
     IF v_ref IS NOT NULL THEN
         SELECT x.id INTO v_dup FROM entries x WHERE x.merchant_id = e.merchant_id AND x.external_ref = v_ref
@@ -121,7 +126,8 @@ APPEND_RECORD
     WHERE x.id = v_id RETURNING * INTO e;
     RETURN jsonb_build_object('s', 'ok', 'row', to_jsonb(ROW_PLACEHOLDER))::text;
 END
-$fn$""".replace("ROW_PLACEHOLDER", _ROW).replace("LOCK_HEAD", lock_head("e.budget_id")).replace(
+$fn$""".replace("ROW_PLACEHOLDER", _ROW).replace("LOCK_ENTRY", _LOCK_ENTRY).replace(
+    "LOCK_HEAD", lock_head("e.budget_id")).replace(
     "APPEND_RECORD", append_record("e.budget_id", "commit")).replace(
     "AMOUNT_PLACEHOLDER", _money("e.currency", "e.amount_minor")).replace(
     "BUDGET_PLACEHOLDER", _money("e.budget_currency", "e.budget_minor")).replace(
@@ -146,15 +152,7 @@ DECLARE
     v_hash text;
     i int;
 BEGIN
-    IF NOT durable THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
-    END IF;
-    PERFORM 1 FROM budgets WHERE budget_id = (SELECT COALESCE(x.root_id, x.budget_id) FROM entries x WHERE x.id = v_id)
-    FOR UPDATE;
-    SELECT * INTO e FROM entries x WHERE x.id = v_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN '{"s":"missing"}';
-    END IF;
+LOCK_ENTRY
     IF retried AND e.status = 'reserved' AND e.phase IS NOT DISTINCT FROM v_to AND e.owner IS NOT DISTINCT FROM v_owner
             AND e.updated_at = v_now THEN
         -- Sent again after a cut-off: the first sending made this very move.
@@ -178,5 +176,6 @@ APPEND_RECORD
     WHERE x.id = v_id RETURNING * INTO e;
     RETURN jsonb_build_object('s', 'ok', 'row', to_jsonb(ROW_PLACEHOLDER))::text;
 END
-$fn$""".replace("ROW_PLACEHOLDER", _ROW).replace("LOCK_HEAD", lock_head("e.budget_id")).replace(
+$fn$""".replace("ROW_PLACEHOLDER", _ROW).replace("LOCK_ENTRY", _LOCK_ENTRY).replace(
+    "LOCK_HEAD", lock_head("e.budget_id")).replace(
     "APPEND_RECORD", append_record("e.budget_id", "transition"))
