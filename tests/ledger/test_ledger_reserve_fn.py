@@ -71,6 +71,18 @@ def _payloads(ledger: LedgerBase) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def _same_rows_and_verified(pg: LedgerBase, lite: LedgerBase, entry_columns: str, budget_columns: str) -> None:
+    """The function wrote what SQLite wrote (the entries' columns, every level's aggregates), and the
+    PostgreSQL chain verifies with its three entries."""
+    assert raw_sync(pg, f"SELECT {entry_columns} FROM entries ORDER BY id") == \
+        raw_sync(lite, f"SELECT {entry_columns} FROM entries ORDER BY id")
+    for query in (f"SELECT {budget_columns} FROM budgets", "SELECT * FROM usage_totals",
+                  "SELECT * FROM usage_buckets"):
+        assert sorted(raw_sync(pg, query)) == sorted(raw_sync(lite, query)), query
+    report = pg.audit.verify_sync()
+    assert report.ok and report.entries == 3, report
+
+
 def _pay_crew(ledger: LedgerBase) -> None:
     path = BudgetPath.of(CREW, "crew", "booker")
     for n, (merchant, amount) in enumerate((("shop-1", "20.00"), ("shop-2", "15.00"), ("shop-1", "5.00"))):
@@ -96,14 +108,8 @@ def test_a_crew_through_the_function_writes_what_sqlite_writes_and_verifies(pg: 
         assert levels[1]["levels"]["crew"]["total_budget"] == {"minor": 2000, "count": 1}
         assert levels[1]["decision_detail"]["approval_reasons"] == [
             "this is the first payment to SHOP-2 (shop-2) under this policy"]
-        columns = "budget_id, attempt, status, decision, parents, root_id, counted_minor, audit_seq > 0"
-        assert raw_sync(pg, f"SELECT {columns} FROM entries ORDER BY id") == \
-            raw_sync(lite, f"SELECT {columns} FROM entries ORDER BY id")
-        for query in ("SELECT budget_id, used_minor, used_count, committed_count, parent FROM budgets",
-                      "SELECT * FROM usage_totals", "SELECT * FROM usage_buckets"):
-            assert sorted(raw_sync(pg, query)) == sorted(raw_sync(lite, query)), query
-        report = pg.audit.verify_sync()
-        assert report.ok and report.entries == 3, report
+        _same_rows_and_verified(pg, lite, "budget_id, attempt, status, decision, parents, root_id, counted_minor, "
+                                "audit_seq > 0", "budget_id, used_minor, used_count, committed_count, parent")
     finally:
         lite.close_sync()
 
@@ -243,14 +249,8 @@ def test_commits_through_the_function_write_what_sqlite_writes_and_verify(pg: Le
         over = _payloads(pg)[2][2]
         assert over["over_reservation"] == {"currency": "USD", "minor": 200} and over["idempotency_key"] == ODD
         assert over["outcome"] == {"note": ODD, "token": "[redacted]"}
-        columns = "idempotency_key, status, budget_minor, reserved_minor, counted_minor, external_ref, outcome"
-        assert raw_sync(pg, f"SELECT {columns} FROM entries ORDER BY id") == \
-            raw_sync(lite, f"SELECT {columns} FROM entries ORDER BY id")
-        for query in ("SELECT budget_id, used_minor, used_count, committed_count FROM budgets",
-                      "SELECT * FROM usage_totals", "SELECT * FROM usage_buckets"):
-            assert sorted(raw_sync(pg, query)) == sorted(raw_sync(lite, query)), query
-        report = pg.audit.verify_sync()
-        assert report.ok and report.entries == 3, report
+        _same_rows_and_verified(pg, lite, "idempotency_key, status, budget_minor, reserved_minor, counted_minor, "
+                                "external_ref, outcome", "budget_id, used_minor, used_count, committed_count")
     finally:
         lite.close_sync()
 

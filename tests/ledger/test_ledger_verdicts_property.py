@@ -175,23 +175,43 @@ def test_every_verdict_agrees_across_engines_and_decide(ledgers: tuple[ManualClo
             assert results == [expected, expected], (n, p)
             SEEN.add(expected[0] if expected[0] == "allowed" else expected[1])
             if expected[0] == "allowed":
-                paid.append(Paid(merchant, minor, at))
-                lite = sqlite.get_by_key_sync(budget, f"k{n}")
-                heavy = pg.get_by_key_sync(budget, f"k{n}")
-                assert lite is not None and heavy is not None
-                ids.append((len(paid) - 1, lite.id, heavy.id))
+                _track((sqlite, pg), budget, f"k{n}", Paid(merchant, minor, at), paid, ids)
         elif ids:
-            index, lite_id, heavy_id = ids.pop(minutes % len(ids))
-            if action == "release":
-                sqlite.release_sync(lite_id, reason="test")
-                pg.release_sync(heavy_id, reason="test")
-                paid[index].live = False
-            else:
-                sqlite.commit_sync(lite_id, external_ref=f"{budget}-tx-{n}")
-                pg.commit_sync(heavy_id, external_ref=f"{budget}-tx-{n}")
-                paid[index].committed = True
+            _settle((sqlite, pg), action, ids.pop(minutes % len(ids)), f"{budget}-tx-{n}", paid)
+    _assert_totals((sqlite, pg), policy, budget, at, paid)
+
+
+_Held = tuple[int, int, int]  # index in `paid`, the SQLite entry id, the PostgreSQL entry id
+
+
+def _track(ledgers: tuple[LedgerBase, LedgerBase], budget: str, key: str, payment: Paid, paid: list[Paid],
+           ids: list[_Held]) -> None:
+    """Remember an allowed payment and its entry in each engine, to settle it later."""
+    paid.append(payment)
+    lite, heavy = (ledger.get_by_key_sync(budget, key) for ledger in ledgers)
+    assert lite is not None and heavy is not None
+    ids.append((len(paid) - 1, lite.id, heavy.id))
+
+
+def _settle(ledgers: tuple[LedgerBase, LedgerBase], action: str, held: _Held, ref: str, paid: list[Paid]) -> None:
+    """Release or commit one held payment in both engines alike."""
+    index, *entry_ids = held
+    for ledger, entry_id in zip(ledgers, entry_ids, strict=True):
+        if action == "release":
+            ledger.release_sync(entry_id, reason="test")
+        else:
+            ledger.commit_sync(entry_id, external_ref=ref)
+    if action == "release":
+        paid[index].live = False
+    else:
+        paid[index].committed = True
+
+
+def _assert_totals(ledgers: tuple[LedgerBase, LedgerBase], policy: BudgetPolicy, budget: str, at: datetime,
+                   paid: list[Paid]) -> None:
+    """Both engines' totals are the live payments', and no reserve took the general path."""
     live = [x for x in paid if x.live]
-    for ledger in (sqlite, pg):
+    for ledger in ledgers:
         total = ledger.usage_report_sync(policy, budget, at)["total"]
         assert (total["used"]["amount"], total["count"]) == (_money(sum(x.minor for x in live)), len(live))
     assert GENERAL == []
@@ -264,26 +284,11 @@ def test_every_agent_verdict_agrees_across_engines_and_the_path(ledgers: tuple[M
             assert results == [expected, expected], (n, p)
             CREW_SEEN.add(expected[0] if expected[0] == "allowed" else expected[1])
             if expected[0] == "allowed":
-                paid.append(Paid(merchant, minor, at, budget=path.budget_id))
-                lite = sqlite.get_by_key_sync(path.budget_id, f"k{n}")
-                heavy = pg.get_by_key_sync(path.budget_id, f"k{n}")
-                assert lite is not None and heavy is not None
-                ids.append((len(paid) - 1, lite.id, heavy.id))
+                _track((sqlite, pg), path.budget_id, f"k{n}", Paid(merchant, minor, at, budget=path.budget_id),
+                       paid, ids)
         elif ids:
-            index, lite_id, heavy_id = ids.pop(minutes % len(ids))
-            if action == "release":
-                sqlite.release_sync(lite_id, reason="test")
-                pg.release_sync(heavy_id, reason="test")
-                paid[index].live = False
-            else:
-                sqlite.commit_sync(lite_id, external_ref=f"{root}-tx-{n}")
-                pg.commit_sync(heavy_id, external_ref=f"{root}-tx-{n}")
-                paid[index].committed = True
-    live = [x for x in paid if x.live]
-    for ledger in (sqlite, pg):
-        total = ledger.usage_report_sync(policy, root, at)["total"]
-        assert (total["used"]["amount"], total["count"]) == (_money(sum(x.minor for x in live)), len(live))
-    assert GENERAL == []
+            _settle((sqlite, pg), action, ids.pop(minutes % len(ids)), f"{root}-tx-{n}", paid)
+    _assert_totals((sqlite, pg), policy, root, at, paid)
 
 
 def test_the_examples_reached_allowed_and_every_refusing_rule() -> None:
