@@ -8,6 +8,7 @@ SIGKILL. Imported by spawned processes: no pytest here.
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,11 @@ def build(backend: str, where: str, base_url: str, key_path: str, merchants: lis
 
 
 async def _hang(marker: Path, text: str) -> None:
-    marker.write_text(text)
+    # Written aside and renamed: the parent reads the checkout id as soon as the marker exists, and a
+    # marker created but not yet written would read as no checkout at all.
+    aside = marker.with_suffix(".part")
+    aside.write_text(text)
+    os.replace(aside, marker)
     await asyncio.Event().wait()
 
 
